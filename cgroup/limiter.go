@@ -1,0 +1,80 @@
+// Package cgroup bounds what one jail may consume: memory, processes and CPU.
+//
+// One Limiter interface has three implementations, chosen at run time in this
+// order: cgroup v2, cgroup v1, and an rlimit fallback for hosts where brig
+// cannot write cgroups. The jail asks New for a Limiter, places its first
+// process with Dir (v2, CLONE_INTO_CGROUP) or ProcsFiles (v1, before the
+// program runs), applies Rlimits in the child, reads Stats afterwards and
+// calls Close to kill whatever is left and remove the cgroup.
+package cgroup
+
+import "time"
+
+// Kind names a limiter implementation.
+type Kind string
+
+const (
+	Auto    Kind = "auto"    // detect: cgroup2, then cgroup1, then rlimit
+	Cgroup2 Kind = "cgroup2" // unified hierarchy
+	Cgroup1 Kind = "cgroup1" // legacy per-controller hierarchies
+	Rlimit  Kind = "rlimit"  // per-process rlimits only
+)
+
+// Limits are the resource bounds of one jail. Zero means "no limit" for that
+// resource; the jail package fills in its safe defaults before calling New.
+type Limits struct {
+	Memory int64   // bytes of memory (and swap: none is allowed)
+	Pids   int64   // processes and threads alive at once
+	CPUs   float64 // CPU bandwidth, 0.5 = half of one CPU
+	// CPUTime is the total CPU budget of all processes of the jail. cgroup
+	// limiters do not enforce it themselves: the jail polls Stats. The rlimit
+	// limiter maps it to RLIMIT_CPU, which is per process.
+	CPUTime time.Duration
+}
+
+// Options choose and place the limiter.
+type Options struct {
+	Kind    Kind   // "" or Auto: detect
+	Require bool   // fail with an error instead of falling back to rlimit
+	Parent  string // parent cgroup, relative to the supervisor's own cgroup; "" means "brig"
+}
+
+// Rlimit is one resource limit the jail's exec stage applies with setrlimit.
+type Rlimit struct {
+	Resource int // unix.RLIMIT_*
+	Cur, Max uint64
+}
+
+// Stats is what a limiter measured for the jail. A field the limiter cannot
+// measure is zero and its Known flag is false.
+type Stats struct {
+	MemoryPeak      int64         // bytes
+	MemoryPeakKnown bool          //
+	CPUTime         time.Duration // user+system of every process of the jail
+	CPUTimeKnown    bool          //
+	OOMKills        int64         // from the kernel's own counter, never guessed
+	PidsLimitHits   int64         // times pids.max refused a fork, where known
+}
+
+// Limiter is the cgroup (or rlimit set) of one jail.
+type Limiter interface {
+	Kind() Kind
+	// Dir is the cgroup v2 directory the jail's first process is born into
+	// (clone3 CLONE_INTO_CGROUP); "" for other kinds.
+	Dir() string
+	// ProcsFiles are the cgroup v1 "cgroup.procs" files the jail writes its
+	// first process's pid into before that process runs untrusted code; nil
+	// for other kinds.
+	ProcsFiles() []string
+	// Rlimits are this limiter's own rlimits, applied in the jail before the
+	// program runs: the rlimit kind returns AS, NPROC and CPU; cgroup kinds
+	// return none. The jail adds RLIMIT_CORE, FSIZE and NOFILE itself.
+	Rlimits() []Rlimit
+	// Stats reads the current counters; valid while the cgroup exists.
+	Stats() (Stats, error)
+	// Kill sends SIGKILL to every process in the cgroup.
+	Kill() error
+	// Close kills what is left, waits until the cgroup is empty and removes
+	// it. It is idempotent.
+	Close() error
+}
