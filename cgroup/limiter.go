@@ -17,7 +17,9 @@ const (
 	Auto    Kind = "auto"    // detect: cgroup2, then cgroup1, then rlimit
 	Cgroup2 Kind = "cgroup2" // unified hierarchy
 	Cgroup1 Kind = "cgroup1" // legacy per-controller hierarchies
-	Rlimit  Kind = "rlimit"  // per-process rlimits only
+	// RlimitOnly is per-process rlimits only, no cgroup. (Named RlimitOnly,
+	// not Rlimit, because type Rlimit below already has that name.)
+	RlimitOnly Kind = "rlimit"
 )
 
 // Limits are the resource bounds of one jail. Zero means "no limit" for that

@@ -1,0 +1,123 @@
+package cgroup
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Small readers for cgroup interface files, shared by v1, v2 and stale.
+
+// closeTimeout bounds how long Close waits for a killed cgroup to empty. A
+// process stuck in uninterruptible sleep (D state) can outlive SIGKILL; we
+// report that instead of hanging the supervisor. Tests in slow VMs raise it.
+var closeTimeout = 10 * time.Second
+
+// readInt reads a file holding one integer ("max" reads as -1).
+func readInt(file string) (int64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "max" {
+		return -1, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse %s: %w", file, err)
+	}
+	return v, nil
+}
+
+// readKey reads the value of key from a flat-keyed file such as cpu.stat,
+// memory.events or memory.oom_control ("key value" lines). found is false
+// when the file has no such key (older kernels lack some counters).
+func readKey(file, key string) (v int64, found bool, err error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok || k != key {
+			continue
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
+		if err != nil {
+			return 0, false, fmt.Errorf("parse %s in %s: %w", key, file, err)
+		}
+		return v, true, nil
+	}
+	return 0, false, sc.Err()
+}
+
+// readPids lists the pids in a cgroup.procs file.
+func readPids(file string) ([]int, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", file, err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+func exists(file string) bool {
+	_, err := os.Stat(file)
+	return err == nil
+}
+
+// rmdirCgroup removes an empty cgroup directory. rmdir can fail with EBUSY
+// for a moment after the last process left (the kernel frees the css
+// asynchronously), so it retries until the deadline. A missing directory is
+// not an error: Close and RemoveStale may race.
+func rmdirCgroup(dir string, deadline time.Time) error {
+	delay := time.Millisecond
+	for {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return fmt.Errorf("remove cgroup %s: %w", dir, err)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// killPids sends SIGKILL to each pid; a pid that is already gone is fine.
+func killPids(pids []int) error {
+	var errs []error
+	for _, pid := range pids {
+		if err := unix.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("kill %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// relTo returns dir relative to mount with a leading slash, the "group" form
+// containerd's cgroup2 package wants.
+func relTo(mount, dir string) string {
+	rel, _ := filepath.Rel(mount, dir)
+	return "/" + rel
+}

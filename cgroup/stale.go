@@ -1,0 +1,166 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/containerd/cgroups/v3/cgroup2"
+)
+
+// Jail cgroups are named brig-<supervisor pid>-<supervisor start time>-<n>.
+// The start time (clock ticks after boot, field 22 of /proc/PID/stat) makes
+// the name safe against pid reuse: a cgroup is stale only when no process
+// with that pid *and* that start time exists. A supervisor that was
+// SIGKILLed leaves its jails' cgroups (and maybe processes) behind;
+// RemoveStale, run by the next supervisor, cleans them up. Names not of
+// this form (the admin's own cgroups, other tools') are never touched.
+var jailNameRE = regexp.MustCompile(`^brig-([0-9]+)-([0-9]+)-([0-9]+)$`)
+
+var (
+	jailSeq   atomic.Uint64
+	selfStart = sync.OnceValues(func() (uint64, error) { return procStartTime(os.Getpid()) })
+)
+
+func jailName() (string, error) {
+	start, err := selfStart()
+	if err != nil {
+		return "", fmt.Errorf("name jail cgroup: %w", err)
+	}
+	return fmt.Sprintf("brig-%d-%d-%d", os.Getpid(), start, jailSeq.Add(1)), nil
+}
+
+// procStartTime returns field 22 (starttime) of /proc/PID/stat. The comm
+// field may contain spaces and parentheses, so fields are counted after the
+// last ')'.
+func procStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: no comm", pid)
+	}
+	// After ") " come fields 3 (state) onwards; starttime is field 22.
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// supervisorAlive reports whether the supervisor a jail name refers to
+// still runs. Unparseable names count as alive: never remove what we
+// cannot prove is ours and abandoned.
+func supervisorAlive(name string) bool {
+	m := jailNameRE.FindStringSubmatch(name)
+	if m == nil {
+		return true
+	}
+	pid, err1 := strconv.Atoi(m[1])
+	start, err2 := strconv.ParseUint(m[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	got, err := procStartTime(pid)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	return got == start
+}
+
+// RemoveStale removes the jail cgroups under our parent (in the unified
+// hierarchy and in every v1 hierarchy) whose supervisor is no longer alive,
+// killing their processes first. It returns the directories it removed.
+// Cgroups of live supervisors (including this one) are left alone.
+func RemoveStale(opt Options) (removed []string, err error) {
+	if err := checkParent(opt.Parent); err != nil {
+		return nil, err
+	}
+	mounts, err := readCgroupMounts()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+
+	// The probes may report the host unusable (no controllers, not
+	// writable) and still know where our parent is; that is all we need.
+	if h2, _ := probeV2(mounts, opt); h2.parent != "" {
+		for _, name := range staleNames([]string{h2.parent}) {
+			dir := filepath.Join(h2.parent, name)
+			mgr, err := cgroup2.Load(relTo(h2.mount, dir), cgroup2.WithMountpoint(h2.mount))
+			if err == nil {
+				err = (&v2Limiter{dir: dir, mgr: mgr}).Close()
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("remove stale cgroup %s: %w", dir, err))
+				continue
+			}
+			removed = append(removed, dir)
+		}
+	}
+
+	h1, _ := probeV1(mounts, opt)
+	parents := h1.distinctParents()
+	for _, name := range staleNames(parents) {
+		l := &v1Limiter{}
+		for c, p := range h1.parents {
+			dir := filepath.Join(p, name)
+			switch c {
+			case "memory":
+				l.memDir = dir
+			case "freezer":
+				l.freezerDir = dir
+			}
+			if exists(dir) && !slices.Contains(l.dirs, dir) {
+				l.dirs = append(l.dirs, dir)
+			}
+		}
+		if l.freezerDir != "" && !exists(l.freezerDir) {
+			l.freezerDir = ""
+		}
+		if l.memDir == "" && len(l.dirs) > 0 {
+			l.memDir = l.dirs[0]
+		}
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("remove stale cgroup %s: %w", name, err))
+			continue
+		}
+		removed = append(removed, l.dirs...)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// staleNames lists, across the given parent directories, the jail cgroup
+// names whose supervisor is gone.
+func staleNames(parents []string) []string {
+	var names []string
+	for _, p := range parents {
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			continue // no parent: nothing of ours here
+		}
+		for _, e := range ents {
+			n := e.Name()
+			if !e.IsDir() || !jailNameRE.MatchString(n) || slices.Contains(names, n) {
+				continue
+			}
+			if !supervisorAlive(n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}

@@ -1,0 +1,419 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// cgroup v1: one directory per controller hierarchy, each placed beneath the
+// supervisor's own cgroup in that hierarchy (so a memory limit put on the
+// supervisor also bounds its jails: memory.use_hierarchy is always 1 on
+// kernels >= 6.x).
+//
+// containerd's cgroup1 package creates the directories' limits (memory,
+// memsw, pids, cfs quota). Everything else uses plain files, because there
+// the library gets in the way:
+//   - its Freeze spins forever until the cgroup reports FROZEN, which never
+//     happens while a task sits in uninterruptible sleep; Close must be bounded.
+//   - its Stat reads every file of every controller in goroutines; the jail
+//     polls Stats for CPU-time enforcement and needs three numbers.
+//   - its Create uses MkdirAll, which would silently adopt an existing
+//     directory; we create with Mkdir so a name clash is an error, never a
+//     shared cgroup.
+//   - its Delete uses os.RemoveAll for 310 ms; we retry rmdir until a deadline.
+
+// v1Host is what probeV1 learned about the v1 hierarchies.
+type v1Host struct {
+	root        string            // directory holding the hierarchies, e.g. /sys/fs/cgroup
+	mounts      map[string]string // controller -> mountpoint
+	parents     map[string]string // controller -> parent cgroup dir for jails
+	freezer     bool              // the freezer hierarchy exists (race-free Kill)
+	controllers []string
+	writable    bool
+}
+
+func (h v1Host) backend(err error) Backend {
+	b := Backend{Mount: h.root, Controllers: h.controllers, Writable: h.writable, Usable: err == nil}
+	for _, d := range h.distinctParents() {
+		b.Dirs = append(b.Dirs, d)
+	}
+	if err != nil {
+		b.Problem = strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")
+	}
+	return b
+}
+
+// distinctParents returns one parent dir per hierarchy; co-mounted
+// controllers (cpu,cpuacct) share one.
+func (h v1Host) distinctParents() []string {
+	var out []string
+	for _, c := range slices.Sorted(maps.Keys(h.parents)) {
+		if !slices.Contains(out, h.parents[c]) {
+			out = append(out, h.parents[c])
+		}
+	}
+	return out
+}
+
+// probeV1 finds the v1 hierarchies brig needs and checks brig may write
+// there. The returned host is filled as far as detection got, even on error,
+// so that Detect and RemoveStale can still show and use the directories.
+func probeV1(mounts []cgroupMount, opt Options) (v1Host, error) {
+	h := v1Host{mounts: map[string]string{}, parents: map[string]string{}}
+	byCtrl := map[string]cgroupMount{}
+	for _, m := range mounts {
+		if m.fstype != "cgroup" {
+			continue
+		}
+		for _, c := range m.controllers {
+			if _, dup := byCtrl[c]; !dup {
+				byCtrl[c] = m
+			}
+		}
+	}
+	_, own, err := ownCgroups()
+	if err != nil {
+		return h, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	var missingCtrl []string
+	for _, c := range append(slices.Clone(v1Controllers), "freezer") {
+		m, ok := byCtrl[c]
+		if !ok {
+			if c != "freezer" {
+				missingCtrl = append(missingCtrl, c)
+			}
+			continue
+		}
+		ownDir, err := hostPath(m, own[c])
+		if err != nil {
+			return h, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if h.root == "" {
+			h.root = filepath.Dir(m.mountpoint)
+		}
+		h.mounts[c] = m.mountpoint
+		h.parents[c] = filepath.Join(ownDir, parentName(opt))
+		h.controllers = append(h.controllers, c)
+		if c == "freezer" {
+			h.freezer = true
+		}
+	}
+	if len(missingCtrl) > 0 {
+		if len(byCtrl) == 0 {
+			return h, fmt.Errorf("%w: no cgroup v1 hierarchy is mounted (a pure cgroup2 host: use cgroup2)", ErrUnavailable)
+		}
+		return h, fmt.Errorf("%w: no cgroup v1 hierarchy for %s (mount it, e.g. mount -t cgroup -o %s cgroup /sys/fs/cgroup/%s)",
+			ErrUnavailable, strings.Join(missingCtrl, ", "), missingCtrl[0], missingCtrl[0])
+	}
+	// containerd's cgroup1 addresses each controller as <root>/<name>; make
+	// sure that is where the hierarchy really is (symlinks such as
+	// cpu -> cpu,cpuacct are fine).
+	for c, mp := range h.mounts {
+		got, err1 := filepath.EvalSymlinks(filepath.Join(h.root, c))
+		want, err2 := filepath.EvalSymlinks(mp)
+		if err1 != nil || err2 != nil || got != want {
+			return h, fmt.Errorf("%w: the %s hierarchy is mounted at %s, not at %s; brig expects all v1 hierarchies side by side",
+				ErrUnavailable, c, mp, filepath.Join(h.root, c))
+		}
+	}
+	h.writable = true
+	for _, p := range h.distinctParents() {
+		dir := p
+		if !exists(p) {
+			dir = filepath.Dir(p) // the supervisor's own cgroup, where Parent will be created
+		}
+		if err := writable(dir); err != nil {
+			h.writable = false
+			return h, fmt.Errorf("%w: %v (run the supervisor as root, or chown its cgroups to its uid)", ErrUnavailable, err)
+		}
+	}
+	return h, nil
+}
+
+// v1Limiter is the set of v1 cgroups (one per hierarchy) of one jail.
+type v1Limiter struct {
+	mu         sync.Mutex
+	dirs       []string // one per hierarchy
+	memDir     string
+	cpuacctDir string
+	pidsDir    string
+	freezerDir string // "" without the freezer hierarchy
+	closed     bool
+}
+
+func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
+	for _, p := range h.distinctParents() {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return nil, fmt.Errorf("create cgroup parent %s: %w", p, err)
+		}
+	}
+	// Create the jail's directory in every hierarchy ourselves, with Mkdir:
+	// an existing directory means a name clash, and we try the next name.
+	var (
+		name string
+		made []string
+	)
+	for attempt := 0; ; attempt++ {
+		var err error
+		name, err = jailName()
+		if err != nil {
+			return nil, err
+		}
+		made, err = mkdirAll1(h.distinctParents(), name)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || attempt >= 10 {
+			return nil, err
+		}
+	}
+	l := &v1Limiter{
+		dirs:       made,
+		memDir:     filepath.Join(h.parents["memory"], name),
+		cpuacctDir: filepath.Join(h.parents["cpuacct"], name),
+		pidsDir:    filepath.Join(h.parents["pids"], name),
+	}
+	if h.freezer {
+		l.freezerDir = filepath.Join(h.parents["freezer"], name)
+	}
+	subsystems := []cgroup1.Subsystem{
+		cgroup1.NewMemory(h.root, cgroup1.OptionalSwap()),
+		cgroup1.NewPids(h.root),
+		cgroup1.NewCpu(h.root),
+		cgroup1.NewCpuacct(h.root),
+	}
+	if h.freezer {
+		subsystems = append(subsystems, cgroup1.NewFreezer(h.root))
+	}
+	path := func(sub cgroup1.Name) (string, error) {
+		c := string(sub)
+		parent, ok := h.parents[c]
+		if !ok {
+			return "", cgroup1.ErrControllerNotActive
+		}
+		return relTo(h.mounts[c], filepath.Join(parent, name)), nil
+	}
+	if _, err := cgroup1.New(path, v1Resources(lim, l.memDir), cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
+		return subsystems, nil
+	})); err != nil {
+		l.removeDirs(time.Now().Add(time.Second))
+		return nil, fmt.Errorf("set limits on cgroup %s: %w", l.memDir, err)
+	}
+	return l, nil
+}
+
+// mkdirAll1 creates name in each parent; on failure it removes what it made.
+func mkdirAll1(parents []string, name string) ([]string, error) {
+	var made []string
+	for _, p := range parents {
+		dir := filepath.Join(p, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			for _, d := range made {
+				os.Remove(d)
+			}
+			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
+		made = append(made, dir)
+	}
+	return made, nil
+}
+
+func v1Resources(lim Limits, memDir string) *specs.LinuxResources {
+	res := &specs.LinuxResources{}
+	if lim.Memory > 0 {
+		mem := lim.Memory
+		res.Memory = &specs.LinuxMemory{Limit: &mem}
+		// memsw limits memory+swap; equal to the memory limit it allows no
+		// swap at all. It is absent when swap accounting is off (then there
+		// is nothing to limit).
+		if exists(filepath.Join(memDir, "memory.memsw.limit_in_bytes")) {
+			sw := lim.Memory
+			res.Memory.Swap = &sw
+		}
+	}
+	if lim.Pids > 0 {
+		p := lim.Pids
+		res.Pids = &specs.LinuxPids{Limit: &p}
+	}
+	if lim.CPUs > 0 {
+		quota, period := cpuQuota(lim.CPUs)
+		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+	}
+	return res
+}
+
+// cpuQuota converts a CPU count to a CFS quota over the default 100 ms
+// period. The kernel refuses quotas below 1 ms.
+func cpuQuota(cpus float64) (quota int64, period uint64) {
+	period = 100_000
+	quota = int64(cpus * float64(period))
+	return max(quota, 1000), period
+}
+
+func (l *v1Limiter) Kind() Kind        { return Cgroup1 }
+func (l *v1Limiter) Dir() string       { return "" }
+func (l *v1Limiter) Rlimits() []Rlimit { return nil }
+
+func (l *v1Limiter) ProcsFiles() []string {
+	out := make([]string, len(l.dirs))
+	for i, d := range l.dirs {
+		out[i] = filepath.Join(d, "cgroup.procs")
+	}
+	return out
+}
+
+func (l *v1Limiter) Stats() (Stats, error) {
+	var s Stats
+	peak, err := readInt(filepath.Join(l.memDir, "memory.max_usage_in_bytes"))
+	if err != nil {
+		return s, fmt.Errorf("read memory peak of %s: %w", l.memDir, err)
+	}
+	s.MemoryPeak, s.MemoryPeakKnown = peak, true
+	ns, err := readInt(filepath.Join(l.cpuacctDir, "cpuacct.usage"))
+	if err != nil {
+		return s, fmt.Errorf("read cpu usage of %s: %w", l.cpuacctDir, err)
+	}
+	s.CPUTime, s.CPUTimeKnown = time.Duration(ns), true
+	// The kernel's own OOM-kill counter for this memcg (since 4.13).
+	if v, ok, err := readKey(filepath.Join(l.memDir, "memory.oom_control"), "oom_kill"); err != nil {
+		return s, fmt.Errorf("read oom kills of %s: %w", l.memDir, err)
+	} else if ok {
+		s.OOMKills = v
+	}
+	if v, ok, err := readKey(filepath.Join(l.pidsDir, "pids.events"), "max"); err == nil && ok {
+		s.PidsLimitHits = v
+	}
+	return s, nil
+}
+
+func (l *v1Limiter) Kill() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	return l.kill()
+}
+
+// kill freezes the jail so nothing in it can fork while we read the pid
+// lists, SIGKILLs every process of every hierarchy, then thaws: the pending
+// SIGKILLs are delivered on thaw. Without a freezer a fork racing with the
+// kill can escape one round; Close loops until the cgroups are empty.
+func (l *v1Limiter) kill() error {
+	if l.freezerDir != "" {
+		if _, err := freeze(l.freezerDir, time.Now().Add(2*time.Second)); err != nil {
+			return err
+		}
+	}
+	var pids []int
+	for _, d := range l.dirs {
+		p, err := readPids(filepath.Join(d, "cgroup.procs"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("list processes of cgroup %s: %w", d, err)
+		}
+		pids = append(pids, p...)
+	}
+	slices.Sort(pids)
+	killErr := killPids(slices.Compact(pids))
+	if l.freezerDir != "" {
+		if err := os.WriteFile(filepath.Join(l.freezerDir, "freezer.state"), []byte("THAWED"), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return errors.Join(killErr, fmt.Errorf("thaw cgroup %s: %w", l.freezerDir, err))
+		}
+	}
+	if killErr != nil {
+		return fmt.Errorf("kill cgroup %s: %w", l.memDir, killErr)
+	}
+	return nil
+}
+
+// freeze asks for FROZEN and waits for it until the deadline. A cgroup that
+// stays FREEZING (a task in D state) is reported as not frozen rather than
+// an error: we kill anyway and Close's loop catches stragglers.
+func freeze(dir string, deadline time.Time) (bool, error) {
+	state := filepath.Join(dir, "freezer.state")
+	if err := os.WriteFile(state, []byte("FROZEN"), 0); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("freeze cgroup %s: %w", dir, err)
+	}
+	for {
+		b, err := os.ReadFile(state)
+		if err != nil {
+			return false, fmt.Errorf("freeze cgroup %s: %w", dir, err)
+		}
+		if strings.TrimSpace(string(b)) == "FROZEN" {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (l *v1Limiter) empty() (bool, error) {
+	for _, d := range l.dirs {
+		p, err := readPids(filepath.Join(d, "cgroup.procs"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("list processes of cgroup %s: %w", d, err)
+		}
+		if len(p) > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (l *v1Limiter) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	deadline := time.Now().Add(closeTimeout)
+	delay := time.Millisecond
+	for {
+		empty, err := l.empty()
+		if err != nil {
+			return err
+		}
+		if empty {
+			break
+		}
+		if err := l.kill(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("close cgroup %s: processes still alive after SIGKILL and %v (stuck in uninterruptible sleep?)", l.memDir, closeTimeout)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 20*time.Millisecond)
+	}
+	if err := l.removeDirs(deadline); err != nil {
+		return err
+	}
+	l.closed = true
+	return nil
+}
+
+func (l *v1Limiter) removeDirs(deadline time.Time) error {
+	var errs []error
+	for _, d := range l.dirs {
+		if err := rmdirCgroup(d, deadline); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
