@@ -1,0 +1,38 @@
+// Command brig runs programs in a jail. See `brig help`.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `brig runs untrusted programs in a jail.
+
+Usage:
+  brig run [flags] -- COMMAND [ARG...]   run COMMAND in a fresh jail
+  brig check                             report what this host supports
+  brig help                              this text
+
+Run 'brig run -h' for the flags.
+`
+
+// exitBrigFailed is brig's own failure, as in env(1) and docker run.
+const exitBrigFailed = 125
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "run":
+		os.Exit(runMain(os.Args[2:]))
+	case "check":
+		os.Exit(checkMain(os.Args[2:]))
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "brig: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+}

@@ -1,0 +1,528 @@
+package jail
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/seccomp"
+)
+
+// Cmd is a program to run in a jail, shaped like os/exec.Cmd.
+type Cmd struct {
+	Path   string   // program: a path in the jail, or a name looked up in the jail's PATH
+	Args   []string // argv, Args[0] included
+	Env    []string // added to PATH, HOME and LANG; the host environment never leaks in
+	Dir    string   // working directory in the jail; "" means Config.WorkDir
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Config Config
+
+	// Result is set by Wait.
+	Result *Result
+
+	ctx                  context.Context
+	cfg                  Config // with defaults
+	lease                *hostIDLease
+	limiter              cgroup.Limiter
+	kmsg                 *seccomp.LogCursor
+	helper               *exec.Cmd
+	control              *os.File
+	start                time.Time
+	events               chan event // closed when the status pipe reaches EOF
+	copiers              sync.WaitGroup
+	closers              []io.Closer // parent ends closed after the helper started
+	stopOnce             sync.Once
+	stopWhy              Reason
+	stdoutCut, stderrCut bool
+	stopTimer            func() bool
+	done                 chan struct{}
+	exitEv, doneEv       *event
+	waitErr              error
+}
+
+// Command returns a Cmd that runs name with args in a jail built from cfg.
+// Cancelling ctx kills the whole jail.
+func Command(ctx context.Context, cfg Config, name string, args ...string) *Cmd {
+	return &Cmd{Path: name, Args: append([]string{name}, args...), Config: cfg, ctx: ctx}
+}
+
+// Run starts the command and waits for it.
+func (c *Cmd) Run() error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	return c.Wait()
+}
+
+// Output runs the command and returns its standard output.
+func (c *Cmd) Output() ([]byte, error) {
+	if c.Stdout != nil {
+		return nil, errors.New("jail: Stdout already set")
+	}
+	var b bytes.Buffer
+	c.Stdout = &b
+	err := c.Run()
+	return b.Bytes(), err
+}
+
+// CombinedOutput runs the command and returns stdout and stderr together.
+func (c *Cmd) CombinedOutput() ([]byte, error) {
+	if c.Stdout != nil || c.Stderr != nil {
+		return nil, errors.New("jail: Stdout or Stderr already set")
+	}
+	var b bytes.Buffer
+	c.Stdout = &b
+	c.Stderr = &b
+	err := c.Run()
+	return b.Bytes(), err
+}
+
+// Start builds the jail and starts the program in it. It returns once the
+// program runs, or with a *SetupError naming the step that failed.
+func (c *Cmd) Start() (err error) {
+	if c.ctx == nil {
+		c.ctx = context.Background()
+	}
+	if c.helper != nil {
+		return errors.New("jail: already started")
+	}
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	c.cfg, err = c.Config.withDefaults()
+	if err != nil {
+		return &SetupError{Step: "config", Err: err.Error()}
+	}
+	defer func() {
+		if err != nil {
+			c.cleanup()
+		}
+	}()
+	c.start = time.Now()
+	s, err := c.buildSpec()
+	if err != nil {
+		return err
+	}
+	if err := c.startHelper(s); err != nil {
+		return err
+	}
+	for ev := range c.events {
+		switch ev.Kind {
+		case "error":
+			c.drainAfterFailure()
+			return &SetupError{Step: ev.Step, Err: ev.Err}
+		case "started":
+			c.watch()
+			return nil
+		}
+	}
+	c.drainAfterFailure()
+	return &SetupError{Step: "start", Err: "the jail ended before the program started"}
+}
+
+func (c *Cmd) buildSpec() (*spec, error) {
+	var err error
+	if c.lease, err = leaseHostID(c.cfg.HostIDs); err != nil {
+		return nil, &SetupError{Step: "lease host id", Err: err.Error()}
+	}
+	c.limiter, err = cgroup.New(c.cfg.Limits, cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent})
+	if err != nil {
+		return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
+	}
+	mounts, err := rootMounts(c.cfg.Binds)
+	if err != nil {
+		return nil, &SetupError{Step: "resolve binds", Err: err.Error()}
+	}
+	filter, err := c.seccompFilter()
+	if err != nil {
+		return nil, &SetupError{Step: "seccomp", Err: err.Error()}
+	}
+	dir := c.Dir
+	if dir == "" {
+		dir = c.cfg.WorkDir
+	}
+	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
+	env = append(env, c.Env...)
+	return &spec{
+		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
+		Hostname: c.cfg.Hostname,
+		IDs:      *c.lease,
+		Mounts:    mounts,
+		TmpfsSize: c.cfg.TmpfsSize,
+		NewNet:    true,
+		CgroupDir: c.limiter.Dir(), ProcsFiles: c.limiter.ProcsFiles(),
+		Exec: execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Seccomp: filter},
+	}, nil
+}
+
+func (c *Cmd) seccompFilter() ([]byte, error) {
+	if c.cfg.DisableSeccomp {
+		slog.Warn("jail: seccomp disabled: the jailed program may use every system call")
+		return nil, nil
+	}
+	p := c.cfg.Seccomp
+	if p == nil {
+		p = seccomp.Default()
+	}
+	switch {
+	case c.cfg.SeccompKill:
+		p = p.KillOnRefusal()
+	case c.cfg.SeccompLog:
+		p = p.LogOnly()
+	}
+	if c.cfg.SeccompKill || c.cfg.SeccompLog {
+		// Only the kernel knows which call was refused; it says so in kmsg.
+		if cur, err := seccomp.OpenLogCursor(); err == nil {
+			c.kmsg = cur
+		} else {
+			slog.Debug("jail: cannot read kernel seccomp records", "err", err)
+		}
+	}
+	return p.Compile()
+}
+
+// rlimits are the limiter's own plus the defence-in-depth ones every jail gets.
+func (c *Cmd) rlimits() []cgroup.Rlimit {
+	const fsize = 1 << 30
+	rl := []cgroup.Rlimit{
+		{Resource: syscall.RLIMIT_CORE, Cur: 0, Max: 0},
+		{Resource: syscall.RLIMIT_FSIZE, Cur: fsize, Max: fsize},
+		{Resource: syscall.RLIMIT_NOFILE, Cur: 1024, Max: 1024},
+	}
+	return append(rl, c.limiter.Rlimits()...)
+}
+
+func (c *Cmd) startHelper(s *spec) error {
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return &SetupError{Step: "pipe", Err: err.Error()}
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return &SetupError{Step: "pipe", Err: err.Error()}
+	}
+	controlR, controlW, err := os.Pipe()
+	if err != nil {
+		return &SetupError{Step: "pipe", Err: err.Error()}
+	}
+	c.control = controlW
+	c.closers = append(c.closers, specR, statusW, controlR)
+	stdin, err := c.stdinFile()
+	if err != nil {
+		return &SetupError{Step: "stdin", Err: err.Error()}
+	}
+	stdout, stderr, err := c.outputFiles()
+	if err != nil {
+		return &SetupError{Step: "stdout", Err: err.Error()}
+	}
+	attr := &syscall.SysProcAttr{}
+	if os.Geteuid() == 0 {
+		// The jail's user namespace denies setgroups, so the supplementary
+		// groups must be gone before it exists: root's group 0 would
+		// otherwise follow the program in.
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
+	}
+	c.helper = &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{helperArg0},
+		Env:         []string{},
+		Stdin:       stdin,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		ExtraFiles:  []*os.File{specR, statusW, controlR},
+		SysProcAttr: attr,
+	}
+	if err := c.helper.Start(); err != nil {
+		c.helper = nil
+		return &SetupError{Step: "start helper", Err: err.Error()}
+	}
+	for _, f := range c.closers {
+		f.Close()
+	}
+	c.closers = nil
+	c.events = make(chan event, 4)
+	go readEvents(statusR, c.events)
+	err = json.NewEncoder(specW).Encode(s)
+	specW.Close()
+	if err != nil {
+		return &SetupError{Step: "send spec", Err: err.Error()}
+	}
+	return nil
+}
+
+func readEvents(r *os.File, out chan<- event) {
+	defer close(out)
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var ev event
+		if json.Unmarshal(sc.Bytes(), &ev) == nil {
+			out <- ev
+		}
+	}
+}
+
+// stdinFile returns the file the jail reads as stdin: the caller's own
+// file, /dev/null, or a pipe fed from the caller's reader.
+func (c *Cmd) stdinFile() (*os.File, error) {
+	switch in := c.Stdin.(type) {
+	case nil:
+		f, err := os.Open(os.DevNull)
+		c.closers = append(c.closers, f)
+		return f, err
+	case *os.File:
+		return in, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	c.closers = append(c.closers, r)
+	go func() {
+		// Not waited for: a reader that never ends must not hang Wait.
+		_, _ = io.Copy(w, c.Stdin)
+		w.Close()
+	}()
+	return r, nil
+}
+
+// outputFiles returns the files the jail writes stdout and stderr to. They
+// are always pipes that brig reads, so the output cap is exact.
+func (c *Cmd) outputFiles() (stdout, stderr *os.File, err error) {
+	stdout, err = c.outputPipe(c.Stdout, &c.stdoutCut)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Stderr != nil && c.Stderr == c.Stdout {
+		return stdout, stdout, nil
+	}
+	stderr, err = c.outputPipe(c.Stderr, &c.stderrCut)
+	return stdout, stderr, err
+}
+
+func (c *Cmd) outputPipe(w io.Writer, cut *bool) (*os.File, error) {
+	if w == nil {
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		c.closers = append(c.closers, f)
+		return f, err
+	}
+	r, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	c.closers = append(c.closers, pw)
+	c.copiers.Add(1)
+	go func() {
+		defer c.copiers.Done()
+		defer r.Close()
+		c.copyCapped(w, r, cut)
+	}()
+	return pw, nil
+}
+
+// copyCapped copies the jail's output to w until the cap, then kills the
+// jail and drains the rest so the writers never block.
+func (c *Cmd) copyCapped(w io.Writer, r io.Reader, cut *bool) {
+	limit := c.cfg.OutputLimit
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		if k > 0 && !*cut {
+			chunk := buf[:k]
+			if limit > 0 && n+int64(k) > limit {
+				chunk = chunk[:limit-n]
+				*cut = true
+				c.stop(ReasonOutputLimit)
+			}
+			n += int64(len(chunk))
+			if _, werr := w.Write(chunk); werr != nil {
+				// The caller's writer failed: keep draining, like os/exec.
+				*cut = true
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// watch enforces the wall clock, the context and the CPU budget while the
+// program runs.
+func (c *Cmd) watch() {
+	c.done = make(chan struct{})
+	if c.cfg.Timeout > 0 {
+		t := time.AfterFunc(c.cfg.Timeout-time.Since(c.start), func() { c.stop(ReasonTimeout) })
+		c.stopTimer = t.Stop
+	}
+	go func() {
+		var tick <-chan time.Time
+		if c.cfg.Limits.CPUTime > 0 && c.limiter.Kind() != cgroup.Rlimit {
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case <-c.done:
+				return
+			case <-c.ctx.Done():
+				c.stop(ReasonCanceled)
+				return
+			case <-tick:
+				if st, err := c.limiter.Stats(); err == nil && st.CPUTimeKnown && st.CPUTime >= c.cfg.Limits.CPUTime {
+					c.stop(ReasonCPUTime)
+					return
+				}
+			}
+		}
+	}()
+}
+
+// stop kills the whole jail; the first reason wins.
+func (c *Cmd) stop(why Reason) {
+	c.stopOnce.Do(func() {
+		c.stopWhy = why
+		_, _ = c.control.Write([]byte{'k'})
+		if c.limiter != nil {
+			_ = c.limiter.Kill()
+		}
+	})
+}
+
+// Wait waits for the program and everything it started to end, fills in
+// c.Result and releases the jail. The error is nil when the program exited
+// with status 0 by itself, an *ExitError otherwise.
+func (c *Cmd) Wait() error {
+	if c.helper == nil || c.done == nil {
+		return errors.New("jail: not started")
+	}
+	if c.Result != nil {
+		return errors.New("jail: Wait was already called")
+	}
+	for ev := range c.events {
+		switch ev.Kind {
+		case "exit":
+			c.exitEv = &ev
+		case "done":
+			c.doneEv = &ev
+		case "error":
+			slog.Warn("jail: init reported an error", "step", ev.Step, "err", ev.Err)
+		}
+	}
+	_ = c.helper.Wait()
+	c.copiers.Wait()
+	wall := time.Since(c.start)
+	close(c.done)
+	if c.stopTimer != nil {
+		c.stopTimer()
+	}
+	c.Result = c.result(wall)
+	c.cleanup()
+	if c.Result.Reason == ReasonCanceled {
+		return c.ctx.Err()
+	}
+	if !c.Result.Success() {
+		return &ExitError{Result: c.Result}
+	}
+	return nil
+}
+
+func (c *Cmd) result(wall time.Duration) *Result {
+	r := &Result{Reason: ReasonExited, WallTime: wall, Limiter: string(c.limiter.Kind()),
+		StdoutTruncated: c.stdoutCut, StderrTruncated: c.stderrCut}
+	if c.exitEv != nil {
+		r.ExitCode, r.Signal = c.exitEv.Code, c.exitEv.Signal
+		r.PeakMemory = c.exitEv.MaxRSSKB << 10
+	} else {
+		// init died before the program: only a kill does that.
+		r.ExitCode, r.Signal = -1, int(syscall.SIGKILL)
+	}
+	if c.doneEv != nil {
+		r.CPUTime = time.Duration(c.doneEv.UserUS+c.doneEv.SysUS) * time.Microsecond
+	}
+	st, err := c.limiter.Stats()
+	if err == nil {
+		if st.CPUTimeKnown {
+			r.CPUTime = st.CPUTime
+		}
+		if st.MemoryPeakKnown {
+			r.PeakMemory = st.MemoryPeak
+		}
+	}
+	var logged []seccomp.Record
+	if c.kmsg != nil {
+		logged, _ = c.kmsg.Records(c.lease.Jail)
+	}
+	switch {
+	case c.stopWhy != "":
+		r.Reason = c.stopWhy
+	case err == nil && st.OOMKills > 0:
+		r.Reason = ReasonOOM
+	case r.Signal == int(syscall.SIGSYS):
+		r.Reason = ReasonSeccomp
+		for _, rec := range logged {
+			r.SeccompSyscall = rec.Syscall
+		}
+	case r.Signal == int(syscall.SIGXCPU) || (r.Signal == int(syscall.SIGKILL) && c.limiter.Kind() == cgroup.Rlimit && c.cfg.Limits.CPUTime > 0 && r.CPUTime >= c.cfg.Limits.CPUTime):
+		r.Reason = ReasonCPUTime
+	case r.Signal != 0:
+		r.Reason = ReasonSignaled
+	}
+	if c.cfg.SeccompLog {
+		for _, rec := range logged {
+			r.SeccompLogged = append(r.SeccompLogged, rec.Syscall)
+		}
+	}
+	r.WallTimeMS, r.CPUTimeMS = r.WallTime.Milliseconds(), r.CPUTime.Milliseconds()
+	return r
+}
+
+// drainAfterFailure reaps a helper whose jail never started the program.
+func (c *Cmd) drainAfterFailure() {
+	if c.control != nil {
+		_, _ = c.control.Write([]byte{'k'})
+	}
+	for range c.events {
+	}
+	if c.helper != nil {
+		_ = c.helper.Wait()
+	}
+	c.copiers.Wait()
+}
+
+// cleanup releases what the jail held on the host; safe to call twice.
+func (c *Cmd) cleanup() {
+	for _, f := range c.closers {
+		f.Close()
+	}
+	c.closers = nil
+	if c.control != nil {
+		c.control.Close()
+	}
+	if c.limiter != nil {
+		if err := c.limiter.Close(); err != nil {
+			slog.Warn("jail: remove cgroup", "err", err)
+		}
+	}
+	if c.kmsg != nil {
+		c.kmsg.Close()
+	}
+	c.lease.release()
+}
+
+// String describes the command for logs.
+func (c *Cmd) String() string { return fmt.Sprintf("jail %v", c.Args) }

@@ -1,0 +1,164 @@
+package jail
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/seccomp"
+)
+
+// Defaults applied to the zero Config. Every loosening is explicit.
+const (
+	DefaultTimeout     = 30 * time.Second
+	DefaultOutputLimit = 16 << 20 // bytes per stream
+	DefaultTmpfsSize   = 64 << 20 // bytes of /tmp, the working directory and /dev/shm together
+	DefaultHostname    = "brig"
+	DefaultWorkDir     = "/work"
+	DefaultMemory      = 512 << 20
+	DefaultPids        = 128
+	DefaultCPUs        = 1.0
+	DefaultPath        = "/usr/local/bin:/usr/bin:/bin"
+	// JailUID and JailGID are the ids the program runs as inside the jail.
+	JailUID = 1000
+	JailGID = 1000
+)
+
+// DefaultHostIDs is the range of host uids/gids given to jails when the
+// supervisor is root: one id per live jail, so per-uid kernel limits
+// (RLIMIT_NPROC) and signal permissions never cross jails. It sits far above
+// the ids that distributions and /etc/subuid hand out.
+var DefaultHostIDs = IDRange{First: 1_500_000_000, Count: 65536}
+
+// Config describes a jail. Its zero value is the safe default: every
+// namespace, no network, small limits, the default seccomp policy.
+type Config struct {
+	// Timeout is the wall-clock limit of a run; 0 means DefaultTimeout and a
+	// negative value means none.
+	Timeout time.Duration
+	// OutputLimit caps stdout and stderr each, in bytes. The program is killed
+	// when it passes the cap; what came before is kept. 0 means
+	// DefaultOutputLimit and a negative value means none.
+	OutputLimit int64
+	// TmpfsSize bounds the jail's writable scratch space (/tmp, the working
+	// directory and /dev/shm share one tmpfs); 0 means DefaultTmpfsSize.
+	TmpfsSize int64
+	// Hostname inside the jail; "" means DefaultHostname.
+	Hostname string
+	// WorkDir is the program's working directory, a fresh tmpfs directory
+	// unless a bind covers it; "" means DefaultWorkDir.
+	WorkDir string
+	// Binds add host paths to the jail, read-only unless Writable.
+	Binds []Bind
+	// Network: "" or "none" gives a network namespace with only lo.
+	Network string
+
+	// Limits bound memory, processes and CPU; zero fields take the defaults
+	// (DefaultMemory, DefaultPids, DefaultCPUs, no CPU-time budget).
+	Limits cgroup.Limits
+	// Limiter forces a limiter kind; "" means detect (cgroup2, cgroup1, rlimit).
+	Limiter cgroup.Kind
+	// RequireCgroups makes a run fail instead of falling back to rlimits.
+	RequireCgroups bool
+	// CgroupParent is the parent cgroup of the jails, relative to the
+	// supervisor's own cgroup; "" means "brig".
+	CgroupParent string
+
+	// Seccomp is the system call policy; nil means seccomp.Default().
+	Seccomp *seccomp.Policy
+	// DisableSeccomp runs without any seccomp filter. Loud and explicit.
+	DisableSeccomp bool
+	// SeccompKill makes refused system calls kill the program (reason
+	// "seccomp", naming the call when the kernel reports it) instead of
+	// failing with an error number.
+	SeccompKill bool
+	// SeccompLog lets refused system calls through and records them in
+	// Result.SeccompLogged, to tune a profile. It weakens the jail.
+	SeccompLog bool
+
+	// HostIDs is the range of host ids jails map to when the supervisor is
+	// root; the zero value means DefaultHostIDs.
+	HostIDs IDRange
+}
+
+// Bind makes a host path visible in the jail.
+type Bind struct {
+	Source   string // host path; symlinks in it are resolved on the host
+	Target   string // path in the jail; "" means the same as Source
+	Writable bool
+}
+
+// IDRange is a range of host uids (and the same gids).
+type IDRange struct {
+	First uint32
+	Count uint32
+}
+
+// withDefaults returns the config with every zero field replaced by its
+// default, checked for values that cannot work.
+func (c Config) withDefaults() (Config, error) {
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.OutputLimit == 0 {
+		c.OutputLimit = DefaultOutputLimit
+	}
+	if c.TmpfsSize == 0 {
+		c.TmpfsSize = DefaultTmpfsSize
+	}
+	if c.TmpfsSize < 0 {
+		return c, fmt.Errorf("tmpfs size %d: must be positive", c.TmpfsSize)
+	}
+	if c.Hostname == "" {
+		c.Hostname = DefaultHostname
+	}
+	if c.WorkDir == "" {
+		c.WorkDir = DefaultWorkDir
+	}
+	if !filepath.IsAbs(c.WorkDir) {
+		return c, fmt.Errorf("workdir %q: must be an absolute path", c.WorkDir)
+	}
+	c.WorkDir = filepath.Clean(c.WorkDir)
+	switch c.Network {
+	case "", "none":
+		c.Network = "none"
+	default:
+		return c, fmt.Errorf("network %q: only \"none\" (a namespace with lo alone) is supported", c.Network)
+	}
+	if c.Limits.Memory == 0 {
+		c.Limits.Memory = DefaultMemory
+	}
+	if c.Limits.Pids == 0 {
+		c.Limits.Pids = DefaultPids
+	}
+	if c.Limits.CPUs == 0 {
+		c.Limits.CPUs = DefaultCPUs
+	}
+	if c.Limits.Memory < 0 || c.Limits.Pids < 0 || c.Limits.CPUs < 0 || c.Limits.CPUTime < 0 {
+		return c, fmt.Errorf("limits %+v: must not be negative", c.Limits)
+	}
+	if c.HostIDs.Count == 0 {
+		c.HostIDs = DefaultHostIDs
+	}
+	if c.SeccompKill && c.SeccompLog {
+		return c, fmt.Errorf("seccomp: kill and log modes exclude each other")
+	}
+	binds := make([]Bind, 0, len(c.Binds))
+	for _, b := range c.Binds {
+		if b.Target == "" {
+			b.Target = b.Source
+		}
+		if !filepath.IsAbs(b.Source) || !filepath.IsAbs(b.Target) {
+			return c, fmt.Errorf("bind %s:%s: paths must be absolute", b.Source, b.Target)
+		}
+		b.Target = filepath.Clean(b.Target)
+		if b.Target == "/" || strings.HasPrefix(b.Target, "/proc") || strings.HasPrefix(b.Target, "/dev") {
+			return c, fmt.Errorf("bind %s:%s: cannot cover / or /proc or /dev", b.Source, b.Target)
+		}
+		binds = append(binds, b)
+	}
+	c.Binds = binds
+	return c, nil
+}

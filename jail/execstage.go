@@ -1,0 +1,43 @@
+package jail
+
+// The C constructor in execstage.c does the work; see the comment there.
+
+// #cgo CFLAGS: -Wall -O2
+import "C"
+
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/brig-sandbox/brig/cgroup"
+)
+
+const (
+	execStageArg0  = "brig:exec"
+	execStageMagic = "BRIGEXEC1"
+)
+
+// execSettings is what the exec stage applies before it runs the program.
+type execSettings struct {
+	UID, GID uint32
+	Rlimits  []cgroup.Rlimit
+	Seccomp  []byte // raw struct sock_filter array; empty means no filter
+}
+
+// encode lays the settings out as execstage.c reads them.
+func (s execSettings) encode() []byte {
+	var b bytes.Buffer
+	b.WriteString(execStageMagic)
+	put := func(v any) { _ = binary.Write(&b, binary.NativeEndian, v) }
+	put(s.UID)
+	put(s.GID)
+	put(uint32(len(s.Rlimits)))
+	for _, r := range s.Rlimits {
+		put(uint32(r.Resource))
+		put(r.Cur)
+		put(r.Max)
+	}
+	put(uint32(len(s.Seccomp)))
+	b.Write(s.Seccomp)
+	return b.Bytes()
+}

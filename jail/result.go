@@ -1,0 +1,75 @@
+package jail
+
+import (
+	"fmt"
+	"time"
+)
+
+// Reason says why a run ended.
+type Reason string
+
+const (
+	ReasonExited      Reason = "exited"       // the program exited by itself
+	ReasonSignaled    Reason = "signaled"     // the program died of a signal nobody in brig sent
+	ReasonTimeout     Reason = "timeout"      // the wall-clock limit ran out
+	ReasonOutputLimit Reason = "output_limit" // stdout or stderr passed its cap
+	ReasonCanceled    Reason = "canceled"     // the caller's context was cancelled
+	ReasonOOM         Reason = "oom"          // the kernel's OOM killer acted inside the jail's cgroup
+	ReasonCPUTime     Reason = "cpu_time"     // the CPU-time budget ran out
+	ReasonSeccomp     Reason = "seccomp"      // a refused system call killed the program
+)
+
+// Result is what a finished run reports.
+type Result struct {
+	ExitCode   int           `json:"exit_code"` // -1 when the program died of a signal
+	Signal     int           `json:"signal"`    // the signal that ended the program, or 0
+	Reason     Reason        `json:"reason"`
+	WallTime   time.Duration `json:"-"`
+	CPUTime    time.Duration `json:"-"`
+	PeakMemory int64         `json:"peak_memory_bytes"`
+
+	WallTimeMS      int64  `json:"wall_time_ms"`
+	CPUTimeMS       int64  `json:"cpu_time_ms"`
+	StdoutTruncated bool   `json:"stdout_truncated"`
+	StderrTruncated bool   `json:"stderr_truncated"`
+	Limiter         string `json:"limiter"`
+	// SeccompSyscall names the refused system call that killed the program,
+	// when the kernel reported it.
+	SeccompSyscall string `json:"seccomp_syscall,omitempty"`
+	// SeccompLogged lists the system calls the policy would have refused,
+	// in SeccompLog mode.
+	SeccompLogged []string `json:"seccomp_logged,omitempty"`
+}
+
+// Success reports whether the program exited with status 0 on its own.
+func (r *Result) Success() bool { return r.Reason == ReasonExited && r.ExitCode == 0 }
+
+// ExitError is returned by Wait and Run when the program did not exit with
+// status 0 by itself; the Result says why.
+type ExitError struct{ Result *Result }
+
+func (e *ExitError) Error() string {
+	r := e.Result
+	switch r.Reason {
+	case ReasonExited:
+		return fmt.Sprintf("jail: exit status %d", r.ExitCode)
+	case ReasonSignaled:
+		return fmt.Sprintf("jail: killed by signal %d", r.Signal)
+	case ReasonSeccomp:
+		if r.SeccompSyscall != "" {
+			return fmt.Sprintf("jail: killed by seccomp (system call %s)", r.SeccompSyscall)
+		}
+		return "jail: killed by seccomp"
+	default:
+		return "jail: stopped: " + string(r.Reason)
+	}
+}
+
+// SetupError is a failure to build the jail, before the program ran. Step
+// names what brig was doing ("mount /proc", "create cgroup").
+type SetupError struct {
+	Step string
+	Err  string
+}
+
+func (e *SetupError) Error() string { return fmt.Sprintf("jail setup: %s: %s", e.Step, e.Err) }

@@ -1,0 +1,62 @@
+package jail
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// systemDirs hold the programs and libraries; on merged-/usr hosts all but
+// /usr are symlinks, which the jail gets as the same symlinks.
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"}
+
+// etcFiles are the host /etc entries programs need to start and behave.
+// Never /etc/shadow, gshadow, sudoers, ssh keys or /etc/ssl/private.
+var etcFiles = []string{
+	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+	"/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates", "/etc/localtime", "/etc/timezone",
+	"/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/protocols", "/etc/services",
+	"/etc/mime.types", "/etc/os-release", "/etc/debian_version", "/etc/bash.bashrc", "/etc/profile",
+	"/etc/inputrc", "/etc/terminfo", "/etc/magic", "/etc/mailcap",
+}
+
+// rootMounts lists the jail's system mounts followed by the caller's binds,
+// with every host source resolved now, on the host: inside the jail an
+// absolute symlink would resolve against the wrong root.
+func rootMounts(binds []Bind) ([]mountSpec, error) {
+	var ms []mountSpec
+	for _, d := range systemDirs {
+		fi, err := os.Lstat(d)
+		if err != nil {
+			continue
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(d)
+			if err != nil {
+				return nil, fmt.Errorf("read symlink %s: %w", d, err)
+			}
+			ms = append(ms, mountSpec{Target: d, Symlink: target})
+			continue
+		}
+		ms = append(ms, mountSpec{Source: d, Target: d})
+	}
+	etc := etcFiles
+	if py, err := filepath.Glob("/etc/python3*"); err == nil {
+		etc = append(etc[:len(etc):len(etc)], py...)
+	}
+	for _, f := range etc {
+		src, err := filepath.EvalSymlinks(f)
+		if err != nil {
+			continue // optional: absent on this host
+		}
+		ms = append(ms, mountSpec{Source: src, Target: f, Optional: true})
+	}
+	for _, b := range binds {
+		src, err := filepath.EvalSymlinks(b.Source)
+		if err != nil {
+			return nil, fmt.Errorf("bind %s: %w", b.Source, err)
+		}
+		ms = append(ms, mountSpec{Source: src, Target: b.Target, Writable: b.Writable})
+	}
+	return ms, nil
+}
