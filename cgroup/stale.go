@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/containerd/cgroups/v3/cgroup2"
+	"golang.org/x/sys/unix"
 )
 
 // Jail cgroups are named brig-<supervisor pid>-<supervisor start time>-<n>.
@@ -163,4 +164,22 @@ func staleNames(parents []string) []string {
 		}
 	}
 	return names
+}
+
+// RemoveParent removes the (empty) parent cgroups of opt in every
+// hierarchy: for tests and uninstall. New never removes the parent itself,
+// because an operator may have put limits on it that bound all jails
+// together. It fails if a jail cgroup is still inside.
+func RemoveParent(opt Options) error {
+	if err := checkParent(opt.Parent); err != nil {
+		return err
+	}
+	r := Detect(opt)
+	var errs []error
+	for _, d := range append(r.Cgroup2.Dirs, r.Cgroup1.Dirs...) {
+		if err := unix.Rmdir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove cgroup parent %s: %w", d, err))
+		}
+	}
+	return errors.Join(errs...)
 }
