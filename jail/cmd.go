@@ -158,8 +158,8 @@ func (c *Cmd) buildSpec() (*spec, error) {
 	env = append(env, c.Env...)
 	return &spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
-		Hostname: c.cfg.Hostname,
-		IDs:      *c.lease,
+		Hostname:  c.cfg.Hostname,
+		IDs:       *c.lease,
 		Mounts:    mounts,
 		TmpfsSize: c.cfg.TmpfsSize,
 		NewNet:    true,
@@ -370,7 +370,7 @@ func (c *Cmd) watch() {
 	}
 	go func() {
 		var tick <-chan time.Time
-		if c.cfg.Limits.CPUTime > 0 && c.limiter.Kind() != cgroup.Rlimit {
+		if c.cfg.Limits.CPUTime > 0 && c.limiter.Kind() != cgroup.RlimitOnly {
 			t := time.NewTicker(50 * time.Millisecond)
 			defer t.Stop()
 			tick = t.C
@@ -477,7 +477,7 @@ func (c *Cmd) result(wall time.Duration) *Result {
 		for _, rec := range logged {
 			r.SeccompSyscall = rec.Syscall
 		}
-	case r.Signal == int(syscall.SIGXCPU) || (r.Signal == int(syscall.SIGKILL) && c.limiter.Kind() == cgroup.Rlimit && c.cfg.Limits.CPUTime > 0 && r.CPUTime >= c.cfg.Limits.CPUTime):
+	case r.Signal == int(syscall.SIGXCPU) || (r.Signal == int(syscall.SIGKILL) && c.limiter.Kind() == cgroup.RlimitOnly && c.cfg.Limits.CPUTime > 0 && r.CPUTime >= c.cfg.Limits.CPUTime):
 		r.Reason = ReasonCPUTime
 	case r.Signal != 0:
 		r.Reason = ReasonSignaled

@@ -48,6 +48,14 @@ func runHelper() {
 		attr.UseCgroupFD = true
 		attr.CgroupFD = int(dir.Fd())
 	}
+	extra := []*os.File{specR, status}
+	if os.Geteuid() == 0 {
+		trees, err := cloneSources(s, 3+len(extra))
+		if err != nil {
+			reportError(status, "bind", err)
+		}
+		extra = append(extra, trees...)
+	}
 	init := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        []string{initArg0},
@@ -55,11 +63,14 @@ func runHelper() {
 		Stdin:       os.Stdin,
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{specR, status},
+		ExtraFiles:  extra,
 		SysProcAttr: attr,
 	}
 	if err := init.Start(); err != nil {
 		reportError(status, "create namespaces", err)
+	}
+	for _, f := range extra[2:] {
+		f.Close()
 	}
 	specR.Close()
 	for _, procs := range s.ProcsFiles {
@@ -117,4 +128,33 @@ func setIDMaps(attr *syscall.SysProcAttr, ids hostIDLease) {
 	attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: JailGID, HostID: int(ids.GID), Size: 1}}
 	attr.Credential = &syscall.Credential{Uid: JailUID, Gid: JailGID, NoSetGroups: true}
 	attr.AmbientCaps = initCaps
+}
+
+// cloneSources clones every bind source here, on the host, as root, and
+// records in the spec which of init's fds (from firstFD on) holds each. The
+// jail's own root is an unprivileged host uid that could not even traverse
+// a 0700 directory such as /root on the way to a source the caller asked
+// for; what the jail may then read inside is still decided by the
+// permissions its uid has.
+func cloneSources(s *spec, firstFD int) ([]*os.File, error) {
+	var files []*os.File
+	for i := range s.Mounts {
+		m := &s.Mounts[i]
+		if m.Symlink != "" {
+			continue
+		}
+		if _, err := os.Lstat(m.Source); err != nil && m.Optional {
+			continue
+		}
+		tree, err := cloneTree(m.Source, m.attr())
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("%s: %w", m.Target, err)
+		}
+		m.TreeFD = firstFD + len(files)
+		files = append(files, os.NewFile(uintptr(tree), m.Source))
+	}
+	return files, nil
 }

@@ -211,38 +211,61 @@ func applyMount(root int, m mountSpec) error {
 		}
 		return nil
 	}
+	if m.TreeFD > 0 {
+		defer unix.Close(m.TreeFD)
+		return attachTree(root, m.TreeFD, m.Target)
+	}
 	src := oldRoot + m.Source
 	if _, err := os.Lstat(src); err != nil && m.Optional {
 		return nil
 	}
+	return bindFrom(root, src, m.Target, m.attr())
+}
+
+func (m mountSpec) attr() uint64 {
 	attr := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
 	if !m.Writable {
 		attr |= unix.MOUNT_ATTR_RDONLY
 	}
-	return bindFrom(root, src, m.Target, attr)
+	return attr
 }
 
 // bindFrom binds src (a path in init's current view) onto target (a path in
-// the jail) with the given mount attributes, recursively. The target is
-// created and opened beneath the new root without following any symlink,
-// and the mount is attached to that open file, so nothing can redirect it
-// (CVE-2021-30465).
+// the jail) with the given mount attributes, recursively.
 func bindFrom(root int, src, target string, attr uint64) error {
-	step := "bind " + target
-	fi, err := os.Stat(src)
+	tree, err := cloneTree(src, attr)
 	if err != nil {
-		return &stepError{step, err}
-	}
-	if err := makeTarget(root, target, fi.IsDir()); err != nil {
-		return err
-	}
-	tree, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-	if err != nil {
-		return &stepError{step, fmt.Errorf("open_tree %s: %w", src, err)}
+		return &stepError{"bind " + target, err}
 	}
 	defer unix.Close(tree)
+	return attachTree(root, tree, target)
+}
+
+// cloneTree makes a detached copy of the mount tree at src with attr set.
+func cloneTree(src string, attr uint64) (int, error) {
+	tree, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return -1, fmt.Errorf("open_tree %s: %w", src, err)
+	}
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: attr, Propagation: unix.MS_PRIVATE}); err != nil {
-		return &stepError{step, fmt.Errorf("set mount attributes: %w", err)}
+		unix.Close(tree)
+		return -1, fmt.Errorf("set attributes of %s: %w", src, err)
+	}
+	return tree, nil
+}
+
+// attachTree attaches a detached mount tree at target. The target is
+// created and opened beneath the new root without following any symlink,
+// and the tree is attached to that open file, so nothing can redirect it
+// (CVE-2021-30465).
+func attachTree(root, tree int, target string) error {
+	step := "bind " + target
+	var st unix.Stat_t
+	if err := unix.Fstat(tree, &st); err != nil {
+		return &stepError{step, err}
+	}
+	if err := makeTarget(root, target, st.Mode&unix.S_IFMT == unix.S_IFDIR); err != nil {
+		return err
 	}
 	dst, err := openBeneath(root, target, unix.O_PATH)
 	if err != nil {

@@ -50,6 +50,9 @@ type mountSpec struct {
 	Writable bool
 	Optional bool // skip silently when Source does not exist
 	Symlink  string
+	// TreeFD, when not 0, is init's fd of the source already cloned (with
+	// its attributes set) by a privileged helper on the host; see cloneSources.
+	TreeFD int
 }
 
 // event is one status line.

@@ -148,7 +148,7 @@ func parseRunFlags(args []string) (opt runOptions, err error) {
 		return
 	}
 	switch k := cgroup.Kind(limiter); k {
-	case cgroup.Auto, cgroup.Cgroup2, cgroup.Cgroup1, cgroup.Rlimit:
+	case cgroup.Auto, cgroup.Cgroup2, cgroup.Cgroup1, cgroup.RlimitOnly:
 		cfg.Limiter = k
 	default:
 		err = fmt.Errorf("--limiter %q: want auto, cgroup2, cgroup1 or rlimit", limiter)
