@@ -28,14 +28,14 @@ import (
 )
 
 const (
-	envHelper = "BRIG_SECCOMP_HELPER"  // what the child does: probe, exec, status, call, loop
-	envProg   = "BRIG_SECCOMP_PROG"    // file holding the compiled program; empty: no filter
-	envUID    = "BRIG_SECCOMP_UID"     // switch to this uid (and gid) before installing
-	envArgs   = "BRIG_SECCOMP_ARGS"    // JSON array of arguments for the mode
-	envLoops  = "BRIG_SECCOMP_LOOPS"   // iterations for mode loop
-	testUID   = 61000                  // base of the uids the kill/log tests run as
-	probeWait = 20 * time.Second       // no child should take longer than this
-	noFilter  = "(none)"               // program path meaning "do not install"
+	envHelper = "BRIG_SECCOMP_HELPER" // what the child does: probe, exec, status, call, loop
+	envProg   = "BRIG_SECCOMP_PROG"   // file holding the compiled program; empty: no filter
+	envUID    = "BRIG_SECCOMP_UID"    // switch to this uid (and gid) before installing
+	envArgs   = "BRIG_SECCOMP_ARGS"   // JSON array of arguments for the mode
+	envLoops  = "BRIG_SECCOMP_LOOPS"  // iterations for mode loop
+	testUID   = 61000                 // base of the uids the kill/log tests run as
+	probeWait = 20 * time.Second      // no child should take longer than this
+	noFilter  = "(none)"              // program path meaning "do not install"
 )
 
 // TestHelperProcess is not a test: it is the child's entry point.
@@ -52,6 +52,16 @@ func helperMain(mode string) int {
 	if a := os.Getenv(envArgs); a != "" {
 		if err := json.Unmarshal([]byte(a), &args); err != nil {
 			fmt.Fprintln(os.Stderr, "helper: bad args:", err)
+			return 2
+		}
+	}
+	// Read the program while still root: it sits in the test's 0700
+	// temporary directory.
+	var prog []byte
+	if path := os.Getenv(envProg); path != noFilter {
+		var err error
+		if prog, err = os.ReadFile(path); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 2
 		}
 	}
@@ -75,12 +85,7 @@ func helperMain(mode string) int {
 			return 2
 		}
 	}
-	if path := os.Getenv(envProg); path != noFilter {
-		prog, err := os.ReadFile(path)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "helper:", err)
-			return 2
-		}
+	if prog != nil {
 		if err := Install(prog); err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 2
@@ -197,10 +202,6 @@ func (c *child) run(t testing.TB) {
 	)
 	if c.uid != 0 {
 		cmd.Env = append(cmd.Env, envUID+"="+strconv.Itoa(c.uid))
-		if c.prog != nil {
-			// t.TempDir is 0700 root; the program file must be readable.
-			os.Chmod(filepath.Dir(progPath), 0o755)
-		}
 	}
 	cmd.Stdin = strings.NewReader(c.stdin)
 	cmd.Stdout = &c.stdout

@@ -59,11 +59,11 @@ const (
 	badFD  = ^uintptr(0) // -1
 	// An invalid clone flag combination: CLONE_THREAD needs CLONE_SIGHAND, so
 	// without a filter the kernel answers EINVAL before creating anything.
-	cloneInvalid = unix.CLONE_THREAD
-	afVsock      = 40
-	afAlg        = 38
-	tiocsti      = 0x5412
-	tioclinux    = 0x541C
+	cloneInvalid    = unix.CLONE_THREAD
+	afVsock         = 40
+	afAlg           = 38
+	tiocsti         = 0x5412
+	tioclinux       = 0x541C
 	addrNoRandomize = 0x0040000 // personality flags, from <sys/personality.h>
 	readImpliesExec = 0x0400000
 	// high32 sets a bit the kernel ignores in an int argument.
