@@ -1,0 +1,52 @@
+# brig: the two commands of the README, and the pieces they are made of.
+#   make demo   build brig and run a jailed Python program (the main job)
+#   make test   the whole test suite, as CI runs it
+# Both install what they need on a fresh Debian machine first.
+
+GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
+PYTHON  := /usr/bin/python3
+export PATH := $(dir $(GO)):$(PATH)
+
+.PHONY: demo test deps build vet unit race vm-test bench clean
+
+deps:
+	@missing=""; \
+	pkg-config --exists libseccomp 2>/dev/null || missing="$$missing libseccomp-dev"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	test -x $(PYTHON) || missing="$$missing python3"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(GO) build -o brig ./cmd/brig
+
+demo: build
+	./brig run --memory 256M --timeout 10s -- $(PYTHON) -c 'import os, socket, sys; print("hello from a jail: uid", os.getuid(), "pid", os.getpid(), "host", socket.gethostname(), "python", sys.version.split()[0])'
+	./brig check
+
+vet: deps
+	$(GO) vet ./...
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
+
+unit: deps
+	$(GO) test -count=1 -timeout 20m ./...
+
+# The packages that run goroutines: the supervisor side of jail, cgroup.
+race: deps
+	$(GO) test -count=1 -race -timeout 20m ./jail/ ./cgroup/
+
+vm-test: deps
+	bash vm/setup.sh
+	bash vm/run-tests.sh
+
+test: vet unit race vm-test
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./jail/
+
+clean:
+	rm -f brig
