@@ -1,0 +1,105 @@
+#!/bin/bash
+# vm/run-test.sh BINARY [ARGS...]: run one binary (typically `go test -c`
+# output) as root inside a small qemu VM whose /sys/fs/cgroup is a pure
+# cgroup v2 hierarchy, print its output and exit with its exit status.
+#
+# The initramfs holds busybox, the binary and the shared libraries ldd names
+# (ld.so, libc, libseccomp for cgo builds). /init mounts /proc, /sys, /dev,
+# /tmp and cgroup2, exports BRIG_IN_VM=1 (tests scale their time budgets),
+# runs the binary, prints "BRIG_VM_EXIT=<status>" and powers off.
+#
+# Software emulation (TCG) only: /dev/kvm on our machines is kvm_pvm, which
+# stock kernels cannot run under (see /work/shared/reference/README.md).
+#
+# Env: BRIG_VM_CACHE (default <repo>/.cache/vm), BRIG_VM_TIMEOUT (seconds,
+# default 900), BRIG_VM_SMP (2), BRIG_VM_MEM (MiB, 1024), BRIG_VM_APPEND
+# (extra kernel command line; key=value words the kernel does not know
+# become environment variables of /init and hence of the binary).
+# Exit status: the binary's; 124 on timeout; 99 if no status was seen;
+# 2 for setup problems (missing qemu/kernel: run vm/setup.sh).
+set -uo pipefail
+
+die() { echo "vm/run-test.sh: ERROR: $*" >&2; exit 2; }
+
+[ $# -ge 1 ] || die "usage: vm/run-test.sh BINARY [ARGS...]"
+BIN=$(readlink -f "$1") || die "no such binary: $1"
+shift
+[ -f "$BIN" ] && [ -x "$BIN" ] || die "not an executable file: $BIN"
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${BRIG_VM_CACHE:-$ROOT/.cache/vm}
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is not installed: run vm/setup.sh"
+[ -x /bin/busybox ] || die "/bin/busybox is missing (Debian busybox-static): run vm/setup.sh"
+command -v cpio >/dev/null || die "cpio is missing: run vm/setup.sh"
+KERNEL=$(ls "$CACHE"/kernel/boot/vmlinuz-* 2>/dev/null | head -1)
+[ -n "$KERNEL" ] && [ -r "$KERNEL" ] || die "no kernel in $CACHE/kernel/boot: run vm/setup.sh"
+
+WORK=$(mktemp -d /tmp/brig-vm.XXXXXX) || die "mktemp failed"
+trap 'rm -rf "$WORK"' EXIT
+RD=$WORK/root
+mkdir -p "$RD"/{bin,dev,proc,sys,tmp,etc,root}
+chmod 755 "$RD"   # guest / must be traversable by the unprivileged test users
+chmod 1777 "$RD/tmp"
+cp /bin/busybox "$RD/bin/busybox"
+for a in sh mount umount cat echo ls poweroff sleep true false id wc mkdir rm ps kill env uname; do
+  ln -s busybox "$RD/bin/$a"
+done
+cp "$BIN" "$RD/testbin"
+# Shared libraries of dynamically linked (cgo) binaries, at the same paths.
+if ldd "$BIN" >/dev/null 2>&1; then
+  for lib in $(ldd "$BIN" | grep -o '/[^ ]*' | sort -u); do
+    mkdir -p "$RD$(dirname "$lib")"
+    cp -L "$lib" "$RD$lib"
+  done
+fi
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$RD/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$RD/etc/group"
+
+# Quote the arguments for the guest shell: 'x' with ' as '\''.
+ARGS=""
+for a in "$@"; do
+  ARGS+=" '${a//\'/\'\\\'\'}'"
+done
+cat > "$RD/init" <<INIT
+#!/bin/sh
+export PATH=/bin HOME=/root TMPDIR=/tmp BRIG_IN_VM=1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
+echo "vm: kernel \$(uname -r), cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers), uptime \$(cut -d' ' -f1 /proc/uptime)s"
+cd /tmp
+/testbin$ARGS
+echo "BRIG_VM_EXIT=\$? uptime=\$(cut -d' ' -f1 /proc/uptime)s"
+poweroff -f
+INIT
+chmod +x "$RD/init"
+(cd "$RD" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) > "$WORK/initrd.gz" \
+  || die "cannot build the initramfs"
+
+LOG=$WORK/console.log
+start=$(date +%s.%N)
+# </dev/null: qemu must never read the caller's terminal. -no-reboot turns the
+# guest's poweroff (and panic=-1) into a qemu exit.
+timeout --kill-after=10 "${BRIG_VM_TIMEOUT:-900}" qemu-system-x86_64 \
+  -accel tcg,thread=multi -cpu qemu64 -M q35 \
+  -smp "${BRIG_VM_SMP:-2}" -m "${BRIG_VM_MEM:-1024}" \
+  -kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
+  -append "console=ttyS0 panic=-1 quiet loglevel=3 cgroup_no_v1=all ${BRIG_VM_APPEND:-}" \
+  -display none -no-reboot -nodefaults -serial stdio -monitor none \
+  </dev/null 2>&1 | tr -d '\r' | tee "$LOG"
+qrc=${PIPESTATUS[0]}
+end=$(date +%s.%N)
+wall=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}')
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+  echo "vm/run-test.sh: ERROR: TIMEOUT after ${BRIG_VM_TIMEOUT:-900}s (wall ${wall}s); guest killed" >&2
+  exit 124
+fi
+rc=$(grep -o 'BRIG_VM_EXIT=[0-9]*' "$LOG" | tail -1 | cut -d= -f2)
+echo "vm/run-test.sh: qemu exit $qrc, boot to power-off ${wall}s, binary exit ${rc:-none}"
+if [ -z "$rc" ]; then
+  echo "vm/run-test.sh: ERROR: the binary's exit status never appeared on the console (guest crash or panic?)" >&2
+  exit 99
+fi
+exit "$rc"
