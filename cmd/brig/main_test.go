@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// runCLI calls `brig run` in-process with stdout and stderr sent to files.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: jails use a private host uid range")
+	}
+	dir := t.TempDir()
+	outF, err := os.Create(filepath.Join(dir, "out"))
+	require.NoError(t, err)
+	errF, err := os.Create(filepath.Join(dir, "err"))
+	require.NoError(t, err)
+	savedOut, savedErr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = outF, errF
+	code = runMain(args)
+	os.Stdout, os.Stderr = savedOut, savedErr
+	o, _ := os.ReadFile(outF.Name())
+	e, _ := os.ReadFile(errF.Name())
+	return code, string(o), string(e)
+}
+
+func TestRunExitStatus(t *testing.T) {
+	code, out, _ := runCLI(t, "--", "/bin/sh", "-c", "echo hi; exit 3")
+	assert.Equal(t, 3, code)
+	assert.Equal(t, "hi\n", out)
+
+	code, _, stderr := runCLI(t, "--timeout", "300ms", "--", "/bin/sleep", "10")
+	assert.Equal(t, 128+9, code)
+	assert.Contains(t, stderr, "timeout")
+
+	code, _, stderr = runCLI(t, "--quiet", "--timeout", "300ms", "--", "/bin/sleep", "10")
+	assert.Equal(t, 128+9, code)
+	assert.Empty(t, stderr)
+
+	code, _, stderr = runCLI(t, "--", "/no/such/program")
+	assert.Equal(t, exitBrigFailed, code)
+	assert.Contains(t, stderr, "brig: jail setup: exec /no/such/program")
+
+	code, _, stderr = runCLI(t, "--memory", "12Q", "--", "/bin/true")
+	assert.Equal(t, exitBrigFailed, code)
+	assert.Contains(t, stderr, `size "12Q"`)
+
+	code, _, stderr = runCLI(t, "/bin/true", "--bogus")
+	assert.Equal(t, 0, code, stderr) // flags end at the first non-flag: --bogus is the program's
+}
+
+func TestRunResultJSON(t *testing.T) {
+	res := filepath.Join(t.TempDir(), "r.json")
+	code, _, _ := runCLI(t, "--result", res, "--output-limit", "1K", "--", "/usr/bin/yes")
+	assert.Equal(t, 137, code)
+	b, err := os.ReadFile(res)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	for _, k := range []string{"exit_code", "signal", "reason", "wall_time_ms", "cpu_time_ms", "peak_memory_bytes", "stdout_truncated", "stderr_truncated", "limiter"} {
+		assert.Contains(t, m, k)
+	}
+	assert.Equal(t, "output_limit", m["reason"])
+	assert.Equal(t, true, m["stdout_truncated"])
+}
+
+func TestRunEnvAndBinds(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o644))
+	code, out, stderr := runCLI(t, "--env", "A=1", "--ro-bind", dir+":/in", "--workdir", "/w", "--hostname", "box", "--",
+		"/bin/sh", "-c", `echo $A; cat /in/f; echo; pwd; hostname`)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "1\ndata\n/w\nbox\n", out)
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "10": 10, "1K": 1024, "256M": 256 << 20, "2G": 2 << 30, "1MiB": 1 << 20, "3kb": 3072} {
+		got, err := parseSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", "M", "-1", "1.5M", "12Q", "99999999999G"} {
+		_, err := parseSize(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"256M", "1K", "0", "-1", "1e3", "9223372036854775807", "4G"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parseSize(s)
+		if err == nil && v < 0 {
+			t.Fatalf("parseSize(%q) = %d, negative", s, v)
+		}
+	})
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"10s", "1.5s", "0", "-1s", "1h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDuration(s)
+		if err == nil && d <= 0 {
+			t.Fatalf("parseDuration(%q) = %v, not positive", s, d)
+		}
+	})
+}
