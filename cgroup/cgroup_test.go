@@ -95,6 +95,10 @@ func skipUnlessUsable(t *testing.T, k Kind) {
 		be = r.Cgroup2
 	}
 	if !be.Usable {
+		if inVM && k == Cgroup2 {
+			// The VM exists to test cgroup v2: never skip silently there.
+			t.Fatalf("cgroup2 must be usable in the test VM: %s", be.Problem)
+		}
 		t.Skipf("%s is not usable on this host (mode %s): %s", k, r.Mode, be.Problem)
 	}
 }
@@ -497,4 +501,62 @@ func TestJailNames(t *testing.T) {
 	assert.True(t, supervisorAlive(a), "our own name: alive")
 	assert.True(t, supervisorAlive("something-else"), "unparseable names are never stale")
 	assert.False(t, supervisorAlive(fmt.Sprintf("brig-%d-1-1", os.Getpid())), "pid reuse: start time differs")
+}
+
+// TestV2Delegation covers the no-internal-processes rule: a supervisor that
+// sits in a non-root cgroup (its delegated subtree) moves itself into
+// <cgroup>/brig.supervisor and creates jails beside it; if other processes
+// share its cgroup, New fails and says what to do.
+func TestV2Delegation(t *testing.T) {
+	skipUnlessUsable(t, Cgroup2)
+	// Our own limiter makes the test's cgroup ready for children.
+	mine := newLimiter(t, Cgroup2, Limits{})
+	base := filepath.Dir(filepath.Dir(mine.Dir()))
+	deleg := filepath.Join(base, fmt.Sprintf("brig-test-deleg-%d", os.Getpid()))
+	require.NoError(t, os.Mkdir(deleg, 0o755))
+	t.Cleanup(func() {
+		for _, d := range []string{"jails", supervisorLeaf, ""} {
+			dir := filepath.Join(deleg, d)
+			if pids, _ := readPids(filepath.Join(dir, "cgroup.procs")); len(pids) > 0 {
+				killPids(pids)
+				waitUnpopulated(dir, time.Now().Add(scaled(5*time.Second)))
+			}
+			assert.NoError(t, rmdirCgroup(dir, time.Now().Add(scaled(5*time.Second))))
+		}
+	})
+	startInDeleg := func(cmd *exec.Cmd) {
+		fd, err := unix.Open(deleg, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		require.NoError(t, err)
+		defer unix.Close(fd)
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+		require.NoError(t, cmd.Start())
+	}
+
+	t.Run("shared cgroup is refused", func(t *testing.T) {
+		other := exec.Command("/bin/sleep", "100")
+		startInDeleg(other)
+		defer func() { other.Process.Kill(); other.Wait() }()
+		sup := helperCmd("deleg")
+		var out bytes.Buffer
+		sup.Stdout, sup.Stderr = &out, &out
+		startInDeleg(sup)
+		err := sup.Wait()
+		t.Logf("supervisor sharing %s with pid %d: %v\n%s", deleg, other.Process.Pid, err, out.String())
+		require.Error(t, err)
+		assert.Contains(t, out.String(), "other processes")
+		assert.NotContains(t, out.String(), "moved the supervisor", "refuse before moving anything")
+		assert.Contains(t, out.String(), strconv.Itoa(other.Process.Pid))
+	})
+	t.Run("supervisor moves into a leaf", func(t *testing.T) {
+		sup := helperCmd("deleg")
+		var out bytes.Buffer
+		sup.Stdout, sup.Stderr = &out, &out
+		startInDeleg(sup)
+		err := sup.Wait()
+		t.Logf("supervisor alone in %s:\n%s", deleg, out.String())
+		require.NoError(t, err)
+		assert.Contains(t, out.String(), "deleg own: ")
+		assert.Contains(t, out.String(), filepath.Base(deleg)+"/"+supervisorLeaf+"\n")
+		assert.Contains(t, out.String(), "deleg jail: "+filepath.Join(deleg, "jails", "brig-"))
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestHelperProcess(t *testing.T) {
 	if mode == "" {
 		t.Skip("only runs as a child of the other tests")
 	}
-	if mode != "require" {
+	if mode != "require" && mode != "deleg" {
 		var b [1]byte
 		if _, err := io.ReadFull(os.Stdin, b[:]); err != nil {
 			fmt.Println("helper: no go-ahead:", err)
@@ -42,6 +43,8 @@ func TestHelperProcess(t *testing.T) {
 		helperSpin()
 	case "require":
 		helperRequire()
+	case "deleg":
+		helperDeleg()
 	}
 	fmt.Println("helper: unknown mode", mode)
 	os.Exit(91)
@@ -162,4 +165,39 @@ func helperCmd(mode string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
 	cmd.Env = append(os.Environ(), append([]string{helperEnv + "=" + mode}, env...)...)
 	return cmd
+}
+
+// helperDeleg starts in a non-root cgroup v2 of its own (as a supervisor
+// under systemd Delegate=yes would): New must move it into a leaf, put the
+// jail beside that leaf, and the jail's limits must work.
+func helperDeleg() {
+	l, err := New(Limits{Memory: 64 << 20, Pids: 20}, Options{Kind: Cgroup2, Parent: "jails"})
+	if err != nil {
+		fmt.Println("deleg error:", err)
+		os.Exit(5)
+	}
+	defer l.Close()
+	own, _, _ := ownCgroups()
+	fmt.Println("deleg own:", own)
+	fmt.Println("deleg jail:", l.Dir())
+	fd, err := syscall.Open(l.Dir(), syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Println("deleg open:", err)
+		os.Exit(6)
+	}
+	hog := helperCmd("hog", "BRIG_CG_MB=200")
+	hog.Stdin = strings.NewReader("\n")
+	hog.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	err = hog.Run()
+	syscall.Close(fd)
+	st, serr := l.Stats()
+	fmt.Printf("deleg hog: %v stats: %+v %v\n", err, st, serr)
+	if ws, ok := hog.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || st.OOMKills < 1 {
+		os.Exit(7)
+	}
+	if err := l.Close(); err != nil {
+		fmt.Println("deleg close:", err)
+		os.Exit(8)
+	}
+	os.Exit(0)
 }

@@ -141,8 +141,24 @@ func (h v2Host) prepare() (string, error) {
 	v2Setup.Lock()
 	defer v2Setup.Unlock()
 	err := enableControllers(h.root)
-	if errors.Is(err, unix.EBUSY) && h.own == h.root {
-		// D holds processes (us, perhaps others): see the comment at the top.
+	if errors.Is(err, unix.EBUSY) {
+		// D holds processes (see the comment at the top). Move only if we
+		// are alone there: moving and then failing would leave the
+		// supervisor somewhere new for nothing.
+		pids, rerr := readPids(filepath.Join(h.root, "cgroup.procs"))
+		if rerr != nil {
+			return "", fmt.Errorf("list processes of %s: %w", h.root, rerr)
+		}
+		var others []int
+		for _, p := range pids {
+			if p != os.Getpid() {
+				others = append(others, p)
+			}
+		}
+		if len(others) > 0 {
+			return "", fmt.Errorf("cannot create jails under %s: other processes %v share the supervisor's cgroup and cgroup v2 forbids processes in a cgroup whose children have controllers; give the supervisor a cgroup of its own (systemd Delegate=yes, or run it as the container's init): %w",
+				h.root, others, err)
+		}
 		leaf := filepath.Join(h.root, supervisorLeaf)
 		if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("create supervisor cgroup %s: %w", leaf, err)
@@ -153,10 +169,6 @@ func (h v2Host) prepare() (string, error) {
 		slog.Info("brig: moved the supervisor into a leaf cgroup so that its own cgroup can hold the jails (cgroup v2 no-internal-processes rule)",
 			"from", h.root, "to", leaf)
 		err = enableControllers(h.root)
-	}
-	if errors.Is(err, unix.EBUSY) {
-		pids, _ := readPids(filepath.Join(h.root, "cgroup.procs"))
-		return "", fmt.Errorf("enable controllers in %s: %w: other processes (%v) live in the supervisor's cgroup; give the supervisor a cgroup of its own (systemd Delegate=yes, or run it as the container's init)", h.root, err, pids)
 	}
 	if err != nil {
 		return "", err
