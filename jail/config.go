@@ -142,6 +142,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HostIDs.Count == 0 {
 		c.HostIDs = DefaultHostIDs
 	}
+	if c.RequireCgroups && c.Limiter == cgroup.RlimitOnly {
+		return c, fmt.Errorf("limiter rlimit and require-cgroups exclude each other")
+	}
 	if c.SeccompKill && c.SeccompLog {
 		return c, fmt.Errorf("seccomp: kill and log modes exclude each other")
 	}

@@ -1,0 +1,170 @@
+package jail
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/cgroup"
+)
+
+// limiters are the kinds this host can run; rlimit always.
+func limiters(t *testing.T) []cgroup.Kind {
+	kinds := []cgroup.Kind{cgroup.RlimitOnly}
+	r := cgroup.Detect(cgroup.Options{})
+	if r.Cgroup2.Usable {
+		kinds = append(kinds, cgroup.Cgroup2)
+	}
+	if r.Cgroup1.Usable {
+		kinds = append(kinds, cgroup.Cgroup1)
+	}
+	if len(kinds) == 1 {
+		t.Logf("no usable cgroups here (%s): testing the rlimit fallback only", r.Why)
+	}
+	return kinds
+}
+
+// hostResponsive proves the host still schedules a fresh process quickly
+// while a bomb runs in a jail.
+func hostResponsive(t *testing.T) time.Duration {
+	start := time.Now()
+	require.NoError(t, exec.Command("/bin/true").Run())
+	return time.Since(start)
+}
+
+func TestMemoryBomb(t *testing.T) {
+	requireRoot(t)
+	for _, kind := range limiters(t) {
+		t.Run(string(kind), func(t *testing.T) {
+			cfg := Config{Limiter: kind, Timeout: 20 * time.Second}
+			cfg.Limits.Memory = 256 << 20
+			_, errOut, r := runPython(t, cfg, `
+a = []
+while True:
+    a.append(bytearray(8 << 20))
+`)
+			if kind == cgroup.RlimitOnly {
+				// RLIMIT_AS: the allocation fails and Python exits with its own error.
+				assert.Equal(t, ReasonExited, r.Reason, "%+v", r)
+				assert.Equal(t, 1, r.ExitCode)
+				assert.Contains(t, errOut, "MemoryError")
+			} else {
+				assert.Equal(t, ReasonOOM, r.Reason, "%+v %s", r, errOut)
+				assert.Equal(t, 9, r.Signal)
+			}
+			assert.Greater(t, r.PeakMemory, int64(200<<20), "peak memory near the limit")
+			assert.LessOrEqual(t, r.PeakMemory, int64(300<<20))
+
+			// The benign side: a program that fits is unaffected.
+			out, _, r := runPython(t, cfg, `b = bytearray(64 << 20); print(len(b))`)
+			assert.True(t, r.Success())
+			assert.Equal(t, "67108864\n", out)
+		})
+	}
+}
+
+func TestForkBombs(t *testing.T) {
+	requireRoot(t)
+	requirePython(t)
+	for _, kind := range limiters(t) {
+		t.Run(string(kind), func(t *testing.T) {
+			before := countMounts()
+			cfg := Config{Limiter: kind, Timeout: 3 * time.Second}
+			cfg.Limits.Pids = 64
+			start := time.Now()
+			_, _, r := runPython(t, cfg, `
+import time
+while True:
+    try:
+        if os.fork() == 0:
+            while True:
+                try: os.fork()
+                except OSError: time.sleep(0.01)
+    except OSError:
+        time.sleep(0.01)
+`)
+			assert.Equal(t, ReasonTimeout, r.Reason)
+			assert.Less(t, time.Since(start), 10*time.Second)
+			assert.Less(t, hostResponsive(t), time.Second)
+			assertHostClean(t, before)
+
+			// The shell classic, after the jail proves where it is.
+			start = time.Now()
+			_, _, r, _ = run(t, cfg, "/bin/bash", "-c", `[ $$ -lt 64 ] && grep -qv '^ *0 *0 ' /proc/self/uid_map || exit 99; b(){ b|b& };b; wait`)
+			require.NotEqual(t, 99, r.ExitCode, "not jailed")
+			assert.Contains(t, []Reason{ReasonTimeout, ReasonExited, ReasonSignaled}, r.Reason)
+			assert.Less(t, time.Since(start), 10*time.Second)
+			assert.Less(t, hostResponsive(t), time.Second)
+			assertHostClean(t, before)
+
+			out, _, r, err := run(t, cfg, "/bin/sh", "-c", "for i in 1 2 3 4 5; do echo $i & done; wait")
+			require.NoError(t, err)
+			assert.True(t, r.Success())
+			assert.Len(t, strings.Fields(out), 5)
+		})
+	}
+}
+
+func TestCPUSpinIsThrottled(t *testing.T) {
+	requireRoot(t)
+	for _, kind := range limiters(t) {
+		if kind == cgroup.RlimitOnly {
+			continue // no bandwidth control without cgroups
+		}
+		t.Run(string(kind), func(t *testing.T) {
+			cfg := Config{Limiter: kind, Timeout: 2 * time.Second}
+			cfg.Limits.CPUs = 0.5
+			_, _, r, _ := run(t, cfg, "/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do (while :; do :; done) & done; wait")
+			assert.Equal(t, ReasonTimeout, r.Reason)
+			// Half a CPU for 2 s is 1 s; the machine has 2 CPUs, so an
+			// unthrottled spin would use up to 4 s.
+			assert.Less(t, r.CPUTime, 1500*time.Millisecond, "%+v", r)
+			assert.Greater(t, r.CPUTime, 500*time.Millisecond, "%+v", r)
+		})
+	}
+}
+
+func TestCPUTimeBudget(t *testing.T) {
+	requireRoot(t)
+	for _, kind := range limiters(t) {
+		t.Run(string(kind), func(t *testing.T) {
+			cfg := Config{Limiter: kind, Timeout: 10 * time.Second}
+			cfg.Limits.CPUTime = time.Second
+			cfg.Limits.CPUs = 2
+			start := time.Now()
+			_, _, r, _ := run(t, cfg, "/bin/sh", "-c", "while :; do :; done")
+			assert.Equal(t, ReasonCPUTime, r.Reason, "%+v", r)
+			assert.Less(t, time.Since(start), 5*time.Second)
+
+			_, _, r, err := run(t, cfg, "/bin/sh", "-c", "echo fine")
+			require.NoError(t, err)
+			assert.True(t, r.Success())
+		})
+	}
+}
+
+func TestRequireCgroups(t *testing.T) {
+	requireRoot(t)
+	cfg := Config{Limiter: cgroup.RlimitOnly, RequireCgroups: true}
+	_, _, _, err := run(t, cfg, "/bin/true")
+	var se *SetupError
+	if assert.ErrorAs(t, err, &se) {
+		assert.Equal(t, "config", se.Step)
+	}
+}
+
+func TestResultNamesLimiter(t *testing.T) {
+	requireRoot(t)
+	for _, kind := range limiters(t) {
+		cmd := Command(context.Background(), Config{Limiter: kind}, "/bin/true")
+		require.NoError(t, cmd.Run())
+		assert.Equal(t, string(kind), cmd.Result.Limiter)
+	}
+	_ = os.Getpid
+}
