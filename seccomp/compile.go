@@ -117,11 +117,24 @@ func compile(p *Policy) ([]byte, error) {
 		return nil, fmt.Errorf("compile seccomp policy: optimize: %w", err)
 	}
 
+	// libseccomp refuses rules that repeat the default action, so they are
+	// left out. A conditional one changes nothing. An unconditional one
+	// does: in libseccomp an unconditional rule for a call overrides every
+	// conditional rule for it, so the call always gets the default action
+	// and its other rules must go too. (runc only drops the rule, which
+	// would let the conditional rules through.)
+	pinned := map[string]bool{}
+	for _, r := range p.Rules {
+		if len(r.Args) == 0 && scmpAction(r.Action, r.Errno) == defaultAct {
+			for _, name := range r.Names {
+				pinned[name] = true
+			}
+		}
+	}
+
 	for i, r := range p.Rules {
 		act := scmpAction(r.Action, r.Errno)
 		if act == defaultAct {
-			// libseccomp refuses rules that repeat the default action;
-			// such a rule changes nothing, so leave it out (runc does too).
 			continue
 		}
 		conds := make([]libseccomp.ScmpCondition, 0, len(r.Args))
@@ -133,6 +146,9 @@ func compile(p *Policy) ([]byte, error) {
 			conds = append(conds, c)
 		}
 		for _, name := range r.Names {
+			if pinned[name] {
+				continue
+			}
 			sc, err := libseccomp.GetSyscallFromName(name)
 			if err != nil {
 				continue // unknown to this libseccomp or arch: default action

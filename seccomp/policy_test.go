@@ -209,3 +209,35 @@ func TestInstallRejectsGarbage(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileDefaultActionOverride: an unconditional rule with the default
+// action pins the call to the default, as libseccomp's "unconditional rule
+// wins" would, even though libseccomp cannot take the rule itself.
+func TestCompileDefaultActionOverride(t *testing.T) {
+	base := &Policy{DefaultAction: ActErrno, DefaultErrno: eperm, Rules: []Rule{
+		{Names: []string{"getpid"}, Action: ActAllow},
+	}}
+	withCond := base.Clone()
+	withCond.Rules = append(withCond.Rules, Rule{Names: []string{"read"}, Action: ActAllow, Args: []Arg{{Index: 0, Op: OpEqual, Value: 0}}})
+	pinned := withCond.Clone()
+	pinned.Rules = append(pinned.Rules, Rule{Names: []string{"read"}, Action: ActErrno, Errno: eperm})
+
+	progBase, err := base.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	progCond, err := withCond.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	progPinned, err := pinned.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(progBase, progCond) {
+		t.Fatal("the conditional read rule changed nothing; the test proves nothing")
+	}
+	if !bytes.Equal(progBase, progPinned) {
+		t.Error("an unconditional default-action rule for read did not override read's conditional allow")
+	}
+}
