@@ -33,11 +33,12 @@ vet: deps
 	if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 
 unit: deps
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 # The packages that run goroutines: the supervisor side of jail, cgroup.
+# -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 race: deps
-	$(GO) test -count=1 -race -timeout 20m ./jail/ ./cgroup/
+	$(GO) test -p 1 -count=1 -race -timeout 20m ./jail/ ./cgroup/
 
 vm-test: deps
 	bash vm/setup.sh

@@ -123,9 +123,9 @@ func TestCPUSpinIsThrottled(t *testing.T) {
 			_, _, r, _ := run(t, cfg, "/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do (while :; do :; done) & done; wait")
 			assert.Equal(t, ReasonTimeout, r.Reason)
 			// Half a CPU for 2 s is 1 s; the machine has 2 CPUs, so an
-			// unthrottled spin would use up to 4 s.
+			// unthrottled spin would use up to 4 s. No lower bound: a loaded
+			// machine gives the jail less, and that is not a failure.
 			assert.Less(t, r.CPUTime, 1500*time.Millisecond, "%+v", r)
-			assert.Greater(t, r.CPUTime, 500*time.Millisecond, "%+v", r)
 		})
 	}
 }
@@ -140,7 +140,7 @@ func TestCPUTimeBudget(t *testing.T) {
 			start := time.Now()
 			_, _, r, _ := run(t, cfg, "/bin/sh", "-c", "while :; do :; done")
 			assert.Equal(t, ReasonCPUTime, r.Reason, "%+v", r)
-			assert.Less(t, time.Since(start), 5*time.Second)
+			assert.Less(t, time.Since(start), cfg.Timeout)
 
 			_, _, r, err := run(t, cfg, "/bin/sh", "-c", "echo fine")
 			require.NoError(t, err)

@@ -57,8 +57,8 @@ func TestRunExitStatus(t *testing.T) {
 
 func TestRunResultJSON(t *testing.T) {
 	res := filepath.Join(t.TempDir(), "r.json")
-	code, _, _ := runCLI(t, "--result", res, "--output-limit", "1K", "--", "/usr/bin/yes")
-	assert.Equal(t, 137, code)
+	code, _, stderr := runCLI(t, "--result", res, "--output-limit", "1K", "--", "/usr/bin/yes")
+	assert.Equal(t, 137, code, stderr)
 	b, err := os.ReadFile(res)
 	require.NoError(t, err)
 	var m map[string]any
