@@ -76,8 +76,8 @@ var allowedSyscalls = []string{
 	"futex", "futex_waitv",
 	// asynchronous I/O (the old io_* interface; io_uring is refused)
 	"io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
-	// sockets (socket itself is conditional, below)
-	"socketpair", "bind", "connect", "listen", "accept", "accept4", "getsockname",
+	// sockets (socket and socketpair are conditional, below)
+	"bind", "connect", "listen", "accept", "accept4", "getsockname",
 	"getpeername", "getsockopt", "setsockopt", "sendto", "recvfrom", "sendmsg",
 	"recvmsg", "sendmmsg", "recvmmsg", "shutdown",
 	// System V and POSIX IPC, confined by the jail's IPC namespace
@@ -153,6 +153,11 @@ func Default() *Policy {
 	add(allowOnly("socket", 0, low32,
 		[]uint64{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK}, eperm,
 		"socket families other than unix, inet, inet6, netlink")...)
+
+	// socketpair creates a socket of the family before asking it for a
+	// pair, so it reaches the same family code; only AF_UNIX makes pairs.
+	add(allowOnly("socketpair", 0, low32, []uint64{unix.AF_UNIX}, eperm,
+		"socketpair families other than unix")...)
 
 	// personality: the values Docker allows (PER_LINUX, PER_LINUX32, each
 	// with and without UNAME26, and 0xffffffff, which only queries). Anything

@@ -71,6 +71,8 @@
 //     AF_VSOCK (the hypervisor) or AF_ALG (the kernel crypto API), nor the
 //     many rarely used families whose code (and module autoloading) is
 //     reachable by any unprivileged process.
+//   - socketpair: AF_UNIX only. It creates a socket of the family before
+//     asking for a pair, so it reaches the same family code as socket.
 //   - personality: only the values Docker allows (0, 8, 0x20000, 0x20008,
 //     and the 0xffffffff query); ADDR_NO_RANDOMIZE and the like are refused.
 //

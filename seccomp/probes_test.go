@@ -206,6 +206,24 @@ var probes = []probe{
 		return sysFD(unix.SYS_SOCKET, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
 	}, 0},
 
+	{"socketpair_unix", func() unix.Errno {
+		var fds [2]int32
+		e := sys(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0, uintptr(unsafe.Pointer(&fds)))
+		if e == 0 {
+			unix.Close(int(fds[0]))
+			unix.Close(int(fds[1]))
+		}
+		return e
+	}, 0},
+	{"socketpair_alg", func() unix.Errno {
+		var fds [2]int32
+		return sys(unix.SYS_SOCKETPAIR, afAlg, unix.SOCK_SEQPACKET, 0, uintptr(unsafe.Pointer(&fds)))
+	}, unix.EPERM},
+	{"socketpair_vsock_high", func() unix.Errno {
+		var fds [2]int32
+		return sys(unix.SYS_SOCKETPAIR, high32|afVsock, unix.SOCK_STREAM, 0, uintptr(unsafe.Pointer(&fds)))
+	}, unix.EPERM},
+
 	// ordinary calls
 	{"getpid", func() unix.Errno { return sys(unix.SYS_GETPID) }, 0},
 	{"pipe2", func() unix.Errno {
