@@ -248,9 +248,10 @@ func TestCPULimit(t *testing.T) {
 		require.True(t, st.CPUTimeKnown)
 		t.Logf("2 threads spinning %v under CPUs=0.5: cpu %v (wall incl. start %v)", wall, st.CPUTime, elapsed)
 		// Unlimited this would be 2*wall; the quota allows 0.5*wall plus a
-		// period of slack.
+		// period of slack. The lower bound only shows the spinner ran and
+		// was measured: on a loaded host (or a starved VM) it gets less.
 		assert.Less(t, st.CPUTime, wall*8/10)
-		assert.Greater(t, st.CPUTime, wall*2/10)
+		assert.Greater(t, st.CPUTime, wall/20)
 	})
 }
 

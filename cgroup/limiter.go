@@ -6,6 +6,14 @@
 // process with Dir (v2, CLONE_INTO_CGROUP) or ProcsFiles (v1, before the
 // program runs), applies Rlimits in the child, reads Stats afterwards and
 // calls Close to kill whatever is left and remove the cgroup.
+//
+// Placement: every jail gets its own cgroup, named
+// brig-<supervisor pid>-<supervisor start time>-<n>, under Options.Parent
+// beneath the supervisor's own cgroup in each hierarchy, so limits put on
+// the supervisor bound its jails too. On cgroup v2 the supervisor may move
+// itself into a leaf "brig.supervisor" first (see v2.go). Detect reports
+// what a host supports; RemoveStale cleans up after supervisors that died
+// without closing their jails.
 package cgroup
 
 import "time"

@@ -14,7 +14,11 @@
 # Env: BRIG_VM_CACHE (default <repo>/.cache/vm), BRIG_VM_TIMEOUT (seconds,
 # default 900), BRIG_VM_SMP (2), BRIG_VM_MEM (MiB, 1024), BRIG_VM_APPEND
 # (extra kernel command line; key=value words the kernel does not know
-# become environment variables of /init and hence of the binary).
+# become environment variables of /init and hence of the binary),
+# BRIG_VM_COPY (space-separated repo-relative paths copied to /src/<path> in
+# the guest, e.g. "testdata seccomp/testdata"), BRIG_VM_CWD (directory under
+# /src the binary runs in, e.g. "seccomp": `go test` runs tests in the
+# package directory, so relative testdata paths then resolve; default /tmp).
 # Exit status: the binary's; 124 on timeout; 99 if no status was seen;
 # 2 for setup problems (missing qemu/kernel: run vm/setup.sh).
 set -uo pipefail
@@ -52,6 +56,16 @@ if ldd "$BIN" >/dev/null 2>&1; then
     cp -L "$lib" "$RD$lib"
   done
 fi
+for p in ${BRIG_VM_COPY:-}; do
+  [ -e "$ROOT/$p" ] || die "BRIG_VM_COPY: no such path $ROOT/$p"
+  mkdir -p "$RD/src/$(dirname "$p")"
+  cp -a "$ROOT/$p" "$RD/src/$p"
+done
+GUEST_CWD=/tmp
+if [ -n "${BRIG_VM_CWD:-}" ]; then
+  GUEST_CWD=/src/$BRIG_VM_CWD
+  mkdir -p "$RD$GUEST_CWD"
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$RD/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$RD/etc/group"
 
@@ -69,7 +83,7 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 echo "vm: kernel \$(uname -r), cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers), uptime \$(cut -d' ' -f1 /proc/uptime)s"
-cd /tmp
+cd $GUEST_CWD
 /testbin$ARGS
 echo "BRIG_VM_EXIT=\$? uptime=\$(cut -d' ' -f1 /proc/uptime)s"
 poweroff -f
