@@ -28,8 +28,8 @@ import (
 )
 
 const (
-	envHelper = "BRIG_SECCOMP_HELPER" // what the child does: probe, exec, status, call, loop
-	envProg   = "BRIG_SECCOMP_PROG"   // file holding the compiled program; empty: no filter
+	envHelper = "BRIG_SECCOMP_HELPER" // what the child does: probe, exec, status, gochild, loop
+	envProg   = "BRIG_SECCOMP_PROG"   // file holding the compiled program, or noFilter
 	envUID    = "BRIG_SECCOMP_UID"    // switch to this uid (and gid) before installing
 	envArgs   = "BRIG_SECCOMP_ARGS"   // JSON array of arguments for the mode
 	envLoops  = "BRIG_SECCOMP_LOOPS"  // iterations for mode loop

@@ -38,6 +38,7 @@ func TestKillOnRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur := openCursor(t)
+	other := openCursor(t) // reads the same log, asks for another uid
 	uid := testUID + 1
 	c := &child{mode: "probe", prog: prog, uid: uid, args: []string{"getpid", "keyctl", "getpid"}}
 	c.run(t)
@@ -59,6 +60,9 @@ func TestKillOnRefusal(t *testing.T) {
 		t.Skip("no seccomp audit record in /dev/kmsg within 3s: an audit daemon may be taking them, or printk rate limiting dropped it")
 	}
 	t.Logf("record: %+v", recs[0])
+	if foreign, err := other.Records(uint32(uid + 100)); err != nil || len(foreign) != 0 {
+		t.Errorf("Records for another uid: %+v, %v; want none", foreign, err)
+	}
 	r := recs[0]
 	if r.Syscall != "keyctl" || r.Nr != unix.SYS_KEYCTL || r.Action != "kill" || r.UID != uint32(uid) || r.Arch != "amd64" {
 		t.Errorf("record %+v: want keyctl (%d), kill, uid %d, amd64", r, unix.SYS_KEYCTL, uid)
