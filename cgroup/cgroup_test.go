@@ -453,6 +453,9 @@ func TestRlimitLimiter(t *testing.T) {
 	l, err = New(Limits{}, Options{Kind: RlimitOnly})
 	require.NoError(t, err)
 	assert.Empty(t, l.Rlimits(), "zero limits mean none")
+
+	_, err = New(Limits{}, Options{Kind: RlimitOnly, Require: true})
+	assert.ErrorContains(t, err, "Require", "requiring cgroups and choosing none contradict")
 }
 
 func TestCgroupLimitersHaveNoRlimits(t *testing.T) {

@@ -129,6 +129,9 @@ func choose(opt Options, r Report) (kind Kind, why string, err error) {
 		}
 		return Cgroup1, "cgroup1 was requested", nil
 	case RlimitOnly:
+		if opt.Require {
+			return "", "contradictory options", fmt.Errorf("Options.Require asks for cgroups but Kind is %q, which uses none", RlimitOnly)
+		}
 		return RlimitOnly, "rlimit was requested", nil
 	default:
 		return "", "unknown kind", fmt.Errorf("unknown cgroup kind %q (want auto, cgroup2, cgroup1 or rlimit)", opt.Kind)
