@@ -28,7 +28,10 @@ type Cmd struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	Config Config
+	// ExtraFiles are open files the program gets as fds 3, 4, ... (as in
+	// os/exec): the way to give it a channel of its own to the host.
+	ExtraFiles []*os.File
+	Config     Config
 
 	// Result is set by Wait.
 	Result *Result
@@ -48,6 +51,7 @@ type Cmd struct {
 	stopWhy              Reason
 	stdoutCut, stderrCut bool
 	stopTimer            func() bool
+	initPid              int // init's pid on the host, for /proc/PID/root
 	done                 chan struct{}
 	exitEv, doneEv       *event
 	waitErr              error
@@ -121,6 +125,8 @@ func (c *Cmd) Start() (err error) {
 	}
 	for ev := range c.events {
 		switch ev.Kind {
+		case "init":
+			c.initPid = ev.Pid
 		case "error":
 			c.drainAfterFailure()
 			return &SetupError{Step: ev.Step, Err: ev.Err}
@@ -164,7 +170,7 @@ func (c *Cmd) buildSpec() (*spec, error) {
 		TmpfsSize: c.cfg.TmpfsSize,
 		NewNet:    true,
 		CgroupDir: c.limiter.Dir(), ProcsFiles: c.limiter.ProcsFiles(),
-		Exec: execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Seccomp: filter},
+		Exec: execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
 	}, nil
 }
 
@@ -242,7 +248,7 @@ func (c *Cmd) startHelper(s *spec) error {
 		Stdin:       stdin,
 		Stdout:      stdout,
 		Stderr:      stderr,
-		ExtraFiles:  []*os.File{specR, statusW, controlR},
+		ExtraFiles:  append([]*os.File{specR, statusW, controlR}, c.ExtraFiles...),
 		SysProcAttr: attr,
 	}
 	if err := c.helper.Start(); err != nil {
@@ -392,11 +398,35 @@ func (c *Cmd) watch() {
 	}()
 }
 
+// Signal sends sig to the program's process group in the jail, as ^C in a
+// terminal would: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 or SIGUSR2.
+// Use the context or Kill to end the whole jail.
+func (c *Cmd) Signal(sig syscall.Signal) error {
+	if c.done == nil {
+		return errors.New("jail: not started")
+	}
+	select {
+	case <-c.done:
+		return errors.New("jail: already finished")
+	default:
+	}
+	switch sig {
+	case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2:
+	default:
+		return fmt.Errorf("jail: signal %v cannot be forwarded; use Kill to end the jail", sig)
+	}
+	_, err := c.control.Write([]byte{controlSignal, byte(sig)})
+	return err
+}
+
+// Kill ends the whole jail now; Wait then reports the reason given.
+func (c *Cmd) Kill() { c.stop(ReasonSignaled) }
+
 // stop kills the whole jail; the first reason wins.
 func (c *Cmd) stop(why Reason) {
 	c.stopOnce.Do(func() {
 		c.stopWhy = why
-		_, _ = c.control.Write([]byte{'k'})
+		_, _ = c.control.Write([]byte{controlKill})
 		if c.limiter != nil {
 			_ = c.limiter.Kill()
 		}
@@ -463,9 +493,15 @@ func (c *Cmd) result(wall time.Duration) *Result {
 			r.PeakMemory = st.MemoryPeak
 		}
 	}
+	// The kernel's audit thread prints seccomp records a few milliseconds
+	// after the call, so they are waited for, briefly, when one is due.
 	var logged []seccomp.Record
-	if c.kmsg != nil {
-		logged, _ = c.kmsg.Records(c.lease.Jail)
+	switch {
+	case c.kmsg == nil:
+	case r.Signal == int(syscall.SIGSYS):
+		logged, _ = c.kmsg.Wait(c.lease.Jail, 250*time.Millisecond)
+	case c.cfg.SeccompLog:
+		logged, _ = c.kmsg.Wait(c.lease.Jail, 50*time.Millisecond)
 	}
 	switch {
 	case c.stopWhy != "":
@@ -494,7 +530,7 @@ func (c *Cmd) result(wall time.Duration) *Result {
 // drainAfterFailure reaps a helper whose jail never started the program.
 func (c *Cmd) drainAfterFailure() {
 	if c.control != nil {
-		_, _ = c.control.Write([]byte{'k'})
+		_, _ = c.control.Write([]byte{controlKill})
 	}
 	for range c.events {
 	}

@@ -5,8 +5,9 @@
 // execve, and a single-threaded C process gives both for the cost of an exec.
 //
 // init starts it as argv = {"brig:exec", PATH, ARGV0, ARGS...} with the
-// program's environment, fd 3 carrying its settings and fd 4 a pipe on which
-// a failure is reported (the pipe closes on a successful execve).
+// program's environment, fd 3 carrying its settings, fd 4 a pipe on which a
+// failure is reported (the pipe closes on a successful execve), and the
+// caller's extra files from fd 5 on, which the program gets from fd 3 on.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +28,14 @@
 #define CONFIG_FD 3
 #define ERROR_FD 4
 
-static void fail(const char *step, int err) {
-	dprintf(ERROR_FD, "%s: %s", step, strerror(err));
+static int report_fd = ERROR_FD;
+
+static void fail_to(int fd, const char *step, int err) {
+	dprintf(fd, "%s: %s", step, strerror(err));
 	_exit(127);
 }
+
+static void fail(const char *step, int err) { fail_to(report_fd, step, err); }
 
 static void read_full(void *buf, size_t n) {
 	char *p = buf;
@@ -78,6 +83,9 @@ __attribute__((constructor)) static void brig_exec_stage(int argc, char **argv, 
 		if (setrlimit((int)resource, &rl) < 0)
 			fail("setrlimit", errno);
 	}
+	uint32_t nextra = read_u32();
+	if (nextra > 64)
+		fail("read exec settings", EINVAL);
 	uint32_t filter_len = read_u32();
 	struct sock_filter *filter = NULL;
 	if (filter_len > 0) {
@@ -88,10 +96,25 @@ __attribute__((constructor)) static void brig_exec_stage(int argc, char **argv, 
 			fail("read seccomp filter", ENOMEM);
 		read_full(filter, filter_len);
 	}
-	// Only 0, 1, 2 and the error pipe (close-on-exec) survive into the program.
+	// Only 0, 1, 2, the caller's extra files (moved down to 3...) and the
+	// error pipe (close-on-exec) survive into the program.
 	close(CONFIG_FD);
-	if (syscall(SYS_close_range, ERROR_FD + 1, ~0U, 0) < 0)
-		fail("close inherited fds", errno);
+	int error_fd = ERROR_FD;
+	if (nextra > 0) {
+		error_fd = fcntl(ERROR_FD, F_DUPFD_CLOEXEC, ERROR_FD + 1 + (int)nextra);
+		if (error_fd < 0)
+			_exit(127);
+		close(ERROR_FD);
+		for (uint32_t i = 0; i < nextra; i++) {
+			if (dup2(ERROR_FD + 1 + (int)i, CONFIG_FD + (int)i) < 0)
+				fail_to(error_fd, "pass extra files", errno);
+		}
+		if (syscall(SYS_close_range, CONFIG_FD + nextra, error_fd - 1, 0) < 0)
+			fail_to(error_fd, "close inherited fds", errno);
+	}
+	if (syscall(SYS_close_range, error_fd + 1, ~0U, 0) < 0)
+		fail_to(error_fd, "close inherited fds", errno);
+	report_fd = error_fd;
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail("set no_new_privs", errno);

@@ -21,6 +21,7 @@ const (
 type execSettings struct {
 	UID, GID uint32
 	Rlimits  []cgroup.Rlimit
+	Extra    int    // extra files the program gets from fd 3 on
 	Seccomp  []byte // raw struct sock_filter array; empty means no filter
 }
 
@@ -37,6 +38,7 @@ func (s execSettings) encode() []byte {
 		put(r.Cur)
 		put(r.Max)
 	}
+	put(uint32(s.Extra))
 	put(uint32(len(s.Seccomp)))
 	b.Write(s.Seccomp)
 	return b.Bytes()

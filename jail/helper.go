@@ -2,6 +2,7 @@ package jail
 
 import (
 	"encoding/json"
+	"io"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,6 +50,9 @@ func runHelper() {
 		attr.CgroupFD = int(dir.Fd())
 	}
 	extra := []*os.File{specR, status}
+	for i := range s.Exec.Extra {
+		extra = append(extra, os.NewFile(uintptr(helperExtraFD+i), "extra"))
+	}
 	if os.Geteuid() == 0 {
 		trees, err := cloneSources(s, 3+len(extra))
 		if err != nil {
@@ -87,13 +91,8 @@ func runHelper() {
 	}
 	specW.Close()
 
-	// A byte or EOF on the control pipe both mean "kill": EOF is the
-	// supervisor dying, and nothing of the jail may outlive it.
-	go func() {
-		var b [1]byte
-		_, _ = control.Read(b[:])
-		_ = init.Process.Signal(syscall.SIGKILL)
-	}()
+	report(status, event{Kind: "init", Pid: init.Process.Pid})
+	go obey(control, init.Process)
 	_ = init.Wait()
 	ev := event{Kind: "done"}
 	if ru, ok := init.ProcessState.SysUsage().(*syscall.Rusage); ok {
@@ -157,4 +156,26 @@ func cloneSources(s *spec, firstFD int) ([]*os.File, error) {
 		files = append(files, os.NewFile(uintptr(tree), m.Source))
 	}
 	return files, nil
+}
+
+// obey carries out the supervisor's control commands until it says kill or
+// goes away: EOF is the supervisor dying, and nothing of the jail may
+// outlive it.
+func obey(control *os.File, init *os.Process) {
+	var b [1]byte
+	for {
+		if _, err := io.ReadFull(control, b[:]); err != nil || b[0] == controlKill {
+			_ = init.Signal(syscall.SIGKILL)
+			return
+		}
+		if b[0] != controlSignal {
+			continue
+		}
+		if _, err := io.ReadFull(control, b[:]); err != nil {
+			_ = init.Signal(syscall.SIGKILL)
+			return
+		}
+		// init forwards it to the program's process group.
+		_ = init.Signal(syscall.Signal(b[0]))
+	}
 }

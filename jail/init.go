@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -51,10 +52,20 @@ func runInit() {
 	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 		reportError(status, "create cgroup namespace", err)
 	}
+	// Signals the supervisor sends (Cmd.Signal) go to the program's whole
+	// process group, as a terminal's ^C would. Subscribed before the program
+	// starts so none is lost or, as Go's default, fatal to init.
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, forwardedSignals...)
 	prog, err := startExecStage(s)
 	if err != nil {
 		reportError(status, stepOf(err), err)
 	}
+	go func() {
+		for sig := range signals {
+			_ = unix.Kill(-prog, sig.(syscall.Signal))
+		}
+	}()
 	report(status, event{Kind: "started"})
 	os.Exit(reap(status, prog))
 }
@@ -74,6 +85,10 @@ func startExecStage(s *spec) (int, error) {
 	if err != nil {
 		return 0, &stepError{"exec stage pipe", err}
 	}
+	files := []*os.File{settingsR, errW}
+	for i := range s.Exec.Extra {
+		files = append(files, os.NewFile(uintptr(initExtraFD+i), "extra"))
+	}
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        append([]string{execStageArg0, path}, s.Args...),
@@ -82,14 +97,15 @@ func startExecStage(s *spec) (int, error) {
 		Stdin:       os.Stdin,
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{settingsR, errW},
+		ExtraFiles:  files,
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	if err := cmd.Start(); err != nil {
 		return 0, &stepError{"start exec stage", err}
 	}
-	settingsR.Close()
-	errW.Close()
+	for _, f := range files {
+		f.Close()
+	}
 	_, werr := settingsW.Write(s.Exec.encode())
 	settingsW.Close()
 	msg, _ := io.ReadAll(errR)
@@ -173,6 +189,9 @@ func executable(path string) error {
 	}
 	return nil
 }
+
+// forwardedSignals are the signals Cmd.Signal may send.
+var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
 
 // stepError names the set-up step that failed, for SetupError.
 type stepError struct {

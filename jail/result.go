@@ -10,7 +10,7 @@ type Reason string
 
 const (
 	ReasonExited      Reason = "exited"       // the program exited by itself
-	ReasonSignaled    Reason = "signaled"     // the program died of a signal nobody in brig sent
+	ReasonSignaled    Reason = "signaled"     // the program died of a signal brig did not send for a limit (Cmd.Kill included)
 	ReasonTimeout     Reason = "timeout"      // the wall-clock limit ran out
 	ReasonOutputLimit Reason = "output_limit" // stdout or stderr passed its cap
 	ReasonCanceled    Reason = "canceled"     // the caller's context was cancelled

@@ -21,7 +21,18 @@ const (
 
 	specFD    = 3 // spec in, read to EOF
 	statusFD  = 4 // events out
-	controlFD = 5 // helper only: a byte (or EOF) from the supervisor means "kill the jail"
+	controlFD = 5 // helper only: commands from the supervisor (below)
+	// The caller's extra files follow: the helper's from fd 6, init's from
+	// fd 5, the program's from fd 3.
+	helperExtraFD = 6
+	initExtraFD   = 5
+)
+
+// Control commands, one or two bytes each. EOF means the supervisor died,
+// and kills the jail like controlKill.
+const (
+	controlKill   = 'k' // kill the whole jail
+	controlSignal = 's' // followed by a signal number: send it to the program's process group
 )
 
 // spec is everything the jail's stages need, resolved on the host.
@@ -57,7 +68,9 @@ type mountSpec struct {
 
 // event is one status line.
 type event struct {
-	Kind string `json:"k"` // "error", "started", "exit", "done"
+	Kind string `json:"k"` // "init", "error", "started", "exit", "done"
+	// init: init's pid on the host
+	Pid int `json:"pid,omitempty"`
 	// error
 	Step string `json:"step,omitempty"`
 	Err  string `json:"err,omitempty"`

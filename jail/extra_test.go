@@ -1,0 +1,58 @@
+package jail
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestExtraFilesReachTheProgram(t *testing.T) {
+	requireRoot(t)
+	toJailR, toJailW, err := os.Pipe()
+	require.NoError(t, err)
+	fromJailR, fromJailW, err := os.Pipe()
+	require.NoError(t, err)
+	cmd := Command(context.Background(), Config{}, "/bin/sh", "-c", `read line <&3; echo "got $line" >&4; ls /proc/self/fd | sort -n | tr '\n' ' ' >&4`)
+	cmd.ExtraFiles = []*os.File{toJailR, fromJailW}
+	require.NoError(t, cmd.Start())
+	toJailR.Close()
+	fromJailW.Close()
+	_, _ = toJailW.WriteString("hello\n")
+	toJailW.Close()
+	out, err := io.ReadAll(fromJailR)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait())
+	// ls itself holds one more fd for the directory it lists.
+	assert.Regexp(t, `^got hello\n0 1 2 3 4 5 $`, string(out), "only 0-4 plus ls's own")
+}
+
+func TestSignalReachesProgramGroup(t *testing.T) {
+	requireRoot(t)
+	stdout, w := io.Pipe()
+	cmd := Command(context.Background(), Config{Timeout: 10 * time.Second}, "/bin/bash", "-c",
+		`trap 'echo interrupted' INT; echo ready; sleep 30 & wait; echo after; sleep 30`)
+	cmd.Stdout = w
+	require.NoError(t, cmd.Start())
+	rd := bufio.NewReader(stdout)
+	line, _ := rd.ReadString('\n')
+	require.Equal(t, "ready\n", line)
+	require.NoError(t, cmd.Signal(syscall.SIGINT))
+	line, _ = rd.ReadString('\n')
+	assert.Equal(t, "interrupted\n", line)
+	line, _ = rd.ReadString('\n')
+	assert.Equal(t, "after\n", line)
+	assert.Error(t, cmd.Signal(syscall.SIGKILL), "SIGKILL is not forwarded")
+	cmd.Kill()
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	err := cmd.Wait()
+	require.Error(t, err)
+	assert.Equal(t, int(syscall.SIGKILL), cmd.Result.Signal)
+	assert.Error(t, cmd.Signal(syscall.SIGINT), "after the end")
+}
