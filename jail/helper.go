@@ -2,8 +2,8 @@ package jail
 
 import (
 	"encoding/json"
-	"io"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
