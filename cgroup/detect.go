@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -151,6 +152,8 @@ func choose(opt Options, r Report) (kind Kind, why string, err error) {
 	return RlimitOnly, "falling back to per-process rlimits (weaker: no memory peak, per-process CPU time); " + not2 + "; " + not1, nil
 }
 
+var fallbackWarning sync.Once
+
 // New creates the limiter of one jail. See the package documentation for
 // the detection order.
 func New(lim Limits, opt Options) (Limiter, error) {
@@ -191,7 +194,10 @@ func New(lim Limits, opt Options) (Limiter, error) {
 		return newV1(lim, h1)
 	default:
 		if opt.Kind != RlimitOnly {
-			slog.Warn("brig: no usable cgroup, limiting with rlimits only", "why", why)
+			// Once per process: the reason does not change between jails.
+			fallbackWarning.Do(func() {
+				slog.Warn("brig: no usable cgroup, limiting with rlimits only", "why", why)
+			})
 		}
 		return newRlimit(lim), nil
 	}

@@ -110,6 +110,7 @@ if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
   echo "vm/run-test.sh: ERROR: TIMEOUT after ${BRIG_VM_TIMEOUT:-900}s (wall ${wall}s); guest killed" >&2
   exit 124
 fi
+cp "$LOG" "$CACHE/last-console.log" 2>/dev/null   # for a post-mortem of the last run
 rc=$(grep -o 'BRIG_VM_EXIT=[0-9]*' "$LOG" | tail -1 | cut -d= -f2)
 echo "vm/run-test.sh: qemu exit $qrc, boot to power-off ${wall}s, binary exit ${rc:-none}"
 if [ -z "$rc" ]; then
