@@ -41,21 +41,73 @@ KERNEL=$(ls "$CACHE"/kernel/boot/vmlinuz-* 2>/dev/null | head -1)
 WORK=$(mktemp -d /tmp/brig-vm.XXXXXX) || die "mktemp failed"
 trap 'rm -rf "$WORK"' EXIT
 RD=$WORK/root
-mkdir -p "$RD"/{bin,dev,proc,sys,tmp,etc,root}
+USR=${BRIG_VM_USR:-0}
+# gpath PATH: where a host file lives in the guest. In the merged-/usr layout
+# (BRIG_VM_USR=1) /bin, /sbin, /lib and /lib64 are symlinks into /usr, as on
+# the host, so their files land under /usr.
+gpath() {
+  if [ "$USR" = 1 ]; then
+    case $1 in /bin/*|/sbin/*|/lib/*|/lib64/*) echo "/usr$1"; return ;; esac
+  fi
+  echo "$1"
+}
+# put SRC [DST]: copy a host file (symlinks followed) into the guest.
+put() {
+  local d
+  d=$RD$(gpath "${2:-$1}")
+  mkdir -p "$(dirname "$d")" && cp -L "$1" "$d" || die "cannot copy $1 into the guest"
+}
+# putlibs FILE...: the shared libraries ldd names for each file, at the same paths.
+putlibs() {
+  local lib
+  for lib in $(for f in "$@"; do ldd "$f" 2>/dev/null | grep -o '/[^ ]*'; done | sort -u); do
+    [ -e "$RD$(gpath "$lib")" ] || put "$lib"
+  done
+}
+mkdir -p "$RD"/{dev,proc,sys,tmp,etc,root,mnt}
 chmod 755 "$RD"   # guest / must be traversable by the unprivileged test users
 chmod 1777 "$RD/tmp"
-cp /bin/busybox "$RD/bin/busybox"
-for a in sh mount umount cat echo ls poweroff sleep true false id wc mkdir rm ps kill env uname; do
-  ln -s busybox "$RD/bin/$a"
+if [ "$USR" = 1 ]; then
+  # What a jail binds from the system: /usr with a shell, bash, coreutils
+  # (busybox applets), python3 with its stdlib, the ld.so cache.
+  mkdir -p "$RD"/usr/{bin,sbin,lib,lib64}
+  for d in bin sbin lib lib64; do ln -s "usr/$d" "$RD/$d"; done
+  put /bin/dash /usr/bin/dash
+  ln -s dash "$RD/usr/bin/sh"
+  put /bin/bash /usr/bin/bash
+  py=$(readlink -f /usr/bin/python3) || die "no /usr/bin/python3 on the host"
+  pyv=$(basename "$py")   # python3.11
+  [ -d "/usr/lib/$pyv" ] || die "no /usr/lib/$pyv on the host"
+  put "$py" "/usr/bin/$pyv"
+  ln -s "$pyv" "$RD/usr/bin/python3"
+  # The stdlib without its tests, the static libpython and the GUI/devel parts.
+  tar -C /usr/lib -cf - --exclude="$pyv/test" --exclude="$pyv/idlelib" --exclude="$pyv/tkinter" \
+    --exclude="$pyv/turtledemo" --exclude="$pyv/ensurepip" --exclude="$pyv/lib2to3" \
+    --exclude="$pyv/pydoc_data" --exclude="$pyv/config-*" --exclude="$pyv/site-packages" \
+    --exclude="$pyv/lib-dynload/_test*" --exclude="$pyv/lib-dynload/xx*" --exclude="$pyv/lib-dynload/_ctypes_test*" \
+    "$pyv" | tar -C "$RD/usr/lib" -xf - || die "cannot copy /usr/lib/$pyv"
+  [ -d "/etc/$pyv" ] && cp -a "/etc/$pyv" "$RD/etc/"
+  putlibs /bin/dash /bin/bash "$py" "$RD/usr/lib/$pyv"/lib-dynload/*.so
+  for f in /etc/ld.so.cache /etc/ld.so.conf; do [ -e "$f" ] && cp -L "$f" "$RD$f"; done
+  [ -d /etc/ld.so.conf.d ] && cp -a /etc/ld.so.conf.d "$RD/etc/"
+  BB=$RD/usr/bin
+else
+  mkdir -p "$RD/bin"
+  BB=$RD/bin
+fi
+cp /bin/busybox "$BB/busybox"
+if [ "$USR" = 1 ]; then
+  applets=$(/bin/busybox --list) || die "busybox --list failed"
+else
+  applets="sh mount umount cat echo ls poweroff sleep true false id wc mkdir rm ps kill env uname"
+fi
+for a in $applets; do
+  [ -e "$BB/$a" ] || [ -L "$BB/$a" ] || ln -s busybox "$BB/$a"
 done
+[ -e "$BB/chroot" ] || ln -s busybox "$BB/chroot"
 cp "$BIN" "$RD/testbin"
 # Shared libraries of dynamically linked (cgo) binaries, at the same paths.
-if ldd "$BIN" >/dev/null 2>&1; then
-  for lib in $(ldd "$BIN" | grep -o '/[^ ]*' | sort -u); do
-    mkdir -p "$RD$(dirname "$lib")"
-    cp -L "$lib" "$RD$lib"
-  done
-fi
+putlibs "$BIN"
 for p in ${BRIG_VM_COPY:-}; do
   [ -e "$ROOT/$p" ] || die "BRIG_VM_COPY: no such path $ROOT/$p"
   mkdir -p "$RD/src/$(dirname "$p")"
@@ -74,7 +126,17 @@ ARGS=""
 for a in "$@"; do
   ARGS+=" '${a//\'/\'\\\'\'}'"
 done
-cat > "$RD/init" <<INIT
+# The initramfs is rootfs, the one mount that pivot_root refuses to move
+# (it has no parent): a jail built in the guest would fail its pivot_root.
+# So /init bind-mounts / onto /mnt, moves that over / and chroots into it,
+# as switch_root does but without copying, then runs /init2.
+cat > "$RD/init" <<'INIT'
+#!/bin/sh
+/bin/mount -o bind / /mnt && cd /mnt && /bin/mount -o move . / && exec /bin/chroot . /init2
+echo "vm: ERROR: cannot leave rootfs; running on it (pivot_root will fail)"
+exec /init2
+INIT
+cat > "$RD/init2" <<INIT
 #!/bin/sh
 export PATH=/bin HOME=/root TMPDIR=/tmp BRIG_IN_VM=1
 mount -t proc proc /proc
@@ -88,7 +150,7 @@ cd $GUEST_CWD
 echo "BRIG_VM_EXIT=\$? uptime=\$(cut -d' ' -f1 /proc/uptime)s"
 poweroff -f
 INIT
-chmod +x "$RD/init"
+chmod +x "$RD/init" "$RD/init2"
 (cd "$RD" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) > "$WORK/initrd.gz" \
   || die "cannot build the initramfs"
 
