@@ -1,0 +1,228 @@
+// Command brig-hostile runs brig's hostile corpus (testdata/hostile)
+// through the Go API and the CLI with the host's bait out, and the soak.
+//
+//	brig-hostile [-limiter auto|rlimit|...] [-via api,cli,unpriv] [-brig ./brig]   one line per payload, then "N passed, M failed"
+//	brig-hostile soak [-runs 2000] [-parallel 8] [-limiter auto]                  one summary line
+//
+// It must run as root (the bait and the unprivileged runs need it). Being
+// built on the jail package, this binary is also brig's helper and init.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/jail"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		os.Exit(soakMain(os.Args[2:]))
+	}
+	os.Exit(corpusMain(os.Args[1:]))
+}
+
+func corpusMain(args []string) int {
+	fs := flag.NewFlagSet("brig-hostile", flag.ExitOnError)
+	limiter := fs.String("limiter", "auto", "limiter for every run: auto, cgroup1, cgroup2, rlimit")
+	via := fs.String("via", "api,cli,unpriv", "ways to run: api (Go API), cli (brig run as root), unpriv (brig run as nobody)")
+	brig := fs.String("brig", "./brig", "the brig binary")
+	dir := fs.String("dir", "", "corpus directory (default testdata/hostile)")
+	only := fs.String("run", "", "only payloads whose name contains this")
+	_ = fs.Parse(args)
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "brig-hostile: run as root (the bait and the unprivileged runs need it)")
+		return 2
+	}
+	payloads, err := load(*dir, *only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig-hostile:", err)
+		return 2
+	}
+	bait, err := hostile.SetBait()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig-hostile: bait:", err)
+		return 2
+	}
+	defer bait.Close()
+	tmp, err := os.MkdirTemp("", "brig-hostile-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig-hostile:", err)
+		return 2
+	}
+	defer os.RemoveAll(tmp)
+	_ = os.Chmod(tmp, 0o777)
+
+	ids := hostile.JailIDs{First: jail.DefaultHostIDs.First, Count: jail.DefaultHostIDs.Count}
+	ctx := context.Background()
+	total := &hostile.Report{}
+	add := func(r *hostile.Report) {
+		total.Passed += r.Passed
+		total.Failed += r.Failed
+		total.Failures = append(total.Failures, r.Failures...)
+	}
+	for _, way := range strings.Split(*via, ",") {
+		opt := hostile.Options{Limiter: *limiter, IDs: ids, Out: os.Stdout}
+		var rn hostile.Runner
+		switch way {
+		case "api":
+			rn = &apiRunner{}
+		case "cli":
+			abs, err := filepath.Abs(*brig)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "brig-hostile:", err)
+				return 2
+			}
+			rn = &hostile.CLIRunner{Brig: abs, Tmp: tmp}
+		case "unpriv":
+			rn, err = unprivRunner(*brig, tmp)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "brig-hostile:", err)
+				return 2
+			}
+			opt.Unpriv = true
+			opt.IDs.Extra = []uint32{65534}
+		default:
+			fmt.Fprintf(os.Stderr, "brig-hostile: -via %q: want api, cli or unpriv\n", way)
+			return 2
+		}
+		add(hostile.RunCorpus(ctx, payloads, []hostile.Runner{rn}, bait, opt))
+	}
+	fmt.Printf("%d passed, %d failed\n", total.Passed, total.Failed)
+	if total.Failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func load(dir, only string) ([]*hostile.Payload, error) {
+	if dir == "" {
+		d, err := hostile.Corpus()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	ps, err := hostile.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []*hostile.Payload
+	for _, p := range ps {
+		if strings.Contains(p.Name, only) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// unprivRunner runs brig as nobody: a copy of the binary in a directory
+// nobody may traverse but not read (0711), through setpriv.
+func unprivRunner(brig, tmp string) (hostile.Runner, error) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		return nil, fmt.Errorf("unpriv needs setpriv: %w", err)
+	}
+	bin := filepath.Join(tmp, "bin")
+	if err := os.Mkdir(bin, 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(bin, 0o711); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(brig)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(bin, "brig"), b, 0o755); err != nil {
+		return nil, err
+	}
+	return &hostile.CLIRunner{Brig: filepath.Join(bin, "brig"), Tmp: tmp, Tag: "cli-nobody",
+		Wrap: []string{setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"}}, nil
+}
+
+// apiRunner runs payloads through the Go API in this process.
+type apiRunner struct{}
+
+func (apiRunner) Name() string { return "api" }
+
+func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
+	return RunAPI(ctx, r)
+}
+
+// RunAPI is the Go API way of running a payload.
+func RunAPI(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
+	p := r.Payload
+	cfg := jail.Config{Timeout: p.Config.Timeout, OutputLimit: p.Config.OutputLimit, TmpfsSize: p.Config.TmpfsSize,
+		SeccompKill: p.Config.SeccompKill}
+	cfg.Limits.Memory, cfg.Limits.Pids, cfg.Limits.CPUs, cfg.Limits.CPUTime = p.Config.Memory, p.Config.Pids, p.Config.CPUs, p.Config.CPUTime
+	if r.Limiter != "" && r.Limiter != "auto" {
+		cfg.Limiter = cgroup.Kind(r.Limiter)
+	}
+	if p.Config.Outbox && r.Outbox != "" {
+		cfg.Binds = []jail.Bind{{Source: r.Outbox, Target: "/out", Writable: true}}
+	}
+	var stdout, stderr strings.Builder
+	cmd := jail.Command(ctx, cfg, hostile.Interpreters[p.Interp], "-c", p.Source)
+	cmd.Env = r.Env
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if p.Config.Stdin != "" {
+		cmd.Stdin = strings.NewReader(p.Config.Stdin)
+	}
+	err := cmd.Run()
+	o := &hostile.Outcome{Stdout: stdout.String(), Stderr: stderr.String(), Supervisor: os.Getpid()}
+	if cmd.Result == nil {
+		o.SetupError = fmt.Sprint(err)
+		return o, nil
+	}
+	res := cmd.Result
+	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = string(res.Reason), res.ExitCode, res.Signal, res.StdoutTruncated, res.Limiter
+	return o, nil
+}
+
+func soakMain(args []string) int {
+	fs := flag.NewFlagSet("brig-hostile soak", flag.ExitOnError)
+	runs := fs.Int("runs", 2000, "number of runs")
+	parallel := fs.Int("parallel", 8, "runs at once")
+	limiter := fs.String("limiter", "auto", "limiter for every run")
+	dir := fs.String("dir", "", "corpus directory (default testdata/hostile)")
+	verbose := fs.Bool("v", false, "print every wrong verdict and leak")
+	_ = fs.Parse(args)
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "brig-hostile soak: run as root")
+		return 2
+	}
+	payloads, err := load(*dir, "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig-hostile:", err)
+		return 2
+	}
+	bait, err := hostile.SetBait()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig-hostile: bait:", err)
+		return 2
+	}
+	defer bait.Close()
+	ids := hostile.JailIDs{First: jail.DefaultHostIDs.First, Count: jail.DefaultHostIDs.Count}
+	rep := hostile.Soak(context.Background(), apiRunner{}, hostile.SoakMix(payloads), bait,
+		hostile.SoakOptions{Runs: *runs, Parallel: *parallel, Limiter: *limiter, IDs: ids, Seed: uint64(time.Now().UnixNano())})
+	bad := append(append(rep.Failures, rep.Leaks...), rep.Flat()...)
+	if *verbose || len(bad) > 0 {
+		for _, b := range bad {
+			fmt.Println("  " + b)
+		}
+	}
+	fmt.Println(rep.Summary(*parallel))
+	if len(bad) > 0 {
+		return 1
+	}
+	return 0
+}

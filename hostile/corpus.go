@@ -1,0 +1,368 @@
+// Package hostile runs brig's hostile corpus (testdata/hostile) and checks
+// the host around every run. It knows nothing of the jail package, so that
+// the jail package's own tests can use it: a Runner turns a Run into an
+// Outcome through the Go API (in the jail tests and cmd/brig-hostile) or
+// through the CLI (CLIRunner here).
+//
+// A payload is one file, Python (.py) or shell (.sh, or bash with
+// "# interp: bash"), whose header comments carry its verdict:
+//
+//	# expect: reason=exited exit=0
+//	# expect: stdout-contains=write /usr EROFS
+//	# expect[rlimit]: reason=exited exit=1      (only under the rlimit limiter)
+//	# expect[cgroup]: reason=oom                 (only under a cgroup limiter)
+//	# config: timeout=3s pids=64 memory=128M tmpfs=8M output-limit=1M cpus=0.5 cpu-time=1s outbox seccomp-kill
+//	# soak: no                                   (too slow for the soak mix)
+//
+// Keys of an expect line: reason (alternatives with |), exit, signal,
+// stdout-truncated; and, taking the rest of the line as their value,
+// stdout-contains, stdout-not-contains, stderr-contains,
+// stderr-not-contains, stdout-matches (a regexp). When an expect[KIND]
+// line sets reason, exit or signal, it replaces the unqualified one.
+//
+// Every payload is run behind a prelude (prelude.py, prelude.sh) that
+// proves it is jailed (a pid of at most 64 and a uid map that is not the
+// host's identity map) and exits 99 otherwise; the payload's first
+// statement calls the prelude's guard (brig_jailed()), so a payload run
+// by mistake without the prelude stops at a NameError before doing
+// anything. Load refuses payloads that do not start that way.
+package hostile
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Payload is one file of the corpus.
+type Payload struct {
+	Name   string // file name without extension
+	Path   string
+	Interp string // "python", "sh" or "bash"
+	Source string // prelude + payload, ready for -c
+	Config Config
+	Soak   bool
+	expect map[string][]check // "" for every limiter, "rlimit", "cgroup", "priv", "unpriv"
+}
+
+// Config is the part of a jail's configuration a payload may choose.
+type Config struct {
+	Timeout     time.Duration
+	Memory      int64
+	Pids        int64
+	CPUs        float64
+	CPUTime     time.Duration
+	TmpfsSize   int64
+	OutputLimit int64
+	Outbox      bool // a writable host directory (a small host tmpfs) bound at /out
+	SeccompKill bool
+	Stdin       string // fed to the program
+}
+
+type check struct {
+	key, val string
+	re       *regexp.Regexp
+}
+
+// Interpreter paths in the jail.
+var Interpreters = map[string]string{"python": "/usr/bin/python3", "sh": "/bin/sh", "bash": "/bin/bash"}
+
+// Guard is the first statement every payload must make.
+const Guard = "brig_jailed()"
+
+// Load reads every payload of dir (files *.py and *.sh, not prelude.*).
+func Load(dir string) ([]*Payload, error) {
+	preludes := map[string]string{}
+	for _, ext := range []string{"py", "sh"} {
+		b, err := os.ReadFile(filepath.Join(dir, "prelude."+ext))
+		if err != nil {
+			return nil, err
+		}
+		preludes[ext] = string(b)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.py"))
+	sh, _ := filepath.Glob(filepath.Join(dir, "*.sh"))
+	files = append(files, sh...)
+	sort.Strings(files)
+	var ps []*Payload
+	for _, f := range files {
+		base := filepath.Base(f)
+		if strings.HasPrefix(base, "prelude.") {
+			continue
+		}
+		p, err := parse(f, preludes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", base, err)
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("no payloads in %s", dir)
+	}
+	return ps, nil
+}
+
+func parse(path string, preludes map[string]string) (*Payload, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ext := strings.TrimPrefix(filepath.Ext(path), ".")
+	p := &Payload{Name: strings.TrimSuffix(filepath.Base(path), "."+ext), Path: path, Soak: true,
+		expect: map[string][]check{}}
+	p.Interp = map[string]string{"py": "python", "sh": "sh"}[ext]
+	sawGuard := false
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#!") {
+			continue
+		}
+		if !strings.HasPrefix(line, "#") {
+			// The first statement must be the guard.
+			if !strings.HasPrefix(line, "brig_jailed") {
+				return nil, fmt.Errorf("first statement must be %s (prove jailed first), not %q", Guard, line)
+			}
+			sawGuard = true
+			break
+		}
+		h := strings.TrimSpace(strings.TrimPrefix(line, "#"))
+		key, rest, ok := strings.Cut(h, ":")
+		if !ok {
+			continue
+		}
+		rest = strings.TrimSpace(rest)
+		switch {
+		case key == "interp":
+			if _, ok := Interpreters[rest]; !ok {
+				return nil, fmt.Errorf("interp %q", rest)
+			}
+			p.Interp = rest
+		case key == "config":
+			if err := p.Config.parse(rest); err != nil {
+				return nil, err
+			}
+		case key == "soak":
+			p.Soak = rest != "no"
+		case key == "expect" || strings.HasPrefix(key, "expect["):
+			sel := strings.TrimSuffix(strings.TrimPrefix(key, "expect["), "]")
+			if key == "expect" {
+				sel = ""
+			}
+			switch sel {
+			case "", "rlimit", "cgroup", "priv", "unpriv":
+			default:
+				return nil, fmt.Errorf("unknown selector %q", sel)
+			}
+			cs, err := parseExpect(rest)
+			if err != nil {
+				return nil, err
+			}
+			p.expect[sel] = append(p.expect[sel], cs...)
+		}
+	}
+	if !sawGuard {
+		return nil, fmt.Errorf("no statement %s", Guard)
+	}
+	if len(p.expect[""]) == 0 {
+		return nil, fmt.Errorf("no '# expect:' line")
+	}
+	if p.Interp == "python" {
+		p.Source = preludes["py"] + "\n" + string(b)
+	} else {
+		p.Source = preludes["sh"] + "\n" + string(b)
+	}
+	return p, nil
+}
+
+var textKeys = map[string]bool{"stdout-contains": true, "stdout-not-contains": true, "stderr-contains": true,
+	"stderr-not-contains": true, "stdout-matches": true}
+
+func parseExpect(s string) ([]check, error) {
+	if k, v, ok := strings.Cut(s, "="); ok && textKeys[k] {
+		c := check{key: k, val: v}
+		if k == "stdout-matches" {
+			re, err := regexp.Compile("(?m)" + v)
+			if err != nil {
+				return nil, err
+			}
+			c.re = re
+		}
+		return []check{c}, nil
+	}
+	var cs []check
+	for _, f := range strings.Fields(s) {
+		k, v, ok := strings.Cut(f, "=")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("expect %q: want key=value", f)
+		case k == "reason" || k == "exit" || k == "signal" || k == "stdout-truncated":
+			cs = append(cs, check{key: k, val: v})
+		default:
+			return nil, fmt.Errorf("expect: unknown key %q", k)
+		}
+	}
+	return cs, nil
+}
+
+func (c *Config) parse(s string) error {
+	var err error
+	for _, f := range strings.Fields(s) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "timeout":
+			c.Timeout, err = time.ParseDuration(v)
+		case "cpu-time":
+			c.CPUTime, err = time.ParseDuration(v)
+		case "memory":
+			c.Memory, err = ParseSize(v)
+		case "tmpfs":
+			c.TmpfsSize, err = ParseSize(v)
+		case "output-limit":
+			c.OutputLimit, err = ParseSize(v)
+		case "pids":
+			c.Pids, err = strconv.ParseInt(v, 10, 64)
+		case "cpus":
+			c.CPUs, err = strconv.ParseFloat(v, 64)
+		case "outbox":
+			c.Outbox = true
+		case "seccomp-kill":
+			c.SeccompKill = true
+		case "stdin":
+			c.Stdin = strings.ReplaceAll(v, `\n`, "\n")
+		default:
+			return fmt.Errorf("config: unknown key %q", k)
+		}
+		if err != nil {
+			return fmt.Errorf("config %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+// ParseSize reads 64K, 8M, 1G (powers of 1024) or a plain byte count.
+func ParseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v * mult, err
+}
+
+// Outcome is what a run ended with, whichever way it was run.
+type Outcome struct {
+	Reason          string
+	ExitCode        int
+	Signal          int
+	StdoutTruncated bool
+	Limiter         string
+	Stdout, Stderr  string
+	SetupError      string // brig failed to build the jail
+	Supervisor      int    // pid whose jail cgroups are brig-<pid>-...; 0 when unknown
+}
+
+// Verdict checks an outcome against the payload's expectations for the
+// limiter kind it ran under; it returns the failures.
+func (p *Payload) Verdict(o *Outcome, unpriv bool) []string {
+	if o.SetupError != "" {
+		return []string{"setup failed: " + o.SetupError}
+	}
+	if o.ExitCode == 99 || strings.Contains(o.Stderr, "NOT JAILED") {
+		return []string{"payload was not jailed (refused to run)"}
+	}
+	sels := []string{""}
+	if o.Limiter == "rlimit" {
+		sels = append(sels, "rlimit")
+	} else {
+		sels = append(sels, "cgroup")
+	}
+	if unpriv {
+		sels = append(sels, "unpriv")
+	} else {
+		sels = append(sels, "priv")
+	}
+	// Later selectors replace the scalar keys of earlier ones.
+	scalar := map[string]string{}
+	var text []check
+	for _, s := range sels {
+		over := map[string]bool{}
+		for _, c := range p.expect[s] {
+			if textKeys[c.key] {
+				text = append(text, c)
+				continue
+			}
+			if !over[c.key] {
+				over[c.key] = true
+				if s != "" {
+					// A qualified reason drops the unqualified exit/signal too.
+					if c.key == "reason" {
+						delete(scalar, "exit")
+						delete(scalar, "signal")
+					}
+				}
+			}
+			scalar[c.key] = c.val
+		}
+	}
+	var fails []string
+	for _, k := range []string{"reason", "exit", "signal", "stdout-truncated"} {
+		want, ok := scalar[k]
+		if !ok {
+			continue
+		}
+		var got string
+		switch k {
+		case "reason":
+			got = o.Reason
+		case "exit":
+			got = strconv.Itoa(o.ExitCode)
+		case "signal":
+			got = strconv.Itoa(o.Signal)
+		case "stdout-truncated":
+			got = strconv.FormatBool(o.StdoutTruncated)
+		}
+		if !matchAlt(want, got) {
+			fails = append(fails, fmt.Sprintf("%s=%s, want %s", k, got, want))
+		}
+	}
+	for _, c := range text {
+		var ok bool
+		switch c.key {
+		case "stdout-contains":
+			ok = strings.Contains(o.Stdout, c.val)
+		case "stdout-not-contains":
+			ok = !strings.Contains(o.Stdout, c.val)
+		case "stderr-contains":
+			ok = strings.Contains(o.Stderr, c.val)
+		case "stderr-not-contains":
+			ok = !strings.Contains(o.Stderr, c.val)
+		case "stdout-matches":
+			ok = c.re.MatchString(o.Stdout)
+		}
+		if !ok {
+			fails = append(fails, fmt.Sprintf("%s %q", c.key, c.val))
+		}
+	}
+	return fails
+}
+
+func matchAlt(want, got string) bool {
+	for _, w := range strings.Split(want, "|") {
+		if w == got {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,270 @@
+package hostile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Run is one payload to run under one limiter.
+type Run struct {
+	Payload *Payload
+	Limiter string   // "auto", "cgroup1", "cgroup2" or "rlimit"
+	Env     []string // the bait's description
+	Outbox  string   // host directory to bind at /out when the payload asks for one
+}
+
+// Runner runs a payload in a jail, one way or another.
+type Runner interface {
+	Name() string
+	Run(ctx context.Context, r Run) (*Outcome, error)
+}
+
+// CLIRunner runs payloads through `brig run`.
+type CLIRunner struct {
+	Brig string   // path of the brig binary
+	Wrap []string // command prefix, e.g. setpriv ... to run brig unprivileged
+	Tmp  string   // directory for result files, writable by whoever runs brig
+	Tag  string
+}
+
+func (c *CLIRunner) Name() string {
+	if c.Tag != "" {
+		return c.Tag
+	}
+	return "cli"
+}
+
+// Args are the `brig run` arguments for a run.
+func CLIArgs(r Run) []string {
+	p := r.Payload
+	args := []string{"run", "--quiet"}
+	if r.Limiter != "" {
+		args = append(args, "--limiter", r.Limiter)
+	}
+	cfg := p.Config
+	if cfg.Timeout > 0 {
+		args = append(args, "--timeout", cfg.Timeout.String())
+	}
+	if cfg.Memory > 0 {
+		args = append(args, "--memory", strconv.FormatInt(cfg.Memory, 10))
+	}
+	if cfg.Pids > 0 {
+		args = append(args, "--pids", strconv.FormatInt(cfg.Pids, 10))
+	}
+	if cfg.CPUs > 0 {
+		args = append(args, "--cpus", strconv.FormatFloat(cfg.CPUs, 'f', -1, 64))
+	}
+	if cfg.CPUTime > 0 {
+		args = append(args, "--cpu-time", cfg.CPUTime.String())
+	}
+	if cfg.TmpfsSize > 0 {
+		args = append(args, "--tmpfs-size", strconv.FormatInt(cfg.TmpfsSize, 10))
+	}
+	if cfg.OutputLimit > 0 {
+		args = append(args, "--output-limit", strconv.FormatInt(cfg.OutputLimit, 10))
+	}
+	if cfg.SeccompKill {
+		args = append(args, "--seccomp-kill")
+	}
+	if cfg.Outbox && r.Outbox != "" {
+		args = append(args, "--bind", r.Outbox+":/out")
+	}
+	for _, e := range r.Env {
+		args = append(args, "--env", e)
+	}
+	return args
+}
+
+func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
+	res, err := os.CreateTemp(c.Tmp, "result-*.json")
+	if err != nil {
+		return nil, err
+	}
+	res.Close()
+	_ = os.Chmod(res.Name(), 0o666)
+	defer os.Remove(res.Name())
+	args := CLIArgs(r)
+	args = append(args, "--result", res.Name(), "--", Interpreters[r.Payload.Interp], "-c", r.Payload.Source)
+	argv := append(append([]string{}, c.Wrap...), c.Brig)
+	argv = append(argv, args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if r.Payload.Config.Stdin != "" {
+		cmd.Stdin = strings.NewReader(r.Payload.Config.Stdin)
+	}
+	// The supervisor's environment carries the secret: brig must not pass it on.
+	cmd.Env = append(os.Environ(), SecretEnv+"="+os.Getenv(SecretEnv))
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	o := &Outcome{Supervisor: cmd.Process.Pid}
+	err = cmd.Wait()
+	o.Stdout, o.Stderr = stdout.String(), stderr.String()
+	code := cmd.ProcessState.ExitCode()
+	b, rerr := os.ReadFile(res.Name())
+	if code == 125 || rerr != nil || len(b) == 0 {
+		o.SetupError = fmt.Sprintf("brig exit %d (%v): %s", code, err, strings.TrimSpace(o.Stderr))
+		return o, nil
+	}
+	var jr struct {
+		ExitCode        int    `json:"exit_code"`
+		Signal          int    `json:"signal"`
+		Reason          string `json:"reason"`
+		StdoutTruncated bool   `json:"stdout_truncated"`
+		Limiter         string `json:"limiter"`
+	}
+	if err := json.Unmarshal(b, &jr); err != nil {
+		return nil, fmt.Errorf("result JSON: %w", err)
+	}
+	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = jr.Reason, jr.ExitCode, jr.Signal, jr.StdoutTruncated, jr.Limiter
+	// brig's own exit status must agree with the result.
+	want := jr.ExitCode
+	if jr.Signal != 0 {
+		want = 128 + jr.Signal
+	}
+	if code != want {
+		o.SetupError = fmt.Sprintf("brig exited %d but its result says %d", code, want)
+	}
+	return o, nil
+}
+
+// Options of a corpus run.
+type Options struct {
+	Limiter string
+	Unpriv  bool // runs are unprivileged: the jail uid is the caller's
+	IDs     JailIDs
+	Out     io.Writer // one line per payload
+	// MaxProbe is the longest the host may take to start /bin/true and
+	// answer on loopback while a payload runs.
+	MaxProbe time.Duration
+}
+
+// Report counts a corpus run.
+type Report struct {
+	Passed, Failed int
+	Failures       []string
+}
+
+// RunCorpus runs every payload through every runner, one at a time, with
+// the bait out, and checks each verdict and the host around it.
+func RunCorpus(ctx context.Context, payloads []*Payload, runners []Runner, bait *Bait, opt Options) *Report {
+	if opt.MaxProbe == 0 {
+		opt.MaxProbe = 2 * time.Second
+	}
+	rep := &Report{}
+	for _, rn := range runners {
+		for _, p := range payloads {
+			fails, o := RunOne(ctx, rn, p, bait, opt)
+			tag := fmt.Sprintf("%s/%s %s", rn.Name(), opt.Limiter, p.Name)
+			got := ""
+			if o != nil {
+				got = fmt.Sprintf("reason=%s exit=%d signal=%d limiter=%s", o.Reason, o.ExitCode, o.Signal, o.Limiter)
+			}
+			if len(fails) == 0 {
+				rep.Passed++
+				fmt.Fprintf(opt.Out, "PASS %-44s %s\n", tag, got)
+				continue
+			}
+			rep.Failed++
+			line := fmt.Sprintf("FAIL %-44s %s: %s", tag, got, strings.Join(fails, "; "))
+			rep.Failures = append(rep.Failures, line)
+			fmt.Fprintln(opt.Out, line)
+			if o != nil && os.Getenv("BRIG_HOSTILE_VERBOSE") != "" {
+				fmt.Fprintf(opt.Out, "  stdout: %s\n  stderr: %s\n", clip(o.Stdout), clip(o.Stderr))
+			}
+		}
+	}
+	return rep
+}
+
+func clip(s string) string {
+	if len(s) > 3000 {
+		s = s[:3000] + "..."
+	}
+	return strings.ReplaceAll(s, "\n", "\n          ")
+}
+
+// RunOne runs one payload and returns every way it went wrong: the
+// verdict, the bait, the host's responsiveness and what was left behind.
+func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options) ([]string, *Outcome) {
+	if p.Config.Outbox && bait.Outbox == "" {
+		return []string{"payload needs an outbox"}, nil
+	}
+	before := Snapshot(opt.IDs)
+	// Watch the host while the jail runs.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var worst time.Duration
+	var probeErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(150 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				d, err := bait.Probe()
+				if err != nil && probeErr == nil {
+					probeErr = err
+				}
+				worst = max(worst, d)
+			}
+		}
+	}()
+	o, err := rn.Run(ctx, Run{Payload: p, Limiter: opt.Limiter, Env: bait.Env(), Outbox: bait.Outbox})
+	close(stop)
+	wg.Wait()
+	var fails []string
+	if err != nil {
+		return []string{"run: " + err.Error()}, nil
+	}
+	fails = append(fails, p.Verdict(o, opt.Unpriv)...)
+	fails = append(fails, bait.Leaked(o.Stdout, o.Stderr)...)
+	fails = append(fails, bait.Check()...)
+	if probeErr != nil {
+		fails = append(fails, "host unresponsive: "+probeErr.Error())
+	} else if worst > opt.MaxProbe {
+		fails = append(fails, fmt.Sprintf("host unresponsive: a probe took %v", worst.Round(time.Millisecond)))
+	}
+	sups := []int{}
+	if o.Supervisor != 0 {
+		sups = append(sups, o.Supervisor)
+	}
+	fails = append(fails, SettleLeaks(before, opt.IDs, 2*time.Second, sups...)...)
+	if p.Config.Outbox {
+		if err := bait.EmptyOutbox(); err != nil {
+			fails = append(fails, "empty outbox: "+err.Error())
+		}
+	}
+	return fails, o
+}
+
+// Corpus finds testdata/hostile from the working directory upwards.
+func Corpus() (string, error) {
+	dir, _ := os.Getwd()
+	for {
+		c := filepath.Join(dir, "testdata", "hostile")
+		if _, err := os.Stat(filepath.Join(c, "prelude.py")); err == nil {
+			return c, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("testdata/hostile not found above the working directory")
+		}
+		dir = parent
+	}
+}
