@@ -61,7 +61,7 @@ func buildRoot(s *spec) error {
 	if err := mountTmpfs(newRoot, "mode=0755,size=1m", 0); err != nil {
 		return err
 	}
-	if err := mountTmpfs(scratchDir, fmt.Sprintf("mode=0755,size=%d", s.TmpfsSize), 0); err != nil {
+	if err := mountTmpfs(scratchDir, fmt.Sprintf("mode=0755,size=%d,nr_inodes=%d", s.TmpfsSize, max(s.TmpfsSize>>10, 1024)), 0); err != nil {
 		return err
 	}
 	root, err := unix.Open(newRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
