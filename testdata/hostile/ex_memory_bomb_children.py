@@ -1,0 +1,26 @@
+# Memory spread over many processes, each below any per-process bound:
+# the memory cgroup counts them together. (RLIMIT_AS is per process, so
+# the rlimit fallback only bounds each child: 8 x 96M must still fail
+# there, each child at its own limit.)
+# config: timeout=20s memory=128M pids=32
+# soak: no
+# expect: reason=oom|exited
+# expect[rlimit]: reason=exited exit=0
+# expect[rlimit]: stdout-contains=children done
+brig_jailed()
+import time
+kids = []
+for i in range(8):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            b = bytearray(96 << 20)
+            for j in range(0, len(b), 4096): b[j] = 1
+            time.sleep(2)
+            os._exit(0)
+        except MemoryError:
+            os._exit(3)
+    kids.append(pid)
+codes = [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids]
+print("codes", codes)
+print("children done")
