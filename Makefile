@@ -51,3 +51,18 @@ bench: build
 
 clean:
 	rm -f brig
+
+# The hostile corpus (testdata/hostile) through the Go API, `brig run` as root
+# and `brig run` as nobody, with the automatic limiter and with rlimits:
+# one line per payload, then "N passed, M failed".
+.PHONY: hostile soak
+hostile: build
+	$(GO) build -o hostile/brig-hostile ./hostile/cmd/brig-hostile
+	sh hostile/run.sh
+
+# 2000 mixed runs, 8 at once, through one long-lived supervisor: one summary line.
+SOAK_RUNS ?= 2000
+SOAK_PARALLEL ?= 8
+soak: deps
+	$(GO) build -o hostile/brig-hostile ./hostile/cmd/brig-hostile
+	./hostile/brig-hostile soak -runs $(SOAK_RUNS) -parallel $(SOAK_PARALLEL)
