@@ -42,7 +42,7 @@ race: deps
 
 vm-test: deps
 	bash vm/setup.sh
-	bash vm/run-tests.sh
+	GO=$(GO) bash vm/run-tests.sh
 
 test: vet unit race vm-test
 

@@ -75,6 +75,9 @@ if [ "$USR" = 1 ]; then
   put /bin/dash /usr/bin/dash
   ln -s dash "$RD/usr/bin/sh"
   put /bin/bash /usr/bin/bash
+  # util-linux setpriv: busybox's lacks --reuid (the unprivileged jail tests).
+  extra=/bin/bash
+  if [ -x /usr/bin/setpriv ]; then put /usr/bin/setpriv; extra="$extra /usr/bin/setpriv"; fi
   py=$(readlink -f /usr/bin/python3) || die "no /usr/bin/python3 on the host"
   pyv=$(basename "$py")   # python3.11
   [ -d "/usr/lib/$pyv" ] || die "no /usr/lib/$pyv on the host"
@@ -87,7 +90,7 @@ if [ "$USR" = 1 ]; then
     --exclude="$pyv/lib-dynload/_test*" --exclude="$pyv/lib-dynload/xx*" --exclude="$pyv/lib-dynload/_ctypes_test*" \
     "$pyv" | tar -C "$RD/usr/lib" -xf - || die "cannot copy /usr/lib/$pyv"
   [ -d "/etc/$pyv" ] && cp -a "/etc/$pyv" "$RD/etc/"
-  putlibs /bin/dash /bin/bash "$py" "$RD/usr/lib/$pyv"/lib-dynload/*.so
+  putlibs /bin/dash $extra "$py" "$RD/usr/lib/$pyv"/lib-dynload/*.so
   for f in /etc/ld.so.cache /etc/ld.so.conf; do [ -e "$f" ] && cp -L "$f" "$RD$f"; done
   [ -d /etc/ld.so.conf.d ] && cp -a /etc/ld.so.conf.d "$RD/etc/"
   BB=$RD/usr/bin
@@ -164,7 +167,7 @@ timeout --kill-after=10 "${BRIG_VM_TIMEOUT:-900}" qemu-system-x86_64 \
   -kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
   -append "console=ttyS0 panic=-1 quiet loglevel=3 cgroup_no_v1=all ${BRIG_VM_APPEND:-}" \
   -display none -no-reboot -nodefaults -serial stdio -monitor none \
-  </dev/null 2>&1 | tr -d '\r' | tee "$LOG"
+  </dev/null 2>&1 | stdbuf -o0 tr -d '\r' | tee "$LOG"
 qrc=${PIPESTATUS[0]}
 end=$(date +%s.%N)
 wall=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}')
