@@ -42,13 +42,14 @@ import (
 
 // Payload is one file of the corpus.
 type Payload struct {
-	Name   string // file name without extension
-	Path   string
-	Interp string // "python", "sh" or "bash"
-	Source string // prelude + payload, ready for -c
-	Config Config
-	Soak   bool
-	expect map[string][]check // "" for every limiter, "rlimit", "cgroup", "priv", "unpriv"
+	Name    string // file name without extension
+	Path    string
+	Interp  string // "python", "sh" or "bash"
+	Source  string // prelude + payload, ready for -c
+	Prelude string // the part of Source before the payload
+	Config  Config
+	Soak    bool
+	expect  map[string][]check // "" for every limiter, "rlimit", "cgroup", "priv", "unpriv"
 }
 
 // Config is the part of a jail's configuration a payload may choose.
@@ -173,11 +174,11 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 	if len(p.expect[""]) == 0 {
 		return nil, fmt.Errorf("no '# expect:' line")
 	}
+	p.Prelude = preludes["sh"] + "\n"
 	if p.Interp == "python" {
-		p.Source = preludes["py"] + "\n" + string(b)
-	} else {
-		p.Source = preludes["sh"] + "\n" + string(b)
+		p.Prelude = preludes["py"] + "\n"
 	}
+	p.Source = p.Prelude + string(b)
 	return p, nil
 }
 
