@@ -42,7 +42,7 @@ func TestMemoryBomb(t *testing.T) {
 	requireRoot(t)
 	for _, kind := range limiters(t) {
 		t.Run(string(kind), func(t *testing.T) {
-			cfg := Config{Limiter: kind, Timeout: 20 * time.Second}
+			cfg := Config{Limiter: kind, Timeout: scaled(20 * time.Second)}
 			cfg.Limits.Memory = 256 << 20
 			_, errOut, r := runPython(t, cfg, `
 a = []
@@ -90,8 +90,8 @@ while True:
         time.sleep(0.01)
 `)
 			assert.Equal(t, ReasonTimeout, r.Reason)
-			assert.Less(t, time.Since(start), 10*time.Second)
-			assert.Less(t, hostResponsive(t), time.Second)
+			assert.Less(t, time.Since(start), scaled(10*time.Second))
+			assert.Less(t, hostResponsive(t), scaled(time.Second))
 			assertHostClean(t, before)
 
 			// The shell classic, after the jail proves where it is.
@@ -99,8 +99,8 @@ while True:
 			_, _, r, _ = run(t, cfg, "/bin/bash", "-c", `[ $$ -lt 64 ] && grep -qv '^ *0 *0 ' /proc/self/uid_map || exit 99; b(){ b|b& };b; wait`)
 			require.NotEqual(t, 99, r.ExitCode, "not jailed")
 			assert.Contains(t, []Reason{ReasonTimeout, ReasonExited, ReasonSignaled}, r.Reason)
-			assert.Less(t, time.Since(start), 10*time.Second)
-			assert.Less(t, hostResponsive(t), time.Second)
+			assert.Less(t, time.Since(start), scaled(10*time.Second))
+			assert.Less(t, hostResponsive(t), scaled(time.Second))
 			assertHostClean(t, before)
 
 			out, _, r, err := run(t, cfg, "/bin/sh", "-c", "for i in 1 2 3 4 5; do echo $i & done; wait")
@@ -134,7 +134,7 @@ func TestCPUTimeBudget(t *testing.T) {
 	requireRoot(t)
 	for _, kind := range limiters(t) {
 		t.Run(string(kind), func(t *testing.T) {
-			cfg := Config{Limiter: kind, Timeout: 10 * time.Second}
+			cfg := Config{Limiter: kind, Timeout: scaled(10 * time.Second)}
 			cfg.Limits.CPUTime = time.Second
 			cfg.Limits.CPUs = 2
 			start := time.Now()
