@@ -159,9 +159,6 @@ type Report struct {
 // RunCorpus runs every payload through every runner, one at a time, with
 // the bait out, and checks each verdict and the host around it.
 func RunCorpus(ctx context.Context, payloads []*Payload, runners []Runner, bait *Bait, opt Options) *Report {
-	if opt.MaxProbe == 0 {
-		opt.MaxProbe = 2 * time.Second
-	}
 	rep := &Report{}
 	for _, rn := range runners {
 		for _, p := range payloads {
@@ -198,6 +195,9 @@ func clip(s string) string {
 // RunOne runs one payload and returns every way it went wrong: the
 // verdict, the bait, the host's responsiveness and what was left behind.
 func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options) ([]string, *Outcome) {
+	if opt.MaxProbe == 0 {
+		opt.MaxProbe = 2 * time.Second
+	}
 	if p.Config.Outbox && bait.Outbox == "" {
 		return []string{"payload needs an outbox"}, nil
 	}

@@ -121,7 +121,10 @@ func TestHostileCorpus(t *testing.T) {
 	bait, err := hostile.SetBait()
 	require.NoError(t, err)
 	defer bait.Close()
-	tmp := t.TempDir()
+	// Result files of the runs as nobody: t.TempDir's parent is 0700.
+	tmp, err := os.MkdirTemp("", "brig-hostile-")
+	require.NoError(t, err)
+	defer os.RemoveAll(tmp)
 	require.NoError(t, os.Chmod(tmp, 0o777))
 
 	limiter := os.Getenv("BRIG_HOSTILE_LIMITER")
