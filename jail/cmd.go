@@ -144,7 +144,9 @@ func (c *Cmd) buildSpec() (*spec, error) {
 	if c.lease, err = leaseHostID(c.cfg.HostIDs); err != nil {
 		return nil, &SetupError{Step: "lease host id", Err: err.Error()}
 	}
-	c.limiter, err = cgroup.New(c.cfg.Limits, cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent})
+	opts := cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent}
+	removeStaleOnce(opts)
+	c.limiter, err = cgroup.New(c.cfg.Limits, opts)
 	if err != nil {
 		return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
 	}
@@ -172,6 +174,22 @@ func (c *Cmd) buildSpec() (*spec, error) {
 		CgroupDir: c.limiter.Dir(), ProcsFiles: c.limiter.ProcsFiles(),
 		Exec: execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
 	}, nil
+}
+
+// staleRemoved records the cgroup parents already swept in this process.
+var staleRemoved sync.Map
+
+// removeStaleOnce removes, once per process and parent, the cgroups that
+// supervisors killed before they could clean up left behind.
+func removeStaleOnce(opts cgroup.Options) {
+	if _, done := staleRemoved.LoadOrStore(opts.Parent, true); done {
+		return
+	}
+	if removed, err := cgroup.RemoveStale(opts); err != nil {
+		slog.Debug("jail: remove stale cgroups", "err", err)
+	} else if len(removed) > 0 {
+		slog.Info("jail: removed cgroups of dead supervisors", "count", len(removed))
+	}
 }
 
 func (c *Cmd) seccompFilter() ([]byte, error) {

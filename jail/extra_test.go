@@ -37,7 +37,9 @@ func TestSignalReachesProgramGroup(t *testing.T) {
 	requireRoot(t)
 	stdout, w := io.Pipe()
 	cmd := Command(context.Background(), Config{Timeout: 10 * time.Second}, "/bin/bash", "-c",
-		`trap 'echo interrupted' INT; echo ready; sleep 30 & wait; echo after; sleep 30`)
+		// Whether ^C lands in a foreground sleep or in bash itself, the
+		// trap sets stop and the loop ends.
+		`trap 'echo interrupted; stop=1' INT; echo ready; until [ -n "$stop" ]; do sleep 0.05; done; echo after; sleep 30`)
 	cmd.Stdout = w
 	require.NoError(t, cmd.Start())
 	rd := bufio.NewReader(stdout)

@@ -1,0 +1,15 @@
+# brig's shell session driver: runs commands sent by the host in this one
+# shell, so the working directory, variables and functions persist.
+# Requests arrive on fd 3 as two NUL-terminated strings, the nonce and the
+# command; after each command the driver writes the nonce to stdout and
+# stderr, then the exit status and `times` on fd 4.
+exec 7<&3 8>&4 3<&- 4>&-
+# A ^C from the host interrupts the command in the foreground, not this shell.
+trap ':' INT
+while IFS= read -r -d '' __brig_nonce <&7 && IFS= read -r -d '' __brig_cmd <&7; do
+	eval "$__brig_cmd" </dev/null 7<&- 8>&-
+	__brig_status=$?
+	printf '%s' "$__brig_nonce"
+	printf '%s' "$__brig_nonce" >&2
+	{ printf '%d\n' "$__brig_status"; times; } >&8
+done

@@ -1,0 +1,32 @@
+package jail
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/brig-sandbox/brig/cgroup"
+)
+
+// TestMain leaves the host as it found it: the cgroups of supervisors the
+// tests killed on purpose, and the empty parent, are removed at the end.
+func TestMain(m *testing.M) {
+	// A host id range of this test process's own, so that the host-clean
+	// checks see only its jails when other test runs share the machine.
+	// Test binaries it starts again (a supervisor to kill) inherit it.
+	base, err := strconv.ParseUint(os.Getenv("BRIG_TEST_ID_BASE"), 10, 32)
+	if err != nil {
+		base = 1_600_000_000 + uint64(os.Getpid()%32768)*4096
+		os.Setenv("BRIG_TEST_ID_BASE", strconv.FormatUint(base, 10))
+	}
+	DefaultHostIDs = IDRange{First: uint32(base), Count: 4096}
+	code := m.Run()
+	if os.Geteuid() == 0 && os.Getenv("BRIG_TEST_SUPERVISOR") == "" && os.Getenv("BRIG_TEST_UNPRIVILEGED") == "" {
+		if _, err := cgroup.RemoveStale(cgroup.Options{}); err != nil {
+			fmt.Fprintln(os.Stderr, "remove stale cgroups:", err)
+		}
+		_ = cgroup.RemoveParent(cgroup.Options{})
+	}
+	os.Exit(code)
+}

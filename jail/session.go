@@ -1,0 +1,387 @@
+package jail
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Sessions keep one interpreter alive in its own jail and run cell after
+// cell in it, as code-running agents do (a Jupyter kernel, a persistent
+// shell). Variables, imports, the working directory and files persist
+// between cells. Each session has its own jail; limits apply to the whole
+// session, output caps and timeouts to each cell.
+
+// Session defaults.
+const (
+	DefaultCellTimeout = 30 * time.Second
+	// DefaultInterruptGrace is how long a cell may take to stop after the
+	// interrupt its timeout sent, before the whole session is killed.
+	DefaultInterruptGrace = 2 * time.Second
+)
+
+// CellStatus says how a cell ended.
+type CellStatus string
+
+const (
+	CellOK      CellStatus = "ok"      // ran to the end (a shell command may still have failed: see ExitCode)
+	CellError   CellStatus = "error"   // raised an exception, or the request was malformed
+	CellTimeout CellStatus = "timeout" // interrupted at its timeout; the session lives on
+	CellDead    CellStatus = "dead"    // the session is dead (see Reason); later cells fail the same way
+)
+
+// RunOptions tune one cell; zero fields take the session's defaults.
+type RunOptions struct {
+	Timeout     time.Duration // DefaultCellTimeout when 0
+	OutputLimit int64         // per stream; Config.OutputLimit (or its default) when 0
+}
+
+// CellException describes an exception raised by a Python cell.
+type CellException struct {
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	Traceback string `json:"traceback"`
+}
+
+// CellResult is what one cell produced.
+type CellResult struct {
+	Status          CellStatus     `json:"status"`
+	Stdout          string         `json:"stdout"`
+	Stderr          string         `json:"stderr"`
+	Value           *string        `json:"value"`     // repr of a final expression (Python), or nil
+	Error           *CellException `json:"error"`     // the exception (Python), or nil
+	ExitCode        *int           `json:"exit_code"` // the command's status (shell), or nil
+	Reason          string         `json:"reason,omitempty"`
+	WallTime        time.Duration  `json:"-"`
+	CPUTime         time.Duration  `json:"-"`
+	WallTimeMS      int64          `json:"wall_time_ms"`
+	CPUTimeMS       int64          `json:"cpu_time_ms"`
+	StdoutTruncated bool           `json:"stdout_truncated"`
+	StderrTruncated bool           `json:"stderr_truncated"`
+}
+
+// ErrSessionDead is returned (wrapped) for calls on a session that ended.
+var ErrSessionDead = errors.New("jail: session is dead")
+
+// session is what Python and shell sessions share: the jail, the request
+// and reply channels, and the two output streams cut into cells.
+type session struct {
+	cmd       *Cmd
+	cfg       Config
+	requests  *os.File // host end of the program's fd 3
+	replies   *os.File // host end of the program's fd 4
+	stdout    *cellStream
+	stderr    *cellStream
+	exited    chan struct{} // closed when the jail has ended
+	mu        sync.Mutex    // one cell at a time
+	deadWhy   string
+	closeOnce sync.Once
+}
+
+func startSession(ctx context.Context, cfg Config, name string, args ...string) (*session, error) {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = -1 // a session lives until closed; cells have their own timeouts
+	}
+	outputLimit := cfg.OutputLimit
+	if outputLimit == 0 {
+		outputLimit = DefaultOutputLimit
+	}
+	cfg.OutputLimit = -1 // capped per cell by the streams instead
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		reqR.Close()
+		reqW.Close()
+		return nil, err
+	}
+	s := &session{cfg: cfg, requests: reqW, replies: repR, exited: make(chan struct{})}
+	s.stdout = newCellStream(outputLimit)
+	s.stderr = newCellStream(outputLimit)
+	s.cmd = Command(ctx, cfg, name, args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	s.cmd.ExtraFiles = []*os.File{reqR, repW}
+	err = s.cmd.Start()
+	reqR.Close()
+	repW.Close()
+	if err != nil {
+		reqW.Close()
+		repR.Close()
+		return nil, err
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		s.stdout.Close()
+		s.stderr.Close()
+		close(s.exited)
+	}()
+	return s, nil
+}
+
+// newNonce returns a marker no output can guess: 128 random bits. It holds
+// no NUL, which the shell driver uses to frame requests.
+func newNonce() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "\x1ebrig-cell-" + hex.EncodeToString(b[:]) + "\x1e"
+}
+
+// dead reports why the session ended, or "" while it lives.
+func (s *session) dead() string {
+	select {
+	case <-s.exited:
+	default:
+		return ""
+	}
+	if s.deadWhy != "" {
+		return s.deadWhy
+	}
+	if r := s.cmd.Result; r != nil {
+		switch r.Reason {
+		case ReasonExited:
+			return fmt.Sprintf("the interpreter exited with status %d", r.ExitCode)
+		case ReasonSignaled:
+			return fmt.Sprintf("the interpreter was killed by signal %d", r.Signal)
+		default:
+			return string(r.Reason)
+		}
+	}
+	return "ended"
+}
+
+// Err reports why the session can no longer run cells, or nil.
+func (s *session) Err() error {
+	if why := s.dead(); why != "" {
+		return fmt.Errorf("%w: %s", ErrSessionDead, why)
+	}
+	return nil
+}
+
+// Result is the jail's Result once the session has ended, else nil.
+func (s *session) Result() *Result {
+	select {
+	case <-s.exited:
+		return s.cmd.Result
+	default:
+		return nil
+	}
+}
+
+// kill ends the session for the given reason and waits for the jail.
+func (s *session) kill(why string) {
+	if s.deadWhy == "" {
+		s.deadWhy = why
+	}
+	s.cmd.Kill()
+	<-s.exited
+}
+
+// Close kills the session's jail and releases it. Safe to call twice.
+func (s *session) Close() error {
+	s.closeOnce.Do(func() {
+		select {
+		case <-s.exited:
+		default:
+			s.kill("closed")
+		}
+		s.requests.Close()
+		s.replies.Close()
+	})
+	return nil
+}
+
+// runCell sends one request, waits for the reply with the cell's timeout,
+// interrupts on timeout and kills the session when the interrupt is not
+// obeyed. readReply reads the driver's reply from the replies channel.
+func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce string) error, readReply func() error) (res *CellResult) {
+	start := time.Now()
+	res = &CellResult{Status: CellOK}
+	defer func() {
+		res.WallTime = time.Since(start)
+		res.WallTimeMS = res.WallTime.Milliseconds()
+		res.CPUTimeMS = res.CPUTime.Milliseconds()
+	}()
+	if why := s.dead(); why != "" {
+		return deadCell(res, why)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultCellTimeout
+	}
+	nonce := newNonce()
+	s.stdout.begin(nonce, opts.OutputLimit, s.interrupt)
+	s.stderr.begin(nonce, opts.OutputLimit, s.interrupt)
+	if err := send(nonce); err != nil {
+		s.kill("request channel broken: " + err.Error())
+		return deadCell(res, s.dead())
+	}
+	replied := make(chan error, 1)
+	go func() { replied <- readReply() }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var interrupted bool
+	for {
+		select {
+		case err := <-replied:
+			if err != nil {
+				<-s.exited
+				return deadCell(res, s.dead())
+			}
+			// The reply is sent after the nonce was written on both
+			// streams; wait until the readers have seen it.
+			res.Stdout, res.StdoutTruncated = s.stdout.end(s.exited)
+			res.Stderr, res.StderrTruncated = s.stderr.end(s.exited)
+			if interrupted {
+				res.Status = CellTimeout
+			}
+			return res
+		case <-timer.C:
+			if interrupted {
+				s.kill(fmt.Sprintf("cell did not stop within %v of the interrupt sent at its %v timeout", DefaultInterruptGrace, timeout))
+				return deadCell(res, s.dead())
+			}
+			interrupted = true
+			s.interrupt()
+			timer.Reset(DefaultInterruptGrace)
+		case <-ctx.Done():
+			s.kill("canceled: " + ctx.Err().Error())
+			return deadCell(res, s.dead())
+		}
+	}
+}
+
+func (s *session) interrupt() { _ = s.cmd.Signal(syscall.SIGINT) }
+
+func deadCell(res *CellResult, why string) *CellResult {
+	res.Status, res.Reason = CellDead, why
+	return res
+}
+
+// cellStream is an output stream of the session's program, cut into
+// cells at each cell's nonce. It works in one pass: bytes are the cell's
+// body until the nonce goes by, except the last few, which might be the
+// start of a nonce split across writes. Output between cells (a background
+// thread printing late) is kept for the next cell. Everything it holds is
+// capped, so a flood costs no memory.
+type cellStream struct {
+	mu        sync.Mutex
+	defLimit  int64
+	nonce     []byte // the current cell's marker; nil between cells
+	limit     int64
+	body      []byte // the cell's output so far, at most limit bytes
+	tail      []byte // undecided bytes: the last len(nonce)-1 seen
+	cut       bool
+	found     bool
+	after     []byte        // output after the nonce, or between cells
+	seen      chan struct{} // closed when the nonce went by or the stream closed
+	overLimit func()
+	closed    bool
+}
+
+func newCellStream(limit int64) *cellStream {
+	return &cellStream{defLimit: limit, seen: make(chan struct{})}
+}
+
+// begin starts a cell: its output ends at nonce; past limit bytes the rest
+// is dropped and overLimit is called once.
+func (c *cellStream) begin(nonce string, limit int64, overLimit func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if limit == 0 {
+		limit = c.defLimit
+	}
+	c.nonce, c.limit, c.overLimit = []byte(nonce), limit, overLimit
+	c.body, c.tail, c.cut, c.found = nil, nil, false, false
+	c.seen = make(chan struct{})
+	if c.closed {
+		close(c.seen)
+	}
+	early := c.after
+	c.after = nil
+	c.addBody(early)
+}
+
+// Write receives the program's output.
+func (c *cellStream) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nonce == nil || c.found {
+		c.after = appendCapped(c.after, p, c.defLimit)
+		return len(p), nil
+	}
+	window := append(c.tail, p...)
+	if i := bytes.Index(window, c.nonce); i >= 0 {
+		c.addBody(window[:i])
+		c.after = appendCapped(c.after, window[i+len(c.nonce):], c.defLimit)
+		c.tail, c.found = nil, true
+		close(c.seen)
+		return len(p), nil
+	}
+	keep := min(len(window), len(c.nonce)-1)
+	c.addBody(window[:len(window)-keep])
+	c.tail = append([]byte(nil), window[len(window)-keep:]...)
+	return len(p), nil
+}
+
+// addBody appends to the cell's output up to its cap. Holds mu.
+func (c *cellStream) addBody(b []byte) {
+	if c.limit > 0 && int64(len(c.body)+len(b)) > c.limit {
+		b = b[:max(0, c.limit-int64(len(c.body)))]
+		if !c.cut && c.overLimit != nil {
+			go c.overLimit()
+		}
+		c.cut = true
+	}
+	c.body = append(c.body, b...)
+}
+
+func appendCapped(dst, b []byte, limit int64) []byte {
+	if limit > 0 && int64(len(dst)+len(b)) > limit {
+		b = b[:max(0, limit-int64(len(dst)))]
+	}
+	return append(dst, b...)
+}
+
+// end waits until the nonce went by (or the program ended) and returns the
+// cell's output and whether it was cut.
+func (c *cellStream) end(exited <-chan struct{}) (string, bool) {
+	c.mu.Lock()
+	seen := c.seen
+	c.mu.Unlock()
+	select {
+	case <-seen:
+	case <-exited:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.found {
+		c.addBody(c.tail)
+	}
+	out, cut := string(c.body), c.cut
+	c.nonce, c.body, c.tail = nil, nil, nil
+	return out, cut
+}
+
+// Close marks the end of the program's output.
+func (c *cellStream) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	select {
+	case <-c.seen:
+	default:
+		close(c.seen)
+	}
+}
+
+var _ io.Writer = (*cellStream)(nil)

@@ -1,0 +1,82 @@
+package jail
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"encoding/json"
+
+	"fmt"
+	"time"
+)
+
+//go:embed driver.py
+var pythonDriver string
+
+// PythonInterpreter is the Python a session runs.
+const PythonInterpreter = "/usr/bin/python3"
+
+// PythonSession is a persistent, jailed Python interpreter, like a Jupyter
+// kernel: globals, imports and files persist from cell to cell.
+type PythonSession struct {
+	*session
+	replies *bufio.Reader
+}
+
+// NewPythonSession starts a jailed Python waiting for cells. Limits in cfg
+// apply to the whole session; cfg.Timeout (none by default) bounds its
+// whole life, and each cell has its own timeout (RunOptions).
+func NewPythonSession(ctx context.Context, cfg Config) (*PythonSession, error) {
+	s, err := startSession(ctx, cfg, PythonInterpreter, "-u", "-c", pythonDriver)
+	if err != nil {
+		return nil, err
+	}
+	return &PythonSession{session: s, replies: bufio.NewReader(s.replies)}, nil
+}
+
+// pythonReply is the driver's reply to one cell.
+type pythonReply struct {
+	Value *string        `json:"value"`
+	Error *CellException `json:"error"`
+	CPU   float64        `json:"cpu"`
+}
+
+// Run executes code as one cell and returns what it produced. If the code
+// ends with an expression, its repr is the Value, as in a REPL.
+func (p *PythonSession) Run(ctx context.Context, code string, opts RunOptions) *CellResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var reply pythonReply
+	res := p.runCell(ctx, opts,
+		func(nonce string) error {
+			b, err := json.Marshal(map[string]string{"code": code, "nonce": nonce})
+			if err != nil {
+				return err
+			}
+			_, err = p.requests.Write(append(b, '\n'))
+			return err
+		},
+		func() error {
+			line, err := p.replies.ReadBytes('\n')
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(line, &reply); err != nil {
+				return fmt.Errorf("driver reply: %w", err)
+			}
+			return nil
+		})
+	if res.Status == CellDead {
+		return res
+	}
+	res.Value, res.Error = reply.Value, reply.Error
+	res.CPUTime = time.Duration(reply.CPU * float64(time.Second))
+	if res.Error != nil && res.Status == CellOK {
+		res.Status = CellError
+	}
+	if res.Status == CellTimeout && res.Error == nil {
+		// The interrupt came as the cell finished: it still timed out.
+		res.Error = &CellException{Type: "KeyboardInterrupt", Message: "cell timed out"}
+	}
+	return res
+}

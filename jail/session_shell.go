@@ -1,0 +1,91 @@
+package jail
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed driver.sh
+var shellDriver string
+
+// ShellInterpreter is the shell a session runs.
+const ShellInterpreter = "/bin/bash"
+
+// ShellSession is a persistent, jailed bash: the working directory,
+// variables and functions persist from command to command.
+type ShellSession struct {
+	*session
+	replies *bufio.Reader
+	cpu     time.Duration // the shell's cumulative CPU time at the last reply
+}
+
+// NewShellSession starts a jailed bash waiting for commands. cfg is used as
+// in NewPythonSession.
+func NewShellSession(ctx context.Context, cfg Config) (*ShellSession, error) {
+	s, err := startSession(ctx, cfg, ShellInterpreter, "--norc", "--noprofile", "-c", shellDriver)
+	if err != nil {
+		return nil, err
+	}
+	return &ShellSession{session: s, replies: bufio.NewReader(s.replies)}, nil
+}
+
+// Run executes one command line (or a whole script) in the session's shell.
+// A command that exits the shell kills the session.
+func (sh *ShellSession) Run(ctx context.Context, command string, opts RunOptions) *CellResult {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var status int
+	var cpu time.Duration
+	res := sh.runCell(ctx, opts,
+		func(nonce string) error {
+			if strings.ContainsRune(command, 0) {
+				return fmt.Errorf("command contains a NUL byte")
+			}
+			_, err := sh.requests.WriteString(nonce + "\x00" + command + "\x00")
+			return err
+		},
+		func() error {
+			// The status line, then the two lines of bash's `times`.
+			var lines [3]string
+			for i := range lines {
+				l, err := sh.replies.ReadString('\n')
+				if err != nil {
+					return err
+				}
+				lines[i] = strings.TrimSpace(l)
+			}
+			var err error
+			if status, err = strconv.Atoi(lines[0]); err != nil {
+				return fmt.Errorf("shell driver reply %q: %w", lines[0], err)
+			}
+			cpu = parseTimes(lines[1]) + parseTimes(lines[2])
+			return nil
+		})
+	if res.Status == CellDead {
+		return res
+	}
+	res.ExitCode = &status
+	res.CPUTime = max(0, cpu-sh.cpu)
+	sh.cpu = cpu
+	return res
+}
+
+// parseTimes adds up one line of bash's `times`: "0m0.010s 0m0.002s".
+func parseTimes(line string) time.Duration {
+	var total time.Duration
+	for _, f := range strings.Fields(line) {
+		m, s, ok := strings.Cut(strings.TrimSuffix(f, "s"), "m")
+		if !ok {
+			continue
+		}
+		min, _ := strconv.Atoi(m)
+		sec, _ := strconv.ParseFloat(s, 64)
+		total += time.Duration(min)*time.Minute + time.Duration(sec*float64(time.Second))
+	}
+	return total
+}
