@@ -49,7 +49,10 @@ type Payload struct {
 	Prelude string // the part of Source before the payload
 	Config  Config
 	Soak    bool
-	expect  map[string][]check // "" for every limiter, "rlimit", "cgroup", "priv", "unpriv"
+	// Bugs are known bugs this payload exposes, by selector ("" for all
+	// runs, or rlimit, cgroup, priv, unpriv): "# bug[unpriv]: what".
+	Bugs   map[string]string
+	expect map[string][]check // "" for every limiter, "rlimit", "cgroup", "priv", "unpriv"
 }
 
 // Config is the part of a jail's configuration a payload may choose.
@@ -116,7 +119,7 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 	}
 	ext := strings.TrimPrefix(filepath.Ext(path), ".")
 	p := &Payload{Name: strings.TrimSuffix(filepath.Base(path), "."+ext), Path: path, Soak: true,
-		expect: map[string][]check{}}
+		expect: map[string][]check{}, Bugs: map[string]string{}}
 	p.Interp = map[string]string{"py": "python", "sh": "sh"}[ext]
 	sawGuard := false
 	sc := bufio.NewScanner(strings.NewReader(string(b)))
@@ -149,6 +152,12 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 			if err := p.Config.parse(rest); err != nil {
 				return nil, err
 			}
+		case key == "bug" || strings.HasPrefix(key, "bug["):
+			sel := strings.TrimSuffix(strings.TrimPrefix(key, "bug["), "]")
+			if key == "bug" {
+				sel = ""
+			}
+			p.Bugs[sel] = rest
 		case key == "soak":
 			p.Soak = rest != "no"
 		case key == "expect" || strings.HasPrefix(key, "expect["):
@@ -274,6 +283,32 @@ type Outcome struct {
 	Supervisor      int    // pid whose jail cgroups are brig-<pid>-...; 0 when unknown
 }
 
+// selectors are the expectation selectors that apply to a run.
+func selectors(limiter string, unpriv bool) []string {
+	sels := []string{""}
+	if limiter == "rlimit" {
+		sels = append(sels, "rlimit")
+	} else {
+		sels = append(sels, "cgroup")
+	}
+	if unpriv {
+		return append(sels, "unpriv")
+	}
+	return append(sels, "priv")
+}
+
+// KnownBug returns the known bug a payload is marked with for this kind of
+// run ("" when none): the run is still made and judged, but its failure
+// is reported as XFAIL rather than counted.
+func (p *Payload) KnownBug(limiter string, unpriv bool) string {
+	for _, s := range selectors(limiter, unpriv) {
+		if b, ok := p.Bugs[s]; ok {
+			return b
+		}
+	}
+	return ""
+}
+
 // Verdict checks an outcome against the payload's expectations for the
 // limiter kind it ran under; it returns the failures.
 func (p *Payload) Verdict(o *Outcome, unpriv bool) []string {
@@ -283,17 +318,7 @@ func (p *Payload) Verdict(o *Outcome, unpriv bool) []string {
 	if o.ExitCode == 99 || strings.Contains(o.Stderr, "NOT JAILED") {
 		return []string{"payload was not jailed (refused to run)"}
 	}
-	sels := []string{""}
-	if o.Limiter == "rlimit" {
-		sels = append(sels, "rlimit")
-	} else {
-		sels = append(sels, "cgroup")
-	}
-	if unpriv {
-		sels = append(sels, "unpriv")
-	} else {
-		sels = append(sels, "priv")
-	}
+	sels := selectors(o.Limiter, unpriv)
 	// Later selectors replace the scalar keys of earlier ones.
 	scalar := map[string]string{}
 	var text []check

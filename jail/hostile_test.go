@@ -156,6 +156,11 @@ func TestHostileCorpus(t *testing.T) {
 					if o != nil {
 						t.Logf("stdout:\n%s\nstderr:\n%s", clipOut(o.Stdout), clipOut(o.Stderr))
 					}
+					if o != nil {
+						if bug := p.KnownBug(o.Limiter, w.unpriv); bug != "" {
+							t.Errorf("known bug: %s", bug)
+						}
+					}
 					t.Errorf("%s: %s", p.Name, strings.Join(fails, "\n  "))
 				}
 			})
