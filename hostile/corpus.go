@@ -49,8 +49,10 @@ type Payload struct {
 	Prelude string // the part of Source before the payload
 	Config  Config
 	Soak    bool
-	// Bugs are known bugs this payload exposes, by selector ("" for all
-	// runs, or rlimit, cgroup, priv, unpriv): "# bug[unpriv]: what".
+	// Bugs are the known bugs ("# bug[unpriv]: what") and known limits of
+	// a layer ("# limit[rlimit]: what") this payload exposes, by selector
+	// ("" for all runs, or rlimit, cgroup, priv, unpriv). The text starts
+	// with "bug: " or "limit: ".
 	Bugs   map[string]string
 	expect map[string][]check // "" for every limiter, "rlimit", "cgroup", "priv", "unpriv"
 }
@@ -152,12 +154,9 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 			if err := p.Config.parse(rest); err != nil {
 				return nil, err
 			}
-		case key == "bug" || strings.HasPrefix(key, "bug["):
-			sel := strings.TrimSuffix(strings.TrimPrefix(key, "bug["), "]")
-			if key == "bug" {
-				sel = ""
-			}
-			p.Bugs[sel] = rest
+		case key == "bug" || strings.HasPrefix(key, "bug[") || key == "limit" || strings.HasPrefix(key, "limit["):
+			kind, sel, _ := strings.Cut(strings.TrimSuffix(key, "]"), "[")
+			p.Bugs[sel] = kind + ": " + rest
 		case key == "soak":
 			p.Soak = rest != "no"
 		case key == "expect" || strings.HasPrefix(key, "expect["):
@@ -297,9 +296,10 @@ func selectors(limiter string, unpriv bool) []string {
 	return append(sels, "priv")
 }
 
-// KnownBug returns the known bug a payload is marked with for this kind of
-// run ("" when none): the run is still made and judged, but its failure
-// is reported as XFAIL rather than counted.
+// KnownBug returns the known bug or limit a payload is marked with for
+// this kind of run ("" when none), as "bug: ..." or "limit: ...": the run
+// is still made and judged, but make hostile reports its failure as XFAIL
+// rather than counting it. The go tests fail on bugs and skip limits.
 func (p *Payload) KnownBug(limiter string, unpriv bool) string {
 	for _, s := range selectors(limiter, unpriv) {
 		if b, ok := p.Bugs[s]; ok {

@@ -184,7 +184,7 @@ func RunCorpus(ctx context.Context, payloads []*Payload, runners []Runner, bait 
 			}
 			if bug != "" {
 				rep.KnownBugs++
-				fmt.Fprintf(opt.Out, "XFAIL %-43s %s: known bug: %s (%s)\n", tag, got, bug, strings.Join(fails, "; "))
+				fmt.Fprintf(opt.Out, "XFAIL %-43s %s: %s (%s)\n", tag, got, bug, strings.Join(fails, "; "))
 				continue
 			}
 			rep.Failed++

@@ -98,7 +98,7 @@ func corpusMain(args []string) int {
 		add(hostile.RunCorpus(ctx, payloads, []hostile.Runner{rn}, bait, opt))
 	}
 	if total.KnownBugs > 0 {
-		fmt.Printf("%d known bugs (XFAIL lines above, not counted)\n", total.KnownBugs)
+		fmt.Printf("%d known bugs and limits (XFAIL lines above, not counted)\n", total.KnownBugs)
 	}
 	fmt.Printf("%d passed, %d failed\n", total.Passed, total.Failed)
 	if total.Failed > 0 {
