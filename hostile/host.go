@@ -28,11 +28,20 @@ type Host struct {
 // the unprivileged caller's own uid when the runs are unprivileged.
 type JailIDs struct {
 	First, Count uint32
-	Extra        []uint32
+	Extra        []uint32 // single uids
+	More         []JailIDs
 }
 
 func (j JailIDs) has(uid uint32) bool {
-	return (uid >= j.First && uint64(uid) < uint64(j.First)+uint64(j.Count)) || slices.Contains(j.Extra, uid)
+	if (uid >= j.First && uint64(uid) < uint64(j.First)+uint64(j.Count)) || slices.Contains(j.Extra, uid) {
+		return true
+	}
+	for _, m := range j.More {
+		if m.has(uid) {
+			return true
+		}
+	}
+	return false
 }
 
 var cgroupNameRE = regexp.MustCompile(`^brig-([0-9]+)-([0-9]+)-([0-9]+)$`)

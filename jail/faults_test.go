@@ -151,7 +151,7 @@ func TestFaultSupervisorKilledMidRun(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			before := hostile.Snapshot(hostileIDs())
 			sup := exec.Command(os.Args[0], "-test.run=^TestHelperFaultSupervisor$")
-			sup.Env = append(os.Environ(), "BRIG_FAULT_SUPERVISOR=1", "BRIG_FAULT_LIMITER="+string(kind))
+			sup.Env = append(os.Environ(), "BRIG_FAULT_SUPERVISOR=1", "BRIG_FAULT_LIMITER="+string(kind), "BRIG_TEST_SUPERVISOR=1")
 			out, err := sup.StdoutPipe()
 			require.NoError(t, err)
 			require.NoError(t, sup.Start())
@@ -187,7 +187,9 @@ func TestFaultSupervisorKilledMidRun(t *testing.T) {
 			}
 			t.Logf("%d cgroup directories left by the killed supervisor", len(stale))
 			next := exec.Command(os.Args[0], "-test.run=^TestHelperFaultNextStart$")
-			next.Env = append(os.Environ(), "BRIG_FAULT_NEXT=1", "BRIG_FAULT_LIMITER="+string(kind))
+			// BRIG_TEST_SUPERVISOR keeps TestMain from sweeping stale
+			// cgroups itself at the end: only the jail's own start may.
+			next.Env = append(os.Environ(), "BRIG_FAULT_NEXT=1", "BRIG_FAULT_LIMITER="+string(kind), "BRIG_TEST_SUPERVISOR=1")
 			b, err := next.CombinedOutput()
 			require.NoError(t, err, "%s", b)
 			assert.Empty(t, jailCgroups(sup.Process.Pid), "the next supervisor must remove the cgroups of a dead one (cgroup.RemoveStale)")

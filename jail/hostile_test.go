@@ -59,8 +59,11 @@ func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, erro
 	return o, nil
 }
 
+// hostileIDs are the host ids of jails: this test process's range (see
+// TestMain) and the CLI's, which is brig's real default.
 func hostileIDs() hostile.JailIDs {
-	return hostile.JailIDs{First: DefaultHostIDs.First, Count: DefaultHostIDs.Count}
+	return hostile.JailIDs{First: DefaultHostIDs.First, Count: DefaultHostIDs.Count,
+		More: []hostile.JailIDs{{First: 1_500_000_000, Count: 65536}}}
 }
 
 func loadCorpus(t *testing.T) []*hostile.Payload {
