@@ -41,13 +41,15 @@ func runHelper() {
 		Pdeathsig:                  syscall.SIGKILL,
 	}
 	setIDMaps(attr, s.IDs)
+	// cgroup v2: init is born in the jail's cgroup (clone3 CLONE_INTO_CGROUP).
+	var cgroupDir *os.File
 	if s.CgroupDir != "" {
-		dir, err := os.Open(s.CgroupDir)
+		cgroupDir, err = os.Open(s.CgroupDir)
 		if err != nil {
 			reportError(status, "open cgroup", err)
 		}
 		attr.UseCgroupFD = true
-		attr.CgroupFD = int(dir.Fd())
+		attr.CgroupFD = int(cgroupDir.Fd())
 	}
 	extra := []*os.File{specR, status}
 	for i := range s.Exec.Extra {
@@ -72,6 +74,12 @@ func runHelper() {
 	}
 	if err := init.Start(); err != nil {
 		reportError(status, "create namespaces", err)
+	}
+	// attr holds only the fd's number: the File, whose cleanup closes the
+	// fd once it is unreachable (the number then free for another file),
+	// must stay alive until the clone has used it.
+	if cgroupDir != nil {
+		cgroupDir.Close()
 	}
 	for _, f := range extra[2:] {
 		f.Close()
