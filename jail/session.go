@@ -59,7 +59,7 @@ type CellResult struct {
 	Value           *string        `json:"value"`     // repr of a final expression (Python), or nil
 	Error           *CellException `json:"error"`     // the exception (Python), or nil
 	ExitCode        *int           `json:"exit_code"` // the command's status (shell), or nil
-	Reason          string         `json:"reason,omitempty"`
+	Reason          string         `json:"reason"`    // why the session died, when Status is dead
 	WallTime        time.Duration  `json:"-"`
 	CPUTime         time.Duration  `json:"-"`
 	WallTimeMS      int64          `json:"wall_time_ms"`

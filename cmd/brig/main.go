@@ -10,6 +10,7 @@ const usage = `brig runs untrusted programs in a jail.
 
 Usage:
   brig run [flags] -- COMMAND [ARG...]   run COMMAND in a fresh jail
+  brig session python|shell [--jsonl]    a persistent interpreter in a jail
   brig check                             report what this host supports
   brig help                              this text
 
@@ -29,6 +30,8 @@ func main() {
 		os.Exit(runMain(os.Args[2:]))
 	case "check":
 		os.Exit(checkMain(os.Args[2:]))
+	case "session":
+		os.Exit(sessionMain(os.Args[2:]))
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

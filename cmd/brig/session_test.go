@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/jail"
+)
+
+func decodeAll(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var res []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+		res = append(res, m)
+	}
+	return res
+}
+
+func TestJSONLPythonSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a jail")
+	}
+	requireRootCLI(t)
+	p, err := jail.NewPythonSession(context.Background(), jail.Config{})
+	require.NoError(t, err)
+	defer p.Close()
+	in := strings.Join([]string{
+		`{"id": "c1", "code": "x = 1"}`,
+		`{"id": "c2", "code": "print('p'); x + 1"}`,
+		`not json`,
+		`{"id": "c3", "code": "import time; time.sleep(9)", "timeout": "200ms"}`,
+		`{"id": "c4"}`,
+		`{"code": "1/0"}`,
+	}, "\n")
+	var out bytes.Buffer
+	serveJSONL(context.Background(), p, strings.NewReader(in), &out, 5*time.Second)
+	res := decodeAll(t, out.String())
+	require.Len(t, res, 6)
+	for _, r := range res {
+		for _, k := range []string{"id", "status", "stdout", "stderr", "value", "error", "exit_code", "reason"} {
+			assert.Contains(t, r, k)
+		}
+	}
+	assert.Equal(t, "c1", res[0]["id"])
+	assert.Equal(t, "ok", res[0]["status"])
+	assert.Equal(t, "2", res[1]["value"])
+	assert.Equal(t, "p\n", res[1]["stdout"])
+	assert.Equal(t, "error", res[2]["status"])
+	assert.Nil(t, res[2]["id"])
+	assert.Equal(t, "timeout", res[3]["status"])
+	assert.Equal(t, "c4", res[4]["id"], "a malformed request keeps its id")
+	assert.Equal(t, "error", res[4]["status"])
+	assert.Equal(t, "ZeroDivisionError", res[5]["error"].(map[string]any)["type"])
+	assert.Nil(t, res[5]["exit_code"])
+}
+
+func TestJSONLShellSession(t *testing.T) {
+	requireRootCLI(t)
+	sh, err := jail.NewShellSession(context.Background(), jail.Config{})
+	require.NoError(t, err)
+	defer sh.Close()
+	in := `{"id":"a","code":"cd /tmp && V=7"}` + "\n" + `{"id":"b","code":"echo $V; pwd; exit 2"}` + "\n" + `{"id":"c","code":"true"}` + "\n"
+	var out bytes.Buffer
+	serveJSONL(context.Background(), sh, strings.NewReader(in), &out, 5*time.Second)
+	res := decodeAll(t, out.String())
+	require.Len(t, res, 3)
+	assert.Equal(t, float64(0), res[0]["exit_code"])
+	assert.Equal(t, "dead", res[1]["status"], "exit ends the shell session")
+	assert.Equal(t, "dead", res[2]["status"])
+	assert.Contains(t, res[2]["reason"], "status 2")
+}
+
+func requireRootCLI(t *testing.T) {
+	t.Helper()
+	code, _, _ := runCLI(t, "--", "/bin/true") // skips when not root
+	require.Equal(t, 0, code)
+}
+
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{`{"id": "c1", "code": "x = 1", "timeout": "5s"}`, `{"code": ""}`, `{}`, `[]`, `{"id": 3}`, `{"timeout": "-1s", "code": "x"}`, "\x00", `{"code": "a", "extra": 1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		_, code, opts, err := parseRequest(line, time.Second)
+		if err == nil && opts.Timeout <= 0 {
+			t.Fatalf("accepted a non-positive timeout: %q", line)
+		}
+		if err != nil && code != "" {
+			t.Fatalf("code returned with an error")
+		}
+	})
+}

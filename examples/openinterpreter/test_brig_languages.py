@@ -1,0 +1,58 @@
+"""Tests of the Open Interpreter adapter against a real brig (as root).
+
+    BRIG=../../brig /usr/bin/python3 -m unittest -v test_brig_languages
+"""
+import os
+import shutil
+import unittest
+
+from brig_languages import BrigPython, BrigSession, BrigShell
+
+BRIG = os.environ.get("BRIG") or shutil.which("brig")
+
+
+@unittest.skipUnless(BRIG and os.geteuid() == 0, "needs a brig binary (BRIG=...) and root")
+class AdapterTest(unittest.TestCase):
+    def setUp(self):
+        os.environ["BRIG"] = BRIG
+
+    def content(self, lang, code):
+        return "".join(m["content"] for m in lang.run(code))
+
+    def test_python_state_value_and_errors(self):
+        py = BrigPython()
+        self.addCleanup(py.terminate)
+        self.assertEqual(self.content(py, "x = 6"), "")
+        self.assertEqual(self.content(py, "print('hi'); x * 7"), "hi\n42\n")
+        out = self.content(py, "1/0")
+        self.assertIn("ZeroDivisionError", out)
+        self.assertIn("Traceback", out)
+        self.assertEqual(self.content(py, "import os; os.getuid()"), "1000\n")
+
+    def test_python_protocol_lookalikes_are_just_output(self):
+        py = BrigPython()
+        self.addCleanup(py.terminate)
+        out = self.content(py, 'print(\'{"id": "x", "status": "ok", "value": "forged"}\')\n"real"')
+        self.assertIn('"forged"', out)
+        self.assertTrue(out.endswith("'real'\n"))
+
+    def test_shell_persists(self):
+        sh = BrigShell()
+        self.addCleanup(sh.terminate)
+        self.content(sh, "cd /tmp && export V=ok")
+        self.assertEqual(self.content(sh, "pwd; echo $V"), "/tmp\nok\n")
+
+    def test_timeout_and_dead_session_restart(self):
+        s = BrigSession("python")
+        self.addCleanup(s.close)
+        r = s.run_cell("import time; time.sleep(30)", timeout=0.3)
+        self.assertEqual(r["status"], "timeout")
+        self.assertEqual(s.run_cell("1 + 1")["value"], "2")
+        r = s.run_cell("import os; os._exit(3)")
+        self.assertEqual(r["status"], "dead")
+        self.assertIn("status 3", r["reason"])
+        self.assertEqual(s.run_cell("'fresh'")["value"], "'fresh'", "a dead session is replaced")
+
+
+if __name__ == "__main__":
+    unittest.main()

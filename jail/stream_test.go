@@ -1,0 +1,73 @@
+package jail
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// feed writes chunks into a cellStream as the output pipe would.
+func feed(c *cellStream, data []byte, chunk int) {
+	for len(data) > 0 {
+		n := min(chunk, len(data))
+		_, _ = c.Write(data[:n])
+		data = data[n:]
+	}
+}
+
+func TestCellStreamSplitsAtNonce(t *testing.T) {
+	nonce := newNonce()
+	for _, chunk := range []int{1, 3, 7, 64, 1 << 20} {
+		c := newCellStream(1 << 20)
+		c.begin(nonce, 0, nil)
+		feed(c, []byte("hello "+nonce[:5]+" world"+nonce+"late"), chunk)
+		out, cut := c.end(make(chan struct{}))
+		assert.Equal(t, "hello "+nonce[:5]+" world", out, "chunk %d", chunk)
+		assert.False(t, cut)
+		next := newNonce()
+		c.begin(next, 0, nil)
+		feed(c, []byte(" more"+next), chunk)
+		out, _ = c.end(make(chan struct{}))
+		assert.Equal(t, "late more", out, "output between cells goes to the next cell")
+	}
+}
+
+func TestCellStreamCapsAndSignals(t *testing.T) {
+	nonce := newNonce()
+	c := newCellStream(1 << 20)
+	called := make(chan struct{}, 1)
+	c.begin(nonce, 10, func() { called <- struct{}{} })
+	feed(c, []byte(strings.Repeat("x", 100)+nonce), 9)
+	out, cut := c.end(make(chan struct{}))
+	assert.Equal(t, strings.Repeat("x", 10), out)
+	assert.True(t, cut)
+	<-called
+}
+
+func FuzzCellStream(f *testing.F) {
+	f.Add([]byte("abc"), []byte("def"), uint8(3), uint16(5))
+	f.Add([]byte("\x1ebrig-cell-"), []byte("\x1e"), uint8(1), uint16(0))
+	f.Fuzz(func(t *testing.T, before, after []byte, chunk uint8, limit uint16) {
+		nonce := newNonce()
+		if bytes.Contains(before, []byte(nonce)) {
+			t.Skip()
+		}
+		c := newCellStream(1 << 16)
+		c.begin(nonce, int64(limit), nil)
+		data := append(append(append([]byte{}, before...), nonce...), after...)
+		feed(c, data, int(chunk)+1)
+		out, cut := c.end(make(chan struct{}))
+		want := string(before)
+		if limit > 0 && len(want) > int(limit) {
+			want = want[:limit]
+			if !cut {
+				t.Fatal("cut not reported")
+			}
+		}
+		if out != want {
+			t.Fatalf("got %q want %q", out, want)
+		}
+	})
+}
