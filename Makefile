@@ -7,7 +7,7 @@ GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 PYTHON  := /usr/bin/python3
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: demo test deps build vet unit race vm-test bench clean
+.PHONY: demo test deps build vet unit race examples-test vm-test bench clean
 
 deps:
 	@missing=""; \
@@ -44,7 +44,11 @@ vm-test: deps
 	bash vm/setup.sh
 	GO=$(GO) bash vm/run-tests.sh
 
-test: vet unit race vm-test
+# The Open Interpreter adapter, a Python client of `brig session --jsonl`.
+examples-test: build
+	cd examples/openinterpreter && BRIG=$(CURDIR)/brig $(PYTHON) -m unittest -v test_brig_languages
+
+test: vet unit race examples-test vm-test
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./jail/
