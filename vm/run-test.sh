@@ -124,6 +124,9 @@ fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$RD/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$RD/etc/group"
 
+# The guest's watchdog fires this long before the host's hard timeout.
+GUEST_WATCHDOG=$(( ${BRIG_VM_TIMEOUT:-900} - 30 ))
+[ "$GUEST_WATCHDOG" -ge 10 ] || GUEST_WATCHDOG=10
 # Quote the arguments for the guest shell: 'x' with ' as '\''.
 ARGS=""
 for a in "$@"; do
@@ -149,8 +152,23 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 echo "vm: kernel \$(uname -r), cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers), uptime \$(cut -d' ' -f1 /proc/uptime)s"
 cd $GUEST_CWD
+# Watchdog: before the host's timeout kills the guest blind, show what hangs
+# (processes, their kernel wait channels) and make a Go binary dump its
+# goroutines (SIGQUIT). It, not the binary, runs in the background: sh starts
+# background commands with SIGINT and SIGQUIT ignored, and ignored signals
+# would follow the binary into its jails.
+( sleep $GUEST_WATCHDOG
+  echo "vm: WATCHDOG: the binary still runs after ${GUEST_WATCHDOG}s; processes and wait channels:"
+  for d in /proc/[0-9]*; do
+    c=\$(tr '\\0' ' ' < \$d/cmdline 2>/dev/null | cut -c1-100)
+    [ -n "\$c" ] && echo "  \${d#/proc/} \$(cat \$d/wchan 2>/dev/null) \$c"
+  done
+  kill -QUIT \$(pidof testbin); sleep 10; kill -KILL \$(pidof testbin) ) &
+wd=\$!
 /testbin$ARGS
-echo "BRIG_VM_EXIT=\$? uptime=\$(cut -d' ' -f1 /proc/uptime)s"
+rc=\$?
+kill \$wd 2>/dev/null
+echo "BRIG_VM_EXIT=\$rc uptime=\$(cut -d' ' -f1 /proc/uptime)s"
 poweroff -f
 INIT
 chmod +x "$RD/init" "$RD/init2"
