@@ -158,7 +158,7 @@ func buildDev(root int) error {
 	if err := os.Mkdir(dev+"/pts", 0o755); err != nil {
 		return &stepError{"mkdir /dev/pts", err}
 	}
-	if err := unix.Mount("devpts", dev+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+	if err := unix.Mount("devpts", dev+"/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64"); err != nil {
 		return &stepError{"mount /dev/pts", err}
 	}
 	return nil
