@@ -42,6 +42,9 @@ func TestSignalReachesProgramGroup(t *testing.T) {
 		`trap 'echo interrupted; stop=1' INT; echo ready; until [ -n "$stop" ]; do sleep 0.05; done; echo after; sleep 30`)
 	cmd.Stdout = w
 	require.NoError(t, cmd.Start())
+	// However the test goes, the reader sees EOF once the jail is gone.
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait(); w.Close() }()
 	rd := bufio.NewReader(stdout)
 	line, _ := rd.ReadString('\n')
 	require.Equal(t, "ready\n", line)
@@ -53,8 +56,7 @@ func TestSignalReachesProgramGroup(t *testing.T) {
 	assert.Error(t, cmd.Signal(syscall.SIGKILL), "SIGKILL is not forwarded")
 	cmd.Kill()
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	err := cmd.Wait()
-	require.Error(t, err)
+	require.Error(t, <-waited)
 	assert.Equal(t, int(syscall.SIGKILL), cmd.Result.Signal)
 	assert.Error(t, cmd.Signal(syscall.SIGINT), "after the end")
 }
