@@ -174,12 +174,19 @@ func (b *Bait) Env() []string {
 }
 
 // Probe is the host's own use of its services during a run: a fresh
-// process and a loopback connection. It returns how long they took.
+// process, a loopback connection and an inotify instance (what every
+// file-watching daemon of the host's root needs). It returns how long they
+// took.
 func (b *Bait) Probe() (time.Duration, error) {
 	start := time.Now()
 	if err := exec.Command("/bin/true").Run(); err != nil {
 		return 0, fmt.Errorf("host cannot start /bin/true: %w", err)
 	}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		return 0, fmt.Errorf("host cannot create an inotify instance: %w", err)
+	}
+	unix.Close(fd)
 	b.ownHits.Add(1)
 	c, err := net.DialTimeout("tcp4", b.tcp.Addr().String(), 5*time.Second)
 	if err != nil {
