@@ -215,6 +215,20 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 	if p.Config.Outbox && bait.Outbox == "" {
 		return []string{"payload needs an outbox"}, nil
 	}
+	// What a run takes from the host may come back a moment after it
+	// ended (the kernel frees inotify instances from a work queue): wait
+	// for it, so one payload's harm is not charged to the next.
+	settle := time.Now().Add(5 * time.Second)
+	for {
+		_, err := bait.Probe()
+		if err == nil {
+			break
+		}
+		if time.Now().After(settle) {
+			return []string{"host unresponsive before the run: " + err.Error()}, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	before := Snapshot(opt.IDs)
 	// Watch the host while the jail runs.
 	stop := make(chan struct{})
