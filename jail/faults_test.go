@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/brig-sandbox/brig/cgroup"
 	"github.com/brig-sandbox/brig/hostile"
@@ -445,4 +446,47 @@ func TestFaultCLIStdoutClosed(t *testing.T) {
 	}
 	assert.Empty(t, hostile.SettleLeaks(snap, hostileIDs(), 2*time.Second, cli.Process.Pid),
 		"brig run must clean up when its stdout closes (it dies of SIGPIPE and leaves the jail's cgroup otherwise)")
+}
+
+// openPty opens a pseudo-terminal pair on the host.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	require.NoError(t, unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0))
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	require.NoError(t, err)
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	return m, s
+}
+
+// TestFaultTerminalStdin: `brig run` typed in a terminal passes its stdin
+// on. The jail may read from it, but must not get the host's terminal
+// itself: with it the program reconfigures the user's terminal (echo off,
+// raw mode, window size, line discipline) and the change outlives the
+// run. TIOCSTI alone is refused by seccomp; everything else on a tty is
+// not. A pipe fed from the terminal gives the program its input and
+// nothing more.
+func TestFaultTerminalStdin(t *testing.T) {
+	requireRoot(t)
+	m, s := openPty(t)
+	defer m.Close()
+	defer s.Close()
+	before, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	require.NoError(t, err)
+	ws, err := unix.IoctlGetWinsize(int(s.Fd()), unix.TIOCGWINSZ)
+	require.NoError(t, err)
+	cmd := Command(context.Background(), Config{Timeout: 10 * time.Second}, "/bin/sh", "-c",
+		`stty -echo -icanon 2>/dev/null && echo "stty worked"; stty rows 3 cols 3 2>/dev/null && echo "resize worked"; true`)
+	cmd.Stdin = s
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	after, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	require.NoError(t, err)
+	ws2, err := unix.IoctlGetWinsize(int(s.Fd()), unix.TIOCGWINSZ)
+	require.NoError(t, err)
+	t.Logf("program said: %q", out)
+	assert.Equal(t, before.Lflag, after.Lflag, "the jailed program changed the host terminal's modes (echo, canonical)")
+	assert.Equal(t, *ws, *ws2, "the jailed program resized the host terminal")
 }
