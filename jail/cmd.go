@@ -55,6 +55,8 @@ type Cmd struct {
 	done                 chan struct{}
 	exitEv, doneEv       *event
 	waitErr              error
+	pool                 *Pool    // set by Pool.Command
+	request              *os.File // a pooled jail's request socket (pool.go)
 }
 
 // Command returns a Cmd that runs name with args in a jail built from cfg.
@@ -106,6 +108,9 @@ func (c *Cmd) Start() (err error) {
 	if err := c.ctx.Err(); err != nil {
 		return err
 	}
+	if c.pool != nil {
+		return c.startPooled()
+	}
 	c.cfg, err = c.Config.withDefaults()
 	if err != nil {
 		return &SetupError{Step: "config", Err: err.Error()}
@@ -135,8 +140,21 @@ func (c *Cmd) Start() (err error) {
 			return nil
 		}
 	}
+	if c.stoppedEarly() {
+		c.watch()
+		return nil
+	}
 	c.drainAfterFailure()
 	return &SetupError{Step: "start", Err: "the jail ended before the program started"}
+}
+
+// stoppedEarly reports whether brig itself killed the jail (its output cap
+// ran out) before Start saw the "started" event: the program did run, and
+// Wait reports why it was stopped. Once the jail has ended there is
+// nothing left to stop, so consuming stopOnce here is harmless.
+func (c *Cmd) stoppedEarly() bool {
+	c.stopOnce.Do(func() {})
+	return c.stopWhy != ""
 }
 
 func (c *Cmd) buildSpec() (*spec, error) {
@@ -479,7 +497,11 @@ func (c *Cmd) Wait() error {
 		c.stopTimer()
 	}
 	c.Result = c.result(wall)
-	c.cleanup()
+	if c.pool != nil {
+		c.pool.release(c) // the cgroup goes in the background
+	} else {
+		c.cleanup()
+	}
 	if c.Result.Reason == ReasonCanceled {
 		return c.ctx.Err()
 	}
@@ -564,6 +586,9 @@ func (c *Cmd) cleanup() {
 		f.Close()
 	}
 	c.closers = nil
+	if c.request != nil {
+		c.request.Close()
+	}
 	if c.control != nil {
 		c.control.Close()
 	}

@@ -55,6 +55,9 @@ func runHelper() {
 	for i := range s.Exec.Extra {
 		extra = append(extra, os.NewFile(uintptr(helperExtraFD+i), "extra"))
 	}
+	if s.Pooled {
+		extra = append(extra, os.NewFile(helperRequestFD, "request"))
+	}
 	if os.Geteuid() == 0 {
 		trees, err := cloneSources(s, 3+len(extra))
 		if err != nil {

@@ -57,9 +57,30 @@ func runInit() {
 	// starts so none is lost or, as Go's default, fatal to init.
 	signals := make(chan os.Signal, 8)
 	signal.Notify(signals, forwardedSignals...)
-	prog, err := startExecStage(s)
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var extra []*os.File
+	for i := range s.Exec.Extra {
+		extra = append(extra, os.NewFile(uintptr(initExtraFD+i), "extra"))
+	}
+	if s.Pooled {
+		// The jail is built; the program and its stdio come with the request.
+		report(status, event{Kind: "ready"})
+		files, err := readRequest(s)
+		if err != nil {
+			reportError(status, "read request", err)
+		}
+		copy(stdio[:], files)
+		extra = files[3:]
+	}
+	prog, err := startExecStage(s, stdio, extra)
 	if err != nil {
 		reportError(status, stepOf(err), err)
+	}
+	if s.Pooled {
+		// Only the program holds the caller's stdio, so its EOF is the program's.
+		for _, f := range stdio {
+			f.Close()
+		}
 	}
 	go func() {
 		for sig := range signals {
@@ -72,7 +93,7 @@ func runInit() {
 
 // startExecStage forks the exec stage, which becomes the program, and
 // returns its pid once execve succeeded.
-func startExecStage(s *spec) (int, error) {
+func startExecStage(s *spec, stdio [3]*os.File, extra []*os.File) (int, error) {
 	path, err := lookPath(s.Path, s.Env)
 	if err != nil {
 		return 0, &stepError{"exec " + s.Path, err}
@@ -85,18 +106,15 @@ func startExecStage(s *spec) (int, error) {
 	if err != nil {
 		return 0, &stepError{"exec stage pipe", err}
 	}
-	files := []*os.File{settingsR, errW}
-	for i := range s.Exec.Extra {
-		files = append(files, os.NewFile(uintptr(initExtraFD+i), "extra"))
-	}
+	files := append([]*os.File{settingsR, errW}, extra...)
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        append([]string{execStageArg0, path}, s.Args...),
 		Env:         s.Env,
 		Dir:         s.Dir,
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
+		Stdin:       stdio[0],
+		Stdout:      stdio[1],
+		Stderr:      stdio[2],
 		ExtraFiles:  files,
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}

@@ -26,6 +26,10 @@ const (
 	// fd 5, the program's from fd 3.
 	helperExtraFD = 6
 	initExtraFD   = 5
+	// A pooled jail (spec.Pooled) has no extra files when it is built; its
+	// request socket takes the first extra slot instead (see pool.go).
+	helperRequestFD = helperExtraFD
+	initRequestFD   = initExtraFD
 )
 
 // Control commands, one or two bytes each. EOF means the supervisor died,
@@ -47,6 +51,10 @@ type spec struct {
 	Mounts    []mountSpec
 	TmpfsSize int64
 	NewNet    bool
+	// Pooled: Path, Args and Env are empty; init builds the whole jail,
+	// reports "ready" and waits for a request (pool.go) before it starts
+	// the exec stage.
+	Pooled bool `json:",omitempty"`
 
 	// Cgroup placement of init: Dir for clone3 into a v2 cgroup, ProcsFiles for v1.
 	CgroupDir  string

@@ -1,0 +1,434 @@
+package jail
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A Pool keeps jails of one Config built ahead of use. Each pooled jail is
+// built exactly as a cold one (same helper, namespaces, root, cgroup,
+// host ids, seccomp filter), except that its init stops right before the
+// exec stage and waits on a request socket. Pool.Command takes a ready jail,
+// sends it the program, its arguments, environment, stdio and extra files
+// (SCM_RIGHTS), and the program starts at once. A jail serves one command
+// and is then destroyed; the pool builds a replacement in the background.
+// Nothing of one run can reach the next: they never share a jail.
+//
+// The wall-clock timeout, the context and the result's wall time count from
+// the request, not from when the jail was built. CPU time and peak memory
+// include init's own work building the jail, as they do for a cold jail.
+type Pool struct {
+	cfg  Config // as given, for cold fallbacks
+	full Config // with defaults
+	size int
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	ready    []*Cmd
+	building int
+	closed   bool
+	lastErr  error
+	wg       sync.WaitGroup // fillers and background clean-ups
+	stopCtx  func() bool
+
+	hits, misses, built, failures atomic.Int64
+	refillNS                      atomic.Int64 // sum over built
+}
+
+// PoolStats are a pool's counters.
+type PoolStats struct {
+	Ready    int   // jails built and waiting now
+	Hits     int64 // commands that got a ready jail
+	Misses   int64 // commands that found none ready (or could not use one) and were built cold
+	Built    int64 // jails built ahead
+	Failures int64 // builds that failed, and ready jails found dead
+	// RefillTime is the mean time to build one jail ahead.
+	RefillTime time.Duration
+	LastError  error // the last build failure, if any
+}
+
+// NewPool builds size jails of cfg ahead and keeps that many ready until
+// Close or until ctx is done. The first jail is built before NewPool
+// returns, so a Config that cannot work fails here.
+func NewPool(ctx context.Context, cfg Config, size int) (*Pool, error) {
+	if size < 1 {
+		return nil, fmt.Errorf("jail: pool size %d: must be at least 1", size)
+	}
+	full, err := cfg.withDefaults()
+	if err != nil {
+		return nil, &SetupError{Step: "config", Err: err.Error()}
+	}
+	p := &Pool{cfg: cfg, full: full, size: size}
+	p.cond = sync.NewCond(&p.mu)
+	first, err := p.prestart()
+	if err != nil {
+		return nil, err
+	}
+	p.ready = append(p.ready, first)
+	// Two builders keep up on a small machine; more only compete for CPU.
+	for range min(size, 2, runtime.NumCPU()) {
+		p.wg.Add(1)
+		go p.fill()
+	}
+	p.stopCtx = context.AfterFunc(ctx, p.Close)
+	return p, nil
+}
+
+// Command returns a Cmd that runs name with args in one of the pool's jails,
+// or in a cold jail of the same Config when none is ready. Cmd.Dir must be
+// "" or the Config's WorkDir for a pooled jail to be used (the scratch
+// directory is mounted there while the jail is built); Config changes made
+// on the returned Cmd are ignored.
+func (p *Pool) Command(ctx context.Context, name string, args ...string) *Cmd {
+	c := Command(ctx, p.cfg, name, args...)
+	c.pool = p
+	return c
+}
+
+// Stats returns the pool's counters.
+func (p *Pool) Stats() PoolStats {
+	p.mu.Lock()
+	st := PoolStats{Ready: len(p.ready), LastError: p.lastErr}
+	p.mu.Unlock()
+	st.Hits, st.Misses, st.Built, st.Failures = p.hits.Load(), p.misses.Load(), p.built.Load(), p.failures.Load()
+	if st.Built > 0 {
+		st.RefillTime = time.Duration(p.refillNS.Load() / st.Built)
+	}
+	return st
+}
+
+// Close destroys the ready jails, stops refilling and waits until every
+// jail the pool built is gone from the host. Commands already started keep
+// running; their jails are cleaned up by their own Wait.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return
+	}
+	p.closed = true
+	idle := p.ready
+	p.ready = nil
+	p.cond.Broadcast()
+	p.wg.Add(1) // so that a concurrent Close waits for these discards too
+	p.mu.Unlock()
+	if p.stopCtx != nil {
+		p.stopCtx()
+	}
+	for _, c := range idle {
+		discard(c)
+	}
+	p.wg.Done()
+	p.wg.Wait()
+}
+
+// fill builds jails until the pool holds size of them (ready or being built).
+func (p *Pool) fill() {
+	defer p.wg.Done()
+	backoff := 10 * time.Millisecond
+	for {
+		p.mu.Lock()
+		for !p.closed && len(p.ready)+p.building >= p.size {
+			p.cond.Wait()
+		}
+		if p.closed {
+			p.mu.Unlock()
+			return
+		}
+		p.building++
+		p.mu.Unlock()
+
+		c, err := p.prestart()
+
+		p.mu.Lock()
+		p.building--
+		if err != nil {
+			p.failures.Add(1)
+			p.lastErr = err
+			p.mu.Unlock()
+			// A host that cannot build a jail now (ids, pids, memory) may
+			// later; do not spin meanwhile.
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		if p.closed {
+			p.mu.Unlock()
+			discard(c)
+			return
+		}
+		p.ready = append(p.ready, c)
+		p.mu.Unlock()
+	}
+}
+
+// take returns a ready jail, or nil.
+func (p *Pool) take() *Cmd {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.ready) > 0 && !p.closed {
+		c := p.ready[0]
+		p.ready = p.ready[1:]
+		p.cond.Signal()
+		select {
+		case <-c.events: // an idle jail says nothing: this one died
+			p.failures.Add(1)
+			p.wg.Add(1)
+			go func() { defer p.wg.Done(); discard(c) }()
+			continue
+		default:
+		}
+		return c
+	}
+	return nil
+}
+
+// release cleans up after a pooled jail's run without holding up Wait:
+// every process of the jail is already gone, what is left is its cgroup
+// directories and host ids.
+func (p *Pool) release(c *Cmd) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.cleanup()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		c.cleanup()
+	}()
+}
+
+// prestart builds one jail up to init waiting for its request.
+func (p *Pool) prestart() (*Cmd, error) {
+	t0 := time.Now()
+	c := &Cmd{Config: p.cfg, cfg: p.full, ctx: context.Background()}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, &SetupError{Step: "request socket", Err: err.Error()}
+	}
+	c.request = os.NewFile(uintptr(fds[0]), "request")
+	peer := os.NewFile(uintptr(fds[1]), "request")
+	c.ExtraFiles = []*os.File{peer} // becomes the helper's helperRequestFD
+	s, err := c.buildSpec()
+	if err != nil {
+		peer.Close()
+		c.cleanup()
+		return nil, err
+	}
+	s.Pooled = true
+	s.Path, s.Args, s.Env = "", nil, nil
+	s.Exec.Extra = 0
+	err = c.startHelper(s)
+	peer.Close()
+	c.ExtraFiles = nil
+	if err != nil {
+		if c.events != nil {
+			c.drainAfterFailure()
+		}
+		c.cleanup()
+		return nil, err
+	}
+	for ev := range c.events {
+		switch ev.Kind {
+		case "init":
+			c.initPid = ev.Pid
+		case "error":
+			c.drainAfterFailure()
+			c.cleanup()
+			return nil, &SetupError{Step: ev.Step, Err: ev.Err}
+		case "ready":
+			p.built.Add(1)
+			p.refillNS.Add(int64(time.Since(t0)))
+			return c, nil
+		}
+	}
+	c.drainAfterFailure()
+	c.cleanup()
+	return nil, &SetupError{Step: "start", Err: "the jail ended before it was ready"}
+}
+
+// discard kills an unused jail and removes it from the host.
+func discard(c *Cmd) {
+	c.drainAfterFailure()
+	c.cleanup()
+}
+
+// fits reports whether c can run in one of the pool's prebuilt jails.
+func (p *Pool) fits(c *Cmd) bool {
+	return c.Dir == "" || filepath.Clean(c.Dir) == p.full.WorkDir
+}
+
+// startPooled starts c in a ready jail, or cold when there is none.
+func (c *Cmd) startPooled() (err error) {
+	p := c.pool
+	var j *Cmd
+	if p.fits(c) {
+		j = p.take()
+	}
+	if j == nil {
+		p.misses.Add(1)
+		c.pool = nil
+		c.Config = p.cfg
+		return c.Start()
+	}
+	p.hits.Add(1)
+	c.cfg, c.lease, c.limiter, c.kmsg = j.cfg, j.lease, j.limiter, j.kmsg
+	c.helper, c.control, c.events, c.initPid, c.request = j.helper, j.control, j.events, j.initPid, j.request
+	defer func() {
+		if err != nil {
+			c.drainAfterFailure()
+			c.cleanup()
+		}
+	}()
+	c.start = time.Now()
+	if err := c.sendRequest(); err != nil {
+		return &SetupError{Step: "send request", Err: err.Error()}
+	}
+	for ev := range c.events {
+		switch ev.Kind {
+		case "error":
+			return &SetupError{Step: ev.Step, Err: ev.Err}
+		case "started":
+			c.watch()
+			return nil
+		}
+	}
+	if c.stoppedEarly() {
+		c.watch()
+		return nil
+	}
+	return &SetupError{Step: "start", Err: "the jail ended before the program started"}
+}
+
+// request is what a pooled jail's init waits for. The fds (stdin, stdout,
+// stderr, then the extra files) travel with its header as SCM_RIGHTS.
+type request struct {
+	Path string
+	Args []string
+	Env  []string
+}
+
+const maxRequestLen = 64 << 20
+
+// sendRequest hands the program and its files to the waiting init: an
+// 8-byte length carrying the fds, then the JSON request.
+func (c *Cmd) sendRequest() error {
+	stdin, err := c.stdinFile()
+	if err != nil {
+		return err
+	}
+	stdout, stderr, err := c.outputFiles()
+	if err != nil {
+		return err
+	}
+	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
+	body, err := json.Marshal(request{Path: c.Path, Args: c.Args, Env: append(env, c.Env...)})
+	if err != nil {
+		return err
+	}
+	files := append([]*os.File{stdin, stdout, stderr}, c.ExtraFiles...)
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	var hdr [8]byte
+	binary.LittleEndian.PutUint64(hdr[:], uint64(len(body)))
+	conn, err := c.request.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := conn.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), hdr[:], unix.UnixRights(fds...), nil, 0)
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return err
+	}
+	runtime.KeepAlive(files)
+	if serr != nil {
+		return serr
+	}
+	if _, err := c.request.Write(body); err != nil {
+		return err
+	}
+	c.request.Close()
+	c.request = nil
+	// The jail holds its own copies now.
+	for _, f := range c.closers {
+		f.Close()
+	}
+	c.closers = nil
+	return nil
+}
+
+// readRequest is init's side of sendRequest: it fills in the program and
+// returns stdin, stdout, stderr and the extra files.
+func readRequest(s *spec) ([]*os.File, error) {
+	syscall.CloseOnExec(initRequestFD)
+	sock := os.NewFile(initRequestFD, "request")
+	defer sock.Close()
+	var hdr [8]byte
+	oob := make([]byte, unix.CmsgSpace(4*(3+64)))
+	n, oobn, _, _, err := unix.Recvmsg(initRequestFD, hdr[:], oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, errors.New("the supervisor closed the jail")
+	}
+	var fds []int
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		got, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			return nil, err
+		}
+		fds = append(fds, got...)
+	}
+	files := make([]*os.File, len(fds))
+	for i, fd := range fds {
+		files[i] = os.NewFile(uintptr(fd), "request")
+	}
+	if len(files) < 3 {
+		return nil, fmt.Errorf("request carries %d files, want at least 3", len(files))
+	}
+	if _, err := io.ReadFull(sock, hdr[n:]); err != nil {
+		return nil, err
+	}
+	size := binary.LittleEndian.Uint64(hdr[:])
+	if size > maxRequestLen {
+		return nil, fmt.Errorf("request of %d bytes", size)
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(sock, body); err != nil {
+		return nil, err
+	}
+	var req request
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	s.Path, s.Args, s.Env = req.Path, req.Args, req.Env
+	s.Exec.Extra = len(files) - 3
+	return files, nil
+}
