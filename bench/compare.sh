@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Compare brig's cold jail with bubblewrap (and nsjail when Debian has it)
+# and with the bare commands, in one hyperfine run, then jails per second
+# at 1, 2 and 8 in parallel. Prints medians and ratios.
+#
+#   bash bench/compare.sh            # RUNS=200 JOBS=200 by default
+#   RUNS=500 JOBS=400 bash bench/compare.sh
+#
+# Runs as root on Debian. Installs bubblewrap and hyperfine when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-200}
+JOBS=${JOBS:-200}
+PY=/usr/bin/python3
+GO=$(command -v go || echo /usr/local/go/bin/go)
+OUT=${OUT:-$(mktemp -d /tmp/brig-bench.XXXXXX)}
+
+missing=""
+command -v bwrap >/dev/null || missing="$missing bubblewrap"
+command -v hyperfine >/dev/null || missing="$missing hyperfine"
+if [ -n "$missing" ]; then
+	echo "installing:$missing"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+NSJAIL=""
+if command -v nsjail >/dev/null; then
+	NSJAIL=$(command -v nsjail)
+elif apt-cache policy nsjail 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nsjail >/dev/null && NSJAIL=$(command -v nsjail)
+else
+	echo "nsjail: Debian has no package on this host (apt-cache policy nsjail); skipped"
+fi
+
+"$GO" build -o "$OUT/brig" ./cmd/brig
+BRIG="$OUT/brig run --quiet --"
+BWRAP="bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev --tmpfs /tmp --"
+NSJ="$NSJAIL -Mo -q --disable_proc -R /usr -R /lib -R /lib64 -R /bin --"
+
+echo "== $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== brig: $($OUT/brig check 2>/dev/null | grep -i -m1 'limiter' || true)"
+
+cmds=("$BRIG /bin/true" "$BWRAP /bin/true" "/bin/true")
+pycmds=("$BRIG $PY -c 'print(1)'" "$BWRAP $PY -c 'print(1)'" "$PY -c 'print(1)'")
+if [ -n "$NSJAIL" ]; then
+	cmds+=("$NSJ /bin/true")
+	pycmds+=("$NSJ $PY -c 'print(1)'")
+fi
+hyperfine -N -w 20 -r "$RUNS" --style basic --export-json "$OUT/true.json" "${cmds[@]}" >/dev/null
+hyperfine -N -w 10 -r "$((RUNS / 2))" --style basic --export-json "$OUT/python.json" "${pycmds[@]}" >/dev/null
+
+# Throughput: JOBS jails, P at a time.
+throughput() { # name P command...
+	local name=$1 p=$2
+	shift 2
+	local t0 t1
+	t0=$(date +%s%N)
+	seq "$JOBS" | xargs -P "$p" -I{} "$@" >/dev/null
+	t1=$(date +%s%N)
+	echo "$name $p $(((t1 - t0) / 1000))"
+}
+: >"$OUT/throughput.txt"
+for p in 1 2 8; do
+	# shellcheck disable=SC2086
+	throughput brig "$p" $BRIG /bin/true >>"$OUT/throughput.txt"
+	# shellcheck disable=SC2086
+	throughput bwrap "$p" $BWRAP /bin/true >>"$OUT/throughput.txt"
+done
+
+"$PY" - "$OUT" "$JOBS" <<'PYEOF'
+import json, sys
+out, jobs = sys.argv[1], int(sys.argv[2])
+def load(name):
+    rs = json.load(open(f"{out}/{name}.json"))["results"]
+    return [(r["command"], r["median"] * 1000, r["mean"] * 1000, r["stddev"] * 1000) for r in rs]
+def short(c):
+    return "brig run" if "brig run" in c else "bwrap --unshare-all" if c.startswith("bwrap") else "nsjail" if "nsjail" in c else "bare"
+for name in ("true", "python"):
+    rs = load(name)
+    print(f"\n{name}: median ms (mean ± sd)")
+    for c, med, mean, sd in rs:
+        print(f"  {short(c):22} {med:7.2f}  ({mean:.2f} ± {sd:.2f})")
+    med = {short(c): m for c, m, _, _ in rs}
+    print(f"  brig / bwrap = {med['brig run'] / med['bwrap --unshare-all']:.2f}x   (target <= 0.8x, goal 0.6x)")
+    if "nsjail" in med:
+        print(f"  brig / nsjail = {med['brig run'] / med['nsjail']:.2f}x")
+    print(f"  brig / bare  = {med['brig run'] / med['bare']:.1f}x")
+tp = {}
+for line in open(f"{out}/throughput.txt"):
+    n, p, us = line.split()
+    tp[(n, int(p))] = jobs / (int(us) / 1e6)
+print("\njails per second (%d jobs)" % jobs)
+for p in (1, 2, 8):
+    b, w = tp[("brig", p)], tp[("bwrap", p)]
+    print(f"  P={p}: brig {b:6.1f}/s  bwrap {w:6.1f}/s  brig/bwrap = {b / w:.2f}x" + ("   (target >= 1.25x)" if p == 8 else ""))
+PYEOF
+echo "raw results in $OUT"

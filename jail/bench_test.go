@@ -1,0 +1,199 @@
+package jail
+
+// Benchmarks of jail start-up, for the README's Performance section and
+// bench/compare.sh. They measure; they assert nothing about time. Each
+// reports its median as p50-ms next to Go's mean ns/op (the machine is
+// shared and noisy: medians are the numbers to quote).
+//
+//	go test -run '^$' -bench . -benchtime 200x ./jail/
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"testing"
+	"time"
+)
+
+// timed runs f b.N times and reports the median.
+func timed(b *testing.B, f func() error) []time.Duration {
+	b.Helper()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportMedian(b, lat)
+	return lat
+}
+
+func median(lat []time.Duration) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func reportMedian(b *testing.B, lat []time.Duration) {
+	b.ReportMetric(float64(median(lat).Microseconds())/1000, "p50-ms")
+}
+
+func benchRoot(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+}
+
+func BenchmarkBareTrue(b *testing.B) {
+	timed(b, func() error { return exec.Command("/bin/true").Run() })
+}
+
+func BenchmarkColdTrue(b *testing.B) {
+	benchRoot(b)
+	timed(b, func() error { return Command(context.Background(), Config{}, "/bin/true").Run() })
+}
+
+// BenchmarkWarmTrue measures request-to-exit on a pool of 2: before each
+// request (untimed) it waits until the pool is full again, so the run does
+// not compete with the background refill for the 2 CPUs.
+func BenchmarkWarmTrue(b *testing.B) {
+	benchWarm(b, "/bin/true")
+}
+
+func benchWarm(b *testing.B, name string, args ...string) {
+	benchRoot(b)
+	const size = 2
+	p, err := NewPool(context.Background(), Config{}, size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for p.Stats().Ready < size {
+			time.Sleep(100 * time.Microsecond)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		if err := p.Command(context.Background(), name, args...).Run(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	reportMedian(b, lat)
+	st := p.Stats()
+	b.ReportMetric(float64(st.Misses), "misses")
+	b.ReportMetric(float64(st.RefillTime.Microseconds())/1000, "refill-ms")
+}
+
+func BenchmarkBarePython(b *testing.B) {
+	if _, err := os.Stat(python); err != nil {
+		b.Skip(err)
+	}
+	timed(b, func() error { return exec.Command(python, "-c", "print(1)").Run() })
+}
+
+func BenchmarkColdPython(b *testing.B) {
+	benchRoot(b)
+	timed(b, func() error { return Command(context.Background(), Config{}, python, "-c", "print(1)").Run() })
+}
+
+// BenchmarkWarmPooledPython: a pooled jail, Python started on request.
+func BenchmarkWarmPooledPython(b *testing.B) {
+	benchWarm(b, python, "-c", "print(1)")
+}
+
+// BenchmarkWarmPython measures print(1) on a fresh jail whose Python is
+// already started and waiting for code (jail.NewPythonSession). Sessions are
+// started ahead (untimed), each runs one cell and is closed.
+func BenchmarkWarmPython(b *testing.B) {
+	benchRoot(b)
+	const ahead = 2
+	ctx := context.Background()
+	ready := make(chan *PythonSession, ahead)
+	start := func() {
+		s, err := NewPythonSession(ctx, Config{})
+		if err != nil {
+			b.Error(err)
+			close(ready)
+			return
+		}
+		ready <- s
+	}
+	for range ahead {
+		go start()
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		s, ok := <-ready
+		if !ok {
+			b.FailNow()
+		}
+		// Let the replacement of the previous one finish first: the cell
+		// should not compete with a starting jail for the 2 CPUs.
+		for len(ready) < ahead-1 {
+			time.Sleep(100 * time.Microsecond)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		res := s.Run(ctx, "print(1)", RunOptions{})
+		lat = append(lat, time.Since(t0))
+		b.StopTimer()
+		if res.Status != CellOK || res.Stdout != "1\n" {
+			b.Fatalf("cell: %+v", res)
+		}
+		s.Close()
+		go start()
+	}
+	reportMedian(b, lat)
+	for range ahead {
+		if s, ok := <-ready; ok {
+			s.Close()
+		}
+	}
+}
+
+// BenchmarkSpawnLargeParent: a cold /bin/true jail from a supervisor whose
+// RSS is 4 GiB, against the same from the small test process. ratio is
+// p50(large)/p50(small).
+func BenchmarkSpawnLargeParent(b *testing.B) {
+	benchRoot(b)
+	run := func() error { return Command(context.Background(), Config{}, "/bin/true").Run() }
+	var small []time.Duration
+	for range 30 {
+		t0 := time.Now()
+		if err := run(); err != nil {
+			b.Fatal(err)
+		}
+		small = append(small, time.Since(t0))
+	}
+	smallRSS := selfRSS()
+	big := make([]byte, 4<<30)
+	for i := 0; i < len(big); i += os.Getpagesize() {
+		big[i] = 1
+	}
+	bigRSS := selfRSS()
+	lat := timed(b, run)
+	b.ReportMetric(float64(median(small).Microseconds())/1000, "small-p50-ms")
+	b.ReportMetric(float64(median(lat))/float64(median(small)), "ratio")
+	b.ReportMetric(float64(smallRSS>>20), "small-rss-MiB")
+	b.ReportMetric(float64(bigRSS>>20), "large-rss-MiB")
+	runtime.KeepAlive(big)
+	big = nil
+	debug.FreeOSMemory()
+}
