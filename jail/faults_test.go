@@ -490,3 +490,24 @@ func TestFaultTerminalStdin(t *testing.T) {
 	assert.Equal(t, before.Lflag, after.Lflag, "the jailed program changed the host terminal's modes (echo, canonical)")
 	assert.Equal(t, *ws, *ws2, "the jailed program resized the host terminal")
 }
+
+// TestFaultCLIQuietIsQuiet: `brig run --quiet` shares its stderr with the
+// program's; brig's own log lines (the rlimit fallback warning as nobody,
+// the stale-cgroup notice as root) must not be mixed into it.
+func TestFaultCLIQuietIsQuiet(t *testing.T) {
+	requireRoot(t)
+	if testing.Short() {
+		t.Skip("builds the CLI")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv")
+	}
+	brig := buildBrig(t)
+	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", brig, "run", "--quiet", "--", "/bin/sh", "-c", "echo program >&2")
+	cmd.Dir = "/"
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Run())
+	assert.Equal(t, "program\n", stderr.String(), "brig --quiet printed its own lines into the program's stderr")
+}
