@@ -1,6 +1,6 @@
-# A CPU spin on many threads and processes. Under a cgroup the bandwidth
-# limit holds it to half a CPU (not a verdict here: the runner checks the
-# host stays responsive); the wall clock ends it.
+# A CPU spin on many threads and processes. Under a cgroup the CPU
+# bandwidth cap holds it to half a CPU (not a verdict here: the runner
+# checks the host stays responsive); the wall clock ends it.
 # config: timeout=2s cpus=0.5
 # soak: no
 # expect: reason=timeout
