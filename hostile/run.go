@@ -146,7 +146,10 @@ type Options struct {
 	IDs     JailIDs
 	Out     io.Writer // one line per payload
 	// MaxProbe is the longest the host may take to start /bin/true and
-	// answer on loopback while a payload runs.
+	// answer on loopback while a payload runs (default 5 s: a wedged host
+	// takes far longer, and a shared 2-core machine under other test runs
+	// already takes seconds while a rlimit-only jail, which has no CPU
+	// cap, spins on every core).
 	MaxProbe time.Duration
 }
 
@@ -210,7 +213,7 @@ func clip(s string) string {
 // verdict, the bait, the host's responsiveness and what was left behind.
 func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options) ([]string, *Outcome) {
 	if opt.MaxProbe == 0 {
-		opt.MaxProbe = 2 * time.Second
+		opt.MaxProbe = 5 * time.Second
 	}
 	if p.Config.Outbox && bait.Outbox == "" {
 		return []string{"payload needs an outbox"}, nil
