@@ -38,7 +38,7 @@ BWRAP="bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink 
 NSJ="$NSJAIL -Mo -q --disable_proc -R /usr -R /lib -R /lib64 -R /bin --"
 
 echo "== $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== brig: $($OUT/brig check 2>/dev/null | grep -i -m1 'limiter' || true)"
+echo "== brig limiters: $("$OUT/brig" check 2>/dev/null | grep -E '^  cgroup[12]: |^  rlimit' | tr -s ' ' | tr '\n' ' ' | cut -c1-100)"
 
 cmds=("$BRIG /bin/true" "$BWRAP /bin/true" "/bin/true")
 pycmds=("$BRIG $PY -c 'print(1)'" "$BWRAP $PY -c 'print(1)'" "$PY -c 'print(1)'")
