@@ -318,7 +318,9 @@ func readEvents(r *os.File, out chan<- event) {
 }
 
 // stdinFile returns the file the jail reads as stdin: the caller's own
-// file, /dev/null, or a pipe fed from the caller's reader.
+// file when it is a pipe or a regular file, /dev/null, or else a pipe fed
+// from the caller's reader. A terminal is never handed in: whoever holds
+// its fd may change its modes and size (stty), and those are the host's.
 func (c *Cmd) stdinFile() (*os.File, error) {
 	switch in := c.Stdin.(type) {
 	case nil:
@@ -326,7 +328,9 @@ func (c *Cmd) stdinFile() (*os.File, error) {
 		c.closers = append(c.closers, f)
 		return f, err
 	case *os.File:
-		return in, nil
+		if fi, err := in.Stat(); err == nil && (fi.Mode().IsRegular() || fi.Mode()&os.ModeNamedPipe != 0) {
+			return in, nil
+		}
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

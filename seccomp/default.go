@@ -65,7 +65,11 @@ var allowedSyscalls = []string{
 	"splice", "tee", "vmsplice",
 	"getxattr", "lgetxattr", "fgetxattr", "setxattr", "lsetxattr", "fsetxattr",
 	"listxattr", "llistxattr", "flistxattr", "removexattr", "lremovexattr", "fremovexattr",
-	"inotify_init", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+	// Not inotify_init/inotify_init1: inotify instances are charged up the
+	// user namespace chain to the namespace's owner, host root, whose 128
+	// (fs.inotify.max_user_instances) one jail could take from every root
+	// daemon. Without an instance, add_watch and rm_watch do nothing.
+	"inotify_add_watch", "inotify_rm_watch",
 	// polling, events, timers, time
 	"poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
 	"epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2",

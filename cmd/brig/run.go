@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,6 +25,10 @@ func runMain(args []string) int {
 		}
 		fmt.Fprintf(os.Stderr, "brig: %v\n", err)
 		return exitBrigFailed
+	}
+	if opt.quiet {
+		// brig's stderr is the program's too: nothing of brig's own goes in.
+		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()

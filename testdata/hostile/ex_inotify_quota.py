@@ -4,7 +4,6 @@
 # inotify instance as root every 150 ms while this runs).
 # config: timeout=10s
 # soak: no
-# bug[priv]: the jail's user namespace is created by the helper as root, so its inotify instances count against host root's fs.inotify.max_user_instances (128): one jail takes them all and root's daemons get EMFILE
 # expect: reason=exited exit=0
 # expect: stdout-matches=^instances stopped at [0-9]+
 brig_jailed()
