@@ -396,8 +396,11 @@ func (c *Cmd) copyCapped(w io.Writer, r io.Reader, cut *bool) {
 			}
 			n += int64(len(chunk))
 			if _, werr := w.Write(chunk); werr != nil {
-				// The caller's writer failed: keep draining, like os/exec.
+				// The caller's reader is gone (brig run | head): stop
+				// reading, so the program's next write fails with EPIPE
+				// or SIGPIPE, as it would in a shell pipeline.
 				*cut = true
+				return
 			}
 		}
 		if err != nil {

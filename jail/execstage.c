@@ -14,6 +14,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,18 @@ __attribute__((constructor)) static void brig_exec_stage(int argc, char **argv, 
 	memset(data, 0, sizeof data);
 	if (syscall(SYS_capset, &header, data) < 0)
 		fail("drop capabilities", errno);
+
+	// Start the program with default signal dispositions and nothing
+	// blocked: what brig's stages ignored (a CLI ignores SIGPIPE) or blocked
+	// must not leak into it, and exec keeps ignored signals ignored.
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL); // fails harmlessly for the libc-reserved ones
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+		fail("unblock signals", errno);
 
 	if (filter != NULL) {
 		struct sock_fprog prog = {(unsigned short)(filter_len / sizeof(struct sock_filter)), filter};

@@ -4,6 +4,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 const usage = `brig runs untrusted programs in a jail.
@@ -21,6 +23,9 @@ Run 'brig run -h' for the flags.
 const exitBrigFailed = 125
 
 func main() {
+	// A closed stdout (brig run ... | head) must not kill brig before it
+	// cleans up; the program in the jail still gets its own SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
