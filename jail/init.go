@@ -57,6 +57,12 @@ func runInit() {
 	// starts so none is lost or, as Go's default, fatal to init.
 	signals := make(chan os.Signal, 8)
 	signal.Notify(signals, forwardedSignals...)
+	// An unprivileged jail's program shares init's uid and may signal it:
+	// nothing else may crash init, stop it or make Go dump its goroutines
+	// into the jail's stderr. (The exec stage resets these for the program.)
+	signal.Ignore(ignoredSignals...)
+	// Unprivileged, the program shares init's uid and may signal it: none of Go's fatal defaults (a crash and a goroutine dump into the jail's stderr).
+	signal.Ignore(syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGPROF, syscall.SIGVTALRM, syscall.SIGALRM, syscall.SIGPIPE, syscall.SIGPWR, syscall.SIGSTKFLT, syscall.SIGIO, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU)
 	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var extra []*os.File
 	for i := range s.Exec.Extra {
@@ -206,6 +212,16 @@ func executable(path string) error {
 		return fmt.Errorf("%s: permission denied", path)
 	}
 	return nil
+}
+
+// ignoredSignals are every signal init neither forwards nor needs: not
+// SIGCHLD (the reaper waits for children) nor SIGURG (Go's preemption,
+// harmless when sent); SIGKILL and SIGSTOP from inside never reach a PID 1.
+var ignoredSignals = []os.Signal{
+	syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP,
+	syscall.SIGSYS, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGPROF, syscall.SIGVTALRM, syscall.SIGALRM,
+	syscall.SIGPIPE, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGWINCH, syscall.SIGCONT,
+	syscall.SIGPWR, syscall.SIGSTKFLT, syscall.SIGIO,
 }
 
 // forwardedSignals are the signals Cmd.Signal may send.

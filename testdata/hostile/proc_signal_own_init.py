@@ -4,7 +4,6 @@
 # internals. As root the program runs under another uid than init and
 # gets EPERM; unprivileged they share the caller's uid, so init itself
 # must ignore what it does not use.
-# bug[unpriv]: init (a Go program) keeps Go's handlers: SIGABRT/SIGSEGV/SIGBUS... from the program crash it and dump its goroutines into the jail's stderr
 # expect: reason=exited exit=0
 # expect: stdout-contains=DONE
 # expect: stderr-not-contains=goroutine
