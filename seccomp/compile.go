@@ -62,6 +62,10 @@ func (p *Policy) Compile() ([]byte, error) {
 	compiled.mu.Unlock()
 
 	e.once.Do(func() {
+		if prog, ok := prebuilt(key); ok {
+			e.prog = prog
+			return
+		}
 		// Compile from the hashed bytes, not from p: the caller may change p
 		// while we run, and the cache entry must match its key.
 		var q Policy
