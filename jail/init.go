@@ -61,8 +61,6 @@ func runInit() {
 	// nothing else may crash init, stop it or make Go dump its goroutines
 	// into the jail's stderr. (The exec stage resets these for the program.)
 	signal.Ignore(ignoredSignals...)
-	// Unprivileged, the program shares init's uid and may signal it: none of Go's fatal defaults (a crash and a goroutine dump into the jail's stderr).
-	signal.Ignore(syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGPROF, syscall.SIGVTALRM, syscall.SIGALRM, syscall.SIGPIPE, syscall.SIGPWR, syscall.SIGSTKFLT, syscall.SIGIO, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU)
 	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var extra []*os.File
 	for i := range s.Exec.Extra {
