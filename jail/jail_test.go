@@ -113,9 +113,38 @@ func jailProcesses() []string {
 	return left
 }
 
+// countMounts counts the host mounts that look like a jail's: the staging
+// layout init builds (a tmpfs on /tmp, /newroot, /oldroot, /scratch) or a
+// proc, devpts or mqueue mounted anywhere but their usual places. A jail
+// builds all of these in its own mount namespace, so any of them on the
+// host means a jail's mounts leaked; other processes' mounts elsewhere
+// (concurrent test runs on a shared machine) do not count.
 func countMounts() int {
 	b, _ := os.ReadFile("/proc/self/mountinfo")
-	return bytes.Count(b, []byte("\n"))
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		point := f[4]
+		fstype := ""
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) {
+				fstype = f[i+1]
+			}
+		}
+		switch {
+		case point == "/tmp" && fstype == "tmpfs",
+			strings.HasPrefix(point, "/newroot"), strings.HasPrefix(point, "/oldroot"), strings.HasPrefix(point, "/scratch"),
+			strings.HasPrefix(point, "/tmp/newroot"), strings.HasPrefix(point, "/tmp/oldroot"), strings.HasPrefix(point, "/tmp/scratch"),
+			fstype == "proc" && point != "/proc",
+			fstype == "devpts" && point != "/dev/pts",
+			fstype == "mqueue" && point != "/dev/mqueue":
+			n++
+		}
+	}
+	return n
 }
 
 func TestIdentityAndPrivileges(t *testing.T) {
