@@ -107,6 +107,7 @@ type proc struct {
 	pid, ppid int
 	uid       uint32
 	arg0      string
+	state     string
 }
 
 func readProcs() map[int]proc {
@@ -120,6 +121,9 @@ func readProcs() map[int]proc {
 		}
 		p := proc{pid: pid}
 		for _, l := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(l, "State:"); ok {
+				p.state = strings.TrimSpace(v)
+			}
 			if v, ok := strings.CutPrefix(l, "PPid:"); ok {
 				p.ppid, _ = strconv.Atoi(strings.TrimSpace(v))
 			}
@@ -162,7 +166,8 @@ func orphans(ids JailIDs) []string {
 			q = next
 		}
 		if !owned {
-			out = append(out, fmt.Sprintf("pid %d uid %d %q", pid, p.uid, p.arg0))
+			parent := procs[p.ppid]
+			out = append(out, fmt.Sprintf("pid %d uid %d %q (%s) parent %d %q", pid, p.uid, p.arg0, p.state, p.ppid, parent.arg0))
 		}
 	}
 	return out
