@@ -173,7 +173,7 @@ func TestFaultSupervisorKilledMidRun(t *testing.T) {
 				if len(left) == 0 {
 					break
 				}
-				require.Less(t, time.Since(killed), time.Second, "jail processes outlived their supervisor by a second: %v", left)
+				require.Less(t, time.Since(killed), scaled(time.Second), "jail processes outlived their supervisor by a second: %v", left)
 				time.Sleep(10 * time.Millisecond)
 			}
 			t.Logf("every jail died %v after the supervisor", time.Since(killed).Round(time.Millisecond))

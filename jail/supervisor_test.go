@@ -46,7 +46,7 @@ func TestSupervisorDeathKillsJail(t *testing.T) {
 	_ = sup.Wait()
 	killed := time.Now()
 	for len(jailProcesses()) > 0 {
-		require.Less(t, time.Since(killed), time.Second, "jail outlived its supervisor: %v", jailProcesses())
+		require.Less(t, time.Since(killed), scaled(time.Second), "jail outlived its supervisor: %v", jailProcesses())
 		time.Sleep(10 * time.Millisecond)
 	}
 	assertHostClean(t, before)
