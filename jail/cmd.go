@@ -128,12 +128,22 @@ func (c *Cmd) Start() (err error) {
 	if err := c.startHelper(s); err != nil {
 		return err
 	}
+	if err := c.awaitStart(); err != nil {
+		c.drainAfterFailure()
+		return err
+	}
+	return nil
+}
+
+// awaitStart reads the jail's events until the program runs (or brig's own
+// output cap already stopped it) or the set-up failed, for cold and pooled
+// jails alike.
+func (c *Cmd) awaitStart() error {
 	for ev := range c.events {
 		switch ev.Kind {
 		case "init":
 			c.initPid = ev.Pid
 		case "error":
-			c.drainAfterFailure()
 			return &SetupError{Step: ev.Step, Err: ev.Err}
 		case "started":
 			c.watch()
@@ -144,7 +154,6 @@ func (c *Cmd) Start() (err error) {
 		c.watch()
 		return nil
 	}
-	c.drainAfterFailure()
 	return &SetupError{Step: "start", Err: "the jail ended before the program started"}
 }
 

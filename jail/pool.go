@@ -302,20 +302,7 @@ func (c *Cmd) startPooled() (err error) {
 	if err := c.sendRequest(); err != nil {
 		return &SetupError{Step: "send request", Err: err.Error()}
 	}
-	for ev := range c.events {
-		switch ev.Kind {
-		case "error":
-			return &SetupError{Step: ev.Step, Err: ev.Err}
-		case "started":
-			c.watch()
-			return nil
-		}
-	}
-	if c.stoppedEarly() {
-		c.watch()
-		return nil
-	}
-	return &SetupError{Step: "start", Err: "the jail ended before the program started"}
+	return c.awaitStart()
 }
 
 // request is what a pooled jail's init waits for. The fds (stdin, stdout,
