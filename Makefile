@@ -7,7 +7,7 @@ GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 PYTHON  := /usr/bin/python3
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: demo test deps build vet unit race examples-test vm-test bench clean
+.PHONY: demo test deps build vet unit race fuzz examples-test vm-test bench clean
 
 deps:
 	@missing=""; \
@@ -52,7 +52,19 @@ vm-test: deps
 examples-test: build
 	cd examples/openinterpreter && BRIG=$(CURDIR)/brig $(PYTHON) -m unittest -v test_brig_languages
 
-test: vet unit race examples-test vm-test
+# Every parser of outside input, fuzzed briefly: CLI sizes and durations,
+# OCI seccomp profiles, the session's cell-stream splitter and the JSONL
+# requests. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
+# from then on runs as a seed in every `go test`.
+FUZZTIME ?= 8s
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $(FUZZTIME) ./cmd/brig/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./cmd/brig/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./cmd/brig/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOCI$$' -fuzztime $(FUZZTIME) ./seccomp/
+	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $(FUZZTIME) ./jail/
+
+test: vet unit race fuzz examples-test vm-test
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./jail/

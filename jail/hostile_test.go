@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -23,7 +24,8 @@ import (
 // both limiters and prints one line per payload.
 //
 // BRIG_HOSTILE_LIMITER picks the limiter (default auto);
-// BRIG_HOSTILE_RUN keeps the payloads whose name contains it.
+// BRIG_HOSTILE_RUN, a regular expression, keeps the payloads whose name
+// it matches (a plain name matches itself and every name containing it).
 
 // apiRunner runs a payload through the Go API.
 type apiRunner struct{}
@@ -72,9 +74,11 @@ func loadCorpus(t *testing.T) []*hostile.Payload {
 	require.NoError(t, err)
 	ps, err := hostile.Load(dir)
 	require.NoError(t, err)
+	keep, err := regexp.Compile(os.Getenv("BRIG_HOSTILE_RUN"))
+	require.NoError(t, err, "BRIG_HOSTILE_RUN")
 	var out []*hostile.Payload
 	for _, p := range ps {
-		if strings.Contains(p.Name, os.Getenv("BRIG_HOSTILE_RUN")) {
+		if keep.MatchString(p.Name) {
 			out = append(out, p)
 		}
 	}

@@ -149,6 +149,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+ip link set lo up 2>/dev/null || busybox ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || busybox ifconfig lo 127.0.0.1 up
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 echo "vm: kernel \$(uname -r), cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers), uptime \$(cut -d' ' -f1 /proc/uptime)s"
 cd $GUEST_CWD
