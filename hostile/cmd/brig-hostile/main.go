@@ -38,18 +38,8 @@ func corpusMain(args []string) int {
 	dir := fs.String("dir", "", "corpus directory (default testdata/hostile)")
 	only := fs.String("run", "", "only payloads whose name contains this")
 	_ = fs.Parse(args)
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "brig-hostile: run as root (the bait and the unprivileged runs need it)")
-		return 2
-	}
-	payloads, err := load(*dir, *only)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "brig-hostile:", err)
-		return 2
-	}
-	bait, err := hostile.SetBait()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "brig-hostile: bait:", err)
+	payloads, bait, ok := prepare(*dir, *only)
+	if !ok {
 		return 2
 	}
 	defer bait.Close()
@@ -105,6 +95,26 @@ func corpusMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// prepare checks for root, loads the payloads and sets out the bait, saying
+// why on stderr when it cannot.
+func prepare(dir, only string) ([]*hostile.Payload, *hostile.Bait, bool) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "brig-hostile: run as root (the bait and the unprivileged runs need it)")
+		return nil, nil, false
+	}
+	payloads, err := load(dir, only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig-hostile:", err)
+		return nil, nil, false
+	}
+	bait, err := hostile.SetBait()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig-hostile: bait:", err)
+		return nil, nil, false
+	}
+	return payloads, bait, true
 }
 
 func load(dir, only string) ([]*hostile.Payload, error) {
@@ -200,18 +210,8 @@ func soakMain(args []string) int {
 	dir := fs.String("dir", "", "corpus directory (default testdata/hostile)")
 	verbose := fs.Bool("v", false, "print every wrong verdict and leak")
 	_ = fs.Parse(args)
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "brig-hostile soak: run as root")
-		return 2
-	}
-	payloads, err := load(*dir, "")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "brig-hostile:", err)
-		return 2
-	}
-	bait, err := hostile.SetBait()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "brig-hostile: bait:", err)
+	payloads, bait, ok := prepare(*dir, "")
+	if !ok {
 		return 2
 	}
 	defer bait.Close()
