@@ -5,6 +5,7 @@
 #
 #   bash bench/compare.sh            # RUNS=200 JOBS=200 by default
 #   RUNS=500 JOBS=400 bash bench/compare.sh
+#   OUT=results bash bench/compare.sh   # keep the hyperfine JSON and throughput files
 #
 # Runs as root on Debian. Installs bubblewrap and hyperfine when missing.
 set -euo pipefail
@@ -14,7 +15,16 @@ RUNS=${RUNS:-200}
 JOBS=${JOBS:-200}
 PY=/usr/bin/python3
 GO=$(command -v go || echo /usr/local/go/bin/go)
-OUT=${OUT:-$(mktemp -d /tmp/brig-bench.XXXXXX)}
+# Raw results stay only where the caller asks for them (OUT=dir); otherwise
+# the scratch directory, brig binary included, is removed at the end.
+if [ -z "${OUT:-}" ]; then
+	OUT=$(mktemp -d /tmp/brig-bench.XXXXXX)
+	trap 'rm -rf "$OUT"' EXIT
+	KEEP=""
+else
+	mkdir -p "$OUT"
+	KEEP=1
+fi
 
 missing=""
 command -v bwrap >/dev/null || missing="$missing bubblewrap"
@@ -94,4 +104,5 @@ for p in (1, 2, 8):
     b, w = tp[("brig", p)], tp[("bwrap", p)]
     print(f"  P={p}: brig {b:6.1f}/s  bwrap {w:6.1f}/s  brig/bwrap = {b / w:.2f}x" + ("   (target >= 1.25x)" if p == 8 else ""))
 PYEOF
-echo "raw results in $OUT"
+[ -n "$KEEP" ] && echo "raw results in $OUT"
+true

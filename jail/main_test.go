@@ -3,6 +3,7 @@ package jail
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -22,6 +23,9 @@ func TestMain(m *testing.M) {
 	}
 	DefaultHostIDs = IDRange{First: uint32(base), Count: 4096}
 	code := m.Run()
+	if brigBin != "" {
+		os.RemoveAll(filepath.Dir(brigBin)) // the CLI the hostile and fault tests built
+	}
 	if os.Geteuid() == 0 && os.Getenv("BRIG_TEST_SUPERVISOR") == "" && os.Getenv("BRIG_TEST_UNPRIVILEGED") == "" {
 		if _, err := cgroup.RemoveStale(cgroup.Options{}); err != nil {
 			fmt.Fprintln(os.Stderr, "remove stale cgroups:", err)
