@@ -306,7 +306,7 @@ func (c *Cmd) startHelper(s *spec) error {
 	c.closers = nil
 	c.events = make(chan event, 4)
 	go readEvents(statusR, c.events)
-	err = json.NewEncoder(specW).Encode(s)
+	_, err = specW.Write(s.encode())
 	specW.Close()
 	if err != nil {
 		return &SetupError{Step: "send spec", Err: err.Error()}

@@ -1,6 +1,6 @@
 package jail
 
-// The C constructor in execstage.c does the work; see the comment there.
+// The jail's stages are C (stage.c and the files it names); see wire.go.
 
 // #cgo CFLAGS: -Wall -O2
 import "C"
@@ -12,10 +12,7 @@ import (
 	"github.com/brig-sandbox/brig/cgroup"
 )
 
-const (
-	execStageArg0  = "brig:exec"
-	execStageMagic = "BRIGEXEC1"
-)
+const execStageMagic = "BRIGEXEC1"
 
 // execSettings is what the exec stage applies before it runs the program.
 type execSettings struct {
@@ -25,7 +22,7 @@ type execSettings struct {
 	Seccomp  []byte // raw struct sock_filter array; empty means no filter
 }
 
-// encode lays the settings out as execstage.c reads them.
+// encode lays the settings out as stage.c's parse_exec_settings reads them.
 func (s execSettings) encode() []byte {
 	var b bytes.Buffer
 	b.WriteString(execStageMagic)

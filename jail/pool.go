@@ -3,16 +3,12 @@ package jail
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -305,18 +301,12 @@ func (c *Cmd) startPooled() (err error) {
 	return c.awaitStart()
 }
 
-// request is what a pooled jail's init waits for. The fds (stdin, stdout,
-// stderr, then the extra files) travel with its header as SCM_RIGHTS.
-type request struct {
-	Path string
-	Args []string
-	Env  []string
-}
-
 const maxRequestLen = 64 << 20
 
 // sendRequest hands the program and its files to the waiting init: an
-// 8-byte length carrying the fds, then the JSON request.
+// 8-byte length carrying the fds (stdin, stdout, stderr, then the extra
+// files) as SCM_RIGHTS, then the program, its arguments and environment
+// (init.c's read_request).
 func (c *Cmd) sendRequest() error {
 	stdin, err := c.stdinFile()
 	if err != nil {
@@ -327,9 +317,13 @@ func (c *Cmd) sendRequest() error {
 		return err
 	}
 	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
-	body, err := json.Marshal(request{Path: c.Path, Args: c.Args, Env: append(env, c.Env...)})
-	if err != nil {
-		return err
+	var e encoder
+	e.str(c.Path)
+	e.strs(c.Args)
+	e.strs(append(env, c.Env...))
+	body := e.Bytes()
+	if len(body) > maxRequestLen {
+		return fmt.Errorf("request of %d bytes, at most %d", len(body), maxRequestLen)
 	}
 	files := append([]*os.File{stdin, stdout, stderr}, c.ExtraFiles...)
 	fds := make([]int, len(files))
@@ -366,56 +360,3 @@ func (c *Cmd) sendRequest() error {
 	return nil
 }
 
-// readRequest is init's side of sendRequest: it fills in the program and
-// returns stdin, stdout, stderr and the extra files.
-func readRequest(s *spec) ([]*os.File, error) {
-	syscall.CloseOnExec(initRequestFD)
-	sock := os.NewFile(initRequestFD, "request")
-	defer sock.Close()
-	var hdr [8]byte
-	oob := make([]byte, unix.CmsgSpace(4*(3+64)))
-	n, oobn, _, _, err := unix.Recvmsg(initRequestFD, hdr[:], oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 {
-		return nil, errors.New("the supervisor closed the jail")
-	}
-	var fds []int
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range msgs {
-		got, err := unix.ParseUnixRights(&m)
-		if err != nil {
-			return nil, err
-		}
-		fds = append(fds, got...)
-	}
-	files := make([]*os.File, len(fds))
-	for i, fd := range fds {
-		files[i] = os.NewFile(uintptr(fd), "request")
-	}
-	if len(files) < 3 {
-		return nil, fmt.Errorf("request carries %d files, want at least 3", len(files))
-	}
-	if _, err := io.ReadFull(sock, hdr[n:]); err != nil {
-		return nil, err
-	}
-	size := binary.LittleEndian.Uint64(hdr[:])
-	if size > maxRequestLen {
-		return nil, fmt.Errorf("request of %d bytes", size)
-	}
-	body := make([]byte, size)
-	if _, err := io.ReadFull(sock, body); err != nil {
-		return nil, err
-	}
-	var req request
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, err
-	}
-	s.Path, s.Args, s.Env = req.Path, req.Args, req.Env
-	s.Exec.Extra = len(files) - 3
-	return files, nil
-}

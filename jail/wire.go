@@ -1,35 +1,35 @@
 package jail
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
+	"bytes"
+	"encoding/binary"
 )
 
-// The stages of a jail, each a re-exec of the running binary told apart by
-// argv[0] (see dispatch.go):
+// The stages of a jail:
 //
-//	supervisor ──vfork/exec──▶ helper ──clone(namespaces)──▶ init (PID 1) ──fork/exec──▶ exec stage ──execve──▶ program
+//	supervisor ──vfork/exec──▶ helper ──clone(namespaces)──▶ init (PID 1) ──fork──▶ exec stage ──execve──▶ program
 //
-// The supervisor writes a spec to the helper's fd 3; the helper hands it to
-// init the same way once init sits in its cgroups. Helper and init report
-// events as JSON lines on a shared status pipe (fd 4); each line is written
-// whole and is shorter than PIPE_BUF, so lines never interleave.
+// The helper is this same binary started again under the argv[0]
+// "brig:helper"; a C constructor (stage.c) catches it before the Go runtime
+// starts, so helper, init and exec stage are small C processes (helper.c,
+// init.c, mounts.c, execstage.c) and a program that imports jail needs no
+// line in main. The supervisor writes a spec (below) to the helper's fd 3;
+// init is the helper's clone and has it already. Helper and init report
+// events as JSON lines on a shared status pipe (fd 4); each line is one
+// write shorter than PIPE_BUF, so lines never interleave.
 const (
 	helperArg0 = "brig:helper"
-	initArg0   = "brig:init"
 
 	specFD    = 3 // spec in, read to EOF
 	statusFD  = 4 // events out
-	controlFD = 5 // helper only: commands from the supervisor (below)
-	// The caller's extra files follow: the helper's from fd 6, init's from
-	// fd 5, the program's from fd 3.
-	helperExtraFD = 6
-	initExtraFD   = 5
-	// A pooled jail (spec.Pooled) has no extra files when it is built; its
-	// request socket takes the first extra slot instead (see pool.go).
+	controlFD = 5 // commands from the supervisor (below)
+	// The caller's extra files follow from fd 6; the program gets them
+	// from fd 3. A pooled jail (spec.Pooled) has no extra files when it is
+	// built; its request socket takes the first extra slot instead (pool.go).
+	helperExtraFD   = 6
 	helperRequestFD = helperExtraFD
-	initRequestFD   = initExtraFD
+
+	specMagic = "BRIGSPEC2"
 )
 
 // Control commands, one or two bytes each. EOF means the supervisor died,
@@ -54,7 +54,7 @@ type spec struct {
 	// Pooled: Path, Args and Env are empty; init builds the whole jail,
 	// reports "ready" and waits for a request (pool.go) before it starts
 	// the exec stage.
-	Pooled bool `json:",omitempty"`
+	Pooled bool
 
 	// Cgroup placement of init: Dir for clone3 into a v2 cgroup, ProcsFiles for v1.
 	CgroupDir  string
@@ -69,14 +69,70 @@ type mountSpec struct {
 	Writable bool
 	Optional bool // skip silently when Source does not exist
 	Symlink  string
-	// TreeFD, when not 0, is init's fd of the source already cloned (with
-	// its attributes set) by a privileged helper on the host; see cloneSources.
-	TreeFD int
+}
+
+const (
+	specNewNet     = 1
+	specPooled     = 2
+	specPrivileged = 4
+
+	mountWritable = 1
+	mountOptional = 2
+)
+
+// encoder lays values out as stage.c's reader takes them: native-endian
+// integers, strings as a 32-bit length and the bytes.
+type encoder struct{ bytes.Buffer }
+
+func (e *encoder) u32(v uint32) { _ = binary.Write(&e.Buffer, binary.NativeEndian, v) }
+func (e *encoder) u64(v uint64) { _ = binary.Write(&e.Buffer, binary.NativeEndian, v) }
+func (e *encoder) str(s string) { e.u32(uint32(len(s))); e.WriteString(s) }
+func (e *encoder) strs(v []string) {
+	e.u32(uint32(len(v)))
+	for _, s := range v {
+		e.str(s)
+	}
+}
+
+func boolFlag(b bool, flag uint32) uint32 {
+	if b {
+		return flag
+	}
+	return 0
+}
+
+// encode lays the spec out as stage.c's parse_spec reads it.
+func (s *spec) encode() []byte {
+	var e encoder
+	e.WriteString(specMagic)
+	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged))
+	e.u32(s.IDs.Init)
+	e.u32(s.IDs.Jail)
+	e.u32(s.IDs.GID)
+	e.str(s.Path)
+	e.strs(s.Args)
+	e.strs(s.Env)
+	e.str(s.Dir)
+	e.str(s.Hostname)
+	e.u64(uint64(s.TmpfsSize))
+	e.u32(uint32(len(s.Mounts)))
+	for _, m := range s.Mounts {
+		e.str(m.Source)
+		e.str(m.Target)
+		e.str(m.Symlink)
+		e.u32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional))
+	}
+	e.str(s.CgroupDir)
+	e.strs(s.ProcsFiles)
+	exec := s.Exec.encode()
+	e.u32(uint32(len(exec)))
+	e.Write(exec)
+	return e.Bytes()
 }
 
 // event is one status line.
 type event struct {
-	Kind string `json:"k"` // "init", "error", "started", "exit", "done"
+	Kind string `json:"k"` // "init", "error", "ready", "started", "exit", "done"
 	// init: init's pid on the host
 	Pid int `json:"pid,omitempty"`
 	// error
@@ -89,29 +145,4 @@ type event struct {
 	// done: init's usage as the helper reaped it (every process of the jail)
 	UserUS int64 `json:"ut,omitempty"`
 	SysUS  int64 `json:"st,omitempty"`
-}
-
-const maxEventLen = 3500 // below PIPE_BUF (4096) with room for the JSON around it
-
-// report writes one event line on f, cut to fit one atomic pipe write.
-func report(f *os.File, ev event) {
-	if len(ev.Err) > maxEventLen {
-		ev.Err = ev.Err[:maxEventLen]
-	}
-	b, _ := json.Marshal(ev)
-	_, _ = f.Write(append(b, '\n'))
-}
-
-// reportError reports a failed step and exits: the stage cannot go on.
-func reportError(f *os.File, step string, err error) {
-	report(f, event{Kind: "error", Step: step, Err: err.Error()})
-	os.Exit(1)
-}
-
-func readSpec(f *os.File) (*spec, error) {
-	var s spec
-	if err := json.NewDecoder(f).Decode(&s); err != nil {
-		return nil, fmt.Errorf("read spec: %w", err)
-	}
-	return &s, nil
 }

@@ -1,0 +1,321 @@
+// The helper stage. It exists so that the clone with a new user namespace
+// happens in a small fresh process, never in the embedding program (whose
+// page tables a fork would copy, whatever its size). It clones the bind
+// sources while it can still see them as root, starts init in every
+// namespace, maps its users, places it in its cgroups, kills the jail when
+// the supervisor says so (or vanishes), and reports how much CPU the whole
+// jail used.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "stage.h"
+
+#define CONTROL_KILL 'k'
+#define CONTROL_SIGNAL 's'
+
+static char *read_all(int fd, size_t *len) {
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (buf == NULL)
+			return NULL;
+		if (n == cap) {
+			if (cap >= (256u << 20))
+				return NULL;
+			cap *= 2;
+			buf = realloc(buf, cap);
+			continue;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return NULL;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*len = n;
+	return buf;
+}
+
+static int write_file(const char *path, const char *data) {
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(data);
+	ssize_t w = write(fd, data, n);
+	int err = errno;
+	close(fd);
+	if (w != (ssize_t)n) {
+		errno = w < 0 ? err : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+uint64_t mount_attr_of(const struct mount_spec *m) {
+	uint64_t attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+	if (!(m->flags & MOUNT_WRITABLE))
+		attr |= MOUNT_ATTR_RDONLY;
+	return attr;
+}
+
+// clone_tree makes a detached copy of the mount tree at src with attr set.
+int clone_tree(const char *src, uint64_t attr, const char *target) {
+	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		return fail(errno, target, "open_tree %s", src);
+	struct mount_attr ma = {.attr_set = attr, .propagation = MS_PRIVATE};
+	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma) < 0) {
+		int err = errno;
+		close(tree);
+		return fail(err, target, "set attributes of %s", src);
+	}
+	return tree;
+}
+
+// clone_sources clones every bind source here, on the host, as root. The
+// jail's own root is an unprivileged host uid that could not even traverse
+// a 0700 directory such as /root on the way to a source the caller asked
+// for; what the jail may read inside is still decided by its uid.
+static void clone_sources(struct spec *s) {
+	for (uint32_t i = 0; i < s->nmounts; i++) {
+		struct mount_spec *m = &s->mounts[i];
+		struct stat st;
+		if (m->symlink[0] != '\0' || ((m->flags & MOUNT_OPTIONAL) && lstat(m->source, &st) < 0))
+			continue;
+		char step[600];
+		snprintf(step, sizeof step, "%s", m->target);
+		m->tree_fd = clone_tree(m->source, mount_attr_of(m), step);
+		if (m->tree_fd < 0) {
+			// "bind" names the step; the target leads the message.
+			char msg[sizeof failed.step + sizeof failed.err + 2];
+			snprintf(msg, sizeof msg, "%s: %s", failed.step, failed.err);
+			fail(0, "bind", "%s", msg);
+			die();
+		}
+	}
+}
+
+static int map_ids(int pid, const struct spec *s) {
+	char path[64], uid_map[128], gid_map[128];
+	if (s->flags & SPEC_PRIVILEGED) {
+		// The jail's root is one unprivileged host id, its user 1000
+		// another; host root is never mapped.
+		snprintf(uid_map, sizeof uid_map, "0 %u 1\n%d %u 1\n", s->init_id, JAIL_UID, s->jail_id);
+		snprintf(gid_map, sizeof gid_map, "0 %u 1\n%d %u 1\n", s->init_id, JAIL_GID, s->jail_id);
+	} else {
+		// An unprivileged supervisor can map only itself.
+		snprintf(uid_map, sizeof uid_map, "%d %u 1\n", JAIL_UID, s->jail_id);
+		snprintf(gid_map, sizeof gid_map, "%d %u 1\n", JAIL_GID, s->gid);
+	}
+	snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
+	if (write_file(path, "deny") < 0)
+		return fail(errno, "create namespaces", "write %s", path);
+	snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+	if (write_file(path, uid_map) < 0)
+		return fail(errno, "create namespaces", "write %s", path);
+	snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+	if (write_file(path, gid_map) < 0)
+		return fail(errno, "create namespaces", "write %s", path);
+	return 0;
+}
+
+// become_init runs in the cloned child: it waits until the helper mapped
+// its ids and placed it, then takes the jail's root id (or, unprivileged,
+// the jail user's), keeping the namespace's capabilities without an execve.
+static void become_init(struct spec *s, char **argv, int ready_fd, int request_fd) {
+	char b;
+	ssize_t r;
+	do
+		r = read(ready_fd, &b, 1);
+	while (r < 0 && errno == EINTR);
+	if (r != 1)
+		_exit(1); // the helper failed and says why
+	close(CONTROL_FD);
+	// Named for ps and the jail's /proc/1/cmdline.
+	memset(argv[0], 0, strlen(argv[0]));
+	memcpy(argv[0], INIT_ARG0, strlen(INIT_ARG0));
+	prctl(PR_SET_NAME, INIT_ARG0, 0, 0, 0);
+	uid_t uid = (s->flags & SPEC_PRIVILEGED) ? 0 : JAIL_UID;
+	gid_t gid = (s->flags & SPEC_PRIVILEGED) ? 0 : JAIL_GID;
+	if (setresgid(gid, gid, gid) < 0) {
+		fail(errno, "create namespaces", "setresgid");
+		die();
+	}
+	if (setresuid(uid, uid, uid) < 0) {
+		fail(errno, "create namespaces", "setresuid");
+		die();
+	}
+	// After the id change, which resets both: nothing of the jail may
+	// outlive the helper, and nobody in the jail may read init's memory or
+	// open its /proc/1/exe, the host's binary (CVE-2019-5736).
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		fail(errno, "create namespaces", "prctl");
+		die();
+	}
+	// The helper keeps its end open until it exits: a hang-up now means it
+	// died before the death signal was armed.
+	struct pollfd p = {.fd = ready_fd, .events = POLLIN};
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+		_exit(1);
+	close(ready_fd);
+	run_init(s, request_fd);
+}
+
+// obey carries out the supervisor's control commands and waits for init.
+// EOF on control is the supervisor dying: nothing of the jail may outlive it.
+static void obey(int pid, int pidfd) {
+	struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = CONTROL_FD, .events = POLLIN}};
+	int nfds = 2;
+	for (;;) {
+		int n = poll(p, (nfds_t)nfds, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (p[0].revents & POLLIN))
+			break;
+		if (nfds < 2 || p[1].revents == 0)
+			continue;
+		unsigned char cmd[2];
+		ssize_t r = read(CONTROL_FD, cmd, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 1 && cmd[0] == CONTROL_SIGNAL) {
+			do
+				r = read(CONTROL_FD, cmd + 1, 1);
+			while (r < 0 && errno == EINTR);
+			if (r == 1) {
+				// init forwards it to the program's process group.
+				kill(pid, cmd[1]);
+				continue;
+			}
+		} else if (r == 1 && cmd[0] != CONTROL_KILL) {
+			continue;
+		}
+		kill(pid, SIGKILL);
+		nfds = 1; // nothing more to obey; wait for init
+	}
+	int status;
+	struct rusage ru;
+	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+	}
+	report_done(ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec, ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec);
+}
+
+void run_helper(char **argv) {
+	fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
+	fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC);
+	size_t len = 0;
+	char *raw = read_all(SPEC_FD, &len);
+	close(SPEC_FD);
+	if (raw == NULL) {
+		fail(errno, "helper", "read spec");
+		die();
+	}
+	struct spec s;
+	struct reader rd = {(const uint8_t *)raw, len, 0};
+	if (parse_spec(&rd, &s) < 0) {
+		fail(0, "helper", "read spec: malformed");
+		die();
+	}
+	int nextra = (int)s.exec.nextra;
+	int request_fd = (s.flags & SPEC_POOLED) ? HELPER_EXTRA_FD : -1;
+	for (int fd = HELPER_EXTRA_FD; fd < HELPER_EXTRA_FD + nextra + (request_fd >= 0); fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+	uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+	if (s.flags & SPEC_NEW_NET)
+		flags |= CLONE_NEWNET;
+	int cgroup_fd = -1;
+	if (s.cgroup_dir[0] != '\0') {
+		// cgroup v2: init is born in the jail's cgroup.
+		cgroup_fd = open(s.cgroup_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (cgroup_fd < 0) {
+			fail(errno, "open cgroup", "open %s", s.cgroup_dir);
+			die();
+		}
+		flags |= CLONE_INTO_CGROUP;
+	}
+	if (geteuid() == 0)
+		clone_sources(&s);
+	int ready[2];
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		fail(errno, "helper: pipe", NULL);
+		die();
+	}
+	int pidfd = -1;
+	struct clone_args args = {
+		.flags = flags,
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = SIGCHLD,
+		.cgroup = (uint64_t)(cgroup_fd < 0 ? 0 : cgroup_fd),
+	};
+	long pid = syscall(SYS_clone3, &args, sizeof args);
+	if (pid < 0) {
+		fail(errno, "create namespaces", "clone3");
+		die();
+	}
+	if (pid == 0) {
+		close(ready[1]);
+		if (cgroup_fd >= 0)
+			close(cgroup_fd);
+		become_init(&s, argv, ready[0], request_fd);
+	}
+	close(ready[0]);
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
+	// Only init needs these.
+	for (uint32_t i = 0; i < s.nmounts; i++) {
+		if (s.mounts[i].tree_fd >= 0)
+			close(s.mounts[i].tree_fd);
+	}
+	for (int fd = HELPER_EXTRA_FD; fd < HELPER_EXTRA_FD + nextra + (request_fd >= 0); fd++)
+		close(fd);
+	int ok = map_ids((int)pid, &s) == 0;
+	for (char **p = s.procs_files; ok && *p != NULL; p++) {
+		char num[32];
+		snprintf(num, sizeof num, "%ld", pid);
+		if (write_file(*p, num) < 0) {
+			char step[600];
+			snprintf(step, sizeof step, "join cgroup %s", *p);
+			fail(errno, step, NULL);
+			ok = 0;
+		}
+	}
+	if (!ok || write(ready[1], "g", 1) != 1) {
+		kill((pid_t)pid, SIGKILL);
+		waitpid((pid_t)pid, NULL, 0);
+		if (ok)
+			fail(errno, "helper: start init", NULL);
+		die();
+	}
+	// ready[1] stays open (close-on-exec, and the helper never execs) until
+	// the helper exits: init polls it to learn that the helper is alive.
+	report_init((int)pid);
+	// The program's stdio is init's business now.
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		close(null);
+	}
+	obey((int)pid, pidfd);
+	_exit(0);
+}

@@ -1,0 +1,211 @@
+// init: PID 1 of the jail. It builds the jail's filesystem, starts the
+// program, reaps every orphan, and exits when the program exits: the kernel
+// then kills whatever is left in the PID namespace, which is how a
+// double-forked daemon dies with the jail. It has an empty environment (the
+// helper was started with none), so /proc/1/environ discloses nothing.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "stage.h"
+
+#define MAX_REQUEST (64u << 20)
+
+// Signals Cmd.Signal may send: init passes them to the program's process
+// group, as a terminal's ^C would.
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+static int bring_up_loopback(void) {
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(errno, "bring up lo", "socket");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strcpy(ifr.ifr_name, "lo");
+	int rc = 0;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		rc = fail(errno, "bring up lo", "get flags");
+	else {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+			rc = fail(errno, "bring up lo", "set flags");
+	}
+	close(fd);
+	return rc;
+}
+
+static int read_full(int fd, void *buf, size_t n) {
+	char *p = buf;
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			errno = r == 0 ? EPIPE : errno;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+// read_request waits for the program of a pooled jail: an 8-byte length
+// carrying stdio and the extra files (SCM_RIGHTS), then the program, its
+// arguments and environment (pool.go's sendRequest).
+static int read_request(struct spec *s, int sock, int *files, int *nfiles) {
+	const char *step = "read request";
+	uint8_t hdr[8];
+	char oob[CMSG_SPACE(sizeof(int) * (3 + MAX_EXTRA))];
+	struct iovec iov = {hdr, sizeof hdr};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = oob, .msg_controllen = sizeof oob};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return fail(errno, step, "recvmsg");
+	if (n == 0)
+		return fail(0, step, "the supervisor closed the jail");
+	*nfiles = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k && *nfiles < 3 + MAX_EXTRA; i++)
+			memcpy(&files[(*nfiles)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	}
+	if (msg.msg_flags & MSG_CTRUNC)
+		return fail(0, step, "request carries too many files");
+	if (*nfiles < 3)
+		return fail(0, step, "request carries %d files, want at least 3", *nfiles);
+	if (read_full(sock, hdr + n, sizeof hdr - (size_t)n) < 0)
+		return fail(errno, step, "read");
+	uint64_t size;
+	memcpy(&size, hdr, sizeof size);
+	if (size > MAX_REQUEST)
+		return fail(0, step, "request of %llu bytes", (unsigned long long)size);
+	uint8_t *body = malloc(size ? size : 1);
+	if (body == NULL || read_full(sock, body, size) < 0)
+		return fail(errno, step, "read");
+	struct reader r = {body, size, 0};
+	s->path = get_str(&r);
+	s->args = get_strs(&r);
+	s->env = get_strs(&r);
+	if (r.bad || r.n != 0)
+		return fail(0, step, "malformed request");
+	s->exec.nextra = (uint32_t)(*nfiles - 3);
+	close(sock);
+	return 0;
+}
+
+__attribute__((noreturn)) static void reap(int prog) {
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+		sigaddset(&set, forwarded[i]);
+	long maxrss = 0;
+	for (;;) {
+		int sig = sigwaitinfo(&set, NULL);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(-prog, sig);
+			continue;
+		}
+		for (;;) {
+			int status;
+			struct rusage ru;
+			pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+			if (pid < 0 && errno == EINTR)
+				continue;
+			if (pid < 0) {
+				report_error("reap", errstr(errno));
+				_exit(1);
+			}
+			if (pid == 0)
+				break;
+			if (ru.ru_maxrss > maxrss)
+				maxrss = ru.ru_maxrss;
+			if (pid != prog)
+				continue;
+			if (WIFSIGNALED(status))
+				report_exit(-1, WTERMSIG(status), maxrss);
+			else
+				report_exit(WEXITSTATUS(status), 0, maxrss);
+			_exit(0);
+		}
+	}
+}
+
+void run_init(struct spec *s, int request_fd) {
+	if (build_root(s) < 0)
+		die();
+	if (sethostname(s->hostname, strlen(s->hostname)) < 0) {
+		fail(errno, "set hostname", NULL);
+		die();
+	}
+	if ((s->flags & SPEC_NEW_NET) && bring_up_loopback() < 0)
+		die();
+	// Entered only now, after init sits in the jail's cgroups, so the
+	// program sees its own cgroup as the root.
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		fail(errno, "create cgroup namespace", NULL);
+		die();
+	}
+	// The forwarded signals and SIGCHLD are taken with sigwaitinfo; the
+	// exec stage unblocks them for the program. A program that shares
+	// init's uid (unprivileged) may signal it: nothing else may stop it.
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+		sigaddset(&set, forwarded[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (int sig = 1; sig < 32; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD && !sigismember(&set, sig) && sig != SIGSEGV &&
+		    sig != SIGBUS && sig != SIGFPE && sig != SIGILL)
+			signal(sig, SIG_IGN);
+	}
+
+	int stdio[3] = {0, 1, 2};
+	int files[3 + MAX_EXTRA];
+	int extra[MAX_EXTRA];
+	for (uint32_t i = 0; i < s->exec.nextra; i++)
+		extra[i] = HELPER_EXTRA_FD + (int)i;
+	if (s->flags & SPEC_POOLED) {
+		// The jail is built; the program and its stdio come with the request.
+		report_simple("ready");
+		int nfiles = 0;
+		if (read_request(s, request_fd, files, &nfiles) < 0)
+			die();
+		memcpy(stdio, files, sizeof stdio);
+		memcpy(extra, files + 3, sizeof(int) * (size_t)(nfiles - 3));
+	}
+	int prog = start_program(s, stdio, extra);
+	if (prog < 0)
+		die();
+	// Only the program holds the caller's files now, so their EOF is the
+	// program's.
+	if (s->flags & SPEC_POOLED) {
+		for (uint32_t i = 0; i < 3 + s->exec.nextra; i++)
+			close(files[i]);
+	} else {
+		for (uint32_t i = 0; i < s->exec.nextra; i++)
+			close(extra[i]);
+	}
+	report_simple("started");
+	reap(prog);
+}

@@ -1,0 +1,426 @@
+// The jail's filesystem, built by init in its private mount namespace.
+//
+// Layout while init builds it:
+//
+//	/            staging tmpfs (the first pivot_root put it here)
+//	/oldroot     the host's whole tree, where bind sources are found
+//	/newroot     the jail's root (tmpfs, read-only once built)
+//	/scratch     the jail's writable tmpfs: tmp/, work/, shm/ are bound into /newroot
+//
+// The second pivot_root makes /newroot the root and detaches the rest, host
+// tree included. Pivoting first (as bubblewrap does) lets bind sources under
+// the host's /tmp stay reachable although the staging tmpfs covers /tmp.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "stage.h"
+
+#define STAGING "/tmp"
+#define OLD_ROOT "/oldroot"
+#define NEW_ROOT "/newroot"
+#define SCRATCH "/scratch"
+
+// Hidden behind /dev/null (files) or an empty read-only tmpfs (directories):
+// they disclose kernel memory, keys or timing (runc's list).
+static const char *proc_masked[] = {
+    "/proc/acpi",       "/proc/asound", "/proc/kcore",      "/proc/keys",       "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/proc/kallsyms",
+    "/proc/kmsg",       "/proc/interrupts", "/proc/vmallocinfo", NULL,
+};
+
+// Kernel knobs the jail may read but never write.
+static const char *proc_read_only[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL};
+
+static const char *dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
+
+static int mount_tmpfs(const char *dir, const char *data, unsigned long flags) {
+	if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | flags, data) < 0) {
+		char step[600];
+		snprintf(step, sizeof step, "mount tmpfs %s", dir);
+		return fail(errno, step, NULL);
+	}
+	return 0;
+}
+
+static int set_attr(const char *path, uint64_t attr) {
+	struct mount_attr ma = {.attr_set = attr};
+	return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, 0, &ma, sizeof ma);
+}
+
+// Jail paths are relative to the new root's fd: "/a/b" -> "a/b", "/" -> ".".
+static const char *rel(const char *path) {
+	while (*path == '/')
+		path++;
+	return *path == '\0' ? "." : path;
+}
+
+// open_beneath opens path (a jail path) relative to root, never leaving it
+// and never following a symlink or a magic link.
+static int open_beneath(int root, const char *path, int flags) {
+	struct open_how how = {
+	    .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	return (int)syscall(SYS_openat2, root, rel(path), &how, sizeof how);
+}
+
+// make_parents creates the directories above target, refusing symlinks.
+static int make_parents(int root, const char *target) {
+	char step[4200];
+	snprintf(step, sizeof step, "create mount point %s", target);
+	char path[4096];
+	snprintf(path, sizeof path, "%s", target);
+	char *last = strrchr(path, '/');
+	if (last == NULL)
+		return 0;
+	*last = '\0';
+	int dir = open_beneath(root, "/", O_DIRECTORY);
+	if (dir < 0)
+		return fail(errno, step, "open / in jail");
+	for (char *save = NULL, *name = strtok_r(path, "/", &save); name != NULL; name = strtok_r(NULL, "/", &save)) {
+		if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST) {
+			int err = errno;
+			close(dir);
+			return fail(err, step, NULL);
+		}
+		int next = open_beneath(dir, name, O_DIRECTORY);
+		int err = errno;
+		close(dir);
+		if (next < 0)
+			return fail(err, step, "open %s in jail", name);
+		dir = next;
+	}
+	close(dir);
+	return 0;
+}
+
+// make_target creates the mount point (a directory or an empty file) and
+// its parents beneath root; an existing one is reused.
+static int make_target(int root, const char *target, int dir) {
+	if (make_parents(root, target) < 0)
+		return -1;
+	char parent_path[4096];
+	snprintf(parent_path, sizeof parent_path, "%s", target);
+	char *slash = strrchr(parent_path, '/');
+	const char *name = target;
+	if (slash != NULL) {
+		name = target + (slash - parent_path) + 1;
+		slash[slash == parent_path ? 1 : 0] = '\0';
+	}
+	int parent = open_beneath(root, parent_path, O_DIRECTORY);
+	if (parent < 0) {
+		char step[4200];
+		snprintf(step, sizeof step, "open parent of %s", target);
+		return fail(errno, step, "open %s in jail", parent_path);
+	}
+	int rc;
+	if (dir) {
+		rc = mkdirat(parent, name, 0755);
+	} else {
+		rc = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (rc >= 0)
+			close(rc);
+	}
+	int err = errno;
+	close(parent);
+	if (rc < 0 && err != EEXIST) {
+		char step[4200];
+		snprintf(step, sizeof step, "create mount point %s", target);
+		return fail(err, step, NULL);
+	}
+	return 0;
+}
+
+// attach_tree attaches a detached mount tree at target. The target is
+// created and opened beneath the new root without following any symlink,
+// and the tree is attached to that open file, so nothing can redirect it
+// (CVE-2021-30465).
+static int attach_tree(int root, int tree, const char *target) {
+	char step[4200];
+	snprintf(step, sizeof step, "bind %s", target);
+	struct stat st;
+	if (fstat(tree, &st) < 0)
+		return fail(errno, step, NULL);
+	if (make_target(root, target, S_ISDIR(st.st_mode)) < 0)
+		return -1;
+	int dst = open_beneath(root, target, O_PATH);
+	if (dst < 0)
+		return fail(errno, step, "open %s in jail", target);
+	int rc = (int)syscall(SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	int err = errno;
+	close(dst);
+	if (rc < 0)
+		return fail(err, step, "move_mount");
+	return 0;
+}
+
+// bind_from binds src (a path in init's current view) onto target (a path
+// in the jail) with the given mount attributes, recursively.
+static int bind_from(int root, const char *src, const char *target, uint64_t attr) {
+	char step[4200];
+	snprintf(step, sizeof step, "bind %s", target);
+	int tree = clone_tree(src, attr, step);
+	if (tree < 0)
+		return -1;
+	int rc = attach_tree(root, tree, target);
+	close(tree);
+	return rc;
+}
+
+// bind_onto binds src onto dst by path; for paths inside the freshly built
+// jail that nothing untrusted has touched yet.
+static int bind_onto(const char *src, const char *dst, uint64_t attr) {
+	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		return -1;
+	struct mount_attr ma = {.attr_set = attr};
+	int rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma);
+	if (rc == 0)
+		rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH);
+	int err = errno;
+	close(tree);
+	errno = err;
+	return rc;
+}
+
+static int write_file_at(const char *path, const char *content) {
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(content);
+	ssize_t w = write(fd, content, n);
+	int err = errno;
+	close(fd);
+	errno = w < 0 ? err : EIO;
+	return w == (ssize_t)n ? 0 : -1;
+}
+
+// write_etc synthesizes the identity files: the jail's users exist by name
+// and nothing of the host's passwd, group or hostnames leaks in.
+static int write_etc(const struct spec *s) {
+	if (mkdir(NEW_ROOT "/etc", 0755) < 0)
+		return fail(errno, "mkdir /etc", NULL);
+	char passwd[8192], group[256], hosts[1024], hostname[512];
+	snprintf(passwd, sizeof passwd,
+	         "root:x:0:0:root:/root:/usr/sbin/nologin\nbrig:x:%d:%d:brig:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+	         JAIL_UID, JAIL_GID, s->dir);
+	snprintf(group, sizeof group, "root:x:0:\nbrig:x:%d:\nnogroup:x:65534:\n", JAIL_GID);
+	snprintf(hosts, sizeof hosts, "127.0.0.1\tlocalhost %s\n::1\tlocalhost %s\n", s->hostname, s->hostname);
+	snprintf(hostname, sizeof hostname, "%s\n", s->hostname);
+	const char *names[] = {"passwd", "group", "hosts", "hostname"};
+	const char *contents[] = {passwd, group, hosts, hostname};
+	for (int i = 0; i < 4; i++) {
+		char path[64], step[64];
+		snprintf(path, sizeof path, NEW_ROOT "/etc/%s", names[i]);
+		if (write_file_at(path, contents[i]) < 0) {
+			snprintf(step, sizeof step, "write /etc/%s", names[i]);
+			return fail(errno, step, NULL);
+		}
+	}
+	return 0;
+}
+
+// build_dev makes a minimal /dev: the harmless character devices bound from
+// the host (a user namespace cannot mknod), a private devpts and /dev/shm.
+static int build_dev(int root) {
+	const char *dev = NEW_ROOT "/dev";
+	if (mkdir(dev, 0755) < 0)
+		return fail(errno, "mkdir /dev", NULL);
+	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+		return fail(errno, "mount /dev", NULL);
+	for (const char **n = dev_nodes; *n != NULL; n++) {
+		char src[64], target[64];
+		snprintf(src, sizeof src, OLD_ROOT "/dev/%s", *n);
+		snprintf(target, sizeof target, "/dev/%s", *n);
+		if (bind_from(root, src, target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
+			return -1;
+	}
+	const char *links[][2] = {{"fd", "/proc/self/fd"},     {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+	                          {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}};
+	for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "%s/%s", dev, links[i][0]);
+		if (symlink(links[i][1], path) < 0) {
+			char step[64];
+			snprintf(step, sizeof step, "symlink /dev/%s", links[i][0]);
+			return fail(errno, step, NULL);
+		}
+	}
+	if (mkdir(NEW_ROOT "/dev/pts", 0755) < 0)
+		return fail(errno, "mkdir /dev/pts", NULL);
+	if (mount("devpts", NEW_ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64") < 0)
+		return fail(errno, "mount /dev/pts", NULL);
+	return 0;
+}
+
+// bind_scratch gives the jail its writable places, all on one size-limited
+// tmpfs so a disk fill anywhere hits the same cap.
+static int bind_scratch(int root, const char *work_dir) {
+	struct {
+		const char *name, *target;
+		mode_t mode;
+		int owned;
+	} dirs[] = {{"tmp", "/tmp", 01777, 0}, {"shm", "/dev/shm", 01777, 0}, {"work", work_dir, 0755, 1}};
+	for (size_t i = 0; i < 3; i++) {
+		char src[64], step[128];
+		snprintf(src, sizeof src, SCRATCH "/%s", dirs[i].name);
+		if (mkdir(src, 0) < 0) {
+			snprintf(step, sizeof step, "mkdir scratch %s", dirs[i].name);
+			return fail(errno, step, NULL);
+		}
+		// mkdir's mode passes through the umask; sticky bits need chmod.
+		if (chmod(src, dirs[i].mode) < 0) {
+			snprintf(step, sizeof step, "chmod scratch %s", dirs[i].name);
+			return fail(errno, step, NULL);
+		}
+		if (dirs[i].owned && chown(src, JAIL_UID, JAIL_GID) < 0) {
+			snprintf(step, sizeof step, "chown scratch %s", dirs[i].name);
+			return fail(errno, step, NULL);
+		}
+		if (bind_from(root, src, dirs[i].target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+			return -1;
+	}
+	// /dev stays read-only from here on: nothing may be created there.
+	if (set_attr(NEW_ROOT "/dev", MOUNT_ATTR_RDONLY) < 0)
+		return fail(errno, "remount /dev read-only", NULL);
+	return 0;
+}
+
+static int apply_mount(int root, struct mount_spec *m) {
+	if (m->symlink[0] != '\0') {
+		if (make_parents(root, m->target) < 0)
+			return -1;
+		if (symlinkat(m->symlink, root, rel(m->target)) < 0) {
+			char step[4200];
+			snprintf(step, sizeof step, "symlink %s", m->target);
+			return fail(errno, step, NULL);
+		}
+		return 0;
+	}
+	if (m->tree_fd >= 0) {
+		int rc = attach_tree(root, m->tree_fd, m->target);
+		close(m->tree_fd);
+		m->tree_fd = -1;
+		return rc;
+	}
+	char src[4200];
+	snprintf(src, sizeof src, OLD_ROOT "%s", m->source);
+	struct stat st;
+	if ((m->flags & MOUNT_OPTIONAL) && lstat(src, &st) < 0)
+		return 0;
+	return bind_from(root, src, m->target, mount_attr_of(m));
+}
+
+// mount_proc mounts a /proc of the jail's own PID namespace, then masks and
+// write-protects the parts that reach the host kernel. It must happen
+// before the host tree is detached: the kernel lets a user namespace mount
+// proc only while an unobstructed proc is visible.
+static int mount_proc(void) {
+	if (mkdir(NEW_ROOT "/proc", 0555) < 0)
+		return fail(errno, "mkdir /proc", NULL);
+	if (mount("proc", NEW_ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fail(errno, "mount /proc", NULL);
+	for (const char **p = proc_masked; *p != NULL; p++) {
+		char path[128], step[128];
+		snprintf(path, sizeof path, NEW_ROOT "%s", *p);
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			continue; // not on this kernel
+		int rc;
+		if (S_ISDIR(st.st_mode))
+			rc = mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555");
+		else
+			rc = bind_onto(NEW_ROOT "/dev/null", path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+		if (rc < 0) {
+			snprintf(step, sizeof step, "mask %s", *p);
+			return fail(errno, step, NULL);
+		}
+	}
+	for (const char **p = proc_read_only; *p != NULL; p++) {
+		char path[128], step[128];
+		snprintf(path, sizeof path, NEW_ROOT "%s", *p);
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			continue;
+		if (bind_onto(path, path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC) < 0) {
+			snprintf(step, sizeof step, "make %s read-only", *p);
+			return fail(errno, step, NULL);
+		}
+	}
+	return 0;
+}
+
+int build_root(struct spec *s) {
+	if (mount("", "/", "", MS_REC | MS_PRIVATE, NULL) < 0)
+		return fail(errno, "make mounts private", NULL);
+	if (mount_tmpfs(STAGING, "mode=0700,size=64k", 0) < 0)
+		return -1;
+	const char *dirs[] = {STAGING OLD_ROOT, STAGING NEW_ROOT, STAGING SCRATCH};
+	for (int i = 0; i < 3; i++) {
+		if (mkdir(dirs[i], 0700) < 0) {
+			char step[64];
+			snprintf(step, sizeof step, "mkdir %s", dirs[i] + strlen(STAGING));
+			return fail(errno, step, NULL);
+		}
+	}
+	if (syscall(SYS_pivot_root, STAGING, STAGING OLD_ROOT) < 0)
+		return fail(errno, "pivot_root to staging", NULL);
+	if (chdir("/") < 0)
+		return fail(errno, "chdir /", NULL);
+	if (mount_tmpfs(NEW_ROOT, "mode=0755,size=1m", 0) < 0)
+		return -1;
+	char data[128];
+	uint64_t inodes = s->tmpfs_size >> 10;
+	snprintf(data, sizeof data, "mode=0755,size=%llu,nr_inodes=%llu", (unsigned long long)s->tmpfs_size,
+	         (unsigned long long)(inodes > 1024 ? inodes : 1024));
+	if (mount_tmpfs(SCRATCH, data, 0) < 0)
+		return -1;
+	int root = open(NEW_ROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return fail(errno, "open new root", NULL);
+	int rc = -1;
+	if (write_etc(s) < 0 || build_dev(root) < 0 || bind_scratch(root, s->dir) < 0)
+		goto out;
+	for (uint32_t i = 0; i < s->nmounts; i++) {
+		if (apply_mount(root, &s->mounts[i]) < 0)
+			goto out;
+	}
+	if (mount_proc() < 0)
+		goto out;
+	if (set_attr(NEW_ROOT, MOUNT_ATTR_RDONLY) < 0) {
+		fail(errno, "remount / read-only", NULL);
+		goto out;
+	}
+	// pivot_root(".", ".") stacks the old root on the new one; detaching
+	// "." then takes the staging tmpfs, the host tree and /scratch with it.
+	if (chdir(NEW_ROOT) < 0) {
+		fail(errno, "chdir new root", NULL);
+		goto out;
+	}
+	if (syscall(SYS_pivot_root, ".", ".") < 0) {
+		fail(errno, "pivot_root", NULL);
+		goto out;
+	}
+	if (umount2(".", MNT_DETACH) < 0) {
+		fail(errno, "detach old root", NULL);
+		goto out;
+	}
+	if (chdir("/") < 0) {
+		fail(errno, "chdir /", NULL);
+		goto out;
+	}
+	rc = 0;
+out:
+	close(root);
+	return rc;
+}

@@ -1,0 +1,250 @@
+// What every C stage shares: the dispatch on argv[0], the spec reader and
+// the status events.
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stage.h"
+
+// A program that imports jail needs no line in main: the helper's argv[0]
+// is caught here, before the Go runtime (and the embedding program's main)
+// would start.
+__attribute__((constructor)) static void brig_stage_dispatch(int argc, char **argv) {
+	if (argc >= 1 && strcmp(argv[0], HELPER_ARG0) == 0)
+		run_helper(argv);
+}
+
+uint32_t get_u32(struct reader *r) {
+	uint32_t v = 0;
+	if (r->bad || r->n < sizeof v) {
+		r->bad = 1;
+		return 0;
+	}
+	memcpy(&v, r->p, sizeof v);
+	r->p += sizeof v;
+	r->n -= sizeof v;
+	return v;
+}
+
+uint64_t get_u64(struct reader *r) {
+	uint64_t v = 0;
+	if (r->bad || r->n < sizeof v) {
+		r->bad = 1;
+		return 0;
+	}
+	memcpy(&v, r->p, sizeof v);
+	r->p += sizeof v;
+	r->n -= sizeof v;
+	return v;
+}
+
+char *get_str(struct reader *r) {
+	uint32_t len = get_u32(r);
+	if (r->bad || len > r->n) {
+		r->bad = 1;
+		return NULL;
+	}
+	char *s = malloc((size_t)len + 1);
+	if (s == NULL) {
+		r->bad = 1;
+		return NULL;
+	}
+	memcpy(s, r->p, len);
+	s[len] = '\0';
+	if (memchr(s, '\0', len) != NULL)
+		r->bad = 1; // execve and paths could not carry it
+	r->p += len;
+	r->n -= len;
+	return s;
+}
+
+char **get_strs(struct reader *r) {
+	uint32_t count = get_u32(r);
+	if (r->bad || count > r->n / 4) {
+		r->bad = 1;
+		return NULL;
+	}
+	char **v = calloc((size_t)count + 1, sizeof *v);
+	if (v == NULL) {
+		r->bad = 1;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < count && !r->bad; i++)
+		v[i] = get_str(r);
+	return v;
+}
+
+int parse_exec_settings(struct reader *r, struct exec_settings *e) {
+	if (r->n < sizeof EXEC_MAGIC - 1 || memcmp(r->p, EXEC_MAGIC, sizeof EXEC_MAGIC - 1) != 0)
+		return -1;
+	r->p += sizeof EXEC_MAGIC - 1;
+	r->n -= sizeof EXEC_MAGIC - 1;
+	e->uid = get_u32(r);
+	e->gid = get_u32(r);
+	e->nrlimits = get_u32(r);
+	if (r->bad || e->nrlimits > 64)
+		return -1;
+	e->rlimits = calloc(e->nrlimits + 1, sizeof *e->rlimits);
+	if (e->rlimits == NULL)
+		return -1;
+	for (uint32_t i = 0; i < e->nrlimits; i++) {
+		e->rlimits[i].resource = get_u32(r);
+		e->rlimits[i].cur = get_u64(r);
+		e->rlimits[i].max = get_u64(r);
+	}
+	e->nextra = get_u32(r);
+	e->filter_len = get_u32(r);
+	if (r->bad || e->nextra > MAX_EXTRA || e->filter_len % 8 != 0 || e->filter_len > r->n)
+		return -1;
+	e->filter = NULL;
+	if (e->filter_len > 0) {
+		e->filter = malloc(e->filter_len);
+		if (e->filter == NULL)
+			return -1;
+		memcpy(e->filter, r->p, e->filter_len);
+		r->p += e->filter_len;
+		r->n -= e->filter_len;
+	}
+	return 0;
+}
+
+int parse_spec(struct reader *r, struct spec *s) {
+	memset(s, 0, sizeof *s);
+	if (r->n < sizeof SPEC_MAGIC - 1 || memcmp(r->p, SPEC_MAGIC, sizeof SPEC_MAGIC - 1) != 0)
+		return -1;
+	r->p += sizeof SPEC_MAGIC - 1;
+	r->n -= sizeof SPEC_MAGIC - 1;
+	s->flags = get_u32(r);
+	s->init_id = get_u32(r);
+	s->jail_id = get_u32(r);
+	s->gid = get_u32(r);
+	s->path = get_str(r);
+	s->args = get_strs(r);
+	s->env = get_strs(r);
+	s->dir = get_str(r);
+	s->hostname = get_str(r);
+	s->tmpfs_size = get_u64(r);
+	s->nmounts = get_u32(r);
+	if (r->bad || s->nmounts > r->n / 16)
+		return -1;
+	s->mounts = calloc((size_t)s->nmounts + 1, sizeof *s->mounts);
+	if (s->mounts == NULL)
+		return -1;
+	for (uint32_t i = 0; i < s->nmounts; i++) {
+		struct mount_spec *m = &s->mounts[i];
+		m->source = get_str(r);
+		m->target = get_str(r);
+		m->symlink = get_str(r);
+		m->flags = get_u32(r);
+		m->tree_fd = -1;
+	}
+	s->cgroup_dir = get_str(r);
+	s->procs_files = get_strs(r);
+	uint32_t exec_len = get_u32(r);
+	if (r->bad || exec_len != r->n)
+		return -1;
+	return parse_exec_settings(r, &s->exec) < 0 || r->n != 0 ? -1 : 0;
+}
+
+struct failure failed;
+
+// errstr spells errors as Go does (lower case), so messages read the same
+// whichever stage failed.
+const char *errstr(int err) {
+	static char buf[256];
+	snprintf(buf, sizeof buf, "%s", strerror(err));
+	buf[0] = (char)tolower((unsigned char)buf[0]);
+	return buf;
+}
+
+int fail(int err, const char *step, const char *fmt, ...) {
+	snprintf(failed.step, sizeof failed.step, "%s", step);
+	char what[1024] = "";
+	if (fmt != NULL) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(what, sizeof what, fmt, ap);
+		va_end(ap);
+	}
+	if (what[0] != '\0' && err != 0)
+		snprintf(failed.err, sizeof failed.err, "%s: %s", what, errstr(err));
+	else if (what[0] != '\0')
+		snprintf(failed.err, sizeof failed.err, "%s", what);
+	else
+		snprintf(failed.err, sizeof failed.err, "%s", errstr(err));
+	return -1;
+}
+
+// Each event is one write shorter than PIPE_BUF, so lines from the helper
+// and init never interleave.
+#define MAX_EVENT 4000
+
+static void emit(const char *line, size_t n) {
+	while (write(STATUS_FD, line, n) < 0 && errno == EINTR) {
+	}
+}
+
+static size_t put_json_string(char *out, size_t room, const char *s) {
+	size_t n = 0;
+	if (room < 8)
+		return 0;
+	out[n++] = '"';
+	for (; *s != '\0' && n + 8 < room; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c < 0x20) {
+			n += (size_t)snprintf(out + n, room - n, "\\u%04x", c);
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	out[n++] = '"';
+	return n;
+}
+
+void report_simple(const char *kind) {
+	char line[64];
+	int n = snprintf(line, sizeof line, "{\"k\":\"%s\"}\n", kind);
+	emit(line, (size_t)n);
+}
+
+void report_init(int pid) {
+	char line[64];
+	int n = snprintf(line, sizeof line, "{\"k\":\"init\",\"pid\":%d}\n", pid);
+	emit(line, (size_t)n);
+}
+
+void report_error(const char *step, const char *err) {
+	char line[MAX_EVENT];
+	size_t n = (size_t)snprintf(line, sizeof line, "{\"k\":\"error\",\"step\":");
+	n += put_json_string(line + n, 600, step);
+	n += (size_t)snprintf(line + n, sizeof line - n, ",\"err\":");
+	n += put_json_string(line + n, sizeof line - n - 3, err);
+	line[n++] = '}';
+	line[n++] = '\n';
+	emit(line, n);
+}
+
+void report_exit(int code, int sig, long maxrss_kb) {
+	char line[128];
+	int n = snprintf(line, sizeof line, "{\"k\":\"exit\",\"code\":%d,\"sig\":%d,\"rss\":%ld}\n", code, sig, maxrss_kb);
+	emit(line, (size_t)n);
+}
+
+void report_done(long utime_us, long stime_us) {
+	char line[128];
+	int n = snprintf(line, sizeof line, "{\"k\":\"done\",\"ut\":%ld,\"st\":%ld}\n", utime_us, stime_us);
+	emit(line, (size_t)n);
+}
+
+void die(void) {
+	report_error(failed.step, failed.err);
+	_exit(1);
+}

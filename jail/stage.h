@@ -1,0 +1,109 @@
+// The jail's own stages (helper, init, program set-up) are C that runs in a
+// constructor of the embedding binary, before the Go runtime starts: a re-exec
+// of the binary then costs what an exec of a tiny C program costs, and init
+// forks the program without a second exec. See wire.go for the stages and
+// the spec they read.
+#ifndef BRIG_STAGE_H
+#define BRIG_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HELPER_ARG0 "brig:helper"
+#define INIT_ARG0 "brig:init" // what init calls itself: no longer than HELPER_ARG0
+#define SPEC_MAGIC "BRIGSPEC2"
+#define EXEC_MAGIC "BRIGEXEC1"
+
+// fds of the helper (wire.go)
+#define SPEC_FD 3
+#define STATUS_FD 4
+#define CONTROL_FD 5
+#define HELPER_EXTRA_FD 6
+
+#define SPEC_NEW_NET 1u
+#define SPEC_POOLED 2u
+#define SPEC_PRIVILEGED 4u
+
+#define MOUNT_WRITABLE 1u
+#define MOUNT_OPTIONAL 2u
+
+#define JAIL_UID 1000
+#define JAIL_GID 1000
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+#define MAX_EXTRA 64
+
+struct mount_spec {
+	char *source, *target, *symlink;
+	uint32_t flags;
+	int tree_fd; // a clone of source made on the host by a privileged helper, or -1
+};
+
+struct rlimit_spec {
+	uint32_t resource;
+	uint64_t cur, max;
+};
+
+struct exec_settings {
+	uint32_t uid, gid;
+	uint32_t nrlimits;
+	struct rlimit_spec *rlimits;
+	uint32_t nextra;
+	uint32_t filter_len; // bytes of struct sock_filter
+	void *filter;
+};
+
+struct spec {
+	uint32_t flags;
+	uint32_t init_id, jail_id, gid; // host ids (ids.go's hostIDLease)
+	char *path;
+	char **args, **env;
+	char *dir, *hostname;
+	uint64_t tmpfs_size;
+	uint32_t nmounts;
+	struct mount_spec *mounts;
+	char *cgroup_dir;
+	char **procs_files;
+	struct exec_settings exec;
+};
+
+// A reader over bytes in memory; the first malformed field sets bad.
+struct reader {
+	const uint8_t *p;
+	size_t n;
+	int bad;
+};
+
+uint32_t get_u32(struct reader *r);
+uint64_t get_u64(struct reader *r);
+char *get_str(struct reader *r);
+char **get_strs(struct reader *r);
+int parse_spec(struct reader *r, struct spec *s);
+int parse_exec_settings(struct reader *r, struct exec_settings *e);
+
+// A failed set-up step: what was being done and why it failed, reported to
+// the supervisor as an "error" event whose step becomes SetupError.Step.
+struct failure {
+	char step[512];
+	char err[2048];
+};
+extern struct failure failed;
+int fail(int err, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *errstr(int err);
+
+// Events on the status pipe: JSON lines, each one atomic write (wire.go).
+void report_simple(const char *kind);
+void report_init(int pid);
+void report_error(const char *step, const char *err);
+void report_exit(int code, int sig, long maxrss_kb);
+void report_done(long utime_us, long stime_us);
+__attribute__((noreturn)) void die(void); // report `failed` and exit 1
+
+uint64_t mount_attr_of(const struct mount_spec *m);
+int clone_tree(const char *src, uint64_t attr, const char *step);
+
+void run_helper(char **argv);
+__attribute__((noreturn)) void run_init(struct spec *s, int request_fd);
+int build_root(struct spec *s);
+int start_program(struct spec *s, const int stdio[3], const int *extra);
+
+#endif
