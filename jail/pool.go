@@ -359,4 +359,3 @@ func (c *Cmd) sendRequest() error {
 	c.closers = nil
 	return nil
 }
-
