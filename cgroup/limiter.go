@@ -76,6 +76,15 @@ type Limiter interface {
 	// first process's pid into before that process runs untrusted code; nil
 	// for other kinds.
 	ProcsFiles() []string
+	// SelfMove is, for cgroup v1, the faster way in: each hierarchy's
+	// "tasks" file of the jail and, in the same order, of the cgroup the
+	// caller sits in now. A single-threaded process that writes "0" into
+	// the jail's moves itself without the kernel's global threadgroup lock,
+	// whose write side waits for an RCU grace period (7-13 ms measured here
+	// for a pid written into cgroup.procs, 0.2 ms for "0" into tasks); it
+	// can then fork the jail's first process inside and go home the same
+	// way. nil, nil for other kinds.
+	SelfMove() (jail, home []string)
 	// Rlimits are this limiter's own rlimits, applied in the jail before the
 	// program runs: the rlimit kind returns AS, NPROC and CPU; cgroup kinds
 	// return none. The jail adds RLIMIT_CORE, FSIZE and NOFILE itself.

@@ -22,9 +22,10 @@ type rlimitLimiter struct {
 
 func newRlimit(lim Limits) *rlimitLimiter { return &rlimitLimiter{lim: lim} }
 
-func (r *rlimitLimiter) Kind() Kind           { return RlimitOnly }
-func (r *rlimitLimiter) Dir() string          { return "" }
-func (r *rlimitLimiter) ProcsFiles() []string { return nil }
+func (r *rlimitLimiter) Kind() Kind                      { return RlimitOnly }
+func (r *rlimitLimiter) Dir() string                     { return "" }
+func (r *rlimitLimiter) ProcsFiles() []string            { return nil }
+func (r *rlimitLimiter) SelfMove() (jail, home []string) { return nil, nil }
 
 // Stats knows nothing: the jail measures with rusage.
 func (r *rlimitLimiter) Stats() (Stats, error) { return Stats{}, nil }

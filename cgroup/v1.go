@@ -38,6 +38,7 @@ type v1Host struct {
 	root        string            // directory holding the hierarchies, e.g. /sys/fs/cgroup
 	mounts      map[string]string // controller -> mountpoint
 	parents     map[string]string // controller -> parent cgroup dir for jails
+	own         map[string]string // controller -> the supervisor's own cgroup dir
 	freezer     bool              // the freezer hierarchy exists (race-free Kill)
 	controllers []string
 	writable    bool
@@ -70,7 +71,7 @@ func (h v1Host) distinctParents() []string {
 // there. The returned host is filled as far as detection got, even on error,
 // so that Detect and RemoveStale can still show and use the directories.
 func probeV1(mounts []cgroupMount, opt Options) (v1Host, error) {
-	h := v1Host{mounts: map[string]string{}, parents: map[string]string{}}
+	h := v1Host{mounts: map[string]string{}, parents: map[string]string{}, own: map[string]string{}}
 	byCtrl := map[string]cgroupMount{}
 	for _, m := range mounts {
 		if m.fstype != "cgroup" {
@@ -104,6 +105,7 @@ func probeV1(mounts []cgroupMount, opt Options) (v1Host, error) {
 		}
 		h.mounts[c] = m.mountpoint
 		h.parents[c] = filepath.Join(ownDir, parentName(opt))
+		h.own[c] = ownDir
 		h.controllers = append(h.controllers, c)
 		if c == "freezer" {
 			h.freezer = true
@@ -145,6 +147,7 @@ func probeV1(mounts []cgroupMount, opt Options) (v1Host, error) {
 type v1Limiter struct {
 	mu         sync.Mutex
 	dirs       []string // one per hierarchy
+	homes      []string // the supervisor's own cgroup in the same hierarchies
 	memDir     string
 	cpuacctDir string
 	pidsDir    string
@@ -180,6 +183,7 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 	}
 	l := &v1Limiter{
 		dirs:       made,
+		homes:      h.ownDirs(),
 		memDir:     filepath.Join(h.parents["memory"], name),
 		cpuacctDir: filepath.Join(h.parents["cpuacct"], name),
 		pidsDir:    filepath.Join(h.parents["pids"], name),
@@ -211,6 +215,21 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 		return nil, fmt.Errorf("set limits on cgroup %s: %w", l.memDir, err)
 	}
 	return l, nil
+}
+
+// ownDirs returns the supervisor's own cgroup in each hierarchy, in the
+// order of distinctParents.
+func (h v1Host) ownDirs() []string {
+	var out []string
+	for _, p := range h.distinctParents() {
+		for c, q := range h.parents {
+			if q == p {
+				out = append(out, h.own[c])
+				break
+			}
+		}
+	}
+	return out
 }
 
 // mkdirAll1 creates name in each parent; on failure it removes what it made.
@@ -264,6 +283,14 @@ func cpuQuota(cpus float64) (quota int64, period uint64) {
 func (l *v1Limiter) Kind() Kind        { return Cgroup1 }
 func (l *v1Limiter) Dir() string       { return "" }
 func (l *v1Limiter) Rlimits() []Rlimit { return nil }
+
+func (l *v1Limiter) SelfMove() (jail, home []string) {
+	for i, d := range l.dirs {
+		jail = append(jail, filepath.Join(d, "tasks"))
+		home = append(home, filepath.Join(l.homes[i], "tasks"))
+	}
+	return jail, home
+}
 
 func (l *v1Limiter) ProcsFiles() []string {
 	out := make([]string, len(l.dirs))

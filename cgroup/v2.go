@@ -271,10 +271,11 @@ func v2Resources(lim Limits, dir string) *cgroup2.Resources {
 	return res
 }
 
-func (l *v2Limiter) Kind() Kind           { return Cgroup2 }
-func (l *v2Limiter) Dir() string          { return l.dir }
-func (l *v2Limiter) ProcsFiles() []string { return nil }
-func (l *v2Limiter) Rlimits() []Rlimit    { return nil }
+func (l *v2Limiter) Kind() Kind                      { return Cgroup2 }
+func (l *v2Limiter) Dir() string                     { return l.dir }
+func (l *v2Limiter) ProcsFiles() []string            { return nil }
+func (l *v2Limiter) SelfMove() (jail, home []string) { return nil, nil }
+func (l *v2Limiter) Rlimits() []Rlimit               { return nil }
 
 // Stats reads the four counters directly rather than through containerd's
 // Stat, which parses every stat file and PSI data: the jail polls this for

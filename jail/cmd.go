@@ -191,6 +191,7 @@ func (c *Cmd) buildSpec() (*spec, error) {
 	}
 	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
 	env = append(env, c.Env...)
+	join, home := c.limiter.SelfMove()
 	return &spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
 		Hostname:  c.cfg.Hostname,
@@ -198,7 +199,7 @@ func (c *Cmd) buildSpec() (*spec, error) {
 		Mounts:    mounts,
 		TmpfsSize: c.cfg.TmpfsSize,
 		NewNet:    true,
-		CgroupDir: c.limiter.Dir(), ProcsFiles: c.limiter.ProcsFiles(),
+		CgroupDir: c.limiter.Dir(), ProcsFiles: c.limiter.ProcsFiles(), JoinTasks: join, HomeTasks: home,
 		Exec: execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
 	}, nil
 }

@@ -98,7 +98,7 @@ static void clone_sources(struct spec *s) {
 	for (uint32_t i = 0; i < s->nmounts; i++) {
 		struct mount_spec *m = &s->mounts[i];
 		struct stat st;
-		if (m->symlink[0] != '\0' || ((m->flags & MOUNT_OPTIONAL) && lstat(m->source, &st) < 0))
+		if (m->symlink[0] != '\0' || (m->flags & MOUNT_COPY) || ((m->flags & MOUNT_OPTIONAL) && lstat(m->source, &st) < 0))
 			continue;
 		char step[600];
 		snprintf(step, sizeof step, "%s", m->target);
@@ -135,6 +135,28 @@ static int map_ids(int pid, const struct spec *s) {
 	if (write_file(path, gid_map) < 0)
 		return fail(errno, "create namespaces", "write %s", path);
 	return 0;
+}
+
+// move_self moves the helper into the jail's cgroup v1 hierarchies, so that
+// init is born there, when it may go back home afterwards: a thread moving
+// itself avoids the slow global lock a pid written into cgroup.procs takes
+// (cgroup.Limiter's SelfMove). It returns whether it moved.
+static int move_self(const struct spec *s) {
+	if (s->join_tasks[0] == NULL)
+		return 0;
+	for (char **p = s->home_tasks; *p != NULL; p++) {
+		if (access(*p, W_OK) < 0)
+			return 0;
+	}
+	int n = 0;
+	for (char **p = s->join_tasks; *p != NULL; p++, n++) {
+		if (write_file(*p, "0") < 0) {
+			for (int i = 0; i < n; i++)
+				write_file(s->home_tasks[i], "0");
+			return 0; // the pid is written into cgroup.procs instead
+		}
+	}
+	return 1;
 }
 
 // become_init runs in the cloned child: it waits until the helper mapped
@@ -254,6 +276,7 @@ void run_helper(char **argv) {
 	}
 	if (geteuid() == 0)
 		clone_sources(&s);
+	int moved = move_self(&s);
 	int ready[2];
 	if (pipe2(ready, O_CLOEXEC) < 0) {
 		fail(errno, "helper: pipe", NULL);
@@ -287,8 +310,20 @@ void run_helper(char **argv) {
 	}
 	for (int fd = HELPER_EXTRA_FD; fd < HELPER_EXTRA_FD + nextra + (request_fd >= 0); fd++)
 		close(fd);
-	int ok = map_ids((int)pid, &s) == 0;
-	for (char **p = s.procs_files; ok && *p != NULL; p++) {
+	int ok = 1;
+	if (moved) {
+		// init was born in the jail's cgroups; the helper goes home.
+		for (char **p = s.home_tasks; ok && *p != NULL; p++) {
+			if (write_file(*p, "0") < 0) {
+				char step[600];
+				snprintf(step, sizeof step, "leave cgroup %s", *p);
+				fail(errno, step, NULL);
+				ok = 0;
+			}
+		}
+	}
+	ok = ok && map_ids((int)pid, &s) == 0;
+	for (char **p = s.procs_files; ok && !moved && *p != NULL; p++) {
 		char num[32];
 		snprintf(num, sizeof num, "%ld", pid);
 		if (write_file(*p, num) < 0) {

@@ -296,6 +296,44 @@ static int bind_scratch(int root, const char *work_dir) {
 	return 0;
 }
 
+// copy_file copies a small host file (src, in init's view) to target in
+// the jail, created beneath root without following symlinks.
+static int copy_file(int root, const char *src, const char *target) {
+	char step[4200];
+	snprintf(step, sizeof step, "copy %s", target);
+	int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0)
+		return fail(errno, step, "open %s", src);
+	static char buf[MAX_COPY];
+	struct stat st;
+	ssize_t n = fstat(in, &st) < 0 ? -1 : read(in, buf, sizeof buf);
+	int err = errno;
+	close(in);
+	if (n < 0)
+		return fail(err, step, "read %s", src);
+	if (make_parents(root, target) < 0)
+		return -1;
+	char parent_path[4096];
+	snprintf(parent_path, sizeof parent_path, "%s", target);
+	char *slash = strrchr(parent_path, '/');
+	const char *name = target + (slash - parent_path) + 1;
+	slash[slash == parent_path ? 1 : 0] = '\0';
+	int parent = open_beneath(root, parent_path, O_DIRECTORY);
+	if (parent < 0)
+		return fail(errno, step, "open %s in jail", parent_path);
+	int out = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 0755);
+	err = errno;
+	close(parent);
+	if (out < 0)
+		return fail(err, step, NULL);
+	ssize_t w = write(out, buf, (size_t)n);
+	err = errno;
+	close(out);
+	if (w != n)
+		return fail(w < 0 ? err : EIO, step, "write");
+	return 0;
+}
+
 static int apply_mount(int root, struct mount_spec *m) {
 	if (m->symlink[0] != '\0') {
 		if (make_parents(root, m->target) < 0)
@@ -318,6 +356,8 @@ static int apply_mount(int root, struct mount_spec *m) {
 	struct stat st;
 	if ((m->flags & MOUNT_OPTIONAL) && lstat(src, &st) < 0)
 		return 0;
+	if (m->flags & MOUNT_COPY)
+		return copy_file(root, src, m->target);
 	return bind_from(root, src, m->target, mount_attr_of(m));
 }
 
@@ -377,7 +417,7 @@ int build_root(struct spec *s) {
 		return fail(errno, "pivot_root to staging", NULL);
 	if (chdir("/") < 0)
 		return fail(errno, "chdir /", NULL);
-	if (mount_tmpfs(NEW_ROOT, "mode=0755,size=1m", 0) < 0)
+	if (mount_tmpfs(NEW_ROOT, "mode=0755,size=4m", 0) < 0)
 		return -1;
 	char data[128];
 	uint64_t inodes = s->tmpfs_size >> 10;

@@ -20,6 +20,9 @@ var etcFiles = []string{
 	"/etc/inputrc", "/etc/terminfo", "/etc/magic", "/etc/mailcap",
 }
 
+// maxEtcCopy is the largest /etc file copied rather than bound.
+const maxEtcCopy = 128 << 10
+
 // rootMounts lists the jail's system mounts followed by the caller's binds,
 // with every host source resolved now, on the host: inside the jail an
 // absolute symlink would resolve against the wrong root.
@@ -49,7 +52,12 @@ func rootMounts(binds []Bind) ([]mountSpec, error) {
 		if err != nil {
 			continue // optional: absent on this host
 		}
-		ms = append(ms, mountSpec{Source: src, Target: f, Optional: true})
+		// A small world-readable file is copied into the jail's /etc: a
+		// copy costs a read and a write, a bind four system calls more and
+		// a mount the jail's teardown must undo.
+		fi, err := os.Stat(src)
+		small := err == nil && fi.Mode().IsRegular() && fi.Size() <= maxEtcCopy && fi.Mode().Perm()&0o004 != 0
+		ms = append(ms, mountSpec{Source: src, Target: f, Optional: true, Copy: small})
 	}
 	for _, b := range binds {
 		src, err := filepath.EvalSymlinks(b.Source)

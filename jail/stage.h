@@ -26,6 +26,8 @@
 
 #define MOUNT_WRITABLE 1u
 #define MOUNT_OPTIONAL 2u
+#define MOUNT_COPY 4u
+#define MAX_COPY (128u << 10)
 
 #define JAIL_UID 1000
 #define JAIL_GID 1000
@@ -63,6 +65,7 @@ struct spec {
 	struct mount_spec *mounts;
 	char *cgroup_dir;
 	char **procs_files;
+	char **join_tasks, **home_tasks;
 	struct exec_settings exec;
 };
 

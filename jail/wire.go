@@ -56,9 +56,14 @@ type spec struct {
 	// the exec stage.
 	Pooled bool
 
-	// Cgroup placement of init: Dir for clone3 into a v2 cgroup, ProcsFiles for v1.
+	// Cgroup placement of init: Dir for clone3 into a v2 cgroup; for v1
+	// the helper moves itself into JoinTasks, clones init and goes back to
+	// HomeTasks (cgroup.Limiter's SelfMove), or, when it may not, writes
+	// init's pid into ProcsFiles.
 	CgroupDir  string
 	ProcsFiles []string
+	JoinTasks  []string
+	HomeTasks  []string
 
 	Exec execSettings
 }
@@ -69,6 +74,7 @@ type mountSpec struct {
 	Writable bool
 	Optional bool // skip silently when Source does not exist
 	Symlink  string
+	Copy     bool // a small file: copied into the jail's root, not bound
 }
 
 const (
@@ -78,6 +84,7 @@ const (
 
 	mountWritable = 1
 	mountOptional = 2
+	mountCopy     = 4
 )
 
 // encoder lays values out as stage.c's reader takes them: native-endian
@@ -120,10 +127,12 @@ func (s *spec) encode() []byte {
 		e.str(m.Source)
 		e.str(m.Target)
 		e.str(m.Symlink)
-		e.u32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional))
+		e.u32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy))
 	}
 	e.str(s.CgroupDir)
 	e.strs(s.ProcsFiles)
+	e.strs(s.JoinTasks)
+	e.strs(s.HomeTasks)
 	exec := s.Exec.encode()
 	e.u32(uint32(len(exec)))
 	e.Write(exec)
