@@ -496,6 +496,10 @@ func (c *Cmd) Wait() error {
 	if c.Result != nil {
 		return errors.New("jail: Wait was already called")
 	}
+	// A pooled jail whose cgroup measures it returns once the program has
+	// exited and its output is read: init then takes the rest of the jail
+	// down by itself, and the pool reaps it in the background.
+	early := c.pool != nil && c.limiter.Kind() != cgroup.RlimitOnly
 	for ev := range c.events {
 		switch ev.Kind {
 		case "exit":
@@ -505,8 +509,14 @@ func (c *Cmd) Wait() error {
 		case "error":
 			slog.Warn("jail: init reported an error", "step", ev.Step, "err", ev.Err)
 		}
+		if early && c.exitEv != nil {
+			break
+		}
 	}
-	_ = c.helper.Wait()
+	early = early && c.exitEv != nil
+	if !early {
+		_ = c.helper.Wait()
+	}
 	c.copiers.Wait()
 	wall := time.Since(c.start)
 	close(c.done)
@@ -515,7 +525,7 @@ func (c *Cmd) Wait() error {
 	}
 	c.Result = c.result(wall)
 	if c.pool != nil {
-		c.pool.release(c) // the cgroup goes in the background
+		c.pool.release(c, early) // the rest goes in the background
 	} else {
 		c.cleanup()
 	}

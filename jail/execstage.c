@@ -74,17 +74,20 @@ static char *look_path(const struct spec *s) {
 	return NULL;
 }
 
-__attribute__((noreturn)) static void exec_stage(const struct spec *s, const char *path, const int stdio[3], const int *extra,
-                                                 int report_fd) {
-	const struct exec_settings *e = &s->exec;
-	if (setsid() < 0)
-		child_fail(report_fd, "setsid", errno);
-	if (chdir(s->dir) < 0)
-		child_fail(report_fd, "chdir", errno);
-	// Only 0, 1, 2 and the caller's extra files (from 3 on) survive into
-	// the program, and the report pipe until execve. Every source is first
-	// moved above the targets so no dup2 overwrites another's source.
-	int nsrc = 3 + (int)e->nextra, low = nsrc;
+// close_all_but closes every fd from 3 on except a and b.
+static void close_all_but(int a, int b, int report_fd) {
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	if ((lo > 3 && syscall(SYS_close_range, 3, lo - 1, 0) < 0) || (hi > lo + 1 && syscall(SYS_close_range, lo + 1, hi - 1, 0) < 0) ||
+	    syscall(SYS_close_range, hi + 1, ~0U, 0) < 0)
+		child_fail(report_fd, "close inherited fds", errno);
+}
+
+// place_files gives the program stdio on 0, 1, 2 and the caller's extra
+// files from 3 on, closes every other fd but the report pipe (moved above
+// them) and returns the report pipe's fd. Every source is first moved above
+// the targets so no dup2 overwrites another's source.
+static int place_files(const int stdio[3], const int *extra, uint32_t nextra, int report_fd) {
+	int nsrc = 3 + (int)nextra, low = nsrc;
 	int src[3 + MAX_EXTRA];
 	for (int i = 0; i < nsrc; i++) {
 		int fd = i < 3 ? stdio[i] : extra[i - 3];
@@ -103,7 +106,13 @@ __attribute__((noreturn)) static void exec_stage(const struct spec *s, const cha
 		child_fail(report_fd, "close inherited fds", errno);
 	if (syscall(SYS_close_range, report_fd + 1, ~0U, 0) < 0)
 		child_fail(report_fd, "close inherited fds", errno);
+	return report_fd;
+}
 
+// drop_privileges applies the rlimits, sets no_new_privs, drops every
+// capability, becomes the jail user, resets signals and loads seccomp: after
+// it the process may only execve the program.
+static void drop_privileges(const struct exec_settings *e, int report_fd) {
 	for (uint32_t i = 0; i < e->nrlimits; i++) {
 		struct rlimit rl = {e->rlimits[i].cur, e->rlimits[i].max};
 		if (setrlimit((int)e->rlimits[i].resource, &rl) < 0)
@@ -150,8 +159,98 @@ __attribute__((noreturn)) static void exec_stage(const struct spec *s, const cha
 		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
 			child_fail(report_fd, "load seccomp filter", errno);
 	}
+}
+
+__attribute__((noreturn)) static void exec_stage(const struct spec *s, const char *path, const int stdio[3], const int *extra,
+                                                 int report_fd) {
+	if (setsid() < 0)
+		child_fail(report_fd, "setsid", errno);
+	if (chdir(s->dir) < 0)
+		child_fail(report_fd, "chdir", errno);
+	report_fd = place_files(stdio, extra, s->exec.nextra, report_fd);
+	drop_privileges(&s->exec, report_fd);
 	execve(path, s->args, s->env);
 	child_fail(report_fd, "exec", errno);
+}
+
+// prefork_stage is a pooled jail's program process before its request:
+// everything a cold exec stage does is done ahead, and the request (its
+// stdio, extra files, program, arguments and environment) is read as the
+// jail user under seccomp, the program's own policy, which allows it.
+__attribute__((noreturn)) static void prefork_stage(struct spec *s, int request_fd, int report_fd) {
+	if (setsid() < 0)
+		child_fail(report_fd, "setsid", errno);
+	if (chdir(s->dir) < 0)
+		child_fail(report_fd, "chdir", errno);
+	close_all_but(request_fd, report_fd, report_fd);
+	drop_privileges(&s->exec, report_fd);
+	int files[3 + MAX_EXTRA], nfiles = 0;
+	if (read_request(s, request_fd, files, &nfiles) < 0) {
+		dprintf(report_fd, "%s: %s", failed.step, failed.err);
+		_exit(127);
+	}
+	char *path = look_path(s);
+	if (path == NULL) {
+		dprintf(report_fd, "%s: %s", failed.step, failed.err);
+		_exit(127);
+	}
+	report_fd = place_files(files, files + 3, s->exec.nextra, report_fd);
+	execve(path, s->args, s->env);
+	dprintf(report_fd, "exec %s: %s", s->path, errstr(errno));
+	_exit(127);
+}
+
+// await_exec reads the exec stage's report: empty once execve succeeded,
+// else "step: cause". It returns pid, or -1 with `failed` set.
+static int await_exec(const struct spec *s, pid_t pid, int report_fd) {
+	char msg[4096];
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(report_fd, msg + n, sizeof msg - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (n == sizeof msg - 1)
+			break;
+	}
+	close(report_fd);
+	if (n == 0)
+		return pid;
+	msg[n] = '\0';
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+	}
+	char *cause = strstr(msg, ": ");
+	if (cause == NULL)
+		return fail(0, "exec stage", "%s", msg);
+	*cause = '\0';
+	cause += 2;
+	if (strcmp(msg, "exec") == 0) {
+		char step[600];
+		snprintf(step, sizeof step, "exec %s", s->path != NULL ? s->path : "");
+		return fail(0, step, "%s", cause);
+	}
+	return fail(0, msg, "%s", cause);
+}
+
+// prefork_program forks a pooled jail's program process, reports the jail
+// ready and returns the program's pid once its execve succeeded.
+int prefork_program(struct spec *s, int request_fd) {
+	int report[2];
+	if (pipe2(report, O_CLOEXEC) < 0)
+		return fail(errno, "exec stage pipe", NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return fail(errno, "start exec stage", "fork");
+	if (pid == 0) {
+		close(report[0]);
+		prefork_stage(s, request_fd, report[1]);
+	}
+	close(report[1]);
+	close(request_fd); // the program's process alone reads the request
+	report_simple("ready");
+	return await_exec(s, pid, report[0]);
 }
 
 // start_program forks the exec stage and returns the program's pid once its
@@ -172,33 +271,5 @@ int start_program(struct spec *s, const int stdio[3], const int *extra) {
 	}
 	close(report[1]);
 	free(path);
-	char msg[1024];
-	size_t n = 0;
-	for (;;) {
-		ssize_t r = read(report[0], msg + n, sizeof msg - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		if (n == sizeof msg - 1)
-			break;
-	}
-	close(report[0]);
-	if (n == 0)
-		return pid;
-	msg[n] = '\0';
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-	}
-	char *cause = strstr(msg, ": ");
-	if (cause == NULL)
-		return fail(0, "exec stage", "%s", msg);
-	*cause = '\0';
-	cause += 2;
-	if (strcmp(msg, "exec") == 0) {
-		char step[600];
-		snprintf(step, sizeof step, "exec %s", s->path);
-		return fail(0, step, "%s", cause);
-	}
-	return fail(0, msg, "%s", cause);
+	return await_exec(s, pid, report[0]);
 }

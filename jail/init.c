@@ -64,7 +64,7 @@ static int read_full(int fd, void *buf, size_t n) {
 // read_request waits for the program of a pooled jail: an 8-byte length
 // carrying stdio and the extra files (SCM_RIGHTS), then the program, its
 // arguments and environment (pool.go's sendRequest).
-static int read_request(struct spec *s, int sock, int *files, int *nfiles) {
+int read_request(struct spec *s, int sock, int *files, int *nfiles) {
 	const char *step = "read request";
 	uint8_t hdr[8];
 	char oob[CMSG_SPACE(sizeof(int) * (3 + MAX_EXTRA))];
@@ -185,6 +185,15 @@ void run_init(struct spec *s, int request_fd) {
 	int extra[MAX_EXTRA];
 	for (uint32_t i = 0; i < s->exec.nextra; i++)
 		extra[i] = HELPER_EXTRA_FD + (int)i;
+	if (s->flags & SPEC_PREFORK) {
+		// The program's process is forked now and waits, as the jail user
+		// under seccomp, for the request itself.
+		int prog = prefork_program(s, request_fd);
+		if (prog < 0)
+			die();
+		report_simple("started");
+		reap(prog);
+	}
 	if (s->flags & SPEC_POOLED) {
 		// The jail is built; the program and its stdio come with the request.
 		report_simple("ready");

@@ -195,20 +195,29 @@ func (p *Pool) take() *Cmd {
 }
 
 // release cleans up after a pooled jail's run without holding up Wait:
-// every process of the jail is already gone, what is left is its cgroup
-// directories and host ids.
-func (p *Pool) release(c *Cmd) {
+// what is left is its cgroup directories and host ids and, when Wait
+// returned early, the jail's teardown (init ends it by itself once the
+// program exited) and the helper to reap.
+func (p *Pool) release(c *Cmd, early bool) {
+	finish := func() {
+		if early {
+			for range c.events {
+			}
+			_ = c.helper.Wait()
+		}
+		c.cleanup()
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		c.cleanup()
+		finish()
 		return
 	}
 	p.wg.Add(1)
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		c.cleanup()
+		finish()
 	}()
 }
 
@@ -230,6 +239,7 @@ func (p *Pool) prestart() (*Cmd, error) {
 		return nil, err
 	}
 	s.Pooled = true
+	s.Prefork = p.full.Seccomp == nil
 	s.Path, s.Args, s.Env = "", nil, nil
 	s.Exec.Extra = 0
 	err = c.startHelper(s)

@@ -23,6 +23,7 @@
 #define SPEC_NEW_NET 1u
 #define SPEC_POOLED 2u
 #define SPEC_PRIVILEGED 4u
+#define SPEC_PREFORK 8u // pooled, and the program's process waits for the request itself
 
 #define MOUNT_WRITABLE 1u
 #define MOUNT_OPTIONAL 2u
@@ -108,5 +109,7 @@ void run_helper(char **argv);
 __attribute__((noreturn)) void run_init(struct spec *s, int request_fd);
 int build_root(struct spec *s);
 int start_program(struct spec *s, const int stdio[3], const int *extra);
+int prefork_program(struct spec *s, int request_fd);
+int read_request(struct spec *s, int sock, int *files, int *nfiles);
 
 #endif

@@ -55,6 +55,10 @@ type spec struct {
 	// reports "ready" and waits for a request (pool.go) before it starts
 	// the exec stage.
 	Pooled bool
+	// Prefork (pooled only): the program's process is forked ahead, drops
+	// its privileges, loads seccomp and then reads the request itself. Only
+	// with the default policy, which allows what reading it takes.
+	Prefork bool
 
 	// Cgroup placement of init: Dir for clone3 into a v2 cgroup; for v1
 	// the helper moves itself into JoinTasks, clones init and goes back to
@@ -81,6 +85,7 @@ const (
 	specNewNet     = 1
 	specPooled     = 2
 	specPrivileged = 4
+	specPrefork    = 8
 
 	mountWritable = 1
 	mountOptional = 2
@@ -112,7 +117,7 @@ func boolFlag(b bool, flag uint32) uint32 {
 func (s *spec) encode() []byte {
 	var e encoder
 	e.WriteString(specMagic)
-	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged))
+	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork))
 	e.u32(s.IDs.Init)
 	e.u32(s.IDs.Jail)
 	e.u32(s.IDs.GID)
