@@ -604,6 +604,12 @@ func (c *Cmd) drainAfterFailure() {
 	if c.helper != nil {
 		_ = c.helper.Wait()
 	}
+	// Our own ends of the jail's output pipes, if the request never took
+	// them, would keep the copiers waiting for an EOF.
+	for _, f := range c.closers {
+		f.Close()
+	}
+	c.closers = nil
 	c.copiers.Wait()
 }
 

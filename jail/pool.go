@@ -35,6 +35,7 @@ type Pool struct {
 	cond     *sync.Cond
 	ready    []*Cmd
 	building int
+	running  int // jails taken and not yet released: replaced once released
 	closed   bool
 	lastErr  error
 	wg       sync.WaitGroup // fillers and background clean-ups
@@ -138,7 +139,7 @@ func (p *Pool) fill() {
 	backoff := 10 * time.Millisecond
 	for {
 		p.mu.Lock()
-		for !p.closed && len(p.ready)+p.building >= p.size {
+		for !p.closed && !p.short() {
 			p.cond.Wait()
 		}
 		if p.closed {
@@ -173,6 +174,17 @@ func (p *Pool) fill() {
 	}
 }
 
+// short reports whether the pool should build a jail now. A jail in use
+// is replaced once its command ends, so that the build does not compete
+// with it for the CPUs, unless no ready jail is left.
+func (p *Pool) short() bool {
+	have := len(p.ready) + p.building
+	if len(p.ready) > 0 {
+		have += p.running
+	}
+	return have < p.size
+}
+
 // take returns a ready jail, or nil.
 func (p *Pool) take() *Cmd {
 	p.mu.Lock()
@@ -180,9 +192,11 @@ func (p *Pool) take() *Cmd {
 	for len(p.ready) > 0 && !p.closed {
 		c := p.ready[0]
 		p.ready = p.ready[1:]
+		p.running++
 		p.cond.Signal()
 		select {
 		case <-c.events: // an idle jail says nothing: this one died
+			p.running--
 			p.failures.Add(1)
 			p.wg.Add(1)
 			go func() { defer p.wg.Done(); discard(c) }()
@@ -208,6 +222,8 @@ func (p *Pool) release(c *Cmd, early bool) {
 		c.cleanup()
 	}
 	p.mu.Lock()
+	p.running--
+	p.cond.Signal()
 	if p.closed {
 		p.mu.Unlock()
 		finish()
@@ -302,6 +318,10 @@ func (c *Cmd) startPooled() (err error) {
 		if err != nil {
 			c.drainAfterFailure()
 			c.cleanup()
+			p.mu.Lock()
+			p.running--
+			p.cond.Signal()
+			p.mu.Unlock()
 		}
 	}()
 	c.start = time.Now()
@@ -340,15 +360,20 @@ func (c *Cmd) sendRequest() error {
 	for i, f := range files {
 		fds[i] = int(f.Fd())
 	}
-	var hdr [8]byte
-	binary.LittleEndian.PutUint64(hdr[:], uint64(len(body)))
+	// One sendmsg carries the files, the length and (when the socket
+	// buffer takes it, as it does for any usual request) the whole body.
+	msg := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(body)), uint64(len(body)))
+	msg = append(msg, body...)
 	conn, err := c.request.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var serr error
+	var (
+		sent int
+		serr error
+	)
 	if err := conn.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), hdr[:], unix.UnixRights(fds...), nil, 0)
+		sent, serr = unix.SendmsgN(int(fd), msg, unix.UnixRights(fds...), nil, 0)
 		return serr != unix.EAGAIN
 	}); err != nil {
 		return err
@@ -357,8 +382,12 @@ func (c *Cmd) sendRequest() error {
 	if serr != nil {
 		return serr
 	}
-	if _, err := c.request.Write(body); err != nil {
-		return err
+	// The jail closes its end once it has read the request: write only
+	// what is left, or a write of nothing could fail with EPIPE.
+	if sent < len(msg) {
+		if _, err := c.request.Write(msg[sent:]); err != nil {
+			return err
+		}
 	}
 	c.request.Close()
 	c.request = nil
