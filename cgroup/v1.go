@@ -11,9 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/containerd/cgroups/v3/cgroup1"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // cgroup v1: one directory per controller hierarchy, each placed beneath the
@@ -21,9 +18,10 @@ import (
 // supervisor also bounds its jails: memory.use_hierarchy is always 1 on
 // kernels >= 6.x).
 //
-// containerd's cgroup1 package creates the directories' limits (memory,
-// memsw, pids, cfs quota). Everything else uses plain files, because there
-// the library gets in the way:
+// cgroup v1 uses plain files, not containerd's cgroup1 package (v2 uses its
+// cgroup2), because here the library gets in the way:
+//   - its New creates every directory again and writes the limits through
+//     the OCI resource types: 0.9-1.4 ms per jail, five writes take 0.2.
 //   - its Freeze spins forever until the cgroup reports FROZEN, which never
 //     happens while a task sits in uninterruptible sleep; Close must be bounded.
 //   - its Stat reads every file of every controller in goroutines; the jail
@@ -151,6 +149,7 @@ type v1Limiter struct {
 	memDir     string
 	cpuacctDir string
 	pidsDir    string
+	cpuDir     string
 	freezerDir string // "" without the freezer hierarchy
 	closed     bool
 }
@@ -191,28 +190,10 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 	if h.freezer {
 		l.freezerDir = filepath.Join(h.parents["freezer"], name)
 	}
-	subsystems := []cgroup1.Subsystem{
-		cgroup1.NewMemory(h.root, cgroup1.OptionalSwap()),
-		cgroup1.NewPids(h.root),
-		cgroup1.NewCpu(h.root),
-		cgroup1.NewCpuacct(h.root),
-	}
-	if h.freezer {
-		subsystems = append(subsystems, cgroup1.NewFreezer(h.root))
-	}
-	path := func(sub cgroup1.Name) (string, error) {
-		c := string(sub)
-		parent, ok := h.parents[c]
-		if !ok {
-			return "", cgroup1.ErrControllerNotActive
-		}
-		return relTo(h.mounts[c], filepath.Join(parent, name)), nil
-	}
-	if _, err := cgroup1.New(path, v1Resources(lim, l.memDir), cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
-		return subsystems, nil
-	})); err != nil {
+	l.cpuDir = filepath.Join(h.parents["cpu"], name)
+	if err := l.setLimits(lim); err != nil {
 		l.removeDirs(time.Now().Add(time.Second))
-		return nil, fmt.Errorf("set limits on cgroup %s: %w", l.memDir, err)
+		return nil, err
 	}
 	return l, nil
 }
@@ -248,28 +229,35 @@ func mkdirAll1(parents []string, name string) ([]string, error) {
 	return made, nil
 }
 
-func v1Resources(lim Limits, memDir string) *specs.LinuxResources {
-	res := &specs.LinuxResources{}
+// setLimits writes the jail's limits: five small writes where containerd's
+// cgroup1.New took 0.9-1.4 ms per jail here (it creates every directory
+// again and goes through the OCI resource types).
+func (l *v1Limiter) setLimits(lim Limits) error {
+	type setting struct{ dir, file, value string }
+	var todo []setting
 	if lim.Memory > 0 {
-		mem := lim.Memory
-		res.Memory = &specs.LinuxMemory{Limit: &mem}
+		mem := fmt.Sprint(lim.Memory)
+		todo = append(todo, setting{l.memDir, "memory.limit_in_bytes", mem})
 		// memsw limits memory+swap; equal to the memory limit it allows no
 		// swap at all. It is absent when swap accounting is off (then there
 		// is nothing to limit).
-		if exists(filepath.Join(memDir, "memory.memsw.limit_in_bytes")) {
-			sw := lim.Memory
-			res.Memory.Swap = &sw
+		if exists(filepath.Join(l.memDir, "memory.memsw.limit_in_bytes")) {
+			todo = append(todo, setting{l.memDir, "memory.memsw.limit_in_bytes", mem})
 		}
 	}
 	if lim.Pids > 0 {
-		p := lim.Pids
-		res.Pids = &specs.LinuxPids{Limit: &p}
+		todo = append(todo, setting{l.pidsDir, "pids.max", fmt.Sprint(lim.Pids)})
 	}
 	if lim.CPUs > 0 {
 		quota, period := cpuQuota(lim.CPUs)
-		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+		todo = append(todo, setting{l.cpuDir, "cpu.cfs_period_us", fmt.Sprint(period)}, setting{l.cpuDir, "cpu.cfs_quota_us", fmt.Sprint(quota)})
 	}
-	return res
+	for _, t := range todo {
+		if err := os.WriteFile(filepath.Join(t.dir, t.file), []byte(t.value), 0); err != nil {
+			return fmt.Errorf("set limits on cgroup %s: %w", t.dir, err)
+		}
+	}
+	return nil
 }
 
 // cpuQuota converts a CPU count to a CFS quota over the default 100 ms

@@ -173,6 +173,24 @@ func BenchmarkWarmPython(b *testing.B) {
 	}
 }
 
+// BenchmarkColdTrueParallel8 runs cold /bin/true jails 8 at a time from one
+// supervisor and reports jails per second (compare with bwrap's in
+// bench/compare.sh, which starts a process per jail).
+func BenchmarkColdTrueParallel8(b *testing.B) {
+	benchRoot(b)
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	t0 := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := Command(context.Background(), Config{}, "/bin/true").Run(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "jails/s")
+}
+
 // BenchmarkSpawnLargeParent: a cold /bin/true jail from a supervisor whose
 // RSS is 4 GiB, against the same from the small test process. ratio is
 // p50(large)/p50(small).

@@ -225,16 +225,6 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 		slog.Warn("jail: seccomp disabled: the jailed program may use every system call")
 		return nil, nil
 	}
-	p := c.cfg.Seccomp
-	if p == nil {
-		p = seccomp.Default()
-	}
-	switch {
-	case c.cfg.SeccompKill:
-		p = p.KillOnRefusal()
-	case c.cfg.SeccompLog:
-		p = p.LogOnly()
-	}
 	if c.cfg.SeccompKill || c.cfg.SeccompLog {
 		// Only the kernel knows which call was refused; it says so in kmsg.
 		if cur, err := seccomp.OpenLogCursor(); err == nil {
@@ -243,7 +233,38 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 			slog.Debug("jail: cannot read kernel seccomp records", "err", err)
 		}
 	}
-	return p.Compile()
+	mode := 0
+	switch {
+	case c.cfg.SeccompKill:
+		mode = 1
+	case c.cfg.SeccompLog:
+		mode = 2
+	}
+	if c.cfg.Seccomp == nil {
+		// The default policy in each of its three modes is compiled (or
+		// found prebuilt) once per process: hashing it costs 0.3 ms a jail.
+		d := &defaultFilters[mode]
+		d.once.Do(func() { d.prog, d.err = withMode(seccomp.Default(), mode).Compile() })
+		return d.prog, d.err
+	}
+	return withMode(c.cfg.Seccomp, mode).Compile()
+}
+
+// defaultFilters are the default policy's programs: plain, KillOnRefusal, LogOnly.
+var defaultFilters [3]struct {
+	once sync.Once
+	prog []byte
+	err  error
+}
+
+func withMode(p *seccomp.Policy, mode int) *seccomp.Policy {
+	switch mode {
+	case 1:
+		return p.KillOnRefusal()
+	case 2:
+		return p.LogOnly()
+	}
+	return p
 }
 
 // rlimits are the limiter's own plus the defence-in-depth ones every jail gets.
