@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compare brig's cold jail with bubblewrap (and nsjail when Debian has it)
 # and with the bare commands, in one hyperfine run, then jails per second
-# at 1, 2 and 8 in parallel. Prints medians and ratios.
+# at 1, 2 and 8 in parallel, then the library in process (cold, pooled, 8
+# at a time; go test -bench). Prints medians and ratios.
 #
 #   bash bench/compare.sh            # RUNS=200 JOBS=200 by default
 #   RUNS=500 JOBS=400 bash bench/compare.sh
@@ -77,6 +78,11 @@ for p in 1 2 8; do
 	throughput bwrap "$p" $BWRAP /bin/true >>"$OUT/throughput.txt"
 done
 
+# The library in process (an embedding supervisor): cold and pooled jails,
+# and 8 cold jails at a time, between the CLI runs above and the ratios below.
+"$GO" test -run '^$' -bench 'BenchmarkBareTrue$|BenchmarkColdTrue$|BenchmarkColdTrueParallel8$|BenchmarkWarmTrue$' \
+	-benchtime "${JOBS}x" ./jail/ >"$OUT/gobench.txt"
+
 "$PY" - "$OUT" "$JOBS" <<'PYEOF'
 import json, sys
 out, jobs = sys.argv[1], int(sys.argv[2])
@@ -103,6 +109,20 @@ print("\njails per second (%d jobs)" % jobs)
 for p in (1, 2, 8):
     b, w = tp[("brig", p)], tp[("bwrap", p)]
     print(f"  P={p}: brig {b:6.1f}/s  bwrap {w:6.1f}/s  brig/bwrap = {b / w:.2f}x" + ("   (target >= 1.25x)" if p == 8 else ""))
+gb = {}
+for line in open(f"{out}/gobench.txt"):
+    f = line.split()
+    if f and f[0].startswith("Benchmark"):
+        name = f[0].split("-")[0]
+        gb[name] = {f[i + 1]: float(f[i]) for i in range(2, len(f) - 1, 2)}
+bw = {short(c): m for c, m, _, _ in load("true")}["bwrap --unshare-all"]
+print("\nin process (go test -bench ./jail, p50 of %d)" % jobs)
+bare, cold, warm = (gb[n]["p50-ms"] for n in ("BenchmarkBareTrue", "BenchmarkColdTrue", "BenchmarkWarmTrue"))
+print(f"  bare /bin/true {bare:.2f} ms, cold jail {cold:.2f} ms, warm pool {warm:.2f} ms")
+print(f"  cold jail / bwrap = {cold / bw:.2f}x   (target <= 0.8x)")
+print(f"  warm pool / bare  = {warm / bare:.2f}x   (target <= 2x)")
+par = gb["BenchmarkColdTrueParallel8"]["jails/s"]
+print(f"  8 at a time: {par:.1f} jails/s, / bwrap P=8 = {par / tp[('bwrap', 8)]:.2f}x   (target >= 1.25x)")
 PYEOF
 [ -n "$KEEP" ] && echo "raw results in $OUT"
 true

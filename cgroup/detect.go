@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -163,35 +164,23 @@ func New(lim Limits, opt Options) (Limiter, error) {
 	if lim.Memory < 0 || lim.Pids < 0 || lim.CPUs < 0 || lim.CPUTime < 0 {
 		return nil, fmt.Errorf("negative limit in %+v", lim)
 	}
-	mounts, err := readCgroupMounts()
-	if err != nil && opt.Kind != RlimitOnly && (opt.Kind == Cgroup1 || opt.Kind == Cgroup2 || opt.Require) {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	h, err := probeHost(opt)
+	if err != nil {
+		return nil, err
 	}
-	var (
-		r      = Report{Mode: cgroupMode(mounts)}
-		h2     v2Host
-		h1     v1Host
-		e2, e1 error
-	)
-	// Probe only as far as the detection order needs: a forced kind or a
-	// usable v2 saves the v1 probe.
-	if opt.Kind != Cgroup1 && opt.Kind != RlimitOnly {
-		h2, e2 = probeV2(mounts, opt)
-		r.Cgroup2 = h2.backend(e2)
-	}
-	if opt.Kind != Cgroup2 && opt.Kind != RlimitOnly && !r.Cgroup2.Usable {
-		h1, e1 = probeV1(mounts, opt)
-		r.Cgroup1 = h1.backend(e1)
-	}
-	kind, why, err := choose(opt, r)
+	kind, why, err := choose(opt, h.r)
 	if err != nil {
 		return nil, err
 	}
 	switch kind {
 	case Cgroup2:
-		return newV2(lim, h2)
+		return newV2(lim, h.h2)
 	case Cgroup1:
-		return newV1(lim, h1)
+		l, err := newV1(lim, h.h1)
+		if err != nil {
+			forgetHost(opt)
+		}
+		return l, err
 	default:
 		if opt.Kind != RlimitOnly {
 			// Once per process: the reason does not change between jails.
@@ -201,6 +190,66 @@ func New(lim Limits, opt Options) (Limiter, error) {
 		}
 		return newRlimit(lim), nil
 	}
+}
+
+// probedHost is what New learned about the host's cgroups for one Options.
+type probedHost struct {
+	at time.Time
+	r  Report
+	h2 v2Host
+	h1 v1Host
+}
+
+// A v1 or rlimit verdict is reused for a second: probing the hierarchies
+// (mountinfo, /proc/self/cgroup, symlinks, writability) cost ~0.3 ms per
+// jail, and a supervisor starting many jails asks the same question each
+// time. A v2 verdict is not kept: creating a v2 cgroup may move the
+// supervisor itself into a leaf, which changes the answer.
+var probed struct {
+	sync.Mutex
+	m map[Options]probedHost
+}
+
+const probeReuse = time.Second
+
+func forgetHost(opt Options) {
+	probed.Lock()
+	delete(probed.m, opt)
+	probed.Unlock()
+}
+
+func probeHost(opt Options) (probedHost, error) {
+	probed.Lock()
+	h, ok := probed.m[opt]
+	probed.Unlock()
+	if ok && time.Since(h.at) < probeReuse {
+		return h, nil
+	}
+	mounts, err := readCgroupMounts()
+	if err != nil && opt.Kind != RlimitOnly && (opt.Kind == Cgroup1 || opt.Kind == Cgroup2 || opt.Require) {
+		return h, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	h = probedHost{at: time.Now(), r: Report{Mode: cgroupMode(mounts)}}
+	var e2, e1 error
+	// Probe only as far as the detection order needs: a forced kind or a
+	// usable v2 saves the v1 probe.
+	if opt.Kind != Cgroup1 && opt.Kind != RlimitOnly {
+		h.h2, e2 = probeV2(mounts, opt)
+		h.r.Cgroup2 = h.h2.backend(e2)
+	}
+	if opt.Kind != Cgroup2 && opt.Kind != RlimitOnly && !h.r.Cgroup2.Usable {
+		h.h1, e1 = probeV1(mounts, opt)
+		h.r.Cgroup1 = h.h1.backend(e1)
+	}
+	if !h.r.Cgroup2.Usable {
+		probed.Lock()
+		if probed.m == nil {
+			probed.m = map[Options]probedHost{}
+		}
+		probed.m[opt] = h
+		probed.Unlock()
+	}
+	return h, nil
 }
 
 func checkParent(p string) error {

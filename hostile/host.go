@@ -154,8 +154,10 @@ func orphans(ids JailIDs) []string {
 		}
 		owned := false
 		for q, seen := p, 0; seen < 64; seen++ {
-			if q.arg0 == "brig:helper" {
-				// A helper is owned while its supervisor lives.
+			if q.arg0 == "brig:helper" || q.arg0 == "brig:spawner" {
+				// A helper is owned while its supervisor (or the
+				// supervisor's spawner) lives, a spawner while its
+				// supervisor does.
 				owned = q.ppid > 1
 				break
 			}

@@ -41,7 +41,7 @@ type Cmd struct {
 	lease                *hostIDLease
 	limiter              cgroup.Limiter
 	kmsg                 *seccomp.LogCursor
-	helper               *exec.Cmd
+	helper               interface{ Wait() error }
 	control              *os.File
 	start                time.Time
 	events               chan event // closed when the status pipe reaches EOF
@@ -107,6 +107,9 @@ func (c *Cmd) Start() (err error) {
 	}
 	if err := c.ctx.Err(); err != nil {
 		return err
+	}
+	if jailsStarted.Add(1) > 1 {
+		warmSpawner() // for this process's next jails
 	}
 	if c.pool != nil {
 		return c.startPooled()
@@ -301,26 +304,30 @@ func (c *Cmd) startHelper(s *spec) error {
 	if err != nil {
 		return &SetupError{Step: "stdout", Err: err.Error()}
 	}
-	attr := &syscall.SysProcAttr{}
-	if os.Geteuid() == 0 {
-		// The jail's user namespace denies setgroups, so the supplementary
-		// groups must be gone before it exists: root's group 0 would
-		// otherwise follow the program in.
-		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
-	}
-	c.helper = &exec.Cmd{
-		Path:        "/proc/self/exe",
-		Args:        []string{helperArg0},
-		Env:         []string{},
-		Stdin:       stdin,
-		Stdout:      stdout,
-		Stderr:      stderr,
-		ExtraFiles:  append([]*os.File{specR, statusW, controlR}, c.ExtraFiles...),
-		SysProcAttr: attr,
-	}
-	if err := c.helper.Start(); err != nil {
-		c.helper = nil
+	if spawned, err := spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, c.ExtraFiles...)); err != nil {
 		return &SetupError{Step: "start helper", Err: err.Error()}
+	} else if spawned {
+		c.helper = spawnedHelper{}
+	} else {
+		// No spawner (yet): this jail's helper is an exec of this binary.
+		attr := &syscall.SysProcAttr{}
+		if os.Geteuid() == 0 {
+			attr.Credential = helperCredential()
+		}
+		h := &exec.Cmd{
+			Path:        "/proc/self/exe",
+			Args:        []string{helperArg0},
+			Env:         []string{},
+			Stdin:       stdin,
+			Stdout:      stdout,
+			Stderr:      stderr,
+			ExtraFiles:  append([]*os.File{specR, statusW, controlR}, c.ExtraFiles...),
+			SysProcAttr: attr,
+		}
+		if err := h.Start(); err != nil {
+			return &SetupError{Step: "start helper", Err: err.Error()}
+		}
+		c.helper = h
 	}
 	for _, f := range c.closers {
 		f.Close()

@@ -7,14 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "stage.h"
 
-// A program that imports jail needs no line in main: the helper's argv[0]
-// is caught here, before the Go runtime (and the embedding program's main)
+// A program that imports jail needs no line in main: the spawner's and the
+// helper's argv[0] are caught here, before the Go runtime (and the embedding program's main)
 // would start.
 __attribute__((constructor)) static void brig_stage_dispatch(int argc, char **argv) {
+	if (argc >= 1 && strcmp(argv[0], SPAWNER_ARG0) == 0) {
+		prctl(PR_SET_NAME, SPAWNER_ARG0, 0, 0, 0);
+		run_spawner(argv);
+	}
 	if (argc >= 1 && strcmp(argv[0], HELPER_ARG0) == 0)
 		run_helper(argv);
 }

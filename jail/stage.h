@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HELPER_ARG0 "brig:helper"
-#define INIT_ARG0 "brig:init" // what init calls itself: no longer than HELPER_ARG0
+#define SPAWNER_ARG0 "brig:spawner"
+#define HELPER_ARG0 "brig:helper" // what a spawned helper calls itself: no longer than SPAWNER_ARG0
+#define INIT_ARG0 "brig:init"     // what init calls itself: no longer than HELPER_ARG0
 #define SPEC_MAGIC "BRIGSPEC2"
 #define EXEC_MAGIC "BRIGEXEC1"
 
@@ -106,6 +107,7 @@ uint64_t mount_attr_of(const struct mount_spec *m);
 int clone_tree(const char *src, uint64_t attr, const char *step);
 
 void run_helper(char **argv);
+void run_spawner(char **argv);
 __attribute__((noreturn)) void run_init(struct spec *s, int request_fd);
 int build_root(struct spec *s);
 int start_program(struct spec *s, const int stdio[3], const int *extra);

@@ -1,0 +1,136 @@
+package jail
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// spawnerArg0 is the argv[0] under which this binary becomes the spawner
+// (spawner.c): one small process per supervisor that forks a helper for
+// each jail. It is started in the background when a process starts its
+// second jail, is used once it runs, and ends when the supervisor dies.
+const spawnerArg0 = "brig:spawner"
+
+// The supervisor's spawner. A jail is one SOCK_SEQPACKET message carrying
+// the helper's fds; whatever goes wrong later is reported on the jail's
+// own status pipe, so there is no reply.
+var spawner struct {
+	mu       sync.Mutex
+	conn     *os.File // our end of the socket; nil until it runs, or after it died
+	starting bool
+}
+
+// warmSpawner starts the spawner in the background unless it runs or is
+// starting; jails exec their own helper until it is there.
+func warmSpawner() {
+	spawner.mu.Lock()
+	defer spawner.mu.Unlock()
+	if spawner.conn != nil || spawner.starting {
+		return
+	}
+	spawner.starting = true
+	go func() {
+		conn, err := startSpawner()
+		if err != nil {
+			slog.Debug("jail: no spawner; helpers are exec'd", "err", err)
+		}
+		spawner.mu.Lock()
+		spawner.conn = conn
+		spawner.starting = err != nil // a failed start is not retried
+		spawner.mu.Unlock()
+	}()
+}
+
+// jailsStarted counts Start calls: a process that starts one jail only (brig
+// run) never starts a spawner; from the second on, one is warmed.
+var jailsStarted atomic.Int64
+
+// spawnerDied forgets conn, which could not take a request, so that the
+// next jail starts a new spawner.
+func spawnerDied(conn *os.File) {
+	spawner.mu.Lock()
+	defer spawner.mu.Unlock()
+	if spawner.conn == conn {
+		spawner.conn = nil
+		conn.Close()
+	}
+}
+
+func startSpawner() (*os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("spawner socket: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "spawner"), os.NewFile(uintptr(fds[1]), "spawner")
+	defer theirs.Close()
+	// Its own session: a terminal's ^C reaches the supervisor, which decides
+	// what happens to its jails, and not the helpers behind its back.
+	attr := &syscall.SysProcAttr{Setsid: true}
+	if os.Geteuid() == 0 {
+		attr.Credential = helperCredential()
+	}
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{spawnerArg0},
+		Env:         []string{},
+		ExtraFiles:  []*os.File{theirs},
+		SysProcAttr: attr,
+	}
+	if err := cmd.Start(); err != nil {
+		ours.Close()
+		return nil, fmt.Errorf("start spawner: %w", err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		spawnerDied(ours)
+	}()
+	return ours, nil
+}
+
+// spawnHelper asks the running spawner for a helper with fds (stdin,
+// stdout, stderr, spec, status, control, extra files...). It reports false
+// when no spawner is ready: the caller then execs the helper itself.
+func spawnHelper(files []*os.File) (bool, error) {
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	defer runtime.KeepAlive(files)
+	// Held while sending: the socket must not be closed, and its fd number
+	// reused, under our feet.
+	spawner.mu.Lock()
+	defer spawner.mu.Unlock()
+	conn := spawner.conn
+	if conn == nil {
+		return false, nil
+	}
+	if err := unix.Sendmsg(int(conn.Fd()), []byte{0}, unix.UnixRights(fds...), nil, 0); err != nil {
+		// A spawner that died (killed from outside) is replaced; this jail
+		// execs its helper.
+		spawner.conn = nil
+		conn.Close()
+		return false, nil
+	}
+	return true, nil
+}
+
+// helperCredential is a privileged helper's: the jail's user namespace
+// denies setgroups, so the supplementary groups must be gone before it
+// exists, or root's group 0 would follow the program in.
+func helperCredential() *syscall.Credential {
+	return &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
+}
+
+// spawnedHelper stands for a helper the spawner forked: the spawner reaps
+// it, and its end shows as the EOF of the jail's status pipe.
+type spawnedHelper struct{}
+
+func (spawnedHelper) Wait() error { return nil }
