@@ -42,6 +42,7 @@ type Cmd struct {
 	limiter              cgroup.Limiter
 	kmsg                 *seccomp.LogCursor
 	helper               interface{ Wait() error }
+	staleSweep           <-chan struct{} // this process's sweep of stale cgroups
 	control              *os.File
 	start                time.Time
 	events               chan event // closed when the status pipe reaches EOF
@@ -124,11 +125,23 @@ func (c *Cmd) Start() (err error) {
 		}
 	}()
 	c.start = time.Now()
-	s, err := c.buildSpec()
+	// The helper starts first: its exec (or fork) runs on another CPU while
+	// this one builds the spec.
+	specW, err := c.launchHelper()
 	if err != nil {
+		if c.events != nil {
+			c.drainAfterFailure()
+		}
 		return err
 	}
-	if err := c.startHelper(s); err != nil {
+	s, err := c.buildSpec()
+	if err != nil {
+		specW.Close()
+		c.drainAfterFailure()
+		return err
+	}
+	if err := sendSpec(specW, s); err != nil {
+		c.drainAfterFailure()
 		return err
 	}
 	if err := c.awaitStart(); err != nil {
@@ -175,7 +188,7 @@ func (c *Cmd) buildSpec() (*spec, error) {
 		return nil, &SetupError{Step: "lease host id", Err: err.Error()}
 	}
 	opts := cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent}
-	removeStaleOnce(opts)
+	c.staleSweep = removeStaleOnce(opts)
 	c.limiter, err = cgroup.New(c.cfg.Limits, opts)
 	if err != nil {
 		return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
@@ -207,20 +220,29 @@ func (c *Cmd) buildSpec() (*spec, error) {
 	}, nil
 }
 
-// staleRemoved records the cgroup parents already swept in this process.
-var staleRemoved sync.Map
+// staleSweeps holds, per cgroup parent, the sweep this process started
+// (a channel closed when it is done).
+var staleSweeps sync.Map
 
 // removeStaleOnce removes, once per process and parent, the cgroups that
-// supervisors killed before they could clean up left behind.
-func removeStaleOnce(opts cgroup.Options) {
-	if _, done := staleRemoved.LoadOrStore(opts.Parent, true); done {
-		return
+// supervisors killed before they could clean up left behind. It sweeps in
+// the background, on another CPU than the jail's set-up; the jail waits for
+// it in cleanup, so that a process running one jail does not exit mid-sweep.
+func removeStaleOnce(opts cgroup.Options) <-chan struct{} {
+	done := make(chan struct{})
+	sweep, started := staleSweeps.LoadOrStore(opts.Parent, (<-chan struct{})(done))
+	if started {
+		return sweep.(<-chan struct{})
 	}
-	if removed, err := cgroup.RemoveStale(opts); err != nil {
-		slog.Debug("jail: remove stale cgroups", "err", err)
-	} else if len(removed) > 0 {
-		slog.Info("jail: removed cgroups of dead supervisors", "count", len(removed))
-	}
+	go func() {
+		defer close(done)
+		if removed, err := cgroup.RemoveStale(opts); err != nil {
+			slog.Debug("jail: remove stale cgroups", "err", err)
+		} else if len(removed) > 0 {
+			slog.Info("jail: removed cgroups of dead supervisors", "count", len(removed))
+		}
+	}()
+	return done
 }
 
 func (c *Cmd) seccompFilter() ([]byte, error) {
@@ -281,31 +303,58 @@ func (c *Cmd) rlimits() []cgroup.Rlimit {
 	return append(rl, c.limiter.Rlimits()...)
 }
 
+// startHelper starts the helper and hands it the spec.
 func (c *Cmd) startHelper(s *spec) error {
+	specW, err := c.launchHelper()
+	if err != nil {
+		return err
+	}
+	return sendSpec(specW, s)
+}
+
+func sendSpec(specW *os.File, s *spec) error {
+	_, err := specW.Write(s.encode())
+	specW.Close()
+	if err != nil {
+		return &SetupError{Step: "send spec", Err: err.Error()}
+	}
+	return nil
+}
+
+// launchHelper starts the helper with the jail's stdio, status and control
+// pipes and extra files; it waits for the spec on the returned pipe, so
+// its start overlaps with building the spec. Closing the pipe unwritten
+// makes it report an error and exit.
+func (c *Cmd) launchHelper() (*os.File, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
-		return &SetupError{Step: "pipe", Err: err.Error()}
+		return nil, &SetupError{Step: "pipe", Err: err.Error()}
 	}
+	c.closers = append(c.closers, specW) // until it is handed back
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		return &SetupError{Step: "pipe", Err: err.Error()}
+		return nil, &SetupError{Step: "pipe", Err: err.Error()}
+	}
+	fail := func(step string, err error) (*os.File, error) {
+		statusR.Close()
+		return nil, &SetupError{Step: step, Err: err.Error()}
 	}
 	controlR, controlW, err := os.Pipe()
 	if err != nil {
-		return &SetupError{Step: "pipe", Err: err.Error()}
+		return fail("pipe", err)
 	}
 	c.control = controlW
 	c.closers = append(c.closers, specR, statusW, controlR)
 	stdin, err := c.stdinFile()
 	if err != nil {
-		return &SetupError{Step: "stdin", Err: err.Error()}
+		return fail("stdin", err)
 	}
 	stdout, stderr, err := c.outputFiles()
 	if err != nil {
-		return &SetupError{Step: "stdout", Err: err.Error()}
+		return fail("stdout", err)
 	}
 	if spawned, err := spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, c.ExtraFiles...)); err != nil {
-		return &SetupError{Step: "start helper", Err: err.Error()}
+		return fail("start helper", err)
 	} else if spawned {
 		c.helper = spawnedHelper{}
 	} else {
@@ -325,22 +374,19 @@ func (c *Cmd) startHelper(s *spec) error {
 			SysProcAttr: attr,
 		}
 		if err := h.Start(); err != nil {
-			return &SetupError{Step: "start helper", Err: err.Error()}
+			return fail("start helper", err)
 		}
 		c.helper = h
 	}
 	for _, f := range c.closers {
-		f.Close()
+		if f != specW {
+			f.Close()
+		}
 	}
 	c.closers = nil
 	c.events = make(chan event, 4)
 	go readEvents(statusR, c.events)
-	_, err = specW.Write(s.encode())
-	specW.Close()
-	if err != nil {
-		return &SetupError{Step: "send spec", Err: err.Error()}
-	}
-	return nil
+	return specW, nil
 }
 
 func readEvents(r *os.File, out chan<- event) {
@@ -662,6 +708,9 @@ func (c *Cmd) cleanup() {
 		c.kmsg.Close()
 	}
 	c.lease.release()
+	if c.staleSweep != nil {
+		<-c.staleSweep
+	}
 }
 
 // String describes the command for logs.
