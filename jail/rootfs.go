@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"time"
 )
 
 // systemDirs hold the programs and libraries; on merged-/usr hosts all but
@@ -27,6 +30,36 @@ const maxEtcCopy = 128 << 10
 // with every host source resolved now, on the host: inside the jail an
 // absolute symlink would resolve against the wrong root.
 func rootMounts(binds []Bind) ([]mountSpec, error) {
+	sys, err := systemMounts()
+	if err != nil {
+		return nil, err
+	}
+	ms := slices.Clip(sys)
+	for _, b := range binds {
+		src, err := filepath.EvalSymlinks(b.Source)
+		if err != nil {
+			return nil, fmt.Errorf("bind %s: %w", b.Source, err)
+		}
+		ms = append(ms, mountSpec{Source: src, Target: b.Target, Writable: b.Writable})
+	}
+	return ms, nil
+}
+
+// The system part of the mounts is resolved at most once a second: ~25
+// symlink resolutions and stats that every jail would repeat (0.25 ms).
+// The caller's binds are resolved for each jail.
+var systemCache struct {
+	sync.Mutex
+	at     time.Time
+	mounts []mountSpec
+}
+
+func systemMounts() ([]mountSpec, error) {
+	systemCache.Lock()
+	defer systemCache.Unlock()
+	if systemCache.mounts != nil && time.Since(systemCache.at) < time.Second {
+		return systemCache.mounts, nil
+	}
 	var ms []mountSpec
 	for _, d := range systemDirs {
 		fi, err := os.Lstat(d)
@@ -59,12 +92,6 @@ func rootMounts(binds []Bind) ([]mountSpec, error) {
 		small := err == nil && fi.Mode().IsRegular() && fi.Size() <= maxEtcCopy && fi.Mode().Perm()&0o004 != 0
 		ms = append(ms, mountSpec{Source: src, Target: f, Optional: true, Copy: small})
 	}
-	for _, b := range binds {
-		src, err := filepath.EvalSymlinks(b.Source)
-		if err != nil {
-			return nil, fmt.Errorf("bind %s: %w", b.Source, err)
-		}
-		ms = append(ms, mountSpec{Source: src, Target: b.Target, Writable: b.Writable})
-	}
+	systemCache.at, systemCache.mounts = time.Now(), ms
 	return ms, nil
 }

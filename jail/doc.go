@@ -1,0 +1,33 @@
+// Package jail runs untrusted programs (the Python and shell an agent
+// writes) in a jail made of Linux namespaces, cgroup limits and a seccomp
+// filter, with the shape of os/exec:
+//
+//	cmd := jail.Command(ctx, jail.Config{Timeout: 10 * time.Second}, "/usr/bin/python3", "-c", code)
+//	out, err := cmd.Output() // a *jail.ExitError unless the program exited 0 by itself
+//	fmt.Println(cmd.Result.Reason)
+//
+// The zero Config is the safe default: every namespace, no network, a
+// read-only root with only /tmp, the working directory and /dev/shm
+// writable (one small tmpfs), small limits and the default seccomp policy.
+// Every loosening is a field to set. A Pool keeps jails of one Config built
+// ahead (each used once); PythonSession and ShellSession keep one
+// interpreter alive per jail and run cell after cell in it.
+//
+// # How a jail starts
+//
+//	supervisor ──▶ helper ──clone(namespaces)──▶ init (PID 1) ──fork──▶ exec stage ──execve──▶ program
+//
+// The supervisor is the embedding Go program (cmd.go, pool.go). The rest is
+// C in this package, run from a constructor of the same binary before the
+// Go runtime starts (stage.c): a program that imports jail needs no line in
+// main. The helper (helper.c) is an exec of the binary under the argv[0]
+// "brig:helper" or, from a process's second jail on, a fork of its spawner
+// (spawner.c); it clones init in every namespace, maps the jail's users
+// (ids.go), places init in the jail's cgroup (../cgroup), kills the jail
+// when told to or when the supervisor dies, and reports what the jail used.
+// init (init.c) builds the root (mounts.c), reaps orphans and forwards
+// signals; when it exits the kernel ends everything left in the jail. The
+// exec stage (execstage.c) drops every privilege and loads seccomp as the
+// last step before execve. The stages talk over pipes: a spec in, JSON
+// events out (wire.go).
+package jail
