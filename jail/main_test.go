@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/brig-sandbox/brig/cgroup"
 )
@@ -22,6 +23,15 @@ func TestMain(m *testing.M) {
 		os.Setenv("BRIG_TEST_ID_BASE", strconv.FormatUint(base, 10))
 	}
 	DefaultHostIDs = IDRange{First: uint32(base), Count: 4096}
+	// The spawner is process-wide (an fd and a goroutine here) and starts
+	// with a process's second jail: start it now, so that the tests' fd and
+	// goroutine counts do not see it appear in the middle.
+	if os.Geteuid() == 0 {
+		warmSpawner()
+		for i := 0; i < 300 && spawnerPid() == 0; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	code := m.Run()
 	if brigBin != "" {
 		os.RemoveAll(filepath.Dir(brigBin)) // the CLI the hostile and fault tests built

@@ -25,6 +25,7 @@ const spawnerArg0 = "brig:spawner"
 var spawner struct {
 	mu       sync.Mutex
 	conn     *os.File // our end of the socket; nil until it runs, or after it died
+	pid      int
 	starting bool
 }
 
@@ -38,12 +39,12 @@ func warmSpawner() {
 	}
 	spawner.starting = true
 	go func() {
-		conn, err := startSpawner()
+		conn, pid, err := startSpawner()
 		if err != nil {
 			slog.Debug("jail: no spawner; helpers are exec'd", "err", err)
 		}
 		spawner.mu.Lock()
-		spawner.conn = conn
+		spawner.conn, spawner.pid = conn, pid
 		spawner.starting = err != nil // a failed start is not retried
 		spawner.mu.Unlock()
 	}()
@@ -64,10 +65,10 @@ func spawnerDied(conn *os.File) {
 	}
 }
 
-func startSpawner() (*os.File, error) {
+func startSpawner() (*os.File, int, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("spawner socket: %w", err)
+		return nil, 0, fmt.Errorf("spawner socket: %w", err)
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "spawner"), os.NewFile(uintptr(fds[1]), "spawner")
 	defer theirs.Close()
@@ -86,13 +87,13 @@ func startSpawner() (*os.File, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		ours.Close()
-		return nil, fmt.Errorf("start spawner: %w", err)
+		return nil, 0, fmt.Errorf("start spawner: %w", err)
 	}
 	go func() {
 		_ = cmd.Wait()
 		spawnerDied(ours)
 	}()
-	return ours, nil
+	return ours, cmd.Process.Pid, nil
 }
 
 // spawnHelper asks the running spawner for a helper with fds (stdin,
