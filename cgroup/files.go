@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,9 +21,33 @@ import (
 // report that instead of hanging the supervisor. Tests in slow VMs raise it.
 var closeTimeout = 10 * time.Second
 
+// readSmall reads a small interface file in one read: three system calls,
+// where os.ReadFile takes six (the jail reads four of these after each run).
+func readSmall(file string) ([]byte, error) {
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: file, Err: err}
+	}
+	defer unix.Close(fd)
+	var buf [4096]byte
+	for {
+		n, err := unix.Read(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: file, Err: err}
+		}
+		if n == len(buf) {
+			return os.ReadFile(file) // not small after all
+		}
+		return buf[:n], nil
+	}
+}
+
 // readInt reads a file holding one integer ("max" reads as -1).
 func readInt(file string) (int64, error) {
-	b, err := os.ReadFile(file)
+	b, err := readSmall(file)
 	if err != nil {
 		return 0, err
 	}
@@ -43,14 +66,12 @@ func readInt(file string) (int64, error) {
 // memory.events or memory.oom_control ("key value" lines). found is false
 // when the file has no such key (older kernels lack some counters).
 func readKey(file, key string) (v int64, found bool, err error) {
-	f, err := os.Open(file)
+	b, err := readSmall(file)
 	if err != nil {
 		return 0, false, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, val, ok := strings.Cut(sc.Text(), " ")
+	for line := range strings.Lines(string(b)) {
+		k, val, ok := strings.Cut(strings.TrimRight(line, "\n"), " ")
 		if !ok || k != key {
 			continue
 		}
@@ -60,7 +81,7 @@ func readKey(file, key string) (v int64, found bool, err error) {
 		}
 		return v, true, nil
 	}
-	return 0, false, sc.Err()
+	return 0, false, nil
 }
 
 // readPids lists the pids in a cgroup.procs file.
