@@ -29,7 +29,8 @@ type Cmd struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	// ExtraFiles are open files the program gets as fds 3, 4, ... (as in
-	// os/exec): the way to give it a channel of its own to the host.
+	// os/exec, at most MaxExtraFiles): the way to give it a channel of its
+	// own to the host.
 	ExtraFiles []*os.File
 	Config     Config
 
@@ -108,6 +109,9 @@ func (c *Cmd) Start() (err error) {
 	}
 	if err := c.ctx.Err(); err != nil {
 		return err
+	}
+	if len(c.ExtraFiles) > MaxExtraFiles {
+		return &SetupError{Step: "config", Err: fmt.Sprintf("%d extra files: at most %d", len(c.ExtraFiles), MaxExtraFiles)}
 	}
 	if jailsStarted.Add(1) > 1 {
 		warmSpawner() // for this process's next jails

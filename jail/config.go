@@ -21,6 +21,9 @@ const (
 	DefaultPids        = 128
 	DefaultCPUs        = 1.0
 	DefaultPath        = "/usr/local/bin:/usr/bin:/bin"
+	// MaxExtraFiles is how many Cmd.ExtraFiles a jail passes on (MAX_EXTRA
+	// in stage.h).
+	MaxExtraFiles = 64
 	// JailUID and JailGID are the ids the program runs as inside the jail.
 	JailUID = 1000
 	JailGID = 1000

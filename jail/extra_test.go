@@ -3,8 +3,10 @@ package jail
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +33,32 @@ func TestExtraFilesReachTheProgram(t *testing.T) {
 	require.NoError(t, cmd.Wait())
 	// ls itself holds one more fd for the directory it lists.
 	assert.Regexp(t, `^got hello\n0 1 2 3 4 5 $`, string(out), "only 0-4 plus ls's own")
+}
+
+// The most extra files a jail passes on all arrive; one more is refused
+// before anything starts, with a message that says the limit.
+func TestExtraFilesLimit(t *testing.T) {
+	requireRoot(t)
+	files := make([]*os.File, MaxExtraFiles+1)
+	for i := range files {
+		f, err := os.Open(os.DevNull)
+		require.NoError(t, err)
+		defer f.Close()
+		files[i] = f
+	}
+	cmd := Command(context.Background(), Config{}, "/bin/sh", "-c", `ls /proc/self/fd | wc -l`)
+	cmd.ExtraFiles = files[:MaxExtraFiles]
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprint(3+MaxExtraFiles+1), strings.TrimSpace(string(out)), "0-2, the extra files and ls's own")
+
+	cmd = Command(context.Background(), Config{}, "/bin/true")
+	cmd.ExtraFiles = files
+	err = cmd.Run()
+	var se *SetupError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "config", se.Step)
+	assert.Contains(t, se.Err, "at most 64")
 }
 
 func TestSignalReachesProgramGroup(t *testing.T) {
