@@ -37,10 +37,11 @@ unit: deps
 
 # The packages that run goroutines: the supervisor side of jail, cgroup.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
-# -short and BRIG_TIME_SCALE: race-built helpers and inits start and die several
-# times slower and the race runtime's shadow memory inflates RSS, so the soak,
+# -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
+# slower and the race runtime's shadow memory inflates its RSS, so the soak,
 # the 500-jail test and the CLI ways of the hostile corpus (all run above,
-# without -race) are skipped here, and time bounds are stretched.
+# without -race) are skipped here, and time bounds are stretched. (The jail's
+# own stages are C and not race-built.)
 race: deps
 	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./cgroup/
 

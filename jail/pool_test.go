@@ -141,7 +141,7 @@ func TestPoolStdioAndResult(t *testing.T) {
 }
 
 // The timeout counts from the request, not from when the jail was built.
-// (3 s: under the race detector init and the helper each linger 1 s at exit.)
+// (3 s: a race-built supervisor is slow.)
 func TestPoolTimeoutCountsFromRequest(t *testing.T) {
 	p := newTestPool(t, Config{Timeout: 3 * time.Second}, 1)
 	time.Sleep(3200 * time.Millisecond) // longer than the timeout, while idle
