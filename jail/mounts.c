@@ -104,41 +104,28 @@ static int make_parents(int root, const char *target) {
 	return 0;
 }
 
-// make_target creates the mount point (a directory or an empty file) and
-// its parents beneath root; an existing one is reused.
-static int make_target(int root, const char *target, int dir) {
-	if (make_parents(root, target) < 0)
-		return -1;
-	char parent_path[4096];
-	snprintf(parent_path, sizeof parent_path, "%s", target);
-	char *slash = strrchr(parent_path, '/');
-	const char *name = target;
-	if (slash != NULL) {
-		name = target + (slash - parent_path) + 1;
-		slash[slash == parent_path ? 1 : 0] = '\0';
+// open_parent opens the directory that is to hold target, beneath root,
+// creating what is missing of it; *name is target's last component.
+static int open_parent(int root, const char *target, const char *step, const char **name) {
+	const char *slash = strrchr(target, '/');
+	*name = slash != NULL ? slash + 1 : target;
+	size_t len = slash != NULL ? (size_t)(slash - target) : 0;
+	char parent_path[4096] = "/";
+	if (len >= sizeof parent_path)
+		return fail(ENAMETOOLONG, step, NULL);
+	if (len > 0) {
+		memcpy(parent_path, target, len);
+		parent_path[len] = '\0';
 	}
 	int parent = open_beneath(root, parent_path, O_DIRECTORY);
-	if (parent < 0) {
-		char step[4200];
-		snprintf(step, sizeof step, "open parent of %s", target);
+	if (parent < 0 && errno == ENOENT) {
+		if (make_parents(root, target) < 0)
+			return -1;
+		parent = open_beneath(root, parent_path, O_DIRECTORY);
+	}
+	if (parent < 0)
 		return fail(errno, step, "open %s in jail", parent_path);
-	}
-	int rc;
-	if (dir) {
-		rc = mkdirat(parent, name, 0755);
-	} else {
-		rc = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (rc >= 0)
-			close(rc);
-	}
-	int err = errno;
-	close(parent);
-	if (rc < 0 && err != EEXIST) {
-		char step[4200];
-		snprintf(step, sizeof step, "create mount point %s", target);
-		return fail(err, step, NULL);
-	}
-	return 0;
+	return parent;
 }
 
 // attach_tree attaches a detached mount tree at target. The target is
@@ -151,13 +138,33 @@ static int attach_tree(int root, int tree, const char *target) {
 	struct stat st;
 	if (fstat(tree, &st) < 0)
 		return fail(errno, step, NULL);
-	if (make_target(root, target, S_ISDIR(st.st_mode)) < 0)
+	const char *name;
+	int parent = open_parent(root, target, step, &name);
+	if (parent < 0)
 		return -1;
-	int dst = open_beneath(root, target, O_PATH);
-	if (dst < 0)
-		return fail(errno, step, "open %s in jail", target);
-	int rc = (int)syscall(SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	// The mount point: a directory or an empty file; an existing one is reused.
+	int rc;
+	if (S_ISDIR(st.st_mode)) {
+		rc = mkdirat(parent, name, 0755);
+	} else {
+		rc = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (rc >= 0)
+			close(rc);
+	}
+	if (rc < 0 && errno != EEXIST) {
+		int err = errno;
+		close(parent);
+		char mkstep[4200];
+		snprintf(mkstep, sizeof mkstep, "create mount point %s", target);
+		return fail(err, mkstep, NULL);
+	}
+	int dst = open_beneath(parent, name, O_PATH);
 	int err = errno;
+	close(parent);
+	if (dst < 0)
+		return fail(err, step, "open %s in jail", target);
+	rc = (int)syscall(SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	err = errno;
 	close(dst);
 	if (rc < 0)
 		return fail(err, step, "move_mount");
@@ -311,16 +318,10 @@ static int copy_file(int root, const char *src, const char *target) {
 	close(in);
 	if (n < 0)
 		return fail(err, step, "read %s", src);
-	if (make_parents(root, target) < 0)
-		return -1;
-	char parent_path[4096];
-	snprintf(parent_path, sizeof parent_path, "%s", target);
-	char *slash = strrchr(parent_path, '/');
-	const char *name = target + (slash - parent_path) + 1;
-	slash[slash == parent_path ? 1 : 0] = '\0';
-	int parent = open_beneath(root, parent_path, O_DIRECTORY);
+	const char *name;
+	int parent = open_parent(root, target, step, &name);
 	if (parent < 0)
-		return fail(errno, step, "open %s in jail", parent_path);
+		return -1;
 	int out = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 0755);
 	err = errno;
 	close(parent);
@@ -336,14 +337,16 @@ static int copy_file(int root, const char *src, const char *target) {
 
 static int apply_mount(int root, struct mount_spec *m) {
 	if (m->symlink[0] != '\0') {
-		if (make_parents(root, m->target) < 0)
+		char step[4200];
+		snprintf(step, sizeof step, "symlink %s", m->target);
+		const char *name;
+		int parent = open_parent(root, m->target, step, &name);
+		if (parent < 0)
 			return -1;
-		if (symlinkat(m->symlink, root, rel(m->target)) < 0) {
-			char step[4200];
-			snprintf(step, sizeof step, "symlink %s", m->target);
-			return fail(errno, step, NULL);
-		}
-		return 0;
+		int rc = symlinkat(m->symlink, parent, name);
+		int err = errno;
+		close(parent);
+		return rc < 0 ? fail(err, step, NULL) : 0;
 	}
 	if (m->tree_fd >= 0) {
 		int rc = attach_tree(root, m->tree_fd, m->target);
