@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cgroup v1: one directory per controller hierarchy, each placed beneath the
@@ -397,6 +399,12 @@ func (l *v1Limiter) Close() error {
 	if l.closed {
 		return nil
 	}
+	// The usual case: the jail has ended and its cgroups are empty, which
+	// rmdir finds out by itself (EBUSY otherwise) without reading any list.
+	if l.removeEmpty() {
+		l.closed = true
+		return nil
+	}
 	deadline := time.Now().Add(closeTimeout)
 	delay := time.Millisecond
 	for {
@@ -421,6 +429,17 @@ func (l *v1Limiter) Close() error {
 	}
 	l.closed = true
 	return nil
+}
+
+// removeEmpty removes the jail's directories if they are empty and reports
+// whether all are gone.
+func (l *v1Limiter) removeEmpty() bool {
+	for _, d := range l.dirs {
+		if err := unix.Rmdir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *v1Limiter) removeDirs(deadline time.Time) error {
