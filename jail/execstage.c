@@ -234,23 +234,60 @@ static int await_exec(const struct spec *s, pid_t pid, int report_fd) {
 	return fail(0, msg, "%s", cause);
 }
 
-// prefork_program forks a pooled jail's program process, reports the jail
-// ready and returns the program's pid once its execve succeeded.
-int prefork_program(struct spec *s, int request_fd) {
+// fork_stage forks a child that runs stage with the write end of a report
+// pipe, and returns the read end, or -1 with `failed` set.
+static int fork_stage(pid_t *pid, void (*stage)(void *arg, int report_fd), void *arg) {
 	int report[2];
 	if (pipe2(report, O_CLOEXEC) < 0)
 		return fail(errno, "exec stage pipe", NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return fail(errno, "start exec stage", "fork");
-	if (pid == 0) {
+	*pid = fork();
+	if (*pid < 0) {
+		int err = errno;
 		close(report[0]);
-		prefork_stage(s, request_fd, report[1]);
+		close(report[1]);
+		return fail(err, "start exec stage", "fork");
+	}
+	if (*pid == 0) {
+		close(report[0]);
+		stage(arg, report[1]);
+		_exit(127); // not reached: a stage execs or exits
 	}
 	close(report[1]);
+	return report[0];
+}
+
+struct prefork_args {
+	struct spec *s;
+	int request_fd;
+};
+
+static void run_prefork_stage(void *arg, int report_fd) {
+	struct prefork_args *a = arg;
+	prefork_stage(a->s, a->request_fd, report_fd);
+}
+
+// prefork_program forks a pooled jail's program process, reports the jail
+// ready and returns the program's pid once its execve succeeded.
+int prefork_program(struct spec *s, int request_fd) {
+	struct prefork_args a = {s, request_fd};
+	pid_t pid;
+	int report = fork_stage(&pid, run_prefork_stage, &a);
 	close(request_fd); // the program's process alone reads the request
+	if (report < 0)
+		return -1;
 	report_simple("ready");
-	return await_exec(s, pid, report[0]);
+	return await_exec(s, pid, report);
+}
+
+struct exec_args {
+	const struct spec *s;
+	const char *path;
+	const int *stdio, *extra;
+};
+
+static void run_exec_stage(void *arg, int report_fd) {
+	struct exec_args *a = arg;
+	exec_stage(a->s, a->path, a->stdio, a->extra, report_fd);
 }
 
 // start_program forks the exec stage and returns the program's pid once its
@@ -259,17 +296,11 @@ int start_program(struct spec *s, const int stdio[3], const int *extra) {
 	char *path = look_path(s);
 	if (path == NULL)
 		return -1;
-	int report[2];
-	if (pipe2(report, O_CLOEXEC) < 0)
-		return fail(errno, "exec stage pipe", NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return fail(errno, "start exec stage", "fork");
-	if (pid == 0) {
-		close(report[0]);
-		exec_stage(s, path, stdio, extra, report[1]);
-	}
-	close(report[1]);
+	struct exec_args a = {s, path, stdio, extra};
+	pid_t pid;
+	int report = fork_stage(&pid, run_exec_stage, &a);
 	free(path);
-	return await_exec(s, pid, report[0]);
+	if (report < 0)
+		return -1;
+	return await_exec(s, pid, report);
 }

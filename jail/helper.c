@@ -54,20 +54,6 @@ static char *read_all(int fd, size_t *len) {
 	return buf;
 }
 
-static int write_file(const char *path, const char *data) {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	size_t n = strlen(data);
-	ssize_t w = write(fd, data, n);
-	int err = errno;
-	close(fd);
-	if (w != (ssize_t)n) {
-		errno = w < 0 ? err : EIO;
-		return -1;
-	}
-	return 0;
-}
 
 uint64_t mount_attr_of(const struct mount_spec *m) {
 	uint64_t attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
@@ -126,13 +112,13 @@ static int map_ids(int pid, const struct spec *s) {
 		snprintf(gid_map, sizeof gid_map, "%d %u 1\n", JAIL_GID, s->gid);
 	}
 	snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
-	if (write_file(path, "deny") < 0)
+	if (write_file(path, "deny", 0) < 0)
 		return fail(errno, "create namespaces", "write %s", path);
 	snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
-	if (write_file(path, uid_map) < 0)
+	if (write_file(path, uid_map, 0) < 0)
 		return fail(errno, "create namespaces", "write %s", path);
 	snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
-	if (write_file(path, gid_map) < 0)
+	if (write_file(path, gid_map, 0) < 0)
 		return fail(errno, "create namespaces", "write %s", path);
 	return 0;
 }
@@ -150,9 +136,9 @@ static int move_self(const struct spec *s) {
 	}
 	int n = 0;
 	for (char **p = s->join_tasks; *p != NULL; p++, n++) {
-		if (write_file(*p, "0") < 0) {
+		if (write_file(*p, "0", 0) < 0) {
 			for (int i = 0; i < n; i++)
-				write_file(s->home_tasks[i], "0");
+				write_file(s->home_tasks[i], "0", 0);
 			return 0; // the pid is written into cgroup.procs instead
 		}
 	}
@@ -314,7 +300,7 @@ void run_helper(char **argv) {
 	if (moved) {
 		// init was born in the jail's cgroups; the helper goes home.
 		for (char **p = s.home_tasks; ok && *p != NULL; p++) {
-			if (write_file(*p, "0") < 0) {
+			if (write_file(*p, "0", 0) < 0) {
 				char step[600];
 				snprintf(step, sizeof step, "leave cgroup %s", *p);
 				fail(errno, step, NULL);
@@ -326,7 +312,7 @@ void run_helper(char **argv) {
 	for (char **p = s.procs_files; ok && !moved && *p != NULL; p++) {
 		char num[32];
 		snprintf(num, sizeof num, "%ld", pid);
-		if (write_file(*p, num) < 0) {
+		if (write_file(*p, num, 0) < 0) {
 			char step[600];
 			snprintf(step, sizeof step, "join cgroup %s", *p);
 			fail(errno, step, NULL);

@@ -200,18 +200,6 @@ static int bind_onto(const char *src, const char *dst, uint64_t attr) {
 	return rc;
 }
 
-static int write_file_at(const char *path, const char *content) {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -1;
-	size_t n = strlen(content);
-	ssize_t w = write(fd, content, n);
-	int err = errno;
-	close(fd);
-	errno = w < 0 ? err : EIO;
-	return w == (ssize_t)n ? 0 : -1;
-}
-
 // write_etc synthesizes the identity files: the jail's users exist by name
 // and nothing of the host's passwd, group or hostnames leaks in.
 static int write_etc(const struct spec *s) {
@@ -229,7 +217,7 @@ static int write_etc(const struct spec *s) {
 	for (int i = 0; i < 4; i++) {
 		char path[64], step[64];
 		snprintf(path, sizeof path, NEW_ROOT "/etc/%s", names[i]);
-		if (write_file_at(path, contents[i]) < 0) {
+		if (write_file(path, contents[i], O_CREAT | O_EXCL | O_NOFOLLOW) < 0) {
 			snprintf(step, sizeof step, "write /etc/%s", names[i]);
 			return fail(errno, step, NULL);
 		}

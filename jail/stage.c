@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,27 +25,27 @@ __attribute__((constructor)) static void brig_stage_dispatch(int argc, char **ar
 		run_helper(argv);
 }
 
-uint32_t get_u32(struct reader *r) {
-	uint32_t v = 0;
-	if (r->bad || r->n < sizeof v) {
+// take copies the next n bytes to out, or marks r bad.
+static void take(struct reader *r, void *out, size_t n) {
+	if (r->bad || r->n < n) {
 		r->bad = 1;
-		return 0;
+		memset(out, 0, n);
+		return;
 	}
-	memcpy(&v, r->p, sizeof v);
-	r->p += sizeof v;
-	r->n -= sizeof v;
+	memcpy(out, r->p, n);
+	r->p += n;
+	r->n -= n;
+}
+
+uint32_t get_u32(struct reader *r) {
+	uint32_t v;
+	take(r, &v, sizeof v);
 	return v;
 }
 
 uint64_t get_u64(struct reader *r) {
-	uint64_t v = 0;
-	if (r->bad || r->n < sizeof v) {
-		r->bad = 1;
-		return 0;
-	}
-	memcpy(&v, r->p, sizeof v);
-	r->p += sizeof v;
-	r->n -= sizeof v;
+	uint64_t v;
+	take(r, &v, sizeof v);
 	return v;
 }
 
@@ -84,11 +85,19 @@ char **get_strs(struct reader *r) {
 	return v;
 }
 
+// take_magic consumes magic (a string literal's bytes) or reports false.
+static int take_magic(struct reader *r, const char *magic) {
+	size_t n = strlen(magic);
+	if (r->bad || r->n < n || memcmp(r->p, magic, n) != 0)
+		return 0;
+	r->p += n;
+	r->n -= n;
+	return 1;
+}
+
 int parse_exec_settings(struct reader *r, struct exec_settings *e) {
-	if (r->n < sizeof EXEC_MAGIC - 1 || memcmp(r->p, EXEC_MAGIC, sizeof EXEC_MAGIC - 1) != 0)
+	if (!take_magic(r, EXEC_MAGIC))
 		return -1;
-	r->p += sizeof EXEC_MAGIC - 1;
-	r->n -= sizeof EXEC_MAGIC - 1;
 	e->uid = get_u32(r);
 	e->gid = get_u32(r);
 	e->nrlimits = get_u32(r);
@@ -120,10 +129,8 @@ int parse_exec_settings(struct reader *r, struct exec_settings *e) {
 
 int parse_spec(struct reader *r, struct spec *s) {
 	memset(s, 0, sizeof *s);
-	if (r->n < sizeof SPEC_MAGIC - 1 || memcmp(r->p, SPEC_MAGIC, sizeof SPEC_MAGIC - 1) != 0)
+	if (!take_magic(r, SPEC_MAGIC))
 		return -1;
-	r->p += sizeof SPEC_MAGIC - 1;
-	r->n -= sizeof SPEC_MAGIC - 1;
 	s->flags = get_u32(r);
 	s->init_id = get_u32(r);
 	s->jail_id = get_u32(r);
@@ -156,6 +163,23 @@ int parse_spec(struct reader *r, struct spec *s) {
 	if (r->bad || exec_len != r->n)
 		return -1;
 	return parse_exec_settings(r, &s->exec) < 0 || r->n != 0 ? -1 : 0;
+}
+
+// write_file writes data to path in one write; flags are added to
+// O_WRONLY|O_CLOEXEC (a created file gets mode 0644).
+int write_file(const char *path, const char *data, int flags) {
+	int fd = open(path, O_WRONLY | O_CLOEXEC | flags, 0644);
+	if (fd < 0)
+		return -1;
+	size_t n = strlen(data);
+	ssize_t w = write(fd, data, n);
+	int err = errno;
+	close(fd);
+	if (w != (ssize_t)n) {
+		errno = w < 0 ? err : EIO;
+		return -1;
+	}
+	return 0;
 }
 
 struct failure failed;

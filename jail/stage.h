@@ -92,6 +92,7 @@ struct failure {
 	char err[2048];
 };
 extern struct failure failed;
+int write_file(const char *path, const char *data, int flags);
 int fail(int err, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *errstr(int err);
 
