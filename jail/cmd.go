@@ -262,12 +262,12 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 			slog.Debug("jail: cannot read kernel seccomp records", "err", err)
 		}
 	}
-	mode := 0
+	mode := seccompEnforce
 	switch {
 	case c.cfg.SeccompKill:
-		mode = 1
+		mode = seccompKill
 	case c.cfg.SeccompLog:
-		mode = 2
+		mode = seccompLog
 	}
 	if c.cfg.Seccomp == nil {
 		// The default policy in each of its three modes is compiled (or
@@ -279,7 +279,14 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 	return withMode(c.cfg.Seccomp, mode).Compile()
 }
 
-// defaultFilters are the default policy's programs: plain, KillOnRefusal, LogOnly.
+// How a policy acts on a refused call: as written, KillOnRefusal, LogOnly.
+const (
+	seccompEnforce = iota
+	seccompKill
+	seccompLog
+)
+
+// defaultFilters are the default policy's programs, one per mode.
 var defaultFilters [3]struct {
 	once sync.Once
 	prog []byte
@@ -288,9 +295,9 @@ var defaultFilters [3]struct {
 
 func withMode(p *seccomp.Policy, mode int) *seccomp.Policy {
 	switch mode {
-	case 1:
+	case seccompKill:
 		return p.KillOnRefusal()
-	case 2:
+	case seccompLog:
 		return p.LogOnly()
 	}
 	return p
