@@ -2,6 +2,7 @@ package jail
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -167,4 +168,42 @@ func TestResultNamesLimiter(t *testing.T) {
 		assert.Equal(t, string(kind), cmd.Result.Limiter)
 	}
 	_ = os.Getpid
+}
+
+// On cgroup v1 the helper moves itself into the jail's cgroups to clone
+// init there; when it may not go back home it writes init's pid into
+// cgroup.procs instead. Both ways the jail is measured by its cgroup: CPU
+// time and peak memory come from the cgroup only when init was placed.
+func TestCgroup1Placement(t *testing.T) {
+	requireRoot(t)
+	if !cgroup.Detect(cgroup.Options{}).Cgroup1.Usable {
+		t.Skip("no usable cgroup v1 here: the placement under test is v1's")
+	}
+	before := countMounts()
+	for _, selfMove := range []bool{true, false} {
+		t.Run(fmt.Sprintf("self-move=%v", selfMove), func(t *testing.T) {
+			c := Command(context.Background(), Config{Limiter: cgroup.Cgroup1, RequireCgroups: true},
+				"/bin/sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
+			var err error
+			c.cfg, err = c.Config.withDefaults()
+			require.NoError(t, err)
+			c.start = time.Now()
+			s, err := c.buildSpec()
+			require.NoError(t, err)
+			require.NotEmpty(t, s.JoinTasks)
+			require.Len(t, s.HomeTasks, len(s.JoinTasks))
+			if !selfMove {
+				for i := range s.HomeTasks {
+					s.HomeTasks[i] = "/nonexistent/tasks" // home not writable: cgroup.procs it is
+				}
+			}
+			require.NoError(t, c.startHelper(s))
+			require.NoError(t, c.awaitStart())
+			require.NoError(t, c.Wait())
+			assert.Greater(t, c.Result.CPUTime, time.Duration(0), "CPU time from cpuacct")
+			assert.Greater(t, c.Result.PeakMemory, int64(0), "peak from the memory cgroup")
+			assert.Equal(t, "cgroup1", c.Result.Limiter)
+		})
+	}
+	assertHostClean(t, before)
 }
