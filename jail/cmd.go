@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"sync"
 	"syscall"
 	"time"
@@ -364,26 +363,13 @@ func (c *Cmd) launchHelper() (*os.File, error) {
 	if err != nil {
 		return fail("stdout", err)
 	}
-	if spawned, err := spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, c.ExtraFiles...)); err != nil {
-		return fail("start helper", err)
-	} else if spawned {
+	if spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, c.ExtraFiles...)) {
 		c.helper = spawnedHelper{}
 	} else {
 		// No spawner (yet): this jail's helper is an exec of this binary.
-		attr := &syscall.SysProcAttr{}
-		if os.Geteuid() == 0 {
-			attr.Credential = helperCredential()
-		}
-		h := &exec.Cmd{
-			Path:        "/proc/self/exe",
-			Args:        []string{helperArg0},
-			Env:         []string{},
-			Stdin:       stdin,
-			Stdout:      stdout,
-			Stderr:      stderr,
-			ExtraFiles:  append([]*os.File{specR, statusW, controlR}, c.ExtraFiles...),
-			SysProcAttr: attr,
-		}
+		h := stageCmd(helperArg0)
+		h.Stdin, h.Stdout, h.Stderr = stdin, stdout, stderr
+		h.ExtraFiles = append([]*os.File{specR, statusW, controlR}, c.ExtraFiles...)
 		if err := h.Start(); err != nil {
 			return fail("start helper", err)
 		}

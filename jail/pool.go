@@ -185,6 +185,13 @@ func (p *Pool) short() bool {
 	return have < p.size
 }
 
+// returnedLocked records that a taken jail's command is over, so that its
+// replacement may be built; p.mu is held.
+func (p *Pool) returnedLocked() {
+	p.running--
+	p.cond.Signal()
+}
+
 // take returns a ready jail, or nil.
 func (p *Pool) take() *Cmd {
 	p.mu.Lock()
@@ -222,8 +229,7 @@ func (p *Pool) release(c *Cmd, early bool) {
 		c.cleanup()
 	}
 	p.mu.Lock()
-	p.running--
-	p.cond.Signal()
+	p.returnedLocked()
 	if p.closed {
 		p.mu.Unlock()
 		finish()
@@ -319,8 +325,7 @@ func (c *Cmd) startPooled() (err error) {
 			c.drainAfterFailure()
 			c.cleanup()
 			p.mu.Lock()
-			p.running--
-			p.cond.Signal()
+			p.returnedLocked()
 			p.mu.Unlock()
 		}
 	}()

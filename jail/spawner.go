@@ -59,6 +59,11 @@ var jailsStarted atomic.Int64
 func spawnerDied(conn *os.File) {
 	spawner.mu.Lock()
 	defer spawner.mu.Unlock()
+	forgetSpawnerLocked(conn)
+}
+
+// forgetSpawnerLocked drops conn if it is still the spawner's; spawner.mu is held.
+func forgetSpawnerLocked(conn *os.File) {
 	if spawner.conn == conn {
 		spawner.conn = nil
 		conn.Close()
@@ -72,19 +77,11 @@ func startSpawner() (*os.File, int, error) {
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "spawner"), os.NewFile(uintptr(fds[1]), "spawner")
 	defer theirs.Close()
+	cmd := stageCmd(spawnerArg0)
+	cmd.ExtraFiles = []*os.File{theirs}
 	// Its own session: a terminal's ^C reaches the supervisor, which decides
 	// what happens to its jails, and not the helpers behind its back.
-	attr := &syscall.SysProcAttr{Setsid: true}
-	if os.Geteuid() == 0 {
-		attr.Credential = helperCredential()
-	}
-	cmd := &exec.Cmd{
-		Path:        "/proc/self/exe",
-		Args:        []string{spawnerArg0},
-		Env:         []string{},
-		ExtraFiles:  []*os.File{theirs},
-		SysProcAttr: attr,
-	}
+	cmd.SysProcAttr.Setsid = true
 	if err := cmd.Start(); err != nil {
 		ours.Close()
 		return nil, 0, fmt.Errorf("start spawner: %w", err)
@@ -99,7 +96,7 @@ func startSpawner() (*os.File, int, error) {
 // spawnHelper asks the running spawner for a helper with fds (stdin,
 // stdout, stderr, spec, status, control, extra files...). It reports false
 // when no spawner is ready: the caller then execs the helper itself.
-func spawnHelper(files []*os.File) (bool, error) {
+func spawnHelper(files []*os.File) bool {
 	fds := make([]int, len(files))
 	for i, f := range files {
 		fds[i] = int(f.Fd())
@@ -111,23 +108,27 @@ func spawnHelper(files []*os.File) (bool, error) {
 	defer spawner.mu.Unlock()
 	conn := spawner.conn
 	if conn == nil {
-		return false, nil
+		return false
 	}
 	if err := unix.Sendmsg(int(conn.Fd()), []byte{0}, unix.UnixRights(fds...), nil, 0); err != nil {
 		// A spawner that died (killed from outside) is replaced; this jail
 		// execs its helper.
-		spawner.conn = nil
-		conn.Close()
-		return false, nil
+		forgetSpawnerLocked(conn)
+		return false
 	}
-	return true, nil
+	return true
 }
 
-// helperCredential is a privileged helper's: the jail's user namespace
-// denies setgroups, so the supplementary groups must be gone before it
-// exists, or root's group 0 would follow the program in.
-func helperCredential() *syscall.Credential {
-	return &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
+// stageCmd starts this binary again as a C stage (argv[0] arg0) with an
+// empty environment. A privileged stage drops the supplementary groups:
+// the jail's user namespace denies setgroups, so they must be gone before
+// it exists, or root's group 0 would follow the program in.
+func stageCmd(arg0 string) *exec.Cmd {
+	attr := &syscall.SysProcAttr{}
+	if os.Geteuid() == 0 {
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
+	}
+	return &exec.Cmd{Path: "/proc/self/exe", Args: []string{arg0}, Env: []string{}, SysProcAttr: attr}
 }
 
 // spawnedHelper stands for a helper the spawner forked: the spawner reaps

@@ -5,18 +5,11 @@ import (
 	"encoding/binary"
 )
 
-// The stages of a jail:
-//
-//	supervisor ──vfork/exec──▶ helper ──clone(namespaces)──▶ init (PID 1) ──fork──▶ exec stage ──execve──▶ program
-//
-// The helper is this same binary started again under the argv[0]
-// "brig:helper"; a C constructor (stage.c) catches it before the Go runtime
-// starts, so helper, init and exec stage are small C processes (helper.c,
-// init.c, mounts.c, execstage.c) and a program that imports jail needs no
-// line in main. The supervisor writes a spec (below) to the helper's fd 3;
-// init is the helper's clone and has it already. Helper and init report
-// events as JSON lines on a shared status pipe (fd 4); each line is one
-// write shorter than PIPE_BUF, so lines never interleave.
+// What the jail's stages (see the package documentation) exchange. The
+// supervisor writes a spec (below) to the helper's fd 3; init is the
+// helper's clone and has it already. Helper and init report events as JSON
+// lines on a shared status pipe (fd 4); each line is one write shorter than
+// PIPE_BUF, so lines never interleave.
 const (
 	helperArg0 = "brig:helper"
 
