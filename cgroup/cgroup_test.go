@@ -564,3 +564,34 @@ func TestV2Delegation(t *testing.T) {
 		assert.Contains(t, out.String(), "deleg jail: "+filepath.Join(deleg, "jails", "brig-"))
 	})
 }
+
+// Stats re-reads its counters (held open since the cgroup was made) on
+// every call, and fails once the limiter is closed instead of returning
+// stale numbers or reading a file that took over a closed fd.
+func TestStatsRereadsUntilClosed(t *testing.T) {
+	forEachCgroupKind(t, func(t *testing.T, k Kind) {
+		fds := openFDs(t)
+		l, err := New(Limits{}, testOpts(k))
+		require.NoError(t, err)
+		before, err := l.Stats()
+		require.NoError(t, err)
+		c := startIn(t, l, helperCmd("spin", "BRIG_CG_MS=200"))
+		ws := c.wait(t, scaled(30*time.Second))
+		require.True(t, ws.Exited() && ws.ExitStatus() == 0, "%v %s", ws, c.out)
+		after, err := l.Stats()
+		require.NoError(t, err)
+		assert.Greater(t, after.CPUTime, before.CPUTime+50*time.Millisecond, "the second read shows the spinner's CPU")
+		assert.Greater(t, after.MemoryPeak, before.MemoryPeak, "and its memory")
+		require.NoError(t, l.Close())
+		_, err = l.Stats()
+		assert.Error(t, err, "Stats after Close")
+		assert.Equal(t, fds, openFDs(t), "Close closes the counters")
+	})
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}

@@ -51,6 +51,10 @@ func readInt(file string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseInt(file, b)
+}
+
+func parseInt(file string, b []byte) (int64, error) {
 	s := strings.TrimSpace(string(b))
 	if s == "max" {
 		return -1, nil
@@ -70,6 +74,10 @@ func readKey(file, key string) (v int64, found bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
+	return parseKey(file, b, key)
+}
+
+func parseKey(file string, b []byte, key string) (v int64, found bool, err error) {
 	for line := range strings.Lines(string(b)) {
 		k, val, ok := strings.Cut(strings.TrimRight(line, "\n"), " ")
 		if !ok || k != key {
@@ -82,6 +90,80 @@ func readKey(file, key string) (v int64, found bool, err error) {
 		return v, true, nil
 	}
 	return 0, false, nil
+}
+
+// A counter is an interface file that Stats reads after every run. It is
+// opened when the cgroup is made and re-read with pread: the first lookup
+// of a fresh cgroup's file makes its inode, and four such opens took
+// 0.17 ms of the path from a pooled program's exit to Wait here, where a
+// pread of an open file takes about a microsecond.
+type counter struct {
+	file string
+	fd   int   // -1 when the open failed
+	err  error // why it failed: a file this kernel lacks is ErrNotExist
+}
+
+func openCounter(file string) *counter {
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &counter{file: file, fd: -1, err: &fs.PathError{Op: "open", Path: file, Err: err}}
+	}
+	return &counter{file: file, fd: fd}
+}
+
+// read returns the file's whole content as the kernel makes it now.
+func (c *counter) read() ([]byte, error) {
+	if c.fd < 0 {
+		return nil, c.err
+	}
+	var buf [4096]byte
+	for {
+		n, err := unix.Pread(c.fd, buf[:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: c.file, Err: err}
+		}
+		if n == len(buf) {
+			return os.ReadFile(c.file) // not small after all
+		}
+		return buf[:n], nil
+	}
+}
+
+func (c *counter) int() (int64, error) {
+	b, err := c.read()
+	if err != nil {
+		return 0, err
+	}
+	return parseInt(c.file, b)
+}
+
+func (c *counter) key(key string) (v int64, found bool, err error) {
+	b, err := c.read()
+	if err != nil {
+		return 0, false, err
+	}
+	return parseKey(c.file, b, key)
+}
+
+// counters are the files a limiter's Stats reads.
+type counters struct {
+	peak, cpu, oom, pidsEvents *counter
+}
+
+func (cs counters) close() {
+	for _, c := range []*counter{cs.peak, cs.cpu, cs.oom, cs.pidsEvents} {
+		c.close()
+	}
+}
+
+func (c *counter) close() {
+	if c != nil && c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd, c.err = -1, &fs.PathError{Op: "read", Path: c.file, Err: fs.ErrClosed}
+	}
 }
 
 // readPids lists the pids in a cgroup.procs file.

@@ -154,6 +154,7 @@ type v1Limiter struct {
 	cpuDir     string
 	freezerDir string // "" without the freezer hierarchy
 	closed     bool
+	counters
 }
 
 func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
@@ -196,6 +197,12 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 	if err := l.setLimits(lim); err != nil {
 		l.removeDirs(time.Now().Add(time.Second))
 		return nil, err
+	}
+	l.counters = counters{
+		peak:       openCounter(filepath.Join(l.memDir, "memory.max_usage_in_bytes")),
+		cpu:        openCounter(filepath.Join(l.cpuacctDir, "cpuacct.usage")),
+		oom:        openCounter(filepath.Join(l.memDir, "memory.oom_control")),
+		pidsEvents: openCounter(filepath.Join(l.pidsDir, "pids.events")),
 	}
 	return l, nil
 }
@@ -291,24 +298,26 @@ func (l *v1Limiter) ProcsFiles() []string {
 }
 
 func (l *v1Limiter) Stats() (Stats, error) {
+	l.mu.Lock() // Close closes the counters
+	defer l.mu.Unlock()
 	var s Stats
-	peak, err := readInt(filepath.Join(l.memDir, "memory.max_usage_in_bytes"))
+	peak, err := l.peak.int()
 	if err != nil {
 		return s, fmt.Errorf("read memory peak of %s: %w", l.memDir, err)
 	}
 	s.MemoryPeak, s.MemoryPeakKnown = peak, true
-	ns, err := readInt(filepath.Join(l.cpuacctDir, "cpuacct.usage"))
+	ns, err := l.cpu.int()
 	if err != nil {
 		return s, fmt.Errorf("read cpu usage of %s: %w", l.cpuacctDir, err)
 	}
 	s.CPUTime, s.CPUTimeKnown = time.Duration(ns), true
 	// The kernel's own OOM-kill counter for this memcg (since 4.13).
-	if v, ok, err := readKey(filepath.Join(l.memDir, "memory.oom_control"), "oom_kill"); err != nil {
+	if v, ok, err := l.oom.key("oom_kill"); err != nil {
 		return s, fmt.Errorf("read oom kills of %s: %w", l.memDir, err)
 	} else if ok {
 		s.OOMKills = v
 	}
-	if v, ok, err := readKey(filepath.Join(l.pidsDir, "pids.events"), "max"); err == nil && ok {
+	if v, ok, err := l.pidsEvents.key("max"); err == nil && ok {
 		s.PidsLimitHits = v
 	}
 	return s, nil
@@ -402,6 +411,7 @@ func (l *v1Limiter) Close() error {
 	// The usual case: the jail has ended and its cgroups are empty, which
 	// rmdir finds out by itself (EBUSY otherwise) without reading any list.
 	if l.removeEmpty() {
+		l.counters.close()
 		l.closed = true
 		return nil
 	}
@@ -427,6 +437,7 @@ func (l *v1Limiter) Close() error {
 	if err := l.removeDirs(deadline); err != nil {
 		return err
 	}
+	l.counters.close()
 	l.closed = true
 	return nil
 }

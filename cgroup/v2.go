@@ -212,6 +212,7 @@ type v2Limiter struct {
 	dir    string
 	mgr    *cgroup2.Manager
 	closed bool
+	counters
 }
 
 func newV2(lim Limits, h v2Host) (*v2Limiter, error) {
@@ -245,7 +246,12 @@ func newV2(lim Limits, h v2Host) (*v2Limiter, error) {
 		os.Remove(dir)
 		return nil, fmt.Errorf("set limits on cgroup %s: %w", dir, err)
 	}
-	return &v2Limiter{dir: dir, mgr: mgr}, nil
+	return &v2Limiter{dir: dir, mgr: mgr, counters: counters{
+		peak:       openCounter(filepath.Join(dir, "memory.peak")),
+		cpu:        openCounter(filepath.Join(dir, "cpu.stat")),
+		oom:        openCounter(filepath.Join(dir, "memory.events")),
+		pidsEvents: openCounter(filepath.Join(dir, "pids.events")),
+	}}, nil
 }
 
 func v2Resources(lim Limits, dir string) *cgroup2.Resources {
@@ -281,24 +287,26 @@ func (l *v2Limiter) Rlimits() []Rlimit               { return nil }
 // Stat, which parses every stat file and PSI data: the jail polls this for
 // CPU-time enforcement.
 func (l *v2Limiter) Stats() (Stats, error) {
+	l.mu.Lock() // Close closes the counters
+	defer l.mu.Unlock()
 	var s Stats
 	// memory.peak appeared in 5.19; without it the peak is unknown.
-	if v, err := readInt(filepath.Join(l.dir, "memory.peak")); err == nil {
+	if v, err := l.peak.int(); err == nil {
 		s.MemoryPeak, s.MemoryPeakKnown = v, true
-	} else if !errors.Is(err, fs.ErrNotExist) || !exists(l.dir) {
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return s, fmt.Errorf("read memory peak of %s: %w", l.dir, err)
 	}
-	usec, ok, err := readKey(filepath.Join(l.dir, "cpu.stat"), "usage_usec")
+	usec, ok, err := l.cpu.key("usage_usec")
 	if err != nil {
 		return s, fmt.Errorf("read cpu usage of %s: %w", l.dir, err)
 	}
 	s.CPUTime, s.CPUTimeKnown = time.Duration(usec)*time.Microsecond, ok
-	if v, _, err := readKey(filepath.Join(l.dir, "memory.events"), "oom_kill"); err != nil {
+	if v, _, err := l.oom.key("oom_kill"); err != nil {
 		return s, fmt.Errorf("read oom kills of %s: %w", l.dir, err)
 	} else {
 		s.OOMKills = v
 	}
-	if v, ok, err := readKey(filepath.Join(l.dir, "pids.events"), "max"); err == nil && ok {
+	if v, ok, err := l.pidsEvents.key("max"); err == nil && ok {
 		s.PidsLimitHits = v
 	}
 	return s, nil
@@ -326,6 +334,7 @@ func (l *v2Limiter) Close() error {
 		return nil
 	}
 	if !exists(l.dir) {
+		l.counters.close()
 		l.closed = true
 		return nil
 	}
@@ -339,6 +348,7 @@ func (l *v2Limiter) Close() error {
 	if err := rmdirCgroup(l.dir, deadline); err != nil {
 		return err
 	}
+	l.counters.close()
 	l.closed = true
 	return nil
 }
