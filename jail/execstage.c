@@ -1,8 +1,8 @@
 // The exec stage: the last step between init and the untrusted program, in
-// a child init forks. It gives the program its files, applies the rlimits,
-// sets no_new_privs, drops every capability (bounding and ambient too),
-// switches to the jail user, resets signals and loads seccomp as the very
-// last thing before execve. Failures come back to init on a close-on-exec
+// a child init starts (fork_stage). It gives the program its files, applies
+// the rlimits, sets no_new_privs, drops every capability (bounding and
+// ambient too), switches to the jail user, resets signals and loads seccomp
+// as the very last thing before execve. Failures come back to init on a close-on-exec
 // pipe as "step: cause"; a successful execve closes it empty.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -10,10 +10,12 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -132,9 +134,9 @@ static void drop_privileges(const struct exec_settings *e, int report_fd) {
 		child_fail(report_fd, "clear ambient capabilities", errno);
 	// setgroups is denied in the jail's user namespace; the supplementary
 	// groups were already emptied on the host before the namespace existed.
-	if (setresgid(e->gid, e->gid, e->gid) < 0)
+	if (syscall(SYS_setresgid, e->gid, e->gid, e->gid) < 0)
 		child_fail(report_fd, "setresgid", errno);
-	if (setresuid(e->uid, e->uid, e->uid) < 0)
+	if (syscall(SYS_setresuid, e->uid, e->uid, e->uid) < 0)
 		child_fail(report_fd, "setresuid", errno);
 	struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
@@ -234,25 +236,57 @@ static int await_exec(const struct spec *s, pid_t pid, int report_fd) {
 	return fail(0, msg, "%s", cause);
 }
 
-// fork_stage forks a child that runs stage with the write end of a report
-// pipe, and returns the read end, or -1 with `failed` set.
+// A stage child shares init's memory until its execve (CLONE_VM and
+// CLONE_VFORK, as posix_spawn does): init sleeps meanwhile, and neither the
+// clone nor the execve copies or tears down a copy of init's memory. That
+// took 0.2 ms from a pooled request to the program's execve done (a C model
+// of supervisor, init and program: 0.40 ms with fork, 0.21 ms this way).
+// So a stage never returns (it execs or _exits) and writes nothing init
+// reads afterwards but `failed`; its file descriptors, signal dispositions
+// and mask, credentials and rlimits are its own (no CLONE_FILES,
+// CLONE_SIGHAND or CLONE_THREAD), and it changes credentials with raw
+// system calls, not libc's all-threads wrappers.
+#define STAGE_STACK (256u << 10)
+
+struct stage_call {
+	void (*stage)(void *arg, int report_fd);
+	void *arg;
+	int report_fd, unused_fd;
+};
+
+static int stage_main(void *p) {
+	struct stage_call *c = p;
+	close(c->unused_fd);
+	c->stage(c->arg, c->report_fd);
+	_exit(127); // not reached: a stage execs or exits
+}
+
+// fork_stage starts a child that runs stage with the write end of a report
+// pipe, and returns the read end once the child has exec'd or exited, or -1
+// with `failed` set.
 static int fork_stage(pid_t *pid, void (*stage)(void *arg, int report_fd), void *arg) {
 	int report[2];
 	if (pipe2(report, O_CLOEXEC) < 0)
 		return fail(errno, "exec stage pipe", NULL);
-	*pid = fork();
-	if (*pid < 0) {
+	// The stack has a guard page below it: an overflow faults instead of
+	// writing over init's memory.
+	size_t guard = (size_t)sysconf(_SC_PAGESIZE), len = guard + STAGE_STACK;
+	char *stack = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED || mprotect(stack, guard, PROT_NONE) < 0) {
 		int err = errno;
 		close(report[0]);
 		close(report[1]);
-		return fail(err, "start exec stage", "fork");
+		return fail(err, "start exec stage", "stack");
 	}
-	if (*pid == 0) {
-		close(report[0]);
-		stage(arg, report[1]);
-		_exit(127); // not reached: a stage execs or exits
-	}
+	struct stage_call call = {stage, arg, report[1], report[0]};
+	*pid = clone(stage_main, stack + len, CLONE_VM | CLONE_VFORK | SIGCHLD, &call);
+	int err = errno;
+	munmap(stack, len); // the child has its own memory again, or is gone
 	close(report[1]);
+	if (*pid < 0) {
+		close(report[0]);
+		return fail(err, "start exec stage", "clone");
+	}
 	return report[0];
 }
 
@@ -266,16 +300,18 @@ static void run_prefork_stage(void *arg, int report_fd) {
 	prefork_stage(a->s, a->request_fd, report_fd);
 }
 
-// prefork_program forks a pooled jail's program process, reports the jail
-// ready and returns the program's pid once its execve succeeded.
+// prefork_program reports the jail ready and starts a pooled jail's program
+// process; it returns the program's pid once its execve succeeded. Ready
+// comes first: init sleeps in fork_stage until the execve, and the request
+// waits in its socket until the process reads it.
 int prefork_program(struct spec *s, int request_fd) {
+	report_simple("ready");
 	struct prefork_args a = {s, request_fd};
 	pid_t pid;
 	int report = fork_stage(&pid, run_prefork_stage, &a);
 	close(request_fd); // the program's process alone reads the request
 	if (report < 0)
 		return -1;
-	report_simple("ready");
 	return await_exec(s, pid, report);
 }
 
