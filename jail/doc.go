@@ -15,7 +15,7 @@
 //
 // # How a jail starts
 //
-//	supervisor ──▶ helper ──clone(namespaces)──▶ init (PID 1) ──fork──▶ exec stage ──execve──▶ program
+//	supervisor ──▶ helper ──clone(namespaces)──▶ init (PID 1) ──clone(CLONE_VM|CLONE_VFORK)──▶ exec stage ──execve──▶ program
 //
 // The supervisor is the embedding Go program (cmd.go, pool.go). The rest is
 // C in this package, run from a constructor of the same binary before the
@@ -27,7 +27,8 @@
 // when told to or when the supervisor dies, and reports what the jail used.
 // init (init.c) builds the root (mounts.c), reaps orphans and forwards
 // signals; when it exits the kernel ends everything left in the jail. The
-// exec stage (execstage.c) drops every privilege and loads seccomp as the
+// exec stage (execstage.c) shares init's memory until its execve, as
+// posix_spawn's child does, drops every privilege and loads seccomp as the
 // last step before execve. The stages talk over pipes: a spec in, JSON
 // events out (wire.go).
 package jail
