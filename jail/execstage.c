@@ -76,11 +76,24 @@ static char *look_path(const struct spec *s) {
 	return NULL;
 }
 
-// close_all_but closes every fd from 3 on except a and b.
-static void close_all_but(int a, int b, int report_fd) {
-	int lo = a < b ? a : b, hi = a < b ? b : a;
-	if ((lo > 3 && syscall(SYS_close_range, 3, lo - 1, 0) < 0) || (hi > lo + 1 && syscall(SYS_close_range, lo + 1, hi - 1, 0) < 0) ||
-	    syscall(SYS_close_range, hi + 1, ~0U, 0) < 0)
+// close_all_but closes every fd from 3 on except the n in keep (each >= 3).
+static void close_all_but(int *keep, int n, int report_fd) {
+	for (int i = 1; i < n; i++) {
+		for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	}
+	unsigned lo = 3;
+	for (int i = 0; i < n; i++) {
+		unsigned k = (unsigned)keep[i];
+		if (k > lo && syscall(SYS_close_range, lo, k - 1, 0) < 0)
+			child_fail(report_fd, "close inherited fds", errno);
+		if (k >= lo)
+			lo = k + 1;
+	}
+	if (syscall(SYS_close_range, lo, ~0U, 0) < 0)
 		child_fail(report_fd, "close inherited fds", errno);
 }
 
@@ -184,8 +197,15 @@ __attribute__((noreturn)) static void prefork_stage(struct spec *s, int request_
 		child_fail(report_fd, "setsid", errno);
 	if (chdir(s->dir) < 0)
 		child_fail(report_fd, "chdir", errno);
-	close_all_but(request_fd, report_fd, report_fd);
+	int keep[] = {request_fd, report_fd, STATUS_FD};
+	close_all_but(keep, 3, report_fd);
 	drop_privileges(&s->exec, report_fd);
+	// The jail is ready only now, when nothing of its build is left to run
+	// (seccomp's load and JIT took 0.5 ms): a pool's Ready counts it, and a
+	// request sent sooner would only wait in the socket. The status pipe
+	// goes before the request is read.
+	report_simple("ready");
+	close(STATUS_FD);
 	int files[3 + MAX_EXTRA], nfiles = 0;
 	if (read_request(s, request_fd, files, &nfiles) < 0) {
 		dprintf(report_fd, "%s: %s", failed.step, failed.err);
@@ -300,12 +320,10 @@ static void run_prefork_stage(void *arg, int report_fd) {
 	prefork_stage(a->s, a->request_fd, report_fd);
 }
 
-// prefork_program reports the jail ready and starts a pooled jail's program
-// process; it returns the program's pid once its execve succeeded. Ready
-// comes first: init sleeps in fork_stage until the execve, and the request
-// waits in its socket until the process reads it.
+// prefork_program starts a pooled jail's program process, which reports the
+// jail ready itself (init sleeps in fork_stage until the program's execve),
+// and returns the program's pid once its execve succeeded.
 int prefork_program(struct spec *s, int request_fd) {
-	report_simple("ready");
 	struct prefork_args a = {s, request_fd};
 	pid_t pid;
 	int report = fork_stage(&pid, run_prefork_stage, &a);

@@ -48,9 +48,10 @@ type spec struct {
 	// reports "ready" and waits for a request (pool.go) before it starts
 	// the exec stage.
 	Pooled bool
-	// Prefork (pooled only): the program's process is forked ahead, drops
-	// its privileges, loads seccomp and then reads the request itself. Only
-	// with the default policy, which allows what reading it takes.
+	// Prefork (pooled only): the program's process is started ahead, drops
+	// its privileges, loads seccomp, reports "ready" itself and then reads
+	// the request. Only with the default policy, which allows what reading
+	// it takes.
 	Prefork bool
 
 	// Cgroup placement of init: Dir for clone3 into a v2 cgroup; for v1
