@@ -92,11 +92,13 @@ func parseKey(file string, b []byte, key string) (v int64, found bool, err error
 	return 0, false, nil
 }
 
-// A counter is an interface file that Stats reads after every run. It is
-// opened when the cgroup is made and re-read with pread: the first lookup
-// of a fresh cgroup's file makes its inode, and four such opens took
+// A counter is an interface file that Stats reads after every run. Stats
+// opens it on first use and re-reads it with pread until Close: the first
+// lookup of a fresh cgroup's file makes its inode, and four such opens took
 // 0.17 ms of the path from a pooled program's exit to Wait here, where a
-// pread of an open file takes about a microsecond.
+// pread of an open file takes about a microsecond. A pool calls Stats once
+// while it builds the jail, so its requests only pread; a cold jail opens
+// them at its first Stats, so an idle one holds no more fds than before.
 type counter struct {
 	file string
 	fd   int   // -1 when the open failed
@@ -148,9 +150,15 @@ func (c *counter) key(key string) (v int64, found bool, err error) {
 	return parseKey(c.file, b, key)
 }
 
-// counters are the files a limiter's Stats reads.
+var errClosed = errors.New("the limiter is closed")
+
+// counters are the files a limiter's Stats reads; nil until the first.
 type counters struct {
 	peak, cpu, oom, pidsEvents *counter
+}
+
+func openCounters(peak, cpu, oom, pidsEvents string) counters {
+	return counters{openCounter(peak), openCounter(cpu), openCounter(oom), openCounter(pidsEvents)}
 }
 
 func (cs counters) close() {

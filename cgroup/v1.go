@@ -198,12 +198,6 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 		l.removeDirs(time.Now().Add(time.Second))
 		return nil, err
 	}
-	l.counters = counters{
-		peak:       openCounter(filepath.Join(l.memDir, "memory.max_usage_in_bytes")),
-		cpu:        openCounter(filepath.Join(l.cpuacctDir, "cpuacct.usage")),
-		oom:        openCounter(filepath.Join(l.memDir, "memory.oom_control")),
-		pidsEvents: openCounter(filepath.Join(l.pidsDir, "pids.events")),
-	}
 	return l, nil
 }
 
@@ -301,6 +295,15 @@ func (l *v1Limiter) Stats() (Stats, error) {
 	l.mu.Lock() // Close closes the counters
 	defer l.mu.Unlock()
 	var s Stats
+	if l.closed {
+		return s, fmt.Errorf("read stats of %s: %w", l.memDir, errClosed)
+	}
+	if l.peak == nil {
+		l.counters = openCounters(filepath.Join(l.memDir, "memory.max_usage_in_bytes"),
+			filepath.Join(l.cpuacctDir, "cpuacct.usage"),
+			filepath.Join(l.memDir, "memory.oom_control"),
+			filepath.Join(l.pidsDir, "pids.events"))
+	}
 	peak, err := l.peak.int()
 	if err != nil {
 		return s, fmt.Errorf("read memory peak of %s: %w", l.memDir, err)

@@ -246,12 +246,7 @@ func newV2(lim Limits, h v2Host) (*v2Limiter, error) {
 		os.Remove(dir)
 		return nil, fmt.Errorf("set limits on cgroup %s: %w", dir, err)
 	}
-	return &v2Limiter{dir: dir, mgr: mgr, counters: counters{
-		peak:       openCounter(filepath.Join(dir, "memory.peak")),
-		cpu:        openCounter(filepath.Join(dir, "cpu.stat")),
-		oom:        openCounter(filepath.Join(dir, "memory.events")),
-		pidsEvents: openCounter(filepath.Join(dir, "pids.events")),
-	}}, nil
+	return &v2Limiter{dir: dir, mgr: mgr}, nil
 }
 
 func v2Resources(lim Limits, dir string) *cgroup2.Resources {
@@ -290,6 +285,13 @@ func (l *v2Limiter) Stats() (Stats, error) {
 	l.mu.Lock() // Close closes the counters
 	defer l.mu.Unlock()
 	var s Stats
+	if l.closed {
+		return s, fmt.Errorf("read stats of %s: %w", l.dir, errClosed)
+	}
+	if l.peak == nil {
+		l.counters = openCounters(filepath.Join(l.dir, "memory.peak"), filepath.Join(l.dir, "cpu.stat"),
+			filepath.Join(l.dir, "memory.events"), filepath.Join(l.dir, "pids.events"))
+	}
 	// memory.peak appeared in 5.19; without it the peak is unknown.
 	if v, err := l.peak.int(); err == nil {
 		s.MemoryPeak, s.MemoryPeakKnown = v, true

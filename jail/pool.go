@@ -283,6 +283,9 @@ func (p *Pool) prestart() (*Cmd, error) {
 			c.cleanup()
 			return nil, &SetupError{Step: ev.Step, Err: ev.Err}
 		case "ready":
+			// Stats opens the cgroup's counter files on first use: here,
+			// rather than between the program's exit and Wait's return.
+			_, _ = c.limiter.Stats()
 			p.built.Add(1)
 			p.refillNS.Add(int64(time.Since(t0)))
 			return c, nil
