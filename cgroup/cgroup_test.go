@@ -565,9 +565,9 @@ func TestV2Delegation(t *testing.T) {
 	})
 }
 
-// Stats re-reads its counters (held open since the cgroup was made) on
-// every call, and fails once the limiter is closed instead of returning
-// stale numbers or reading a file that took over a closed fd.
+// Stats re-reads its counters (opened at the first call and kept) on every
+// call, and fails once the limiter is closed instead of returning stale
+// numbers or reading a file that took over a closed fd.
 func TestStatsRereadsUntilClosed(t *testing.T) {
 	forEachCgroupKind(t, func(t *testing.T, k Kind) {
 		fds := openFDs(t)

@@ -170,7 +170,7 @@ func (cs counters) close() {
 func (c *counter) close() {
 	if c != nil && c.fd >= 0 {
 		unix.Close(c.fd)
-		c.fd, c.err = -1, &fs.PathError{Op: "read", Path: c.file, Err: fs.ErrClosed}
+		c.fd = -1
 	}
 }
 

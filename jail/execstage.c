@@ -2,8 +2,8 @@
 // a child init starts (fork_stage). It gives the program its files, applies
 // the rlimits, sets no_new_privs, drops every capability (bounding and
 // ambient too), switches to the jail user, resets signals and loads seccomp
-// as the very last thing before execve. Failures come back to init on a close-on-exec
-// pipe as "step: cause"; a successful execve closes it empty.
+// as the very last thing before execve. Failures come back to init on a
+// close-on-exec pipe as "step: cause"; a successful execve closes it empty.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
