@@ -2,10 +2,10 @@
 # Compare brig's cold jail with bubblewrap (and nsjail when Debian has it)
 # and with the bare commands, in one hyperfine run, then jails per second
 # at 1, 2 and 8 in parallel, then the library in process (cold, pooled, 8
-# at a time; go test -bench). Prints medians and ratios.
+# at a time; go test -bench, ROUNDS rounds). Prints medians and ratios.
 #
 #   bash bench/compare.sh            # RUNS=200 JOBS=200 by default
-#   RUNS=500 JOBS=400 bash bench/compare.sh
+#   RUNS=500 JOBS=400 ROUNDS=9 bash bench/compare.sh
 #   OUT=results bash bench/compare.sh   # keep the hyperfine JSON and throughput files
 #
 # Runs as root on Debian. Installs bubblewrap and hyperfine when missing.
@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-200}
 JOBS=${JOBS:-200}
+ROUNDS=${ROUNDS:-5}
 PY=/usr/bin/python3
 GO=$(command -v go || echo /usr/local/go/bin/go)
 # Raw results stay only where the caller asks for them (OUT=dir); otherwise
@@ -80,8 +81,18 @@ done
 
 # The library in process (an embedding supervisor): cold and pooled jails,
 # and 8 cold jails at a time, between the CLI runs above and the ratios below.
-"$GO" test -run '^$' -bench 'BenchmarkBareTrue$|BenchmarkColdTrue$|BenchmarkColdTrueParallel8$|BenchmarkWarmTrue$' \
-	-benchtime "${JOBS}x" ./jail/ >"$OUT/gobench.txt"
+# ROUNDS runs of the test binary, each JOBS per benchmark: a ratio is taken
+# within a round (its benchmarks ran seconds apart) and the median over
+# rounds is reported, since this kind of VM's speed drifts by 30% within
+# minutes.
+"$GO" test -c -o "$OUT/jail.test" ./jail/
+: >"$OUT/gobench.txt"
+for r in $(seq "$ROUNDS"); do
+	echo "round $r" >>"$OUT/gobench.txt"
+	(cd jail && "$OUT/jail.test" -test.run '^$' \
+		-test.bench 'BenchmarkBareTrue$|BenchmarkColdTrue$|BenchmarkColdTrueParallel8$|BenchmarkWarmTrue$' \
+		-test.benchtime "${JOBS}x") >>"$OUT/gobench.txt"
+done
 
 "$PY" - "$OUT" "$JOBS" <<'PYEOF'
 import json, sys
@@ -109,20 +120,32 @@ print("\njails per second (%d jobs)" % jobs)
 for p in (1, 2, 8):
     b, w = tp[("brig", p)], tp[("bwrap", p)]
     print(f"  P={p}: brig {b:6.1f}/s  bwrap {w:6.1f}/s  brig/bwrap = {b / w:.2f}x" + ("   (target >= 1.25x)" if p == 8 else ""))
-gb = {}
+rounds = []
 for line in open(f"{out}/gobench.txt"):
     f = line.split()
-    if f and f[0].startswith("Benchmark"):
+    if f and f[0] == "round":
+        rounds.append({})
+    elif f and f[0].startswith("Benchmark"):
         name = f[0].split("-")[0]
-        gb[name] = {f[i + 1]: float(f[i]) for i in range(2, len(f) - 1, 2)}
+        rounds[-1][name] = {f[i + 1]: float(f[i]) for i in range(2, len(f) - 1, 2)}
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+def over_rounds(fn):
+    xs = [fn(r) for r in rounds]
+    return median(xs), min(xs), max(xs)
+def p50(name):
+    return lambda r: r[name]["p50-ms"]
 bw = {short(c): m for c, m, _, _ in load("true")}["bwrap --unshare-all"]
-print("\nin process (go test -bench ./jail, p50 of %d)" % jobs)
-bare, cold, warm = (gb[n]["p50-ms"] for n in ("BenchmarkBareTrue", "BenchmarkColdTrue", "BenchmarkWarmTrue"))
-print(f"  bare /bin/true {bare:.2f} ms, cold jail {cold:.2f} ms, warm pool {warm:.2f} ms")
-print(f"  cold jail / bwrap = {cold / bw:.2f}x   (target <= 0.8x)")
-print(f"  warm pool / bare  = {warm / bare:.2f}x   (target <= 2x)")
-par = gb["BenchmarkColdTrueParallel8"]["jails/s"]
-print(f"  8 at a time: {par:.1f} jails/s, / bwrap P=8 = {par / tp[('bwrap', 8)]:.2f}x   (target >= 1.25x)")
+print("\nin process (go test -bench ./jail; %d rounds of %d, p50 per round, median of rounds [min-max])" % (len(rounds), jobs))
+bare, cold, warm = (over_rounds(p50(n)) for n in ("BenchmarkBareTrue", "BenchmarkColdTrue", "BenchmarkWarmTrue"))
+print(f"  bare /bin/true {bare[0]:.2f} ms [{bare[1]:.2f}-{bare[2]:.2f}], cold jail {cold[0]:.2f} ms [{cold[1]:.2f}-{cold[2]:.2f}], warm pool {warm[0]:.2f} ms [{warm[1]:.2f}-{warm[2]:.2f}]")
+print(f"  cold jail / bwrap = {cold[0] / bw:.2f}x   (target <= 0.8x)")
+ratio = over_rounds(lambda r: r["BenchmarkWarmTrue"]["p50-ms"] / r["BenchmarkBareTrue"]["p50-ms"])
+print(f"  warm pool / bare  = {ratio[0]:.2f}x [{ratio[1]:.2f}-{ratio[2]:.2f}] (within each round)   (target <= 2x)")
+par = over_rounds(lambda r: r["BenchmarkColdTrueParallel8"]["jails/s"])
+print(f"  8 at a time: {par[0]:.1f} jails/s [{par[1]:.0f}-{par[2]:.0f}], / bwrap P=8 = {par[0] / tp[('bwrap', 8)]:.2f}x   (target >= 1.25x)")
 PYEOF
 [ -n "$KEEP" ] && echo "raw results in $OUT"
 true
