@@ -1,10 +1,12 @@
 package jail
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -284,6 +286,53 @@ import socket as so; print("hostname", so.gethostname())
 	assert.Contains(t, out, "lo b'ping'\n")
 	assert.NotContains(t, out, "outside reachable")
 	assert.Contains(t, out, "hostname brig\n")
+}
+
+// Two jails alive at once have two network namespaces, neither the host's:
+// one's abstract unix socket (names are per network namespace) is not
+// there for the other.
+func TestEachJailHasItsOwnNetwork(t *testing.T) {
+	requireRoot(t)
+	requirePython(t)
+	host, err := os.Readlink("/proc/self/ns/net")
+	require.NoError(t, err)
+	listen := Command(context.Background(), Config{}, python, "-c", `
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind("\0brig-netns-test"); s.listen(1)
+print(os.readlink("/proc/self/ns/net"), flush=True)
+sys.stdin.read()
+`)
+	stdinR, stdin, err := os.Pipe()
+	require.NoError(t, err)
+	defer stdinR.Close()
+	defer stdin.Close()
+	stdout, stdoutW := io.Pipe()
+	listen.Stdin, listen.Stdout = stdinR, stdoutW
+	require.NoError(t, listen.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	first := strings.TrimSpace(line)
+
+	out, err := Command(context.Background(), Config{}, python, "-c", `
+import os, socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect("\0brig-netns-test"); print("reached")
+except OSError as e:
+    print("refused", e.errno)
+print(os.readlink("/proc/self/ns/net"))
+`).Output()
+	require.NoError(t, err)
+	stdin.Close()
+	require.NoError(t, listen.Wait())
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, lines, 2, "%s", out)
+	assert.Equal(t, "refused 111", lines[0], "the other jail's abstract socket is in another namespace")
+	second := lines[1]
+	assert.True(t, strings.HasPrefix(first, "net:["), first)
+	assert.NotEqual(t, first, second, "two live jails, two network namespaces")
+	assert.NotEqual(t, host, first)
+	assert.NotEqual(t, host, second)
 }
 
 func TestEnvironmentIsClean(t *testing.T) {
