@@ -22,16 +22,23 @@ import (
 var closeTimeout = 10 * time.Second
 
 // readSmall reads a small interface file in one read: three system calls,
-// where os.ReadFile takes six (the jail reads four of these after each run).
+// where os.ReadFile takes six.
 func readSmall(file string) ([]byte, error) {
 	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: file, Err: err}
 	}
 	defer unix.Close(fd)
+	return readWhole(fd, file)
+}
+
+// readWhole reads an open interface file from its start with one pread
+// (the kernel makes its content anew at offset 0), or, should it not fit
+// in a page after all, with os.ReadFile.
+func readWhole(fd int, file string) ([]byte, error) {
 	var buf [4096]byte
 	for {
-		n, err := unix.Read(fd, buf[:])
+		n, err := unix.Pread(fd, buf[:], 0)
 		if err == unix.EINTR {
 			continue
 		}
@@ -39,7 +46,7 @@ func readSmall(file string) ([]byte, error) {
 			return nil, &fs.PathError{Op: "read", Path: file, Err: err}
 		}
 		if n == len(buf) {
-			return os.ReadFile(file) // not small after all
+			return os.ReadFile(file)
 		}
 		return buf[:n], nil
 	}
@@ -118,20 +125,7 @@ func (c *counter) read() ([]byte, error) {
 	if c.fd < 0 {
 		return nil, c.err
 	}
-	var buf [4096]byte
-	for {
-		n, err := unix.Pread(c.fd, buf[:], 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: c.file, Err: err}
-		}
-		if n == len(buf) {
-			return os.ReadFile(c.file) // not small after all
-		}
-		return buf[:n], nil
-	}
+	return readWhole(c.fd, c.file)
 }
 
 func (c *counter) int() (int64, error) {
