@@ -16,17 +16,20 @@
 // # How a jail starts
 //
 //	supervisor ──▶ helper ──clone(namespaces)──▶ init (PID 1) ──clone(CLONE_VM|CLONE_VFORK)──▶ exec stage ──execve──▶ program
+//	                                              └─fork──▶ network maker
 //
 // The supervisor is the embedding Go program (cmd.go, pool.go). The rest is
 // C in this package, run from a constructor of the same binary before the
 // Go runtime starts (stage.c): a program that imports jail needs no line in
 // main. The helper (helper.c) is an exec of the binary under the argv[0]
 // "brig:helper" or, from a process's second jail on, a fork of its spawner
-// (spawner.c); it clones init in every namespace, maps the jail's users
-// (ids.go), places init in the jail's cgroup (../cgroup), kills the jail
-// when told to or when the supervisor dies, and reports what the jail used.
-// init (init.c) builds the root (mounts.c), reaps orphans and forwards
-// signals; when it exits the kernel ends everything left in the jail. The
+// (spawner.c); it clones init in new user, mount, PID, IPC and UTS
+// namespaces, maps the jail's users (ids.go), places init in the jail's
+// cgroup (../cgroup), kills the jail when told to or when the supervisor
+// dies, and reports what the jail used. init (init.c) forks a child that
+// makes the jail's network namespace while init builds the root (mounts.c),
+// then enters it; init reaps orphans and forwards signals, and when it exits
+// the kernel ends everything left in the jail. The
 // exec stage (execstage.c) shares init's memory until its execve, as
 // posix_spawn's child does, drops every privilege and loads seccomp as the
 // last step before execve. The stages talk over pipes: a spec in, JSON

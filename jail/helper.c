@@ -247,9 +247,9 @@ void run_helper(char **argv) {
 	for (int fd = HELPER_EXTRA_FD; fd < HELPER_EXTRA_FD + nextra + (request_fd >= 0); fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 
+	// The network namespace is made in the jail by a child of init
+	// (init.c's start_net_maker), not here.
 	uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-	if (s.flags & SPEC_NEW_NET)
-		flags |= CLONE_NEWNET;
 	int cgroup_fd = -1;
 	if (s.cgroup_dir[0] != '\0') {
 		// cgroup v2: init is born in the jail's cgroup.

@@ -198,6 +198,7 @@ func TestPIDNamespaceSeesOnlyItself(t *testing.T) {
 	out, errOut, r := runPython(t, Config{}, `
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 print("count", len(pids), "max", max(pids))
+print("others", [p for p in pids if p not in (1, os.getpid())])
 print("init", open("/proc/1/cmdline").read().replace("\0", " ").strip())
 try:
     print("environ1", repr(open("/proc/1/environ").read()))
@@ -211,6 +212,9 @@ except OSError as e:
 	require.True(t, r.Success(), errOut)
 	count, _ := strconv.Atoi(strings.Fields(lineWith(out, "count"))[1])
 	assert.Less(t, count, 20, "the jail should see a handful of pids, not the host's: %s", out)
+	// Nothing of the set-up (such as the child of init that makes the
+	// network namespace) is left, not even as a zombie.
+	assert.Contains(t, out, "others []\n")
 	assert.Contains(t, out, "init brig:init")
 	assert.Contains(t, out, "environ1 denied")
 	assert.Contains(t, out, "exe1 denied")
