@@ -187,6 +187,19 @@ static void become_init(struct spec *s, char **argv, int ready_fd, int request_f
 	run_init(s, request_fd);
 }
 
+// hold_mounts opens the jail's mount namespace, so that the helper, not
+// init, holds its last reference. init's exit then ends every process of the
+// jail without also undoing ~40 mounts (and waiting for an expedited RCU
+// grace period): that happens when the helper closes it, after its done
+// report, on its way out (0.4 ms of a cold jail's 6, A/B). Nothing of it is
+// on the host, as a network namespace's deferred cleanup is not. -1 when it
+// cannot be opened: then init's exit undoes the mounts, as before.
+static int hold_mounts(long pid) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 // obey carries out the supervisor's control commands and waits for init.
 // EOF on control is the supervisor dying: nothing of the jail may outlive it.
 static void obey(int pid, int pidfd) {
@@ -287,6 +300,7 @@ void run_helper(char **argv) {
 		become_init(&s, argv, ready[0], request_fd);
 	}
 	close(ready[0]);
+	int mounts = hold_mounts(pid);
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);
 	// Only init needs these.
@@ -338,5 +352,7 @@ void run_helper(char **argv) {
 		close(null);
 	}
 	obey((int)pid, pidfd);
+	if (mounts >= 0)
+		close(mounts); // the jail's mounts are undone here
 	_exit(0);
 }
