@@ -3,6 +3,7 @@ package jail
 // The jail's stages are C (stage.c and the files it names); see wire.go.
 
 // #cgo CFLAGS: -Wall -O2
+// #cgo LDFLAGS: -Wl,-z,now
 import "C"
 
 import (
