@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -218,6 +219,41 @@ except OSError as e:
 	assert.Contains(t, out, "init brig:init")
 	assert.Contains(t, out, "environ1 denied")
 	assert.Contains(t, out, "exe1 denied")
+}
+
+// TestEtcCopiesMatchHost: the small /etc files a jail gets as copies (not
+// binds) hold exactly the host's bytes, the largest (mime.types, 73 KB here)
+// included.
+func TestEtcCopiesMatchHost(t *testing.T) {
+	requireRoot(t)
+	var files []string
+	for _, m := range mustSystemMounts(t) {
+		if m.Copy {
+			files = append(files, m.Target)
+		}
+	}
+	require.NotEmpty(t, files, "no /etc file is copied on this host")
+	out, errOut, r := runPython(t, Config{}, fmt.Sprintf(`
+import hashlib
+for p in %q.split():
+    try:
+        print(p, hashlib.sha256(open(p, "rb").read()).hexdigest())
+    except OSError as e:
+        print(p, "error", e.errno)
+`, strings.Join(files, " ")))
+	require.True(t, r.Success(), errOut)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.Contains(t, out, fmt.Sprintf("%s %x\n", f, sha256.Sum256(b)), "copy of %s", f)
+	}
+}
+
+func mustSystemMounts(t *testing.T) []mountSpec {
+	t.Helper()
+	ms, err := systemMounts()
+	require.NoError(t, err)
+	return ms
 }
 
 func TestHostFilesInvisible(t *testing.T) {
