@@ -42,6 +42,7 @@ type v1Host struct {
 	freezer     bool              // the freezer hierarchy exists (race-free Kill)
 	controllers []string
 	writable    bool
+	memsw       bool // memory.memsw.* exist (swap accounting is on)
 }
 
 func (h v1Host) backend(err error) Backend {
@@ -130,6 +131,7 @@ func probeV1(mounts []cgroupMount, opt Options) (v1Host, error) {
 		}
 	}
 	h.writable = true
+	h.memsw = exists(filepath.Join(h.own["memory"], "memory.memsw.limit_in_bytes"))
 	for _, p := range h.distinctParents() {
 		dir := p
 		if !exists(p) {
@@ -158,13 +160,10 @@ type v1Limiter struct {
 }
 
 func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
-	for _, p := range h.distinctParents() {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return nil, fmt.Errorf("create cgroup parent %s: %w", p, err)
-		}
-	}
 	// Create the jail's directory in every hierarchy ourselves, with Mkdir:
 	// an existing directory means a name clash, and we try the next name.
+	// The parents are created when a Mkdir finds one missing (the first
+	// jail, or after an operator removed them), not checked for every jail.
 	var (
 		name string
 		made []string
@@ -176,6 +175,14 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 			return nil, err
 		}
 		made, err = mkdirAll1(h.distinctParents(), name)
+		if errors.Is(err, fs.ErrNotExist) {
+			for _, p := range h.distinctParents() {
+				if err := os.MkdirAll(p, 0o755); err != nil {
+					return nil, fmt.Errorf("create cgroup parent %s: %w", p, err)
+				}
+			}
+			made, err = mkdirAll1(h.distinctParents(), name)
+		}
 		if err == nil {
 			break
 		}
@@ -194,7 +201,7 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 		l.freezerDir = filepath.Join(h.parents["freezer"], name)
 	}
 	l.cpuDir = filepath.Join(h.parents["cpu"], name)
-	if err := l.setLimits(lim); err != nil {
+	if err := l.setLimits(lim, h.memsw); err != nil {
 		l.removeDirs(time.Now().Add(time.Second))
 		return nil, err
 	}
@@ -235,7 +242,7 @@ func mkdirAll1(parents []string, name string) ([]string, error) {
 // setLimits writes the jail's limits: five small writes where containerd's
 // cgroup1.New took 0.9-1.4 ms per jail here (it creates every directory
 // again and goes through the OCI resource types).
-func (l *v1Limiter) setLimits(lim Limits) error {
+func (l *v1Limiter) setLimits(lim Limits, memsw bool) error {
 	type setting struct{ dir, file, value string }
 	var todo []setting
 	if lim.Memory > 0 {
@@ -244,7 +251,7 @@ func (l *v1Limiter) setLimits(lim Limits) error {
 		// memsw limits memory+swap; equal to the memory limit it allows no
 		// swap at all. It is absent when swap accounting is off (then there
 		// is nothing to limit).
-		if exists(filepath.Join(l.memDir, "memory.memsw.limit_in_bytes")) {
+		if memsw {
 			todo = append(todo, setting{l.memDir, "memory.memsw.limit_in_bytes", mem})
 		}
 	}
@@ -252,8 +259,10 @@ func (l *v1Limiter) setLimits(lim Limits) error {
 		todo = append(todo, setting{l.pidsDir, "pids.max", fmt.Sprint(lim.Pids)})
 	}
 	if lim.CPUs > 0 {
-		quota, period := cpuQuota(lim.CPUs)
-		todo = append(todo, setting{l.cpuDir, "cpu.cfs_period_us", fmt.Sprint(period)}, setting{l.cpuDir, "cpu.cfs_quota_us", fmt.Sprint(quota)})
+		// The quota is over the period a new cgroup starts with, the
+		// kernel's 100 ms default; cpuQuota assumes that period.
+		quota, _ := cpuQuota(lim.CPUs)
+		todo = append(todo, setting{l.cpuDir, "cpu.cfs_quota_us", fmt.Sprint(quota)})
 	}
 	for _, t := range todo {
 		if err := os.WriteFile(filepath.Join(t.dir, t.file), []byte(t.value), 0); err != nil {
