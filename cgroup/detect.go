@@ -155,6 +155,21 @@ func choose(opt Options, r Report) (kind Kind, why string, err error) {
 
 var fallbackWarning sync.Once
 
+// Planned reports the kind New would create for opt now, from the same
+// (briefly cached) probe, without creating anything: a caller can start
+// work that depends only on the kind while the cgroup is being made.
+func Planned(opt Options) (Kind, error) {
+	if err := checkParent(opt.Parent); err != nil {
+		return "", err
+	}
+	h, err := probeHost(opt)
+	if err != nil {
+		return "", err
+	}
+	kind, _, err := choose(opt, h.r)
+	return kind, err
+}
+
 // New creates the limiter of one jail. See the package documentation for
 // the detection order.
 func New(lim Limits, opt Options) (Limiter, error) {

@@ -83,7 +83,9 @@ type Limiter interface {
 	// whose write side waits for an RCU grace period (7-13 ms measured here
 	// for a pid written into cgroup.procs, 0.2 ms for "0" into tasks); it
 	// can then fork the jail's first process inside and go home the same
-	// way. nil, nil for other kinds.
+	// way, or hand the jail's files, open, to that first process for it to
+	// move itself (v1 checks the credentials of whoever opened the file).
+	// nil, nil for other kinds.
 	SelfMove() (jail, home []string)
 	// Rlimits are this limiter's own rlimits, applied in the jail before the
 	// program runs: the rlimit kind returns AS, NPROC and CPU; cgroup kinds

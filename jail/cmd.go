@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,7 +138,7 @@ func (c *Cmd) Start() (err error) {
 		}
 		return err
 	}
-	s, err := c.buildSpec()
+	s, err := c.buildSpec(true)
 	if err != nil {
 		specW.Close()
 		c.drainAfterFailure()
@@ -146,6 +147,12 @@ func (c *Cmd) Start() (err error) {
 	if err := sendSpec(specW, s); err != nil {
 		c.drainAfterFailure()
 		return err
+	}
+	if s.JoinLater {
+		if err := c.joinLater(); err != nil {
+			c.drainAfterFailure()
+			return err
+		}
 	}
 	if err := c.awaitStart(); err != nil {
 		c.drainAfterFailure()
@@ -185,16 +192,27 @@ func (c *Cmd) stoppedEarly() bool {
 	return c.stopWhy != ""
 }
 
-func (c *Cmd) buildSpec() (*spec, error) {
+// buildSpec leases the jail's ids, makes its cgroup (unless the jail may
+// join it later: mayJoinLater and cgroup v1) and resolves what it needs.
+func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 	var err error
 	if c.lease, err = leaseHostID(c.cfg.HostIDs); err != nil {
 		return nil, &SetupError{Step: "lease host id", Err: err.Error()}
 	}
-	opts := cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent}
+	opts := c.cgroupOptions()
 	c.staleSweep = removeStaleOnce(opts)
-	c.limiter, err = cgroup.New(c.cfg.Limits, opts)
-	if err != nil {
-		return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
+	// A cold jail on cgroup v1 gets its cgroups while it is built (joinLater):
+	// making five of them is ~0.3 ms the helper would otherwise wait for.
+	joinLater := false
+	if mayJoinLater {
+		kind, err := cgroup.Planned(opts)
+		joinLater = err == nil && kind == cgroup.Cgroup1
+	}
+	if !joinLater {
+		c.limiter, err = cgroup.New(c.cfg.Limits, opts)
+		if err != nil {
+			return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
+		}
 	}
 	mounts, err := rootMounts(c.cfg.Binds)
 	if err != nil {
@@ -210,17 +228,48 @@ func (c *Cmd) buildSpec() (*spec, error) {
 	}
 	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
 	env = append(env, c.Env...)
-	join, home := c.limiter.SelfMove()
-	return &spec{
+	s := &spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
 		Hostname:  c.cfg.Hostname,
 		IDs:       *c.lease,
 		Mounts:    mounts,
 		TmpfsSize: c.cfg.TmpfsSize,
 		NewNet:    true,
-		CgroupDir: c.limiter.Dir(), ProcsFiles: c.limiter.ProcsFiles(), JoinTasks: join, HomeTasks: home,
-		Exec: execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
-	}, nil
+		JoinLater: joinLater,
+		Exec:      execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
+	}
+	if !joinLater {
+		s.CgroupDir, s.ProcsFiles = c.limiter.Dir(), c.limiter.ProcsFiles()
+		s.JoinTasks, s.HomeTasks = c.limiter.SelfMove()
+	}
+	return s, nil
+}
+
+func (c *Cmd) cgroupOptions() cgroup.Options {
+	return cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent}
+}
+
+// joinLater makes the cgroup v1 limiter of a JoinLater jail, whose helper
+// is already building it, and sends the helper the "tasks" files init is to
+// move itself into.
+func (c *Cmd) joinLater() error {
+	l, err := cgroup.New(c.cfg.Limits, c.cgroupOptions())
+	if err != nil {
+		return &SetupError{Step: "create cgroup", Err: err.Error()}
+	}
+	c.limiter = l
+	if l.Kind() != cgroup.Cgroup1 {
+		// The spec carries no rlimits of another kind's: never run so.
+		return &SetupError{Step: "create cgroup", Err: fmt.Sprintf("planned a cgroup1 limiter, got %s", l.Kind())}
+	}
+	join, _ := l.SelfMove()
+	var e encoder
+	e.strs(join)
+	msg := binary.NativeEndian.AppendUint32([]byte{controlJoin}, uint32(e.Len()))
+	if _, err := c.control.Write(append(msg, e.Bytes()...)); err != nil {
+		return &SetupError{Step: "join cgroup", Err: err.Error()}
+	}
+	return nil
 }
 
 // staleSweeps holds, per cgroup parent, the sweep this process started
@@ -309,6 +358,9 @@ func (c *Cmd) rlimits() []cgroup.Rlimit {
 		{Resource: syscall.RLIMIT_CORE, Cur: 0, Max: 0},
 		{Resource: syscall.RLIMIT_FSIZE, Cur: fsize, Max: fsize},
 		{Resource: syscall.RLIMIT_NOFILE, Cur: 1024, Max: 1024},
+	}
+	if c.limiter == nil {
+		return rl // a JoinLater jail: cgroup v1, which adds none
 	}
 	return append(rl, c.limiter.Rlimits()...)
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -27,6 +28,7 @@
 
 #define CONTROL_KILL 'k'
 #define CONTROL_SIGNAL 's'
+#define CONTROL_JOIN 'j'
 
 static char *read_all(int fd, size_t *len) {
 	size_t cap = 1 << 16, n = 0;
@@ -148,7 +150,7 @@ static int move_self(const struct spec *s) {
 // become_init runs in the cloned child: it waits until the helper mapped
 // its ids and placed it, then takes the jail's root id (or, unprivileged,
 // the jail user's), keeping the namespace's capabilities without an execve.
-static void become_init(struct spec *s, char **argv, int ready_fd, int request_fd) {
+static void become_init(struct spec *s, char **argv, int ready_fd, int request_fd, int join_fd) {
 	char b;
 	ssize_t r;
 	do
@@ -184,7 +186,78 @@ static void become_init(struct spec *s, char **argv, int ready_fd, int request_f
 	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
 		_exit(1);
 	close(ready_fd);
-	run_init(s, request_fd);
+	run_init(s, request_fd, join_fd);
+}
+
+static int read_exact(int fd, void *buf, size_t n) {
+	char *p = buf;
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+// pass_cgroups waits for the supervisor's controlJoin (wire.go) of a
+// JoinLater jail, opens the cgroup v1 "tasks" files it names and hands them
+// to init on sock: init writes "0" into each, which moves it, checked
+// against the credentials of the opener, the helper. It returns 1 when
+// they were passed, 0 when the supervisor asked for the jail's end
+// instead (or went away), -1 on failure, reported.
+static int pass_cgroups(int sock) {
+	unsigned char cmd;
+	ssize_t r;
+	do
+		r = read(CONTROL_FD, &cmd, 1);
+	while (r < 0 && errno == EINTR);
+	if (r != 1 || cmd != CONTROL_JOIN)
+		return 0;
+	uint32_t len;
+	if (read_exact(CONTROL_FD, &len, sizeof len) < 0 || len > (64u << 10))
+		return fail(EIO, "join cgroup", "read the cgroup list");
+	uint8_t *raw = malloc(len ? len : 1);
+	if (raw == NULL || read_exact(CONTROL_FD, raw, len) < 0)
+		return fail(EIO, "join cgroup", "read the cgroup list");
+	struct reader rd = {raw, len, 0};
+	char **paths = get_strs(&rd);
+	if (rd.bad || rd.n != 0 || paths == NULL || paths[0] == NULL)
+		return fail(0, "join cgroup", "malformed cgroup list");
+	int fds[MAX_JOIN], n = 0;
+	for (char **p = paths; *p != NULL; p++) {
+		if (n == MAX_JOIN)
+			return fail(0, "join cgroup", "more than %d hierarchies", MAX_JOIN);
+		fds[n] = open(*p, O_WRONLY | O_CLOEXEC);
+		if (fds[n] < 0) {
+			char step[600];
+			snprintf(step, sizeof step, "join cgroup %s", *p);
+			return fail(errno, step, NULL);
+		}
+		n++;
+	}
+	unsigned char count = (unsigned char)n;
+	char oob[CMSG_SPACE(sizeof(int) * MAX_JOIN)];
+	memset(oob, 0, sizeof oob);
+	struct iovec iov = {&count, 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = oob, .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
+	do
+		r = sendmsg(sock, &msg, 0);
+	while (r < 0 && errno == EINTR);
+	int err = errno;
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	if (r != 1)
+		return fail(err, "join cgroup", "hand the cgroups to init");
+	return 1;
 }
 
 // hold_mounts opens the jail's mount namespace, so that the helper, not
@@ -281,6 +354,11 @@ void run_helper(char **argv) {
 		fail(errno, "helper: pipe", NULL);
 		die();
 	}
+	int join[2] = {-1, -1};
+	if ((s.flags & SPEC_JOIN_LATER) && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, join) < 0) {
+		fail(errno, "helper: socketpair", NULL);
+		die();
+	}
 	int pidfd = -1;
 	struct clone_args args = {
 		.flags = flags,
@@ -295,11 +373,15 @@ void run_helper(char **argv) {
 	}
 	if (pid == 0) {
 		close(ready[1]);
+		if (join[0] >= 0)
+			close(join[0]);
 		if (cgroup_fd >= 0)
 			close(cgroup_fd);
-		become_init(&s, argv, ready[0], request_fd);
+		become_init(&s, argv, ready[0], request_fd, join[1]);
 	}
 	close(ready[0]);
+	if (join[1] >= 0)
+		close(join[1]);
 	int mounts = hold_mounts(pid);
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);
@@ -339,6 +421,19 @@ void run_helper(char **argv) {
 		if (ok)
 			fail(errno, "helper: start init", NULL);
 		die();
+	}
+	if (join[0] >= 0) {
+		// init builds the jail meanwhile and waits for these before it
+		// starts anything of the caller's.
+		int rc = pass_cgroups(join[0]);
+		if (rc < 0) {
+			kill((pid_t)pid, SIGKILL);
+			waitpid((pid_t)pid, NULL, 0);
+			die();
+		}
+		if (rc == 0)
+			kill((pid_t)pid, SIGKILL); // obey reaps it and reports done
+		close(join[0]);
 	}
 	// ready[1] stays open (close-on-exec, and the helper never execs) until
 	// the helper exits: init polls it to learn that the helper is alive.

@@ -120,6 +120,42 @@ static int join_net_maker(struct net_maker *m) {
 	return rc;
 }
 
+// join_cgroups receives from the helper the jail's cgroup v1 "tasks" files
+// (helper.c's pass_cgroups) and moves init into each by writing "0": init
+// is single-threaded, so moving the thread moves the process, and a thread
+// moving itself takes no global lock. Everything init starts from here on
+// is born inside.
+static int join_cgroups(int sock) {
+	unsigned char count = 0;
+	char oob[CMSG_SPACE(sizeof(int) * MAX_JOIN)];
+	struct iovec iov = {&count, 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = oob, .msg_controllen = sizeof oob};
+	ssize_t r;
+	do
+		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r != 1)
+		return fail(r < 0 ? errno : EIO, "join cgroup", "receive the cgroups");
+	int fds[MAX_JOIN], n = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k && n < MAX_JOIN; i++)
+			memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	}
+	int rc = 0;
+	if ((msg.msg_flags & MSG_CTRUNC) || n == 0 || n != count)
+		rc = fail(0, "join cgroup", "received %d cgroups, expected %d", n, count);
+	for (int i = 0; i < n; i++) {
+		if (rc == 0 && write(fds[i], "0", 1) != 1)
+			rc = fail(errno, "join cgroup", "move into cgroup %d of %d", i + 1, n);
+		close(fds[i]);
+	}
+	close(sock);
+	return rc;
+}
+
 static int read_full(int fd, void *buf, size_t n) {
 	char *p = buf;
 	while (n > 0) {
@@ -225,7 +261,7 @@ __attribute__((noreturn)) static void reap(int prog) {
 	}
 }
 
-void run_init(struct spec *s, int request_fd) {
+void run_init(struct spec *s, int request_fd, int join_fd) {
 	// The forwarded signals and SIGCHLD are taken with sigwaitinfo; the
 	// exec stage unblocks them for the program. A program that shares
 	// init's uid (unprivileged) may signal it: nothing else may stop it.
@@ -255,6 +291,8 @@ void run_init(struct spec *s, int request_fd) {
 		die();
 	}
 	if (net != NULL && join_net_maker(net) < 0)
+		die();
+	if (join_fd >= 0 && join_cgroups(join_fd) < 0)
 		die();
 	// Entered only now, after init sits in the jail's cgroups, so the
 	// program sees its own cgroup as the root.

@@ -1,6 +1,7 @@
 package jail
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -170,25 +171,41 @@ func TestResultNamesLimiter(t *testing.T) {
 	_ = os.Getpid
 }
 
-// On cgroup v1 the helper moves itself into the jail's cgroups to clone
-// init there; when it may not go back home it writes init's pid into
-// cgroup.procs instead. Both ways the jail is measured by its cgroup: CPU
-// time and peak memory come from the cgroup only when init was placed.
+// On cgroup v1 a cold jail's init moves itself into the jail's cgroups,
+// which the supervisor makes while the jail is built (join-later). A
+// pooled jail's helper moves itself into them to clone init there; when it
+// may not go back home it writes init's pid into cgroup.procs instead.
+// Every way, the jail is measured by its cgroup: CPU time and peak memory
+// come from the cgroup only when init was placed.
 func TestCgroup1Placement(t *testing.T) {
 	requireRoot(t)
 	if !cgroup.Detect(cgroup.Options{}).Cgroup1.Usable {
 		t.Skip("no usable cgroup v1 here: the placement under test is v1's")
 	}
 	before := countMounts()
+	const spin = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; cat /proc/self/cgroup"
+	t.Run("join-later", func(t *testing.T) {
+		c := Command(context.Background(), Config{Limiter: cgroup.Cgroup1, RequireCgroups: true}, "/bin/sh", "-c", spin)
+		var out bytes.Buffer
+		c.Stdout = &out
+		require.NoError(t, c.Run())
+		assert.Greater(t, c.Result.CPUTime, time.Duration(0), "CPU time from cpuacct")
+		assert.Greater(t, c.Result.PeakMemory, int64(0), "peak from the memory cgroup")
+		assert.Equal(t, "cgroup1", c.Result.Limiter)
+		// In its own cgroup namespace, entered after the move, the program
+		// sees each hierarchy's jail cgroup as the root.
+		for _, ctrl := range []string{"memory", "pids", "cpuacct"} {
+			assert.Regexp(t, `(?m)^\d+:[^:]*\b`+ctrl+`\b[^:]*:/$`, out.String(), "%s: %s", ctrl, out.String())
+		}
+	})
 	for _, selfMove := range []bool{true, false} {
 		t.Run(fmt.Sprintf("self-move=%v", selfMove), func(t *testing.T) {
-			c := Command(context.Background(), Config{Limiter: cgroup.Cgroup1, RequireCgroups: true},
-				"/bin/sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
+			c := Command(context.Background(), Config{Limiter: cgroup.Cgroup1, RequireCgroups: true}, "/bin/sh", "-c", spin)
 			var err error
 			c.cfg, err = c.Config.withDefaults()
 			require.NoError(t, err)
 			c.start = time.Now()
-			s, err := c.buildSpec()
+			s, err := c.buildSpec(false)
 			require.NoError(t, err)
 			require.NotEmpty(t, s.JoinTasks)
 			require.Len(t, s.HomeTasks, len(s.JoinTasks))

@@ -254,7 +254,7 @@ func (p *Pool) prestart() (*Cmd, error) {
 	c.request = os.NewFile(uintptr(fds[0]), "request")
 	peer := os.NewFile(uintptr(fds[1]), "request")
 	c.ExtraFiles = []*os.File{peer} // becomes the helper's helperRequestFD
-	s, err := c.buildSpec()
+	s, err := c.buildSpec(false) // built ahead: nothing to gain
 	if err != nil {
 		peer.Close()
 		c.cleanup()

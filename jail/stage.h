@@ -25,6 +25,8 @@
 #define SPEC_POOLED 2u
 #define SPEC_PRIVILEGED 4u
 #define SPEC_PREFORK 8u // pooled, and the program's process waits for the request itself
+#define SPEC_JOIN_LATER 16u // cgroup v1 tasks files come on the control pipe; init joins itself
+#define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
 
 #define MOUNT_WRITABLE 1u
 #define MOUNT_OPTIONAL 2u
@@ -109,7 +111,7 @@ int clone_tree(const char *src, uint64_t attr, const char *step);
 
 void run_helper(char **argv);
 void run_spawner(char **argv);
-__attribute__((noreturn)) void run_init(struct spec *s, int request_fd);
+__attribute__((noreturn)) void run_init(struct spec *s, int request_fd, int join_fd);
 int build_root(struct spec *s);
 int start_program(struct spec *s, const int stdio[3], const int *extra);
 int prefork_program(struct spec *s, int request_fd);

@@ -30,6 +30,10 @@ const (
 const (
 	controlKill   = 'k' // kill the whole jail
 	controlSignal = 's' // followed by a signal number: send it to the program's process group
+	// controlJoin is followed by a u32 length and that many bytes: the
+	// cgroup v1 "tasks" files of a JoinLater jail (strs). Sent once, before
+	// any other command but controlKill.
+	controlJoin = 'j'
 )
 
 // spec is everything the jail's stages need, resolved on the host.
@@ -58,6 +62,14 @@ type spec struct {
 	// the helper moves itself into JoinTasks, clones init and goes back to
 	// HomeTasks (cgroup.Limiter's SelfMove), or, when it may not, writes
 	// init's pid into ProcsFiles.
+	//
+	// JoinLater (a cold jail on cgroup v1): none of those; the cgroups are
+	// made while the jail is built. The supervisor sends their "tasks"
+	// files later on the control pipe (controlJoin), the helper opens them
+	// and passes them to init, and init writes "0" into each, moving itself
+	// (cgroup v1 checks the opener's credentials, and a thread moving
+	// itself takes no global lock) before it starts anything of the caller's.
+	JoinLater  bool
 	CgroupDir  string
 	ProcsFiles []string
 	JoinTasks  []string
@@ -80,6 +92,7 @@ const (
 	specPooled     = 2
 	specPrivileged = 4
 	specPrefork    = 8
+	specJoinLater  = 16
 
 	mountWritable = 1
 	mountOptional = 2
@@ -111,7 +124,7 @@ func boolFlag(b bool, flag uint32) uint32 {
 func (s *spec) encode() []byte {
 	var e encoder
 	e.WriteString(specMagic)
-	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork))
+	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater))
 	e.u32(s.IDs.Init)
 	e.u32(s.IDs.Jail)
 	e.u32(s.IDs.GID)
