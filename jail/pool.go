@@ -254,7 +254,8 @@ func (p *Pool) prestart() (*Cmd, error) {
 	c.request = os.NewFile(uintptr(fds[0]), "request")
 	peer := os.NewFile(uintptr(fds[1]), "request")
 	c.ExtraFiles = []*os.File{peer} // becomes the helper's helperRequestFD
-	s, err := c.buildSpec(false) // built ahead: nothing to gain
+	// Built ahead: making the cgroups meanwhile (join-later) gains nothing.
+	s, err := c.buildSpec(false)
 	if err != nil {
 		peer.Close()
 		c.cleanup()
