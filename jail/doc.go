@@ -25,7 +25,9 @@
 // "brig:helper" or, from a process's second jail on, a fork of its spawner
 // (spawner.c); it clones init in new user, mount, PID, IPC and UTS
 // namespaces, maps the jail's users (ids.go), places init in the jail's
-// cgroup (../cgroup), kills the jail when told to or when the supervisor
+// cgroup (../cgroup; on v1 a cold jail's init moves itself in, through the
+// files the helper opens, while the supervisor is still making them after
+// the spec), kills the jail when told to or when the supervisor
 // dies, and reports what the jail used. init (init.c) forks a child that
 // makes the jail's network namespace while init builds the root (mounts.c),
 // then enters it; init reaps orphans and forwards signals, and when it exits
