@@ -209,7 +209,7 @@ func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 		joinLater = err == nil && kind == cgroup.Cgroup1
 	}
 	if !joinLater {
-		c.limiter, err = cgroup.New(c.cfg.Limits, opts)
+		c.limiter, err = newLimiter(c.cfg.Limits, opts)
 		if err != nil {
 			return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
 		}
@@ -249,11 +249,15 @@ func (c *Cmd) cgroupOptions() cgroup.Options {
 	return cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent}
 }
 
+// newLimiter is cgroup.New; a test makes it fail where a cold jail's
+// helper is already running (TestFaultCgroupFailsWhileJailIsBuilt).
+var newLimiter = cgroup.New
+
 // joinLater makes the cgroup v1 limiter of a JoinLater jail, whose helper
 // is already building it, and sends the helper the "tasks" files init is to
 // move itself into.
 func (c *Cmd) joinLater() error {
-	l, err := cgroup.New(c.cfg.Limits, c.cgroupOptions())
+	l, err := newLimiter(c.cfg.Limits, c.cgroupOptions())
 	if err != nil {
 		return &SetupError{Step: "create cgroup", Err: err.Error()}
 	}

@@ -300,6 +300,44 @@ func TestFaultSetupFailsHalfway(t *testing.T) {
 	}
 }
 
+// TestFaultCgroupFailsWhileJailIsBuilt: a cold jail on cgroup v1 gets its
+// cgroups while the helper already builds it (join-later). When making them
+// fails there, Start returns the SetupError and the helper ends the jail it
+// started: no process, mount, cgroup, fd or goroutine is left.
+func TestFaultCgroupFailsWhileJailIsBuilt(t *testing.T) {
+	requireRoot(t)
+	if kind, err := cgroup.Planned(cgroup.Options{}); err != nil || kind != cgroup.Cgroup1 {
+		t.Skipf("the limiter here is %q (%v): join-later is cgroup v1's", kind, err)
+	}
+	made := 0
+	newLimiter = func(lim cgroup.Limits, opt cgroup.Options) (cgroup.Limiter, error) {
+		l, err := cgroup.New(lim, opt)
+		if err == nil {
+			made++
+			l.Close()
+			err = errors.New("injected: no room for another cgroup")
+		}
+		return nil, err
+	}
+	t.Cleanup(func() { newLimiter = cgroup.New })
+	snap := hostile.Snapshot(hostileIDs())
+	fds, gor := fdCount(), runtime.NumGoroutine()
+	cmd := Command(context.Background(), Config{}, "/bin/true")
+	err := cmd.Run()
+	var se *SetupError
+	require.ErrorAs(t, err, &se, "want a SetupError, got %v", err)
+	assert.Equal(t, "create cgroup", se.Step)
+	assert.Contains(t, se.Err, "injected")
+	assert.Equal(t, 1, made, "the cgroups are made once, after the spec went out")
+	assert.Empty(t, hostile.SettleLeaks(snap, hostileIDs(), 2*time.Second, os.Getpid()))
+	assert.Equal(t, fds, fdCount(), "supervisor fds")
+	assertGoroutines(t, gor)
+
+	// The same supervisor runs the next jail as usual.
+	newLimiter = cgroup.New
+	require.NoError(t, Command(context.Background(), Config{}, "/bin/true").Run())
+}
+
 func fdCount() int {
 	ents, _ := os.ReadDir("/proc/self/fd")
 	return len(ents)
