@@ -292,20 +292,23 @@ static int bind_scratch(int root, const char *work_dir) {
 	return 0;
 }
 
-// copy_data copies at most MAX_COPY bytes from in to out. sendfile copies
-// in the kernel: no buffer of init's is touched, so no page of it faults in
-// (a jail copies ~150 KB of /etc); read and write are the fallback.
-static int copy_data(int in, int out) {
-	size_t left = MAX_COPY;
-	ssize_t n;
+// copy_data copies size bytes (at most MAX_COPY) from in to out. sendfile
+// copies in the kernel: no buffer of init's is touched, so no page of it
+// faults in (a jail copies ~150 KB of /etc); read and write are the fallback.
+static int copy_data(int in, int out, off_t size) {
+	size_t left = size < (off_t)MAX_COPY ? (size_t)size : MAX_COPY;
+	if (left == 0)
+		return 0;
+	size_t want = left;
+	ssize_t n = 0;
 	while (left > 0 && (n = sendfile(out, in, NULL, left)) > 0)
 		left -= (size_t)n;
 	if (left == 0 || n == 0)
 		return 0;
-	if (left != MAX_COPY || (errno != EINVAL && errno != ENOSYS))
+	if (left != want || (errno != EINVAL && errno != ENOSYS))
 		return -1;
 	static char buf[MAX_COPY];
-	n = read(in, buf, sizeof buf);
+	n = read(in, buf, want);
 	if (n < 0)
 		return -1;
 	ssize_t w = write(out, buf, (size_t)n);
@@ -316,12 +319,32 @@ static int copy_data(int in, int out) {
 	return 0;
 }
 
+// The jail directory the last copy went into, kept open for the next copies
+// into the same directory (most go to /etc): each then costs one openat
+// beneath the root less. Only consecutive copies share it: apply_mount
+// forgets it before anything else is put into the root.
+static struct {
+	char path[4096];
+	int fd;
+} copy_dir = {"", -1};
+
+static void forget_copy_dir(void) {
+	if (copy_dir.fd >= 0)
+		close(copy_dir.fd);
+	copy_dir.fd = -1;
+	copy_dir.path[0] = '\0';
+}
+
 // copy_file copies a small host file (src, in init's view) to target in
-// the jail, created beneath root without following symlinks.
-static int copy_file(int root, const char *src, const char *target) {
+// the jail, created beneath root without following symlinks. An optional
+// source that is absent is skipped.
+static int copy_file(int root, const char *src, const char *target, int optional) {
 	char step[4200];
 	snprintf(step, sizeof step, "copy %s", target);
-	int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	// O_NONBLOCK: a FIFO put in a file's place must not hang the jail.
+	int in = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (in < 0 && optional && (errno == ENOENT || errno == ENOTDIR))
+		return 0;
 	if (in < 0)
 		return fail(errno, step, "open %s", src);
 	struct stat st;
@@ -330,27 +353,46 @@ static int copy_file(int root, const char *src, const char *target) {
 		close(in);
 		return fail(err, step, "stat %s", src);
 	}
-	const char *name;
-	int parent = open_parent(root, target, step, &name);
-	if (parent < 0) {
+	if (!S_ISREG(st.st_mode)) {
 		close(in);
-		return -1;
+		return fail(EINVAL, step, "%s is not a regular file", src);
 	}
-	int out = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 0755);
-	int err = errno;
-	close(parent);
+	const char *slash = strrchr(target, '/');
+	size_t dirlen = slash != NULL ? (size_t)(slash - target) : 0;
+	const char *name = slash != NULL ? slash + 1 : target;
+	if (copy_dir.fd < 0 || strlen(copy_dir.path) != dirlen || strncmp(copy_dir.path, target, dirlen) != 0) {
+		forget_copy_dir();
+		int parent = open_parent(root, target, step, &name);
+		if (parent < 0) {
+			close(in);
+			return -1;
+		}
+		if (dirlen < sizeof copy_dir.path) {
+			memcpy(copy_dir.path, target, dirlen);
+			copy_dir.path[dirlen] = '\0';
+			copy_dir.fd = parent;
+		} else {
+			close(parent);
+			close(in);
+			return fail(ENAMETOOLONG, step, NULL);
+		}
+	}
+	int out = openat(copy_dir.fd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 0755);
 	if (out < 0) {
+		int err = errno;
 		close(in);
 		return fail(err, step, NULL);
 	}
-	int rc = copy_data(in, out);
-	err = errno;
+	int rc = copy_data(in, out, st.st_size);
+	int err = errno;
 	close(in);
 	close(out);
 	return rc < 0 ? fail(err, step, "copy from %s", src) : 0;
 }
 
 static int apply_mount(int root, struct mount_spec *m) {
+	if (!(m->flags & MOUNT_COPY) || m->symlink[0] != '\0' || m->tree_fd >= 0)
+		forget_copy_dir();
 	if (m->symlink[0] != '\0') {
 		char step[4200];
 		snprintf(step, sizeof step, "symlink %s", m->target);
@@ -371,11 +413,11 @@ static int apply_mount(int root, struct mount_spec *m) {
 	}
 	char src[4200];
 	snprintf(src, sizeof src, OLD_ROOT "%s", m->source);
+	if (m->flags & MOUNT_COPY)
+		return copy_file(root, src, m->target, (m->flags & MOUNT_OPTIONAL) != 0);
 	struct stat st;
 	if ((m->flags & MOUNT_OPTIONAL) && lstat(src, &st) < 0)
 		return 0;
-	if (m->flags & MOUNT_COPY)
-		return copy_file(root, src, m->target);
 	return bind_from(root, src, m->target, mount_attr_of(m));
 }
 
@@ -453,6 +495,7 @@ int build_root(struct spec *s) {
 		if (apply_mount(root, &s->mounts[i]) < 0)
 			goto out;
 	}
+	forget_copy_dir();
 	if (mount_proc() < 0)
 		goto out;
 	if (set_attr(NEW_ROOT, MOUNT_ATTR_RDONLY) < 0) {
