@@ -292,7 +292,7 @@ func TestFaultSetupFailsHalfway(t *testing.T) {
 				assert.NotEmpty(t, se.Err)
 				assert.Less(t, time.Since(start), 5*time.Second)
 				assert.Empty(t, hostile.SettleLeaks(snap, hostileIDs(), 2*time.Second, os.Getpid()))
-				assert.Equal(t, fds, fdCount(), "supervisor fds")
+				assertFds(t, fds)
 				assertGoroutines(t, gor)
 				t.Logf("%v", se)
 			})
@@ -330,7 +330,7 @@ func TestFaultCgroupFailsWhileJailIsBuilt(t *testing.T) {
 	assert.Contains(t, se.Err, "injected")
 	assert.Equal(t, 1, made, "the cgroups are made once, after the spec went out")
 	assert.Empty(t, hostile.SettleLeaks(snap, hostileIDs(), 2*time.Second, os.Getpid()))
-	assert.Equal(t, fds, fdCount(), "supervisor fds")
+	assertFds(t, fds)
 	assertGoroutines(t, gor)
 
 	// The same supervisor runs the next jail as usual.
@@ -408,12 +408,25 @@ func TestFaultStdio(t *testing.T) {
 	})
 
 	assert.Empty(t, hostile.SettleLeaks(snap, hostileIDs(), 2*time.Second, os.Getpid()))
-	assert.Equal(t, fds, fdCount(), "supervisor fds")
+	assertFds(t, fds)
 	assertGoroutines(t, gor)
 }
 
 // assertGoroutines waits a little for the supervisor's goroutines to come
 // back to n.
+// assertFds waits a little for the supervisor's fd count to come back to n
+// or below: what closes asynchronously (a status pipe at the helper's EOF, a
+// spawner being restarted in the background, which may also have been in
+// flight when n was counted) is not a leak; what stays open is.
+func assertFds(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for fdCount() > n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, fdCount(), n, "supervisor fds")
+}
+
 func assertGoroutines(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)

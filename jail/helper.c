@@ -310,6 +310,9 @@ static void obey(int pid, int pidfd) {
 	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
 	}
 	report_done(ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec, ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec);
+	// The last word: its EOF lets the supervisor close its end now, not
+	// after the jail's mounts are undone on the way out (hold_mounts).
+	close(STATUS_FD);
 }
 
 void run_helper(char **argv) {
