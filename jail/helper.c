@@ -189,20 +189,6 @@ static void become_init(struct spec *s, char **argv, int ready_fd, int request_f
 	run_init(s, request_fd, join_fd);
 }
 
-static int read_exact(int fd, void *buf, size_t n) {
-	char *p = buf;
-	while (n > 0) {
-		ssize_t r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 // pass_cgroups waits for the supervisor's controlJoin (wire.go) of a
 // JoinLater jail, opens the cgroup v1 "tasks" files it names and hands them
 // to init on sock: init writes "0" into each, which moves it, checked
@@ -218,10 +204,10 @@ static int pass_cgroups(int sock) {
 	if (r != 1 || cmd != CONTROL_JOIN)
 		return 0;
 	uint32_t len;
-	if (read_exact(CONTROL_FD, &len, sizeof len) < 0 || len > (64u << 10))
+	if (read_full(CONTROL_FD, &len, sizeof len) < 0 || len > (64u << 10))
 		return fail(EIO, "join cgroup", "read the cgroup list");
 	uint8_t *raw = malloc(len ? len : 1);
-	if (raw == NULL || read_exact(CONTROL_FD, raw, len) < 0)
+	if (raw == NULL || read_full(CONTROL_FD, raw, len) < 0)
 		return fail(EIO, "join cgroup", "read the cgroup list");
 	struct reader rd = {raw, len, 0};
 	char **paths = get_strs(&rd);

@@ -136,14 +136,8 @@ static int join_cgroups(int sock) {
 	while (r < 0 && errno == EINTR);
 	if (r != 1)
 		return fail(r < 0 ? errno : EIO, "join cgroup", "receive the cgroups");
-	int fds[MAX_JOIN], n = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < k && n < MAX_JOIN; i++)
-			memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-	}
+	int fds[MAX_JOIN];
+	int n = received_fds(&msg, fds, MAX_JOIN);
 	int rc = 0;
 	if ((msg.msg_flags & MSG_CTRUNC) || n == 0 || n != count)
 		rc = fail(0, "join cgroup", "received %d cgroups, expected %d", n, count);
@@ -154,22 +148,6 @@ static int join_cgroups(int sock) {
 	}
 	close(sock);
 	return rc;
-}
-
-static int read_full(int fd, void *buf, size_t n) {
-	char *p = buf;
-	while (n > 0) {
-		ssize_t r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			errno = r == 0 ? EPIPE : errno;
-			return -1;
-		}
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
 }
 
 // read_request waits for the program of a pooled jail: an 8-byte length
@@ -189,14 +167,7 @@ int read_request(struct spec *s, int sock, int *files, int *nfiles) {
 		return fail(errno, step, "recvmsg");
 	if (n == 0)
 		return fail(0, step, "the supervisor closed the jail");
-	*nfiles = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < k && *nfiles < 3 + MAX_EXTRA; i++)
-			memcpy(&files[(*nfiles)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-	}
+	*nfiles = received_fds(&msg, files, 3 + MAX_EXTRA);
 	if (msg.msg_flags & MSG_CTRUNC)
 		return fail(0, step, "request carries too many files");
 	if (*nfiles < 3)

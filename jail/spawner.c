@@ -55,14 +55,8 @@ void run_spawner(char **argv) {
 			continue;
 		if (r <= 0)
 			_exit(0); // the supervisor is gone
-		int fds[MAX_FDS], n = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < k && n < MAX_FDS; i++)
-				memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-		}
+		int fds[MAX_FDS];
+		int n = received_fds(&msg, fds, MAX_FDS);
 		if (n < HELPER_FDS || (msg.msg_flags & MSG_CTRUNC)) {
 			for (int i = 0; i < n; i++)
 				close(fds[i]);

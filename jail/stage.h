@@ -98,6 +98,13 @@ int write_file(const char *path, const char *data, int flags);
 int fail(int err, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *errstr(int err);
 
+// read_full reads exactly n bytes (EOF first: -1 with EPIPE).
+int read_full(int fd, void *buf, size_t n);
+// received_fds collects, in order, up to max fds that recvmsg took as
+// SCM_RIGHTS into msg.
+struct msghdr;
+int received_fds(struct msghdr *msg, int *fds, int max);
+
 // Events on the status pipe: JSON lines, each one atomic write (wire.go).
 void report_simple(const char *kind);
 void report_init(int pid);
