@@ -250,7 +250,7 @@ static int pass_cgroups(int sock) {
 // init, holds its last reference. init's exit then ends every process of the
 // jail without also undoing ~40 mounts (and waiting for an expedited RCU
 // grace period): that happens when the helper closes it, after its done
-// report, on its way out (0.4 ms of a cold jail's 6, A/B). Nothing of it is
+// report, on its way out (0.2-0.4 ms of a cold jail, A/B). Nothing of it is
 // on the host, as a network namespace's deferred cleanup is not. -1 when it
 // cannot be opened: then init's exit undoes the mounts, as before.
 static int hold_mounts(long pid) {
