@@ -235,34 +235,20 @@ static int build_dev(void) {
 	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
 		return fail(errno, "mount /dev", NULL);
 	// The nodes go onto files of the tmpfs just mounted, which nothing but
-	// init has touched: by name beneath its fd, without attach_tree's
-	// checks against a jail that could race it (5 system calls, not 11).
-	int devfd = open(dev, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (devfd < 0)
-		return fail(errno, "open /dev", NULL);
-	int rc = 0;
-	for (const char **n = dev_nodes; rc == 0 && *n != NULL; n++) {
-		char src[64], step[64];
+	// init has touched: by path, as bind_onto does for /proc's masks,
+	// without attach_tree's checks against a jail that could race it.
+	for (const char **n = dev_nodes; *n != NULL; n++) {
+		char src[64], dst[64], step[64];
 		snprintf(src, sizeof src, OLD_ROOT "/dev/%s", *n);
+		snprintf(dst, sizeof dst, "%s/%s", dev, *n);
 		snprintf(step, sizeof step, "bind /dev/%s", *n);
-		int point = openat(devfd, *n, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (point < 0) {
-			rc = fail(errno, step, "create mount point");
-			break;
-		}
+		int point = open(dst, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (point < 0)
+			return fail(errno, step, "create mount point");
 		close(point);
-		int tree = clone_tree(src, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, step);
-		if (tree < 0) {
-			rc = -1;
-			break;
-		}
-		if (syscall(SYS_move_mount, tree, "", devfd, *n, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-			rc = fail(errno, step, "move_mount");
-		close(tree);
+		if (bind_onto(src, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
+			return fail(errno, step, NULL);
 	}
-	close(devfd);
-	if (rc < 0)
-		return -1;
 	const char *links[][2] = {{"fd", "/proc/self/fd"},     {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
 	                          {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}};
 	for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
