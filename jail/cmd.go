@@ -322,8 +322,8 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 		mode = seccompLog
 	}
 	if c.cfg.Seccomp == nil {
-		// The default policy in each of its three modes is compiled (or
-		// found prebuilt) once per process: hashing it costs 0.3 ms a jail.
+		// The default policy in each of its three modes is compiled once
+		// per process: hashing it costs 0.3 ms a jail.
 		d := &defaultFilters[mode]
 		d.once.Do(func() { d.prog, d.err = withMode(seccomp.Default(), mode).Compile() })
 		return d.prog, d.err

@@ -2,7 +2,6 @@ package seccomp
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,13 +37,19 @@ type compiledEntry struct {
 // architecture: the raw array of struct sock_filter (8 bytes per
 // instruction, native byte order) that seccomp(SECCOMP_SET_MODE_FILTER) takes
 // through a struct sock_fprog. The result is cached by a hash of the policy's
-// content, so calling Compile once per jail costs a hash, not a libseccomp
-// run. It is safe for concurrent use; the returned slice is the caller's own.
+// content, so calling Compile once per jail costs a hash, not a compile.
+// It is safe for concurrent use; the returned slice is the caller's own.
 func (p *Policy) Compile() ([]byte, error) {
-	if err := p.Validate(); err != nil {
+	// Hash and compile a copy: the caller may change p while we run, and
+	// the cache entry must match its key.
+	if p == nil {
+		return nil, fmt.Errorf("compile seccomp policy: nil policy")
+	}
+	q := p.Clone()
+	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("compile seccomp policy: %w", err)
 	}
-	data, err := p.canonical()
+	data, err := q.canonical()
 	if err != nil {
 		return nil, fmt.Errorf("compile seccomp policy: %w", err)
 	}
@@ -61,20 +66,7 @@ func (p *Policy) Compile() ([]byte, error) {
 	}
 	compiled.mu.Unlock()
 
-	e.once.Do(func() {
-		if prog, ok := prebuilt(key); ok {
-			e.prog = prog
-			return
-		}
-		// Compile from the hashed bytes, not from p: the caller may change p
-		// while we run, and the cache entry must match its key.
-		var q Policy
-		if err := json.Unmarshal(data, &q); err != nil {
-			e.err = fmt.Errorf("compile seccomp policy: %w", err)
-			return
-		}
-		e.prog, e.err = compile(&q)
-	})
+	e.once.Do(func() { e.prog, e.err = compile(q) })
 	if e.err != nil {
 		return nil, e.err
 	}
@@ -96,7 +88,20 @@ func (p *Policy) UnknownSyscalls() []string {
 	return unknown
 }
 
+// compile writes the program itself when the policy has a shape generate
+// knows (the shipped policies do) and asks libseccomp otherwise.
 func compile(p *Policy) ([]byte, error) {
+	prog, err := generate(p)
+	if errors.Is(err, errNotGenerated) {
+		return compileLibseccomp(p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compile seccomp policy: %w", err)
+	}
+	return prog, nil
+}
+
+func compileLibseccomp(p *Policy) ([]byte, error) {
 	defaultAct := scmpAction(p.DefaultAction, p.DefaultErrno)
 	f, err := libseccomp.NewFilter(defaultAct)
 	if err != nil {

@@ -10,8 +10,16 @@
 // Podman profiles load with ParseOCI / LoadOCIFile and any policy exports
 // with Policy.OCI.
 //
-// Policy.Compile turns a policy into a classic BPF program with libseccomp,
-// once per distinct policy (the cache key is a hash of its content). The
+// Policy.Compile turns a policy into a classic BPF program once per distinct
+// policy (the cache key is a hash of its content). Policies of the default's
+// shape (unconditional rules, and "allowed only / except for these values"
+// of one argument) get a program brig writes itself, a binary search over
+// runs of system call numbers that share an action: 197 instructions for
+// the default policy where libseccomp writes 983, which halves the cost of
+// loading it in every jail (the kernel converts and JIT-compiles the
+// program each time). Every other policy is compiled by libseccomp. Both
+// give the same verdict for every input: TestGeneratedMatchesLibseccomp
+// runs them through a BPF interpreter side by side. The
 // supervisor compiles; the jail's last step before execve loads the bytes
 // with seccomp(SECCOMP_SET_MODE_FILTER) after setting no_new_privs. Install
 // does the same for the calling process, for tests and for callers that
@@ -89,6 +97,7 @@
 // complement: a set of masked-equality tests, one per branch of the binary
 // trie of the excluded values, that together match every other value
 // exactly once (see complementCubes). The generated OCI profile shows them.
+// brig's own program generator folds them back into one compare per value.
 //
 // # Seeing refusals
 //
