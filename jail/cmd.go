@@ -59,6 +59,10 @@ type Cmd struct {
 	waitErr              error
 	pool                 *Pool    // set by Pool.Command
 	request              *os.File // a pooled jail's request socket (pool.go)
+	// template, when not nil, is the root template whose fd launchHelper
+	// hands the helper; fromTemplate stays set for buildSpec.
+	template     *rootTemplate
+	fromTemplate bool
 }
 
 // Command returns a Cmd that runs name with args in a jail built from cfg.
@@ -129,6 +133,7 @@ func (c *Cmd) Start() (err error) {
 		}
 	}()
 	c.start = time.Now()
+	c.template = acquireTemplate(&c.cfg, c.workDir())
 	// The helper starts first: its exec (or fork) runs on another CPU while
 	// this one builds the spec.
 	specW, err := c.launchHelper()
@@ -214,18 +219,17 @@ func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 			return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
 		}
 	}
-	mounts, err := rootMounts(c.cfg.Binds)
-	if err != nil {
-		return nil, &SetupError{Step: "resolve binds", Err: err.Error()}
+	var mounts []mountSpec // a template holds the system mounts, and there are no others
+	if !c.fromTemplate {
+		if mounts, err = rootMounts(c.cfg.Binds); err != nil {
+			return nil, &SetupError{Step: "resolve binds", Err: err.Error()}
+		}
 	}
 	filter, err := c.seccompFilter()
 	if err != nil {
 		return nil, &SetupError{Step: "seccomp", Err: err.Error()}
 	}
-	dir := c.Dir
-	if dir == "" {
-		dir = c.cfg.WorkDir
-	}
+	dir := c.workDir()
 	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
 	env = append(env, c.Env...)
 	s := &spec{
@@ -233,6 +237,7 @@ func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 		Hostname:  c.cfg.Hostname,
 		IDs:       *c.lease,
 		Mounts:    mounts,
+		Template:  c.fromTemplate,
 		TmpfsSize: c.cfg.TmpfsSize,
 		NewNet:    true,
 		JoinLater: joinLater,
@@ -243,6 +248,14 @@ func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 		s.JoinTasks, s.HomeTasks = c.limiter.SelfMove()
 	}
 	return s, nil
+}
+
+// workDir is where the program starts and the jail's work tmpfs is bound.
+func (c *Cmd) workDir() string {
+	if c.Dir != "" {
+		return c.Dir
+	}
+	return c.cfg.WorkDir
 }
 
 func (c *Cmd) cgroupOptions() cgroup.Options {
@@ -419,13 +432,22 @@ func (c *Cmd) launchHelper() (*os.File, error) {
 	if err != nil {
 		return fail("stdout", err)
 	}
-	if spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, c.ExtraFiles...)) {
+	extra := c.ExtraFiles
+	if c.template != nil {
+		// After the extra files: the helper finds it there (helper.c).
+		extra = append(extra[:len(extra):len(extra)], c.template.fd)
+		defer func() {
+			c.template.release() // the helper has its own fd now, or failed
+			c.template, c.fromTemplate = nil, c.helper != nil
+		}()
+	}
+	if spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, extra...)) {
 		c.helper = spawnedHelper{}
 	} else {
 		// No spawner (yet): this jail's helper is an exec of this binary.
 		h := stageCmd(helperArg0)
 		h.Stdin, h.Stdout, h.Stderr = stdin, stdout, stderr
-		h.ExtraFiles = append([]*os.File{specR, statusW, controlR}, c.ExtraFiles...)
+		h.ExtraFiles = append([]*os.File{specR, statusW, controlR}, extra...)
 		if err := h.Start(); err != nil {
 			return fail("start helper", err)
 		}
@@ -748,6 +770,10 @@ func (c *Cmd) drainAfterFailure() {
 
 // cleanup releases what the jail held on the host; safe to call twice.
 func (c *Cmd) cleanup() {
+	if c.template != nil {
+		c.template.release()
+		c.template = nil
+	}
 	for _, f := range c.closers {
 		f.Close()
 	}

@@ -319,7 +319,10 @@ void run_helper(char **argv) {
 	}
 	int nextra = (int)s.exec.nextra;
 	int request_fd = (s.flags & SPEC_POOLED) ? HELPER_EXTRA_FD : -1;
-	for (int fd = HELPER_EXTRA_FD; fd < HELPER_EXTRA_FD + nextra + (request_fd >= 0); fd++)
+	if (s.flags & SPEC_TEMPLATE)
+		s.template_fd = HELPER_EXTRA_FD + nextra + (request_fd >= 0);
+	int last_fd = HELPER_EXTRA_FD + nextra + (request_fd >= 0) + (s.template_fd >= 0);
+	for (int fd = HELPER_EXTRA_FD; fd < last_fd; fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 
 	// The network namespace is made in the jail by a child of init
@@ -379,7 +382,7 @@ void run_helper(char **argv) {
 		if (s.mounts[i].tree_fd >= 0)
 			close(s.mounts[i].tree_fd);
 	}
-	for (int fd = HELPER_EXTRA_FD; fd < HELPER_EXTRA_FD + nextra + (request_fd >= 0); fd++)
+	for (int fd = HELPER_EXTRA_FD; fd < last_fd; fd++)
 		close(fd);
 	int ok = 1;
 	if (moved) {

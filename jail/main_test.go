@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		for i := 0; i < 300 && spawnerPid() == 0; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
+		// Likewise the default configuration's root template (an fd), which
+		// the jails' second start would build in the background.
+		_ = buildTemplateNow(Config{})
 	}
 	code := m.Run()
 	if brigBin != "" {

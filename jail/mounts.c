@@ -226,6 +226,12 @@ static int write_etc(const struct spec *s) {
 	return 0;
 }
 
+static int mount_devpts(void) {
+	if (mount("devpts", NEW_ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64") < 0)
+		return fail(errno, "mount /dev/pts", NULL);
+	return 0;
+}
+
 // build_dev makes a minimal /dev: the harmless character devices bound from
 // the host (a user namespace cannot mknod), a private devpts and /dev/shm.
 static int build_dev(void) {
@@ -262,9 +268,7 @@ static int build_dev(void) {
 	}
 	if (mkdir(NEW_ROOT "/dev/pts", 0755) < 0)
 		return fail(errno, "mkdir /dev/pts", NULL);
-	if (mount("devpts", NEW_ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64") < 0)
-		return fail(errno, "mount /dev/pts", NULL);
-	return 0;
+	return mount_devpts();
 }
 
 // bind_scratch gives the jail its writable places, all on one size-limited
@@ -434,7 +438,7 @@ static int apply_mount(int root, struct mount_spec *m) {
 // before the host tree is detached: the kernel lets a user namespace mount
 // proc only while an unobstructed proc is visible.
 static int mount_proc(void) {
-	if (mkdir(NEW_ROOT "/proc", 0555) < 0)
+	if (mkdir(NEW_ROOT "/proc", 0555) < 0 && errno != EEXIST) // a template has it
 		return fail(errno, "mkdir /proc", NULL);
 	if (mount("proc", NEW_ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return fail(errno, "mount /proc", NULL);
@@ -468,6 +472,23 @@ static int mount_proc(void) {
 	return 0;
 }
 
+// attach_template attaches a clone of the root template (roottemplate.go)
+// at the new root. The clone is the jail's alone; the template's tmpfs and
+// files belong to the host's root, so no jail can change what others see.
+static int attach_template(struct spec *s) {
+	int tree = (int)syscall(SYS_open_tree, s->template_fd, "",
+	                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	int err = errno;
+	close(s->template_fd);
+	s->template_fd = -1;
+	if (tree < 0)
+		return fail(err, "clone root template", NULL);
+	int rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, NEW_ROOT, MOVE_MOUNT_F_EMPTY_PATH);
+	err = errno;
+	close(tree);
+	return rc < 0 ? fail(err, "attach root template", NULL) : 0;
+}
+
 int build_root(struct spec *s) {
 	if (mount("", "/", "", MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail(errno, "make mounts private", NULL);
@@ -485,8 +506,14 @@ int build_root(struct spec *s) {
 		return fail(errno, "pivot_root to staging", NULL);
 	if (chdir("/") < 0)
 		return fail(errno, "chdir /", NULL);
-	if (mount_tmpfs(NEW_ROOT, "mode=0755,size=4m", 0) < 0)
+	// The root: a clone of the supervisor's root template, or a tmpfs
+	// built below.
+	if (s->template_fd >= 0) {
+		if (attach_template(s) < 0)
+			return -1;
+	} else if (mount_tmpfs(NEW_ROOT, "mode=0755,size=4m", 0) < 0) {
 		return -1;
+	}
 	char data[128];
 	uint64_t inodes = s->tmpfs_size >> 10;
 	snprintf(data, sizeof data, "mode=0755,size=%llu,nr_inodes=%llu", (unsigned long long)s->tmpfs_size,
@@ -497,8 +524,14 @@ int build_root(struct spec *s) {
 	if (root < 0)
 		return fail(errno, "open new root", NULL);
 	int rc = -1;
-	if (write_etc(s) < 0 || build_dev() < 0 || bind_scratch(root, s->dir) < 0)
+	if (s->flags & SPEC_TEMPLATE) {
+		// The template has /etc, /dev's nodes, the system mounts and
+		// every mount point; devpts and the scratch binds are the jail's own.
+		if (mount_devpts() < 0 || bind_scratch(root, s->dir) < 0)
+			goto out;
+	} else if (write_etc(s) < 0 || build_dev() < 0 || bind_scratch(root, s->dir) < 0) {
 		goto out;
+	}
 	for (uint32_t i = 0; i < s->nmounts; i++) {
 		if (apply_mount(root, &s->mounts[i]) < 0)
 			goto out;

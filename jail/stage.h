@@ -26,6 +26,7 @@
 #define SPEC_PRIVILEGED 4u
 #define SPEC_PREFORK 8u // pooled, and the program's process waits for the request itself
 #define SPEC_JOIN_LATER 16u // cgroup v1 tasks files come on the control pipe; init joins itself
+#define SPEC_TEMPLATE 32u   // the root template's fd follows the extra files (roottemplate.go)
 #define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
 
 #define MOUNT_WRITABLE 1u
@@ -71,6 +72,7 @@ struct spec {
 	char **procs_files;
 	char **join_tasks, **home_tasks;
 	struct exec_settings exec;
+	int template_fd; // not in the spec: the helper's fd of the root template, or -1
 };
 
 // A reader over bytes in memory; the first malformed field sets bad.

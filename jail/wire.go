@@ -45,7 +45,11 @@ type spec struct {
 	Hostname string
 	IDs      hostIDLease
 	// Mounts in order; sources are absolute host paths with symlinks resolved.
-	Mounts    []mountSpec
+	Mounts []mountSpec
+	// Template: the root template's fd follows the extra files (and a
+	// pooled jail's request socket); init clones it as the jail's root and
+	// Mounts holds none of the system mounts (roottemplate.go).
+	Template  bool
 	TmpfsSize int64
 	NewNet    bool
 	// Pooled: Path, Args and Env are empty; init builds the whole jail,
@@ -93,6 +97,7 @@ const (
 	specPrivileged = 4
 	specPrefork    = 8
 	specJoinLater  = 16
+	specTemplate   = 32
 
 	mountWritable = 1
 	mountOptional = 2
@@ -124,7 +129,7 @@ func boolFlag(b bool, flag uint32) uint32 {
 func (s *spec) encode() []byte {
 	var e encoder
 	e.WriteString(specMagic)
-	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater))
+	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater) | boolFlag(s.Template, specTemplate))
 	e.u32(s.IDs.Init)
 	e.u32(s.IDs.Jail)
 	e.u32(s.IDs.GID)

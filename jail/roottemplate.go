@@ -1,0 +1,463 @@
+package jail
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A root template is the part of a jail's root that is the same for every
+// jail of one work directory and hostname: the root tmpfs with the /etc
+// copies and identity files, the system binds (/usr, /etc directories), /dev
+// with its device nodes, and the empty mount points of what each jail gets
+// of its own (/proc, /tmp, /dev/pts, /dev/shm, the work directory). The
+// supervisor builds it once as a detached, read-only mount tree (fsmount,
+// never in the host's mount table), and each jail's init clones it with one
+// open_tree and attaches the clone as its root, instead of ~25 copies, ~12
+// binds and ~30 mkdirs and symlinks of its own (mounts.c's build_root does
+// both).
+//
+// A jail cannot change the template, although every jail's root shares its
+// tmpfs: the tmpfs belongs to the host's user namespace (no jail may
+// remount it) and its files to the host's root, who is unmapped in every
+// jail (so no jail may write them, whatever the mount's flags), and the
+// program's process has no capabilities and no mount system calls anyway.
+// The files show as owned by nobody in the jail, where the classic root's
+// show as owned by the jail's root; both are read-only to the program.
+//
+// Cloning a detached mount tree takes Linux 6.15 or later; on older kernels
+// the first build fails and every jail builds its root itself, as before.
+// A template lives a second (systemMounts' cache): a changed host /etc
+// reaches new jails within a second, as a new /etc file or directory did
+// before. It is built in the background when a second jail asks for the
+// same work directory and hostname, so a one-jail process (`brig run`)
+// never pays for it; jails started meanwhile build their own root. One
+// that no jail asked for in ten seconds is closed.
+
+// templatesEnabled turns templates off for tests that compare both ways.
+var templatesEnabled atomic.Bool
+
+func init() { templatesEnabled.Store(true) }
+
+// templateUses counts jails started from a template, templatesOpen the
+// templates whose fd is open (for tests: they hold an fd each, as a cache).
+var templateUses, templatesOpen atomic.Int64
+
+type rootTemplate struct {
+	fd    *os.File // the detached tree (an O_PATH-like mount fd)
+	built time.Time
+	users int  // jails between acquire and release
+	stale bool // replaced: closed when the last user releases it
+}
+
+type templateKey struct{ dir, hostname string }
+
+// templateState is what the supervisor knows of one key.
+type templateState struct {
+	current  *rootTemplate
+	asked    int // jails that asked
+	lastAsk  time.Time
+	building bool
+}
+
+const templateIdle = 10 * time.Second
+
+var templates struct {
+	sync.Mutex
+	byKey       map[templateKey]*templateState
+	unsupported bool // the kernel cannot clone a detached tree
+}
+
+// acquireTemplate returns the template for a jail with this work directory
+// and hostname and no binds of the caller's, or nil: the jail then builds
+// its root itself. A non-nil template must be released once the helper
+// has its fd.
+func acquireTemplate(cfg *Config, dir string) *rootTemplate {
+	if !templatesEnabled.Load() || len(cfg.Binds) > 0 || os.Geteuid() != 0 {
+		return nil
+	}
+	key := templateKey{dir, cfg.Hostname}
+	now := time.Now()
+	templates.Lock()
+	defer templates.Unlock()
+	if templates.unsupported {
+		return nil
+	}
+	if templates.byKey == nil {
+		templates.byKey = map[templateKey]*templateState{}
+	}
+	for k, st := range templates.byKey {
+		if k != key && !st.building && now.Sub(st.lastAsk) > templateIdle {
+			st.current.retire()
+			delete(templates.byKey, k)
+		}
+	}
+	st := templates.byKey[key]
+	if st == nil {
+		st = &templateState{}
+		templates.byKey[key] = st
+	}
+	st.asked++
+	st.lastAsk = now
+	if t := st.current; t != nil && now.Sub(t.built) < time.Second {
+		t.users++
+		templateUses.Add(1)
+		return t
+	}
+	if st.asked >= 2 && !st.building {
+		st.building = true
+		go func() { _ = refreshTemplate(key) }()
+	}
+	return nil
+}
+
+// retire closes t once no jail is handing it to a helper.
+func (t *rootTemplate) retire() {
+	if t == nil {
+		return
+	}
+	t.stale = true
+	if t.users == 0 {
+		t.close()
+	}
+}
+
+func (t *rootTemplate) close() {
+	t.fd.Close()
+	templatesOpen.Add(-1)
+}
+
+func (t *rootTemplate) release() {
+	templates.Lock()
+	defer templates.Unlock()
+	t.users--
+	if t.stale && t.users == 0 {
+		t.close()
+	}
+}
+
+// refreshTemplate builds the template for key and puts it in place of the
+// one it replaces.
+func refreshTemplate(key templateKey) error {
+	fd, err := buildTemplate(key.dir, key.hostname)
+	templates.Lock()
+	defer templates.Unlock()
+	st := templates.byKey[key]
+	if st == nil { // dropped meanwhile
+		st = &templateState{lastAsk: time.Now()}
+		templates.byKey[key] = st
+	}
+	st.building = false
+	if err != nil {
+		if errors.Is(err, errTemplateUnsupported) {
+			templates.unsupported = true
+		}
+		slog.Debug("brig: jails build their own root", "dir", key.dir, "reason", err)
+		return err
+	}
+	st.current.retire()
+	st.current = &rootTemplate{fd: fd, built: time.Now()}
+	templatesOpen.Add(1)
+	return nil
+}
+
+// buildTemplateNow builds the template of cfg's jails in the caller's
+// goroutine (for tests, and for TestMain to build it before fds are counted).
+func buildTemplateNow(cfg Config) error {
+	full, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	key := templateKey{full.WorkDir, full.Hostname}
+	templates.Lock()
+	if templates.byKey == nil {
+		templates.byKey = map[templateKey]*templateState{}
+	}
+	if templates.byKey[key] == nil {
+		templates.byKey[key] = &templateState{}
+	}
+	templates.byKey[key].building = true
+	templates.byKey[key].lastAsk = time.Now()
+	templates.Unlock()
+	return refreshTemplate(key)
+}
+
+var errTemplateUnsupported = errors.New("this kernel cannot clone a detached mount tree (Linux 6.15 or later can)")
+
+// The template's layout follows mounts.c: write_etc, build_dev, bind_scratch's
+// mount points, the system mounts (rootMounts without the caller's binds)
+// and mount_proc's mount point.
+var (
+	templateDevNodes    = []string{"null", "zero", "full", "random", "urandom", "tty"}
+	templateDevSymlinks = [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}}
+)
+
+func buildTemplate(dir, hostname string) (*os.File, error) {
+	mounts, err := systemMounts()
+	if err != nil {
+		return nil, err
+	}
+	root, err := newTmpfs("mode=0755,size=4m", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(root)
+		}
+	}()
+	b := templateBuilder{root: root}
+	b.writeEtc(dir, hostname)
+	b.buildDev()
+	for _, p := range []string{"/tmp", dir} {
+		b.mkdirs(p)
+	}
+	for _, m := range mounts {
+		b.apply(m)
+	}
+	b.mkdir("/proc", 0o555)
+	if b.err == nil {
+		b.err = unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+	}
+	if b.err != nil {
+		return nil, fmt.Errorf("root template: %w", b.err)
+	}
+	// The jails clone it from other mount namespaces: try it here.
+	probe, err := unix.OpenTree(root, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH|unix.AT_RECURSIVE)
+	if err != nil {
+		return nil, fmt.Errorf("%w: clone: %v", errTemplateUnsupported, err)
+	}
+	unix.Close(probe)
+	ok = true
+	return os.NewFile(uintptr(root), "root template"), nil
+}
+
+func newTmpfs(options string, attr int) (int, error) {
+	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("root template: fsopen: %w", err)
+	}
+	defer unix.Close(fs)
+	// "tmpfs" is what mount(2) names it: the jails' mountinfo reads the same.
+	if err := unix.FsconfigSetString(fs, "source", "tmpfs"); err != nil {
+		return -1, fmt.Errorf("root template: tmpfs source: %w", err)
+	}
+	for _, o := range strings.Split(options, ",") {
+		k, v, _ := strings.Cut(o, "=")
+		if err := unix.FsconfigSetString(fs, k, v); err != nil {
+			return -1, fmt.Errorf("root template: tmpfs %s: %w", o, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return -1, fmt.Errorf("root template: tmpfs: %w", err)
+	}
+	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, attr)
+	if err != nil {
+		return -1, fmt.Errorf("root template: fsmount: %w", err)
+	}
+	return fd, nil
+}
+
+// templateBuilder fills the template; the first error sticks. Modes are set
+// with fchmod, not through the process's umask.
+type templateBuilder struct {
+	root int
+	err  error
+}
+
+func templatePath(p string) string {
+	p = strings.TrimLeft(path.Clean(p), "/")
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+func (b *templateBuilder) fail(step string, err error) {
+	if b.err == nil && err != nil {
+		b.err = fmt.Errorf("%s: %w", step, err)
+	}
+}
+
+func (b *templateBuilder) mkdir(p string, mode uint32) {
+	if b.err != nil {
+		return
+	}
+	err := unix.Mkdirat(b.root, templatePath(p), mode)
+	if errors.Is(err, unix.EEXIST) {
+		return
+	}
+	if err == nil {
+		err = unix.Fchmodat(b.root, templatePath(p), mode, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	b.fail("mkdir "+p, err)
+}
+
+// mkdirs makes p and what is missing above it, 0755 each (make_parents).
+func (b *templateBuilder) mkdirs(p string) {
+	var sofar string
+	for _, part := range strings.Split(strings.Trim(path.Clean(p), "/"), "/") {
+		if part == "" {
+			continue
+		}
+		sofar += "/" + part
+		b.mkdir(sofar, 0o755)
+	}
+}
+
+// create makes an empty regular file, the mount point or start of a copy.
+func (b *templateBuilder) create(p string, mode uint32) *os.File {
+	if b.err != nil {
+		return nil
+	}
+	b.mkdirs(path.Dir(p))
+	fd, err := unix.Openat(b.root, templatePath(p), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+	if err != nil {
+		b.fail("create "+p, err)
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), p)
+	b.fail("chmod "+p, f.Chmod(os.FileMode(mode)))
+	return f
+}
+
+func (b *templateBuilder) write(p, content string) {
+	if f := b.create(p, 0o644); f != nil {
+		_, err := f.WriteString(content)
+		b.fail("write "+p, errors.Join(err, f.Close()))
+	}
+}
+
+func (b *templateBuilder) symlink(target, p string) {
+	if b.err != nil {
+		return
+	}
+	b.mkdirs(path.Dir(p))
+	b.fail("symlink "+p, unix.Symlinkat(target, b.root, templatePath(p)))
+}
+
+// bind clones the host's tree at source onto p (a directory or file made
+// here) with attr set.
+func (b *templateBuilder) bind(into int, source, p string, attr uint64) {
+	if b.err != nil {
+		return
+	}
+	tree, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		b.fail("bind "+p, err)
+		return
+	}
+	defer unix.Close(tree)
+	err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: attr})
+	if err == nil {
+		err = unix.MoveMount(tree, "", into, templatePath(p), unix.MOVE_MOUNT_F_EMPTY_PATH)
+	}
+	if err != nil {
+		b.fail("bind "+p, fmt.Errorf("%w: %w", errTemplateUnsupported, err))
+	}
+}
+
+func (b *templateBuilder) writeEtc(dir, hostname string) {
+	b.mkdir("/etc", 0o755)
+	b.write("/etc/passwd", fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nbrig:x:%d:%d:brig:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", JailUID, JailGID, dir))
+	b.write("/etc/group", fmt.Sprintf("root:x:0:\nbrig:x:%d:\nnogroup:x:65534:\n", JailGID))
+	b.write("/etc/hosts", fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost %s\n", hostname, hostname))
+	b.write("/etc/hostname", hostname+"\n")
+}
+
+// buildDev makes /dev a tmpfs of its own as build_dev does: nodes bound from
+// the host, the symlinks, the mount points of devpts and /dev/shm; read-only.
+func (b *templateBuilder) buildDev() {
+	b.mkdir("/dev", 0o755)
+	if b.err != nil {
+		return
+	}
+	dev, err := newTmpfs("mode=0755,size=64k", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		b.fail("/dev", err)
+		return
+	}
+	defer unix.Close(dev)
+	d := templateBuilder{root: dev}
+	for _, n := range templateDevNodes {
+		if f := d.create("/"+n, 0o644); f != nil {
+			f.Close()
+		}
+		d.bind(dev, "/dev/"+n, "/"+n, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
+	}
+	for _, l := range templateDevSymlinks {
+		d.symlink(l[1], "/"+l[0])
+	}
+	d.mkdir("/pts", 0o755)
+	d.mkdir("/shm", 0o755)
+	if d.err == nil {
+		d.err = unix.MountSetattr(dev, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+	}
+	if d.err == nil {
+		if err := unix.MoveMount(dev, "", b.root, "dev", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			d.err = fmt.Errorf("%w: attach /dev: %w", errTemplateUnsupported, err)
+		}
+	}
+	b.fail("/dev", d.err)
+}
+
+// apply puts one system mount into the template as apply_mount would.
+func (b *templateBuilder) apply(m mountSpec) {
+	switch {
+	case m.Symlink != "":
+		b.symlink(m.Symlink, m.Target)
+	case m.Copy:
+		b.copyFile(m)
+	default:
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			if !m.Optional {
+				b.fail("bind "+m.Target, err)
+			}
+			return
+		}
+		if fi.IsDir() {
+			b.mkdirs(m.Target)
+		} else if f := b.create(m.Target, 0o644); f != nil {
+			f.Close()
+		}
+		attr := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
+		if !m.Writable {
+			attr |= unix.MOUNT_ATTR_RDONLY
+		}
+		b.bind(b.root, m.Source, m.Target, attr)
+	}
+}
+
+func (b *templateBuilder) copyFile(m mountSpec) {
+	in, err := os.OpenFile(m.Source, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if !m.Optional || !(errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR)) {
+			b.fail("copy "+m.Target, err)
+		}
+		return
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		b.fail("copy "+m.Target, fmt.Errorf("%s is not a regular file (%v)", m.Source, err))
+		return
+	}
+	out := b.create(m.Target, uint32(fi.Mode().Perm()&0o755))
+	if out == nil {
+		return
+	}
+	_, err = io.Copy(out, io.LimitReader(in, maxEtcCopy))
+	b.fail("copy "+m.Target, errors.Join(err, out.Close()))
+}

@@ -1,0 +1,122 @@
+package jail
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// rootListing prints what a jail sees of its root: every entry of /, /etc
+// (recursively) and /dev with its type, mode, size, link target, device
+// number and a hash of a regular file's content, then its mounts (mount
+// point, mount options, type, source), sorted. Owners are left out: the
+// template's files belong to the host's root, nobody in the jail.
+const rootListing = `
+import hashlib, os, stat
+out = []
+def entry(p):
+    st = os.lstat(p)
+    m = st.st_mode
+    kind = "l" if stat.S_ISLNK(m) else "d" if stat.S_ISDIR(m) else "f" if stat.S_ISREG(m) else "c" if stat.S_ISCHR(m) else "?"
+    extra = ""
+    if kind == "l":
+        extra = os.readlink(p)
+    elif kind == "f":
+        with open(p, "rb") as f:
+            extra = hashlib.sha256(f.read()).hexdigest()[:16] + " %d" % st.st_size
+    elif kind == "c":
+        extra = "%d,%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+    out.append("%s %s %o %s" % (p, kind, stat.S_IMODE(m), extra))
+    return kind
+for top, deep in (("/", False), ("/etc", True), ("/dev", False)):
+    for name in sorted(os.listdir(top)):
+        p = os.path.join(top, name)
+        if entry(p) == "d" and deep:
+            for dirpath, dirs, files in os.walk(p):
+                dirs.sort()
+                for n in sorted(dirs + files):
+                    entry(os.path.join(dirpath, n))
+mounts = []
+for line in open("/proc/self/mountinfo"):
+    f = line.split()
+    sep = f.index("-")
+    mounts.append(" ".join([f[4], f[5], f[sep + 1], f[sep + 2]]))
+print("\n".join(out + sorted(mounts)))
+`
+
+func missingFrom(have, want []string) []string {
+	set := map[string]bool{}
+	for _, l := range have {
+		set[l] = true
+	}
+	var out []string
+	for _, l := range want {
+		if !set[l] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestRootTemplateMatchesOwnRoot: a jail started from the root template
+// sees the same tree and the same mounts as one that built its root
+// itself; the template cannot be changed from a jail, and the host's mount
+// table never shows it.
+func TestRootTemplateMatchesOwnRoot(t *testing.T) {
+	requireRoot(t)
+	hostMounts := countMounts()
+	if err := buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
+		t.Skipf("no root templates here: %v", err)
+	} else {
+		require.NoError(t, err)
+	}
+	list := func(fromTemplate bool) string {
+		templatesEnabled.Store(fromTemplate)
+		defer templatesEnabled.Store(true)
+		if fromTemplate {
+			require.NoError(t, buildTemplateNow(Config{}))
+		}
+		uses := templateUses.Load()
+		out, err := Command(context.Background(), Config{}, python, "-c", rootListing).Output()
+		require.NoError(t, err)
+		if fromTemplate {
+			require.Equal(t, uses+1, templateUses.Load(), "the jail was not started from the template")
+		} else {
+			require.Equal(t, uses, templateUses.Load())
+		}
+		return string(out)
+	}
+	own, templated := list(false), list(true)
+	ownLines, tplLines := strings.Split(own, "\n"), strings.Split(templated, "\n")
+	assert.Empty(t, missingFrom(tplLines, ownLines), "what a jail with its own root sees and one from the template does not")
+	assert.Equal(t, len(ownLines), len(tplLines), "lines")
+	assert.Empty(t, missingFrom(ownLines, tplLines), "what a jail from the template sees and one with its own root does not")
+	assert.Contains(t, own, "/etc/passwd f 644")
+	assert.Contains(t, own, "/dev/null c 666 1,3")
+	assert.Contains(t, own, "/usr ro,nosuid,nodev")
+
+	// The program can write neither the template's files nor beside them.
+	out, err := Command(context.Background(), Config{}, "/bin/sh", "-c",
+		`for f in /etc/passwd /etc/new /new /dev/new; do (echo x >> $f) 2>/dev/null && echo "wrote $f"; done; echo done`).CombinedOutput()
+	require.NoError(t, err)
+	assert.Equal(t, "done\n", string(out))
+	templates.Lock()
+	tpl := templates.byKey[templateKey{DefaultWorkDir, DefaultHostname}].current
+	templates.Unlock()
+	require.NotNil(t, tpl)
+	fd, err := unix.Openat(int(tpl.fd.Fd()), "etc/passwd", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err)
+	passwd := os.NewFile(uintptr(fd), "passwd")
+	defer passwd.Close()
+	buf := make([]byte, 4096)
+	n, _ := passwd.Read(buf)
+	assert.True(t, strings.HasPrefix(string(buf[:n]), "root:x:0:0:"), "template passwd: %q", buf[:n])
+	assert.NotContains(t, string(buf[:n]), "x\n")
+	assert.Equal(t, hostMounts, countMounts(), "host mount table")
+}
