@@ -34,8 +34,10 @@ import (
 // The files show as owned by nobody in the jail, where the classic root's
 // show as owned by the jail's root; both are read-only to the program.
 //
-// Cloning a detached mount tree takes Linux 6.15 or later; on older kernels
-// the first build fails and every jail builds its root itself, as before.
+// Building and cloning a detached mount tree takes a recent kernel (6.18
+// can, 6.1 cannot: the first build probes it); on older kernels
+// every jail builds its root itself, as before (as do the jails of a work
+// directory whose template failed to build).
 // A template lives a second (systemMounts' cache): a changed host /etc
 // reaches new jails within a second, as a new /etc file or directory did
 // before. It is built in the background when a second jail asks for the
@@ -67,6 +69,7 @@ type templateState struct {
 	asked    int // jails that asked
 	lastAsk  time.Time
 	building bool
+	failed   bool // a build failed: never tried again
 }
 
 const templateIdle = 10 * time.Second
@@ -113,7 +116,7 @@ func acquireTemplate(cfg *Config, dir string) *rootTemplate {
 		templateUses.Add(1)
 		return t
 	}
-	if st.asked >= 2 && !st.building {
+	if st.asked >= 2 && !st.building && !st.failed {
 		st.building = true
 		go func() { _ = refreshTemplate(key) }()
 	}
@@ -158,9 +161,13 @@ func refreshTemplate(key templateKey) error {
 	}
 	st.building = false
 	if err != nil {
+		// Not tried again in this process: an older kernel (for every
+		// key), or a work directory the template cannot take (this key);
+		// those jails build their own root.
 		if errors.Is(err, errTemplateUnsupported) {
 			templates.unsupported = true
 		}
+		st.failed = true
 		slog.Debug("brig: jails build their own root", "dir", key.dir, "reason", err)
 		return err
 	}
@@ -191,7 +198,7 @@ func buildTemplateNow(cfg Config) error {
 	return refreshTemplate(key)
 }
 
-var errTemplateUnsupported = errors.New("this kernel cannot clone a detached mount tree (Linux 6.15 or later can)")
+var errTemplateUnsupported = errors.New("this kernel cannot build a detached mount tree and clone it (Linux 6.18 can, 6.1 cannot)")
 
 // The template's layout follows mounts.c: write_etc, build_dev, bind_scratch's
 // mount points, the system mounts (rootMounts without the caller's binds)
@@ -285,9 +292,15 @@ func templatePath(p string) string {
 }
 
 func (b *templateBuilder) fail(step string, err error) {
-	if b.err == nil && err != nil {
-		b.err = fmt.Errorf("%s: %w", step, err)
+	if b.err != nil || err == nil {
+		return
 	}
+	// Older kernels refuse changes to a detached mount (Linux 6.1:
+	// EOPNOTSUPP from mkdirat, EINVAL from move_mount).
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+		err = fmt.Errorf("%w: %w", errTemplateUnsupported, err)
+	}
+	b.err = fmt.Errorf("%s: %w", step, err)
 }
 
 func (b *templateBuilder) mkdir(p string, mode uint32) {
@@ -363,9 +376,7 @@ func (b *templateBuilder) bind(into int, source, p string, attr uint64) {
 	if err == nil {
 		err = unix.MoveMount(tree, "", into, templatePath(p), unix.MOVE_MOUNT_F_EMPTY_PATH)
 	}
-	if err != nil {
-		b.fail("bind "+p, fmt.Errorf("%w: %w", errTemplateUnsupported, err))
-	}
+	b.fail("bind "+p, err)
 }
 
 func (b *templateBuilder) writeEtc(dir, hostname string) {
@@ -405,9 +416,7 @@ func (b *templateBuilder) buildDev() {
 		d.err = unix.MountSetattr(dev, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
 	}
 	if d.err == nil {
-		if err := unix.MoveMount(dev, "", b.root, "dev", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-			d.err = fmt.Errorf("%w: attach /dev: %w", errTemplateUnsupported, err)
-		}
+		d.fail("attach /dev", unix.MoveMount(dev, "", b.root, "dev", unix.MOVE_MOUNT_F_EMPTY_PATH))
 	}
 	b.fail("/dev", d.err)
 }
