@@ -30,7 +30,9 @@
 // the spec), kills the jail when told to or when the supervisor
 // dies, and reports what the jail used. init (init.c) forks a child that
 // makes the jail's network namespace while init builds the root (mounts.c),
-// then enters it; init reaps orphans and forwards signals, and when it exits
+// then enters it. The read-only part of the root is, where the kernel
+// allows, a clone of a root template the supervisor builds once a second
+// (roottemplate.go), not built again by every init; init reaps orphans and forwards signals, and when it exits
 // the kernel ends everything left in the jail. The
 // exec stage (execstage.c) shares init's memory until its execve, as
 // posix_spawn's child does, drops every privilege and loads seccomp as the
