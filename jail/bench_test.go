@@ -58,6 +58,34 @@ func BenchmarkBareTrue(b *testing.B) {
 	timed(b, func() error { return exec.Command("/bin/true").Run() })
 }
 
+// bwrapTrue is bench/compare.sh's bubblewrap jail: every namespace,
+// read-only /usr, /proc, /dev and a /tmp; no limits and no seccomp.
+var bwrapTrue = []string{"--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+	"--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
+	"--tmpfs", "/tmp", "--", "/bin/true"}
+
+func bwrapPath(b *testing.B) string {
+	p, err := exec.LookPath("bwrap")
+	if err != nil {
+		b.Skip("bubblewrap is not installed (apt-get install bubblewrap; bench/compare.sh does)")
+	}
+	return p
+}
+
+// BenchmarkBwrapTrue runs bubblewrap's jail through os/exec, as
+// BenchmarkBareTrue runs /bin/true: a ratio to BenchmarkColdTrue taken in
+// the same round is not skewed by the machine's drift between runs.
+func BenchmarkBwrapTrue(b *testing.B) {
+	bwrap := bwrapPath(b)
+	timed(b, func() error { return exec.Command(bwrap, bwrapTrue...).Run() })
+}
+
+// BenchmarkBwrapTrueParallel8 is BenchmarkColdTrueParallel8 with bubblewrap.
+func BenchmarkBwrapTrueParallel8(b *testing.B) {
+	bwrap := bwrapPath(b)
+	parallel8(b, func() error { return exec.Command(bwrap, bwrapTrue...).Run() })
+}
+
 func BenchmarkColdTrue(b *testing.B) {
 	benchRoot(b)
 	timed(b, func() error { return Command(context.Background(), Config{}, "/bin/true").Run() })
@@ -178,11 +206,16 @@ func BenchmarkWarmPython(b *testing.B) {
 // bench/compare.sh, which starts a process per jail).
 func BenchmarkColdTrueParallel8(b *testing.B) {
 	benchRoot(b)
+	parallel8(b, func() error { return Command(context.Background(), Config{}, "/bin/true").Run() })
+}
+
+// parallel8 runs f b.N times, 8 at a time, and reports runs per second.
+func parallel8(b *testing.B, f func() error) {
 	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
 	t0 := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := Command(context.Background(), Config{}, "/bin/true").Run(); err != nil {
+			if err := f(); err != nil {
 				b.Error(err)
 				return
 			}
