@@ -85,7 +85,9 @@ var templates struct {
 // its root itself. A non-nil template must be released once the helper
 // has its fd.
 func acquireTemplate(cfg *Config, dir string) *rootTemplate {
-	if !templatesEnabled.Load() || len(cfg.Binds) > 0 || os.Geteuid() != 0 {
+	// A Cmd.Dir as given (not cleaned, maybe relative) is left to init,
+	// which creates what it names beneath the root.
+	if !templatesEnabled.Load() || len(cfg.Binds) > 0 || os.Geteuid() != 0 || !path.IsAbs(dir) || path.Clean(dir) != dir {
 		return nil
 	}
 	key := templateKey{dir, cfg.Hostname}
