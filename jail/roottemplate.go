@@ -237,7 +237,11 @@ func buildTemplate(dir, hostname string) (*os.File, error) {
 	}
 	b.mkdir("/proc", 0o555)
 	if b.err == nil {
-		b.err = unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+		// Private, as init makes its whole mount namespace before it
+		// builds a root: a bind of a shared host mount would otherwise
+		// stay in the host mount's peer group, in every jail's clone too.
+		b.fail("make private", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_PRIVATE}))
+		b.fail("make read-only", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}))
 	}
 	if b.err != nil {
 		return nil, fmt.Errorf("root template: %w", b.err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -46,7 +47,9 @@ mounts = []
 for line in open("/proc/self/mountinfo"):
     f = line.split()
     sep = f.index("-")
-    mounts.append(" ".join([f[4], f[5], f[sep + 1], f[sep + 2]]))
+    # optional fields: shared:N / master:N (peer groups) by kind only
+    prop = ",".join(sorted(o.split(":")[0] for o in f[6:sep])) or "private"
+    mounts.append(" ".join([f[4], f[5], prop, f[sep + 1], f[sep + 2]]))
 print("\n".join(out + sorted(mounts)))
 `
 
@@ -99,7 +102,7 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 	assert.Empty(t, missingFrom(ownLines, tplLines), "what a jail from the template sees and one with its own root does not")
 	assert.Contains(t, own, "/etc/passwd f 644")
 	assert.Contains(t, own, "/dev/null c 666 1,3")
-	assert.Contains(t, own, "/usr ro,nosuid,nodev")
+	assert.Contains(t, own, "/usr ro,nosuid,nodev,relatime private")
 
 	// The program can write neither the template's files nor beside them.
 	out, err := Command(context.Background(), Config{}, "/bin/sh", "-c",
@@ -119,4 +122,43 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 	assert.True(t, strings.HasPrefix(string(buf[:n]), "root:x:0:0:"), "template passwd: %q", buf[:n])
 	assert.NotContains(t, string(buf[:n]), "x\n")
 	assert.Equal(t, hostMounts, countMounts(), "host mount table")
+}
+
+// TestRootTemplateOnSharedMounts: on a host whose mounts are shared (as
+// systemd makes them), a jail from the template is in no peer group of the
+// host's: its binds of /usr and /etc do not see the host's later mounts.
+// The supervisor runs in a mount namespace of its own (unshare(1) with
+// --propagation shared), so the host's own mounts stay as they are.
+func TestRootTemplateOnSharedMounts(t *testing.T) {
+	if os.Getenv("BRIG_TEMPLATE_SHARED") == "1" {
+		if err := buildTemplateNow(Config{}); err != nil {
+			t.Fatalf("build template: %v", err)
+		}
+		uses := templateUses.Load()
+		out, err := Command(context.Background(), Config{}, "/bin/cat", "/proc/self/mountinfo").Output()
+		require.NoError(t, err)
+		require.Equal(t, uses+1, templateUses.Load(), "the jail was not started from the template")
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			assert.NotRegexp(t, ` (shared|master):\d+ `, line, "a jail mount in a peer group")
+		}
+		return
+	}
+	requireRoot(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare(1) from util-linux")
+	}
+	if err := buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
+		t.Skipf("no root templates here: %v", err)
+	}
+	cmd := exec.Command(unshare, "--mount", "--propagation", "shared", os.Args[0], "-test.run=^TestRootTemplateOnSharedMounts$", "-test.v")
+	cmd.Env = append(os.Environ(), "BRIG_TEMPLATE_SHARED=1", "BRIG_TEST_SUPERVISOR=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "--- PASS: TestRootTemplateOnSharedMounts", "%s", out)
+	// The supervisor's own mounts were shared there, or the test proves nothing.
+	check := exec.Command(unshare, "--mount", "--propagation", "shared", "grep", "-c", "shared:", "/proc/self/mountinfo")
+	n, err := check.Output()
+	require.NoError(t, err)
+	assert.NotEqual(t, "0\n", string(n))
 }
