@@ -223,11 +223,13 @@ func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 			return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
 		}
 	}
-	var mounts []mountSpec // a template holds the system mounts, and there are no others
-	if !c.fromTemplate {
-		if mounts, err = rootMounts(c.cfg.Binds); err != nil {
-			return nil, &SetupError{Step: "resolve binds", Err: err.Error()}
-		}
+	resolve := rootMounts
+	if c.fromTemplate {
+		resolve = bindMounts // the template holds the system mounts
+	}
+	mounts, err := resolve(c.cfg.Binds)
+	if err != nil {
+		return nil, &SetupError{Step: "resolve binds", Err: err.Error()}
 	}
 	filter, err := c.seccompFilter()
 	if err != nil {

@@ -526,7 +526,8 @@ int build_root(struct spec *s) {
 	int rc = -1;
 	if (s->flags & SPEC_TEMPLATE) {
 		// The template has /etc, /dev's nodes, the system mounts and
-		// every mount point; devpts and the scratch binds are the jail's own.
+		// every mount point; devpts, the scratch binds and the caller's
+		// binds (all that s->mounts holds then) are the jail's own.
 		if (mount_devpts() < 0 || bind_scratch(root, s->dir) < 0)
 			goto out;
 	} else if (write_etc(s) < 0 || build_dev() < 0 || bind_scratch(root, s->dir) < 0) {

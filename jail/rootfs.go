@@ -34,7 +34,17 @@ func rootMounts(binds []Bind) ([]mountSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms := slices.Clip(sys)
+	ms, err := bindMounts(binds)
+	if err != nil {
+		return nil, err
+	}
+	return append(slices.Clip(sys), ms...), nil
+}
+
+// bindMounts are the caller's binds alone (a jail from a root template
+// gets the system mounts with it).
+func bindMounts(binds []Bind) ([]mountSpec, error) {
+	var ms []mountSpec
 	for _, b := range binds {
 		src, err := filepath.EvalSymlinks(b.Source)
 		if err != nil {

@@ -16,10 +16,13 @@ import (
 )
 
 // A root template is the part of a jail's root that is the same for every
-// jail of one work directory and hostname: the root tmpfs with the /etc
-// copies and identity files, the system binds (/usr, /etc directories), /dev
-// with its device nodes, and the empty mount points of what each jail gets
-// of its own (/proc, /tmp, /dev/pts, /dev/shm, the work directory). The
+// jail of one work directory, hostname and set of bind targets: the root
+// tmpfs with the /etc copies and identity files, the system binds (/usr,
+// /etc directories), /dev with its device nodes, and the empty mount points
+// of what each jail gets of its own (/proc, /tmp, /dev/pts, /dev/shm, the
+// work directory, the caller's binds). The caller's binds themselves are
+// cloned for each jail, as before: a source replaced on the host is what
+// the next jail gets. The
 // supervisor builds it once as a detached, read-only mount tree (fsmount,
 // never in the host's mount table), and each jail's init clones it with one
 // open_tree and attaches the clone as its root, instead of ~25 copies, ~12
@@ -37,13 +40,16 @@ import (
 // Building and cloning a detached mount tree takes a recent kernel (6.18
 // can, 6.1 cannot: the first build probes it); on older kernels
 // every jail builds its root itself, as before (as do the jails of a work
-// directory whose template failed to build).
+// directory whose template failed to build: a bind target below /usr, say,
+// where the classic root cannot create a mount point either, and the jail
+// then fails there as before, naming the step).
+//
 // A template lives a second (systemMounts' cache): a changed host /etc
 // reaches new jails within a second, as a new /etc file or directory did
 // before. It is built in the background when a second jail asks for the
-// same work directory and hostname, so a one-jail process (`brig run`)
-// never pays for it; jails started meanwhile build their own root. One
-// that no jail asked for in ten seconds is closed.
+// same key, so a one-jail process (`brig run`) never pays for it; jails
+// started meanwhile build their own root. One that no jail asked for in ten
+// seconds is closed.
 
 // templatesEnabled turns templates off for tests that compare both ways.
 var templatesEnabled atomic.Bool
@@ -61,7 +67,28 @@ type rootTemplate struct {
 	stale bool // replaced: closed when the last user releases it
 }
 
-type templateKey struct{ dir, hostname string }
+// templateKey: mountPoints lists the caller's bind targets, "d /path" or
+// "f /path" (a directory or a file), one per line in the binds' order.
+type templateKey struct{ dir, hostname, mountPoints string }
+
+// bindMountPoints is the mountPoints of a key, or false when a bind's
+// source cannot be looked at (the jail then builds its own root and
+// reports it).
+func bindMountPoints(binds []Bind) (string, bool) {
+	var b strings.Builder
+	for _, bind := range binds {
+		fi, err := os.Stat(bind.Source)
+		if err != nil {
+			return "", false
+		}
+		kind := "f"
+		if fi.IsDir() {
+			kind = "d"
+		}
+		fmt.Fprintf(&b, "%s %s\n", kind, bind.Target)
+	}
+	return b.String(), true
+}
 
 // templateState is what the supervisor knows of one key.
 type templateState struct {
@@ -80,17 +107,21 @@ var templates struct {
 	unsupported bool // the kernel cannot clone a detached tree
 }
 
-// acquireTemplate returns the template for a jail with this work directory
-// and hostname and no binds of the caller's, or nil: the jail then builds
-// its root itself. A non-nil template must be released once the helper
+// acquireTemplate returns the template for a jail with this work
+// directory, hostname and bind targets, or nil: the jail then builds its
+// root itself. A non-nil template must be released once the helper
 // has its fd.
 func acquireTemplate(cfg *Config, dir string) *rootTemplate {
 	// A Cmd.Dir as given (not cleaned, maybe relative) is left to init,
 	// which creates what it names beneath the root.
-	if !templatesEnabled.Load() || len(cfg.Binds) > 0 || os.Geteuid() != 0 || !path.IsAbs(dir) || path.Clean(dir) != dir {
+	if !templatesEnabled.Load() || os.Geteuid() != 0 || !path.IsAbs(dir) || path.Clean(dir) != dir {
 		return nil
 	}
-	key := templateKey{dir, cfg.Hostname}
+	points, ok := bindMountPoints(cfg.Binds)
+	if !ok {
+		return nil
+	}
+	key := templateKey{dir, cfg.Hostname, points}
 	now := time.Now()
 	templates.Lock()
 	defer templates.Unlock()
@@ -153,7 +184,7 @@ func (t *rootTemplate) release() {
 // refreshTemplate builds the template for key and puts it in place of the
 // one it replaces.
 func refreshTemplate(key templateKey) error {
-	fd, err := buildTemplate(key.dir, key.hostname)
+	fd, err := buildTemplate(key)
 	templates.Lock()
 	defer templates.Unlock()
 	st := templates.byKey[key]
@@ -186,7 +217,11 @@ func buildTemplateNow(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	key := templateKey{full.WorkDir, full.Hostname}
+	points, ok := bindMountPoints(full.Binds)
+	if !ok {
+		return errors.New("a bind source cannot be looked at")
+	}
+	key := templateKey{full.WorkDir, full.Hostname, points}
 	templates.Lock()
 	if templates.byKey == nil {
 		templates.byKey = map[templateKey]*templateState{}
@@ -211,7 +246,8 @@ var (
 		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}}
 )
 
-func buildTemplate(dir, hostname string) (*os.File, error) {
+func buildTemplate(key templateKey) (*os.File, error) {
+	dir, hostname := key.dir, key.hostname
 	mounts, err := systemMounts()
 	if err != nil {
 		return nil, err
@@ -236,6 +272,21 @@ func buildTemplate(dir, hostname string) (*os.File, error) {
 		b.apply(m)
 	}
 	b.mkdir("/proc", 0o555)
+	// The caller's binds' mount points, as attach_tree would make them.
+	for _, line := range strings.Split(strings.TrimSuffix(key.mountPoints, "\n"), "\n") {
+		kind, target, ok := strings.Cut(line, " ")
+		switch {
+		case !ok:
+		case kind == "d":
+			b.mkdirs(target)
+		case b.err == nil && b.exists(target):
+			// a file of the template's own (an /etc copy): bound over, as in a jail's root
+		default:
+			if f := b.create(target, 0o644); f != nil {
+				f.Close()
+			}
+		}
+	}
 	if b.err == nil {
 		// Private, as init makes its whole mount namespace before it
 		// builds a root: a bind of a shared host mount would otherwise
@@ -321,6 +372,11 @@ func (b *templateBuilder) mkdir(p string, mode uint32) {
 		err = unix.Fchmodat(b.root, templatePath(p), mode, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	b.fail("mkdir "+p, err)
+}
+
+func (b *templateBuilder) exists(p string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(b.root, templatePath(p), &st, unix.AT_SYMLINK_NOFOLLOW) == nil
 }
 
 // mkdirs makes p and what is missing above it, 0755 each (make_parents).

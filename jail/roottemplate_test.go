@@ -35,7 +35,9 @@ def entry(p):
         extra = "%d,%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
     out.append("%s %s %o %s" % (p, kind, stat.S_IMODE(m), extra))
     return kind
-for top, deep in (("/", False), ("/etc", True), ("/dev", False)):
+for top, deep in (("/", False), ("/etc", True), ("/dev", False), ("/data", True), ("/work", True)):
+    if not os.path.isdir(top):
+        continue
     for name in sorted(os.listdir(top)):
         p = os.path.join(top, name)
         if entry(p) == "d" and deep:
@@ -73,36 +75,53 @@ func missingFrom(have, want []string) []string {
 // table never shows it.
 func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 	requireRoot(t)
+	requirePython(t)
 	hostMounts := countMounts()
 	if err := buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
 		t.Skipf("no root templates here: %v", err)
 	} else {
 		require.NoError(t, err)
 	}
-	list := func(fromTemplate bool) string {
-		templatesEnabled.Store(fromTemplate)
-		defer templatesEnabled.Store(true)
-		if fromTemplate {
-			require.NoError(t, buildTemplateNow(Config{}))
-		}
-		uses := templateUses.Load()
-		out, err := Command(context.Background(), Config{}, python, "-c", rootListing).Output()
-		require.NoError(t, err)
-		if fromTemplate {
-			require.Equal(t, uses+1, templateUses.Load(), "the jail was not started from the template")
-		} else {
-			require.Equal(t, uses, templateUses.Load())
-		}
-		return string(out)
+	data, work := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(data+"/hello", []byte("hi\n"), 0o644))
+	require.NoError(t, os.WriteFile(work+"/notes", []byte("work\n"), 0o644))
+	conf := data + "/hello"
+	withBinds := Config{Binds: []Bind{{Source: data, Target: "/data"}, {Source: conf, Target: "/etc/brig-test.conf"},
+		{Source: conf, Target: "/etc/hosts"}, {Source: work, Target: "/work", Writable: true}}}
+	for name, cfg := range map[string]Config{"default": {}, "with binds": withBinds} {
+		t.Run(name, func(t *testing.T) {
+			list := func(fromTemplate bool) string {
+				templatesEnabled.Store(fromTemplate)
+				defer templatesEnabled.Store(true)
+				if fromTemplate {
+					require.NoError(t, buildTemplateNow(cfg))
+				}
+				uses := templateUses.Load()
+				out, err := Command(context.Background(), cfg, python, "-c", rootListing).Output()
+				require.NoError(t, err)
+				if fromTemplate {
+					require.Equal(t, uses+1, templateUses.Load(), "the jail was not started from the template")
+				} else {
+					require.Equal(t, uses, templateUses.Load())
+				}
+				return string(out)
+			}
+			own, templated := list(false), list(true)
+			ownLines, tplLines := strings.Split(own, "\n"), strings.Split(templated, "\n")
+			assert.Equal(t, len(ownLines), len(tplLines), "lines")
+			assert.Empty(t, missingFrom(ownLines, tplLines), "what a jail from the template sees and one with its own root does not")
+			assert.Empty(t, missingFrom(tplLines, ownLines), "what a jail with its own root sees and one from the template does not")
+			assert.Contains(t, own, "/etc/passwd f 644")
+			assert.Contains(t, own, "/dev/null c 666 1,3")
+			assert.Contains(t, own, "/usr ro,nosuid,nodev,relatime private")
+			if cfg.Binds != nil {
+				assert.Contains(t, own, "/data/hello f 644")
+				assert.Contains(t, own, "/work/notes f 644")
+				assert.Contains(t, own, "/etc/brig-test.conf ro,nosuid,nodev,relatime private")
+				assert.Contains(t, own, "/work rw,nosuid,nodev,relatime private")
+			}
+		})
 	}
-	own, templated := list(false), list(true)
-	ownLines, tplLines := strings.Split(own, "\n"), strings.Split(templated, "\n")
-	assert.Empty(t, missingFrom(tplLines, ownLines), "what a jail with its own root sees and one from the template does not")
-	assert.Equal(t, len(ownLines), len(tplLines), "lines")
-	assert.Empty(t, missingFrom(ownLines, tplLines), "what a jail from the template sees and one with its own root does not")
-	assert.Contains(t, own, "/etc/passwd f 644")
-	assert.Contains(t, own, "/dev/null c 666 1,3")
-	assert.Contains(t, own, "/usr ro,nosuid,nodev,relatime private")
 
 	// The program can write neither the template's files nor beside them.
 	out, err := Command(context.Background(), Config{}, "/bin/sh", "-c",
@@ -110,7 +129,7 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "done\n", string(out))
 	templates.Lock()
-	tpl := templates.byKey[templateKey{DefaultWorkDir, DefaultHostname}].current
+	tpl := templates.byKey[templateKey{DefaultWorkDir, DefaultHostname, ""}].current
 	templates.Unlock()
 	require.NotNil(t, tpl)
 	fd, err := unix.Openat(int(tpl.fd.Fd()), "etc/passwd", unix.O_RDONLY|unix.O_CLOEXEC, 0)
