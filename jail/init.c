@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <poll.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -29,93 +31,127 @@
 // group, as a terminal's ^C would.
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
-static int bring_up_loopback(void) {
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return fail(errno, "bring up lo", "socket");
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof ifr);
-	strcpy(ifr.ifr_name, "lo");
-	int rc = 0;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		rc = fail(errno, "bring up lo", "get flags");
-	else {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-			rc = fail(errno, "bring up lo", "set flags");
-	}
-	close(fd);
-	return rc;
-}
-
 // The network namespace is made by a child of init while init builds the
 // filesystem, on the other CPU: creating one is ~0.6 ms of kernel work
 // (every per-namespace subsystem, IPv6's above all), which in the helper's
 // clone3 lay on the jail's critical path. The child is a process of the jail
 // in the jail's user namespace, so the namespace belongs to the jail alone,
 // exactly as one made by clone3 would.
+//
+// The maker shares init's memory, fd table and filesystem context
+// (CLONE_VM | CLONE_FILES | CLONE_FS, not a thread: its own signals and
+// namespaces): no copy of init's memory is made, faulted and torn down
+// again for it (~0.25 ms of CPU a jail). It leaves the socket it brought lo
+// up with in the shared fd table; init gets the namespace from that socket
+// (SIOCGSKNS) and enters it. Sharing memory, the maker must not touch
+// what init uses: it runs on a stack of its own and makes raw system calls
+// (libc's wrappers would write init's errno); on architectures without
+// raw_syscall here it gets a copy of init's memory instead, as a fork does.
+#if defined(__x86_64__)
+#define MAKER_SHARES_MEMORY 1
+static long raw_syscall(long n, long a, long b, long c) {
+	long ret;
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return ret;
+}
+#elif defined(__aarch64__)
+#define MAKER_SHARES_MEMORY 1
+static long raw_syscall(long n, long a, long b, long c) {
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	return x0;
+}
+#else
+#define MAKER_SHARES_MEMORY 0
+static long raw_syscall(long n, long a, long b, long c) {
+	long r = syscall(n, a, b, c);
+	return r < 0 ? -errno : r;
+}
+#endif
+
+#define MAKER_STACK (64u << 10)
+
 struct net_maker {
-	int pidfd;
-	int sock; // one byte from the maker: 0 once lo is up, else an errno
+	int result[2]; // one byte from the maker: 0 once lo is up, else an errno
+	int sock;      // the maker's socket in the new namespace (shared fd table)
+	int pidfd;     // readable once the maker has exited
 };
 
-// The maker's pid, for reap: its memory is brig's, not the program's.
+// The maker's pid, for reap: its memory is init's, not the program's.
 static pid_t net_maker_pid = -1;
 
-static int start_net_maker(struct net_maker *m) {
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return fail(errno, "create network namespace", "socketpair");
-	int pidfd = -1;
-	struct clone_args args = {.flags = CLONE_PIDFD, .pidfd = (uint64_t)(uintptr_t)&pidfd, .exit_signal = SIGCHLD};
-	long pid = syscall(SYS_clone3, &args, sizeof args);
-	if (pid < 0) {
-		int err = errno;
-		close(sv[0]);
-		close(sv[1]);
-		return fail(err, "create network namespace", "clone3");
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		// init enters this process's namespace through its pidfd, a
-		// ptrace-mode check that an undumpable process (as init is)
-		// fails. It ends before anything untrusted runs.
-		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-		unsigned char r = 0;
-		if (unshare(CLONE_NEWNET) < 0)
-			r = (unsigned char)errno;
-		else if (bring_up_loopback() < 0)
-			r = (unsigned char)(errno ? errno : EIO);
-		if (write(sv[1], &r, 1) == 1) {
-			// Until init has joined and hangs up; init's reap loop
-			// reaps this process.
-			while (read(sv[1], &r, 1) < 0 && errno == EINTR) {
-			}
+static int net_maker_main(void *arg) {
+	struct net_maker *m = arg;
+	unsigned char r = 0;
+	long rc = raw_syscall(SYS_unshare, CLONE_NEWNET, 0, 0);
+	long fd = rc < 0 ? rc : raw_syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = (unsigned char)-fd;
+	} else {
+		struct ifreq ifr;
+		memset(&ifr, 0, sizeof ifr);
+		memcpy(ifr.ifr_name, "lo", 3);
+		rc = raw_syscall(SYS_ioctl, fd, SIOCGIFFLAGS, (long)&ifr);
+		if (rc == 0) {
+			ifr.ifr_flags |= IFF_UP;
+			rc = raw_syscall(SYS_ioctl, fd, SIOCSIFFLAGS, (long)&ifr);
 		}
-		_exit(0);
+		if (rc < 0)
+			r = (unsigned char)-rc;
+		m->sock = (int)fd; // read by init only after the result byte
 	}
-	close(sv[1]);
-	net_maker_pid = (pid_t)pid;
-	m->pidfd = pidfd;
-	m->sock = sv[0];
+	raw_syscall(SYS_write, m->result[1], (long)&r, 1);
+	raw_syscall(SYS_exit, 0, 0, 0);
 	return 0;
 }
 
-// join_net_maker enters the maker's network namespace and lets it go.
+static int start_net_maker(struct net_maker *m) {
+	m->sock = -1;
+	if (pipe2(m->result, O_CLOEXEC) < 0)
+		return fail(errno, "create network namespace", "pipe");
+	// A guard page below the stack: an overflow faults instead of writing
+	// over init's memory. Left mapped when the maker is gone (64 KiB).
+	size_t guard = (size_t)sysconf(_SC_PAGESIZE), len = guard + MAKER_STACK;
+	char *stack = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED || mprotect(stack, guard, PROT_NONE) < 0)
+		return fail(errno, "create network namespace", "stack");
+	int flags = CLONE_FILES | CLONE_FS | CLONE_PIDFD | SIGCHLD | (MAKER_SHARES_MEMORY ? CLONE_VM : 0);
+	pid_t pid = clone(net_maker_main, stack + len, flags, m, &m->pidfd);
+	if (pid < 0)
+		return fail(errno, "create network namespace", "clone");
+	net_maker_pid = pid;
+	return 0;
+}
+
+// join_net_maker enters the maker's network namespace.
 static int join_net_maker(struct net_maker *m) {
+	// The result pipe's write end is init's too (one fd table): a maker
+	// that died without a word shows as its pidfd turning readable.
+	struct pollfd fds[2] = {{.fd = m->result[0], .events = POLLIN}, {.fd = m->pidfd, .events = POLLIN}};
+	while (poll(fds, 2, -1) < 0 && errno == EINTR) {
+	}
 	unsigned char r = EIO;
-	ssize_t n;
-	do
-		n = read(m->sock, &r, 1);
-	while (n < 0 && errno == EINTR);
-	int rc = 0;
+	ssize_t n = -1;
+	if (fds[0].revents & POLLIN)
+		n = read(m->result[0], &r, 1);
+	int rc = 0, ns = -1;
 	if (n != 1)
 		rc = fail(EIO, "create network namespace", "the maker died");
 	else if (r != 0)
 		rc = fail(r, "create network namespace", NULL);
-	else if (setns(m->pidfd, CLONE_NEWNET) < 0)
+	else if ((ns = ioctl(m->sock, SIOCGSKNS)) < 0)
+		rc = fail(errno, "create network namespace", "get the namespace of the maker's socket");
+	else if (setns(ns, CLONE_NEWNET) < 0)
 		rc = fail(errno, "create network namespace", "setns");
-	close(m->sock);
+	if (ns >= 0)
+		close(ns);
+	if (m->sock >= 0)
+		close(m->sock);
+	close(m->result[0]);
+	close(m->result[1]);
 	close(m->pidfd);
 	return rc;
 }
