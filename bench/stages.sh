@@ -24,7 +24,7 @@ OUT=$(mktemp -d /tmp/brig-stages.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 
 "$GO" test -c -o "$OUT/jail.test" ./jail/
-events=(syscalls:sys_enter_sendmsg syscalls:sys_enter_clone3 syscalls:sys_enter_pivot_root
+events=(syscalls:sys_enter_sendmsg syscalls:sys_enter_clone3 syscalls:sys_enter_clone syscalls:sys_enter_pivot_root
 	syscalls:sys_enter_setns syscalls:sys_enter_seccomp syscalls:sys_enter_execve
 	sched:sched_process_exit syscalls:sys_enter_unlinkat)
 (cd jail && perf record -q -a -o "$OUT/perf.data" "${events[@]/#/-e}" -- \
@@ -35,7 +35,7 @@ perf script -i "$OUT/perf.data" -F comm,tid,time,event 2>/dev/null >"$OUT/events
 python3 - "$OUT/events.txt" <<'PYEOF'
 import re, statistics, sys
 # One jail: the supervisor's sendmsg to its spawner, the helper's clone3 of
-# init, init's clone3 of the network maker, two pivot_roots, the setns into
+# init, init's clone of the network maker, two pivot_roots, the setns into
 # the maker's network namespace, the exec stage's seccomp and execve, the
 # program's and init's exits, then the supervisor's rmdirs of the cgroups.
 jails, cur = [], None
@@ -51,8 +51,8 @@ for line in open(sys.argv[1]):
         continue
     elif ev == "sys_enter_clone3" and comm == "brig:helper":
         cur.setdefault("helper_clone", t)
-    elif ev == "sys_enter_clone3" and comm == "brig:init":
-        cur.setdefault("maker", t)
+    elif ev in ("sys_enter_clone3", "sys_enter_clone") and comm == "brig:init":
+        cur.setdefault("maker", t)  # init's first clone; the exec stage's comes later
     elif ev == "sys_enter_pivot_root":
         cur.setdefault("pivot1" if "pivot1" not in cur else "pivot2", t)
     elif ev == "sys_enter_setns":
@@ -72,9 +72,9 @@ for j in jails:
         j["rmdir_first"], j["rmdir_last"] = j["rmdir"][0], j["rmdir"][-1]
 stages = [
     ("send", "helper_clone", "Start until the helper's clone3: spawner fork, spec, bind sources cloned"),
-    ("helper_clone", "maker", "clone3, ids mapped, init runs and forks the network maker"),
+    ("helper_clone", "maker", "clone3, ids mapped, init runs and starts the network maker"),
     ("maker", "pivot1", "init: staging tmpfs, first pivot_root"),
-    ("pivot1", "pivot2", "init: the root (tmpfs, /etc, /dev, binds, copies, /proc), read-only"),
+    ("pivot1", "pivot2", "init: the root (template clone or tmpfs, /etc, /dev, binds; /proc), read-only"),
     ("pivot2", "setns", "old root detached, hostname, network namespace joined"),
     ("setns", "seccomp", "cgroup join, cgroup namespace, exec stage, fds, rlimits, privileges"),
     ("seccomp", "execve", "seccomp: load and JIT of the filter"),

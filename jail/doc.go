@@ -16,7 +16,7 @@
 // # How a jail starts
 //
 //	supervisor ──▶ helper ──clone(namespaces)──▶ init (PID 1) ──clone(CLONE_VM|CLONE_VFORK)──▶ exec stage ──execve──▶ program
-//	                                              └─fork──▶ network maker
+//	                                              └─clone(CLONE_VM)──▶ network maker
 //
 // The supervisor is the embedding Go program (cmd.go, pool.go). The rest is
 // C in this package, run from a constructor of the same binary before the
