@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/bits"
 	"slices"
 
@@ -239,8 +240,9 @@ func (t *argTest) code() ([]insn, error) {
 	if len(t.points) > 100 {
 		return nil, fmt.Errorf("%w: %d values tested", errNotGenerated, len(t.points))
 	}
+	values := slices.Sorted(maps.Keys(t.points))
 	rets := []uint32{t.other}
-	for _, v := range slices.Sorted(mapsKeys(t.points)) {
+	for _, v := range values {
 		if r := t.points[v]; !slices.Contains(rets, r) {
 			rets = append(rets, r)
 		}
@@ -250,7 +252,6 @@ func (t *argTest) code() ([]insn, error) {
 	if t.mask != 0xffffffff {
 		out = append(out, stmt(bpfAndK, t.mask))
 	}
-	values := slices.Sorted(mapsKeys(t.points))
 	for i, v := range values {
 		// From compare i, the return for rets[j] is (len(values)-1-i)
 		// compares plus j returns ahead.
@@ -261,16 +262,6 @@ func (t *argTest) code() ([]insn, error) {
 		out = append(out, stmt(bpfRetK, r))
 	}
 	return out, nil
-}
-
-func mapsKeys(m map[uint32]uint32) func(func(uint32) bool) {
-	return func(yield func(uint32) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // buildArgTest turns a call's conditional rules into one argument test.
