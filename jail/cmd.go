@@ -241,6 +241,7 @@ func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 	s := &spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
 		Hostname:  c.cfg.Hostname,
+		Etc:       identityFiles(dir, c.cfg.Hostname),
 		IDs:       *c.lease,
 		Mounts:    mounts,
 		Template:  c.fromTemplate,

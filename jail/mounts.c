@@ -201,24 +201,19 @@ static int bind_onto(const char *src, const char *dst, uint64_t attr) {
 	return rc;
 }
 
-// write_etc synthesizes the identity files: the jail's users exist by name
-// and nothing of the host's passwd, group or hostnames leaks in.
+// write_etc writes the identity files the supervisor made (rootfs.go's
+// identityFiles): the jail's users exist by name and nothing of the host's
+// passwd, group or hostnames leaks in.
 static int write_etc(const struct spec *s) {
 	if (mkdir(NEW_ROOT "/etc", 0755) < 0)
 		return fail(errno, "mkdir /etc", NULL);
-	char passwd[8192], group[256], hosts[1024], hostname[512];
-	snprintf(passwd, sizeof passwd,
-	         "root:x:0:0:root:/root:/usr/sbin/nologin\nbrig:x:%d:%d:brig:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-	         JAIL_UID, JAIL_GID, s->dir);
-	snprintf(group, sizeof group, "root:x:0:\nbrig:x:%d:\nnogroup:x:65534:\n", JAIL_GID);
-	snprintf(hosts, sizeof hosts, "127.0.0.1\tlocalhost %s\n::1\tlocalhost %s\n", s->hostname, s->hostname);
-	snprintf(hostname, sizeof hostname, "%s\n", s->hostname);
 	const char *names[] = {"passwd", "group", "hosts", "hostname"};
-	const char *contents[] = {passwd, group, hosts, hostname};
 	for (int i = 0; i < 4; i++) {
 		char path[64], step[64];
+		if (s->etc == NULL || s->etc[i] == NULL)
+			return fail(EINVAL, "write /etc", "the spec holds %d identity files, not 4", i);
 		snprintf(path, sizeof path, NEW_ROOT "/etc/%s", names[i]);
-		if (write_file(path, contents[i], O_CREAT | O_EXCL | O_NOFOLLOW) < 0) {
+		if (write_file(path, s->etc[i], O_CREAT | O_EXCL | O_NOFOLLOW) < 0) {
 			snprintf(step, sizeof step, "write /etc/%s", names[i]);
 			return fail(errno, step, NULL);
 		}

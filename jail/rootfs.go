@@ -23,6 +23,21 @@ var etcFiles = []string{
 	"/etc/inputrc", "/etc/terminfo", "/etc/magic", "/etc/mailcap",
 }
 
+// identityNames are the jail's own /etc files, in identityFiles' order.
+var identityNames = [4]string{"passwd", "group", "hosts", "hostname"}
+
+// identityFiles are the contents of the jail's /etc/passwd, group, hosts and
+// hostname: its users by name, and nothing of the host's. mounts.c writes
+// them into a root it builds, roottemplate.go into a template.
+func identityFiles(home, hostname string) []string {
+	return []string{
+		fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nbrig:x:%d:%d:brig:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", JailUID, JailGID, home),
+		fmt.Sprintf("root:x:0:\nbrig:x:%d:\nnogroup:x:65534:\n", JailGID),
+		fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost %s\n", hostname, hostname),
+		hostname + "\n",
+	}
+}
+
 // maxEtcCopy is the largest /etc file copied rather than bound.
 const maxEtcCopy = 128 << 10
 

@@ -443,10 +443,9 @@ func (b *templateBuilder) bind(into int, source, p string, attr uint64) {
 
 func (b *templateBuilder) writeEtc(dir, hostname string) {
 	b.mkdir("/etc", 0o755)
-	b.write("/etc/passwd", fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nbrig:x:%d:%d:brig:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", JailUID, JailGID, dir))
-	b.write("/etc/group", fmt.Sprintf("root:x:0:\nbrig:x:%d:\nnogroup:x:65534:\n", JailGID))
-	b.write("/etc/hosts", fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost %s\n", hostname, hostname))
-	b.write("/etc/hostname", hostname+"\n")
+	for i, content := range identityFiles(dir, hostname) {
+		b.write("/etc/"+identityNames[i], content)
+	}
 }
 
 // buildDev makes /dev a tmpfs of its own as build_dev does: nodes bound from

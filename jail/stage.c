@@ -142,6 +142,7 @@ int parse_spec(struct reader *r, struct spec *s) {
 	s->env = get_strs(r);
 	s->dir = get_str(r);
 	s->hostname = get_str(r);
+	s->etc = get_strs(r);
 	s->tmpfs_size = get_u64(r);
 	s->nmounts = get_u32(r);
 	if (r->bad || s->nmounts > r->n / 16)

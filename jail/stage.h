@@ -65,6 +65,7 @@ struct spec {
 	char *path;
 	char **args, **env;
 	char *dir, *hostname;
+	char **etc; // /etc/passwd, group, hosts, hostname (rootfs.go's identityFiles)
 	uint64_t tmpfs_size;
 	uint32_t nmounts;
 	struct mount_spec *mounts;

@@ -43,6 +43,7 @@ type spec struct {
 	Env      []string
 	Dir      string
 	Hostname string
+	Etc      []string // the jail's identity files, identityFiles' order
 	IDs      hostIDLease
 	// Mounts in order; sources are absolute host paths with symlinks resolved.
 	Mounts []mountSpec
@@ -138,6 +139,7 @@ func (s *spec) encode() []byte {
 	e.strs(s.Env)
 	e.str(s.Dir)
 	e.str(s.Hostname)
+	e.strs(s.Etc)
 	e.u64(uint64(s.TmpfsSize))
 	e.u32(uint32(len(s.Mounts)))
 	for _, m := range s.Mounts {
