@@ -60,7 +60,7 @@ type Cmd struct {
 	pool                 *Pool    // set by Pool.Command
 	request              *os.File // a pooled jail's request socket (pool.go)
 	// template, when not nil, is the root template whose fd launchHelper
-	// hands the helper; fromTemplate stays set for buildSpec.
+	// hands the helper; fromTemplate stays set after for buildSpec.
 	template     *rootTemplate
 	fromTemplate bool
 }
@@ -133,7 +133,7 @@ func (c *Cmd) Start() (err error) {
 		}
 	}()
 	c.start = time.Now()
-	c.template = acquireTemplate(&c.cfg, c.workDir())
+	c.takeTemplate()
 	// The helper starts first: its exec (or fork) runs on another CPU while
 	// this one builds the spec.
 	specW, err := c.launchHelper()
@@ -255,6 +255,13 @@ func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 		s.JoinTasks, s.HomeTasks = c.limiter.SelfMove()
 	}
 	return s, nil
+}
+
+// takeTemplate takes the root template for this jail, if there is one; its
+// fd goes to the helper with the others (launchHelper).
+func (c *Cmd) takeTemplate() {
+	c.template = acquireTemplate(&c.cfg, c.workDir())
+	c.fromTemplate = c.template != nil
 }
 
 // workDir is where the program starts and the jail's work tmpfs is bound.
@@ -445,7 +452,7 @@ func (c *Cmd) launchHelper() (*os.File, error) {
 		extra = append(extra[:len(extra):len(extra)], c.template.fd)
 		defer func() {
 			c.template.release() // the helper has its own fd now, or failed
-			c.template, c.fromTemplate = nil, c.helper != nil
+			c.template = nil
 		}()
 	}
 	if spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, extra...)) {

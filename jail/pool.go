@@ -254,11 +254,7 @@ func (p *Pool) prestart() (*Cmd, error) {
 	c.request = os.NewFile(uintptr(fds[0]), "request")
 	peer := os.NewFile(uintptr(fds[1]), "request")
 	c.ExtraFiles = []*os.File{peer} // becomes the helper's helperRequestFD
-	// A template's fd goes to the helper with the others (launchHelper),
-	// which here runs after the spec is built.
-	if c.template = acquireTemplate(&c.cfg, c.workDir()); c.template != nil {
-		c.fromTemplate = true
-	}
+	c.takeTemplate()
 	// Built ahead: making the cgroups meanwhile (join-later) gains nothing.
 	s, err := c.buildSpec(false)
 	if err != nil {

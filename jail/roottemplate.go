@@ -71,15 +71,20 @@ type rootTemplate struct {
 // "f /path" (a directory or a file), one per line in the binds' order.
 type templateKey struct{ dir, hostname, mountPoints string }
 
-// bindMountPoints is the mountPoints of a key, or false when a bind's
-// source cannot be looked at (the jail then builds its own root and
-// reports it).
-func bindMountPoints(binds []Bind) (string, bool) {
+// templateKeyOf is the key of a jail with this configuration and working
+// directory, or false when no template may serve it: a Cmd.Dir as given
+// (not cleaned, maybe relative) is left to init, which creates what it
+// names beneath the root, and a bind source that cannot be looked at to
+// the jail's own set-up, which reports it.
+func templateKeyOf(cfg *Config, dir string) (templateKey, bool) {
+	if !path.IsAbs(dir) || path.Clean(dir) != dir {
+		return templateKey{}, false
+	}
 	var b strings.Builder
-	for _, bind := range binds {
+	for _, bind := range cfg.Binds {
 		fi, err := os.Stat(bind.Source)
 		if err != nil {
-			return "", false
+			return templateKey{}, false
 		}
 		kind := "f"
 		if fi.IsDir() {
@@ -87,7 +92,7 @@ func bindMountPoints(binds []Bind) (string, bool) {
 		}
 		fmt.Fprintf(&b, "%s %s\n", kind, bind.Target)
 	}
-	return b.String(), true
+	return templateKey{dir, cfg.Hostname, b.String()}, true
 }
 
 // templateState is what the supervisor knows of one key.
@@ -112,16 +117,13 @@ var templates struct {
 // root itself. A non-nil template must be released once the helper
 // has its fd.
 func acquireTemplate(cfg *Config, dir string) *rootTemplate {
-	// A Cmd.Dir as given (not cleaned, maybe relative) is left to init,
-	// which creates what it names beneath the root.
-	if !templatesEnabled.Load() || os.Geteuid() != 0 || !path.IsAbs(dir) || path.Clean(dir) != dir {
+	if !templatesEnabled.Load() || os.Geteuid() != 0 {
 		return nil
 	}
-	points, ok := bindMountPoints(cfg.Binds)
+	key, ok := templateKeyOf(cfg, dir)
 	if !ok {
 		return nil
 	}
-	key := templateKey{dir, cfg.Hostname, points}
 	now := time.Now()
 	templates.Lock()
 	defer templates.Unlock()
@@ -217,11 +219,10 @@ func buildTemplateNow(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	points, ok := bindMountPoints(full.Binds)
+	key, ok := templateKeyOf(&full, full.WorkDir)
 	if !ok {
-		return errors.New("a bind source cannot be looked at")
+		return errors.New("no template for this configuration (a bind source cannot be looked at)")
 	}
-	key := templateKey{full.WorkDir, full.Hostname, points}
 	templates.Lock()
 	if templates.byKey == nil {
 		templates.byKey = map[templateKey]*templateState{}
