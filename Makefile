@@ -52,6 +52,9 @@ vm-test: deps
 # The Open Interpreter adapter, a Python client of `brig session --jsonl`.
 examples-test: build
 	cd examples/openinterpreter && BRIG=$(CURDIR)/brig $(PYTHON) -m unittest -v test_brig_languages
+	@# The adapter's brig processes leave the jails' empty parent cgroups, as any
+	@# supervisor does; cmd/brig's TestMain (no test run) removes them.
+	$(GO) test -count=1 -run '^$$' ./cmd/brig/ >/dev/null
 
 # Every parser of outside input, fuzzed briefly: CLI sizes and durations,
 # OCI seccomp profiles, the session's cell-stream splitter and the JSONL
