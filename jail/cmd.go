@@ -341,45 +341,23 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 			slog.Debug("jail: cannot read kernel seccomp records", "err", err)
 		}
 	}
-	mode := seccompEnforce
+	variant := seccomp.DefaultEnforce
 	switch {
 	case c.cfg.SeccompKill:
-		mode = seccompKill
+		variant = seccomp.DefaultKill
 	case c.cfg.SeccompLog:
-		mode = seccompLog
+		variant = seccomp.DefaultLog
 	}
 	if c.cfg.Seccomp == nil {
-		// The default policy in each of its three modes is compiled once
-		// per process: hashing it costs 0.3 ms a jail.
-		d := &defaultFilters[mode]
-		d.once.Do(func() { d.prog, d.err = withMode(seccomp.Default(), mode).Compile() })
-		return d.prog, d.err
+		return seccomp.DefaultProgram(variant)
 	}
-	return withMode(c.cfg.Seccomp, mode).Compile()
-}
-
-// How a policy acts on a refused call: as written, KillOnRefusal, LogOnly.
-const (
-	seccompEnforce = iota
-	seccompKill
-	seccompLog
-)
-
-// defaultFilters are the default policy's programs, one per mode.
-var defaultFilters [3]struct {
-	once sync.Once
-	prog []byte
-	err  error
-}
-
-func withMode(p *seccomp.Policy, mode int) *seccomp.Policy {
-	switch mode {
-	case seccompKill:
-		return p.KillOnRefusal()
-	case seccompLog:
-		return p.LogOnly()
+	switch variant {
+	case seccomp.DefaultKill:
+		return c.cfg.Seccomp.KillOnRefusal().Compile()
+	case seccomp.DefaultLog:
+		return c.cfg.Seccomp.LogOnly().Compile()
 	}
-	return p
+	return c.cfg.Seccomp.Compile()
 }
 
 // rlimits are the limiter's own plus the defence-in-depth ones every jail gets.
