@@ -117,6 +117,7 @@ func (c *Cmd) Start() (err error) {
 	if len(c.ExtraFiles) > MaxExtraFiles {
 		return &SetupError{Step: "config", Err: fmt.Sprintf("%d extra files: at most %d", len(c.ExtraFiles), MaxExtraFiles)}
 	}
+	adoptEarlySpawner()
 	if jailsStarted.Add(1) > 1 {
 		warmSpawner() // for this process's next jails
 	}

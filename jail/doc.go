@@ -23,7 +23,15 @@
 // Go runtime starts (stage.c): a program that imports jail needs no line in
 // main. The helper (helper.c) is an exec of the binary under the argv[0]
 // "brig:helper" or, from a process's second jail on, a fork of its spawner
-// (spawner.c); it clones init in new user, mount, PID, IPC and UTS
+// (spawner.c). A program whose first jail starts right away (brig run) has
+// its spawner forked by the constructor, before the Go runtime starts: it
+// defines, in a cgo preamble of package main,
+//
+//	int brig_spawner_at_start(int argc, char **argv) { return 1; }
+//
+// (returning nonzero for the arguments that start a jail; see
+// cmd/brig/spawner.go), and calls CloseSpawner when it starts no more. The
+// helper clones init in new user, mount, PID, IPC and UTS
 // namespaces, maps the jail's users (ids.go), places init in the jail's
 // cgroup (../cgroup; on v1 a cold jail's init moves itself in, through the
 // files the helper opens, while the supervisor is still making them after

@@ -1,5 +1,8 @@
 package jail
 
+// #include "stage.h"
+import "C"
+
 import (
 	"fmt"
 	"log/slog"
@@ -9,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,7 +20,9 @@ import (
 // spawnerArg0 is the argv[0] under which this binary becomes the spawner
 // (spawner.c): one small process per supervisor that forks a helper for
 // each jail. It is started in the background when a process starts its
-// second jail, is used once it runs, and ends when the supervisor dies.
+// second jail (or forked before the Go runtime starts, in a program that
+// asks: adoptEarlySpawner), is used once it runs, and ends after its
+// helpers when the supervisor dies or calls CloseSpawner.
 const spawnerArg0 = "brig:spawner"
 
 // The supervisor's spawner. A jail is one SOCK_SEQPACKET message carrying
@@ -26,6 +32,7 @@ var spawner struct {
 	mu       sync.Mutex
 	conn     *os.File // our end of the socket; nil until it runs, or after it died
 	pid      int
+	exited   <-chan struct{} // closed once the spawner of conn is reaped
 	starting bool
 }
 
@@ -39,15 +46,70 @@ func warmSpawner() {
 	}
 	spawner.starting = true
 	go func() {
-		conn, pid, err := startSpawner()
+		conn, pid, exited, err := startSpawner()
 		if err != nil {
 			slog.Debug("jail: no spawner; helpers are exec'd", "err", err)
 		}
 		spawner.mu.Lock()
-		spawner.conn, spawner.pid = conn, pid
+		spawner.conn, spawner.pid, spawner.exited = conn, pid, exited
 		spawner.starting = err != nil // a failed start is not retried
 		spawner.mu.Unlock()
 	}()
+}
+
+// adoptEarlySpawner makes the spawner the constructor forked before the Go
+// runtime started (spawner.c: a program asks with brig_spawner_at_start)
+// this process's spawner, on its first jail.
+var adoptEarlySpawner = sync.OnceFunc(func() {
+	fd, pid := int(C.brig_early_spawner_fd), int(C.brig_early_spawner_pid)
+	if fd < 0 {
+		return
+	}
+	conn := os.NewFile(uintptr(fd), "spawner")
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		conn.Close() // it sees EOF and exits
+		return
+	}
+	exited := make(chan struct{})
+	spawner.mu.Lock()
+	adopted := spawner.conn == nil && !spawner.starting
+	if adopted {
+		spawner.conn, spawner.pid, spawner.exited = conn, pid, exited
+	}
+	spawner.mu.Unlock()
+	if !adopted {
+		conn.Close()
+	}
+	go func() {
+		_, _ = p.Wait()
+		close(exited)
+		if adopted {
+			spawnerDied(conn)
+		}
+	}()
+})
+
+// CloseSpawner ends this process's spawner, if one runs, and waits until
+// it has exited, so that none outlives the program: a spawner otherwise
+// exits only when it sees its supervisor gone. A program that starts no
+// more jails calls it before it exits (brig run does); a later jail
+// execs its helper and, being the process's second, starts a new spawner.
+func CloseSpawner() {
+	spawner.mu.Lock()
+	conn, pid, exited := spawner.conn, spawner.pid, spawner.exited
+	forgetSpawnerLocked(conn)
+	spawner.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	select {
+	case <-exited:
+	case <-time.After(time.Second):
+		// Stuck (stopped, say): it holds no jail state.
+		_ = unix.Kill(pid, unix.SIGKILL)
+		<-exited
+	}
 }
 
 // jailsStarted counts Start calls: a process that starts one jail only (brig
@@ -64,16 +126,16 @@ func spawnerDied(conn *os.File) {
 
 // forgetSpawnerLocked drops conn if it is still the spawner's; spawner.mu is held.
 func forgetSpawnerLocked(conn *os.File) {
-	if spawner.conn == conn {
+	if conn != nil && spawner.conn == conn {
 		spawner.conn = nil
 		conn.Close()
 	}
 }
 
-func startSpawner() (*os.File, int, error) {
+func startSpawner() (*os.File, int, <-chan struct{}, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, 0, fmt.Errorf("spawner socket: %w", err)
+		return nil, 0, nil, fmt.Errorf("spawner socket: %w", err)
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "spawner"), os.NewFile(uintptr(fds[1]), "spawner")
 	defer theirs.Close()
@@ -84,13 +146,15 @@ func startSpawner() (*os.File, int, error) {
 	cmd.SysProcAttr.Setsid = true
 	if err := cmd.Start(); err != nil {
 		ours.Close()
-		return nil, 0, fmt.Errorf("start spawner: %w", err)
+		return nil, 0, nil, fmt.Errorf("start spawner: %w", err)
 	}
+	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
+		close(exited)
 		spawnerDied(ours)
 	}()
-	return ours, cmd.Process.Pid, nil
+	return ours, cmd.Process.Pid, exited, nil
 }
 
 // spawnHelper asks the running spawner for a helper with fds (stdin,

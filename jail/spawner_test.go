@@ -86,3 +86,50 @@ func TestSpawner(t *testing.T) {
 	_ = cmd.Wait()
 	assertHostClean(t, before)
 }
+
+// CloseSpawner ends the spawner only once its helpers are done: a jail it
+// forked runs to its end unharmed, the spawner is reaped (no process of it
+// is left), and later jails still run and get a new spawner.
+func TestCloseSpawner(t *testing.T) {
+	requireRoot(t)
+	before := countMounts()
+	old := spawnerPid()
+	require.NotZero(t, old, "TestMain starts the spawner")
+	var out strings.Builder
+	cmd := Command(context.Background(), Config{}, "/bin/sh", "-c", "sleep 0.3; echo finished")
+	cmd.Stdout = &out
+	require.NoError(t, cmd.Start())
+	require.Equal(t, old, parentOf(t, parentOf(t, cmd.initPid)), "the helper is a fork of the spawner")
+
+	closed := make(chan struct{})
+	go func() {
+		CloseSpawner()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		t.Fatal("CloseSpawner returned while a helper of its spawner ran")
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.NoError(t, cmd.Wait(), "the jail under way must not be harmed")
+	assert.Equal(t, "finished\n", out.String())
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("CloseSpawner did not return after the last helper ended")
+	}
+	assert.ErrorIs(t, syscall.Kill(old, 0), syscall.ESRCH, "the closed spawner is not reaped")
+	assert.Zero(t, spawnerPid())
+	CloseSpawner() // none runs: a no-op
+
+	b, err := Command(context.Background(), Config{}, "/bin/echo", "next").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "next\n", string(b))
+	var fresh int
+	for i := 0; i < 300 && fresh == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+		fresh = spawnerPid()
+	}
+	require.NotZero(t, fresh, "the next jails warm a new spawner")
+	assertHostClean(t, before)
+}

@@ -127,4 +127,11 @@ int start_program(struct spec *s, const int stdio[3], const int *extra);
 int prefork_program(struct spec *s, int request_fd);
 int read_request(struct spec *s, int sock, int *files, int *nfiles);
 
+// The embedding program's say on forking the spawner before the Go runtime
+// starts (spawner.c). Weak: a program that defines nothing gets none.
+int brig_spawner_at_start(int argc, char **argv) __attribute__((weak));
+void start_early_spawner(int argc, char **argv, char **envp);
+extern int brig_early_spawner_fd;  // the supervisor's end of its socket, or -1
+extern int brig_early_spawner_pid;
+
 #endif

@@ -56,6 +56,7 @@ func sessionMain(args []string) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
+	defer jail.CloseSpawner() // after the session's end: leave no process behind
 	var sess cellRunner
 	var err error
 	if kind == "python" {

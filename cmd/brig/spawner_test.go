@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// buildBrig builds this command once per test binary: the early spawner
+// exists only in a real `brig run` process, not in runMain called here.
+func buildBrig(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "brig-cli-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "brig")
+		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", built.bin, ".").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(built.bin)) })
+	return built.bin
+}
+
+// children lists the pids whose parent is pid, with their comm.
+func children(pid int) map[int]string {
+	kids := map[int]string{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(s[end+1:])
+		if len(fields) < 2 || fields[1] != strconv.Itoa(pid) {
+			continue
+		}
+		kid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
+		kids[kid] = s[open+1 : end]
+	}
+	return kids
+}
+
+// brig run forks its spawner before the Go runtime starts, and the jail's
+// helper from it; neither carries brig's arguments or environment (a
+// jail's pid 1 is forked from them), and neither outlives brig. A closed
+// stdin changes nothing: the spawner's socket never takes its place.
+func TestRunForksHelperFromEarlySpawner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: jails use a private host uid range")
+	}
+	bin := buildBrig(t)
+	const marker = "brig-test-marker-7f3a"
+	for _, name := range []string{"stdio open", "stdin closed"} {
+		t.Run(name, func(t *testing.T) {
+			args := []string{bin, "run", "--quiet", "--", "/bin/sh", "-c", `tr '\0' ' ' </proc/1/cmdline; echo; echo up; sleep 1`, marker}
+			if name == "stdin closed" {
+				args = append([]string{"/bin/sh", "-c", `exec <&-; exec "$@"`, "sh"}, args...)
+			}
+			cli := exec.Command(args[0], args[1:]...)
+			cli.Env = append(os.Environ(), "BRIG_TEST_SECRET="+marker)
+			out, err := cli.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cli.Start())
+			r := bufio.NewReader(out)
+			pid1, err := r.ReadString('\n')
+			require.NoError(t, err)
+			up, err := r.ReadString('\n')
+			require.NoError(t, err)
+			require.Equal(t, "up\n", up)
+
+			var spawner int
+			for pid, comm := range children(cli.Process.Pid) {
+				require.Equal(t, "brig:spawner", comm, "brig run's only child is its spawner")
+				spawner = pid
+			}
+			require.NotZero(t, spawner, "brig run has no spawner: it exec'd its helper")
+			helpers := children(spawner)
+			require.Len(t, helpers, 1)
+			for _, comm := range helpers {
+				assert.Equal(t, "brig:helper", comm)
+			}
+			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", spawner))
+			require.NoError(t, err)
+			assert.Equal(t, "brig:spawner", strings.TrimRight(string(cmdline), "\x00"))
+			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", spawner))
+			require.NoError(t, err)
+			assert.NotContains(t, string(environ), marker)
+			assert.Equal(t, "brig:init", strings.TrimSpace(pid1), "the jail's pid 1 shows brig's own arguments")
+
+			require.NoError(t, cli.Wait())
+			assert.ErrorIs(t, syscall.Kill(spawner, 0), syscall.ESRCH, "the spawner outlived brig run, or was not reaped")
+			deadline := time.Now().Add(time.Second)
+			for len(children(spawner)) > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			assert.Empty(t, children(spawner))
+		})
+	}
+}
