@@ -209,10 +209,11 @@ func New(lim Limits, opt Options) (Limiter, error) {
 
 // probedHost is what New learned about the host's cgroups for one Options.
 type probedHost struct {
-	at time.Time
-	r  Report
-	h2 v2Host
-	h1 v1Host
+	at                 time.Time
+	r                  Report
+	h2                 v2Host
+	h1                 v1Host
+	probedV2, probedV1 bool // the detection order may stop before either
 }
 
 // A v1 or rlimit verdict is reused for a second: probing the hierarchies
@@ -251,10 +252,12 @@ func probeHost(opt Options) (probedHost, error) {
 	if opt.Kind != Cgroup1 && opt.Kind != RlimitOnly {
 		h.h2, e2 = probeV2(mounts, opt)
 		h.r.Cgroup2 = h.h2.backend(e2)
+		h.probedV2 = true
 	}
 	if opt.Kind != Cgroup2 && opt.Kind != RlimitOnly && !h.r.Cgroup2.Usable {
 		h.h1, e1 = probeV1(mounts, opt)
 		h.r.Cgroup1 = h.h1.backend(e1)
+		h.probedV1 = true
 	}
 	if !h.r.Cgroup2.Usable {
 		probed.Lock()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup2"
 	"golang.org/x/sys/unix"
@@ -90,15 +91,12 @@ func RemoveStale(opt Options) (removed []string, err error) {
 	if err := checkParent(opt.Parent); err != nil {
 		return nil, err
 	}
-	mounts, err := readCgroupMounts()
+	h2, h1, err := parentsOf(opt)
 	if err != nil {
 		return nil, err
 	}
 	var errs []error
-
-	// The probes may report the host unusable (no controllers, not
-	// writable) and still know where our parent is; that is all we need.
-	if h2, _ := probeV2(mounts, opt); h2.parent != "" {
+	if h2.parent != "" {
 		for _, name := range staleNames([]string{h2.parent}) {
 			dir := filepath.Join(h2.parent, name)
 			mgr, err := cgroup2.Load(relTo(h2.mount, dir), cgroup2.WithMountpoint(h2.mount))
@@ -113,7 +111,6 @@ func RemoveStale(opt Options) (removed []string, err error) {
 		}
 	}
 
-	h1, _ := probeV1(mounts, opt)
 	parents := h1.distinctParents()
 	for _, name := range staleNames(parents) {
 		l := &v1Limiter{}
@@ -142,6 +139,27 @@ func RemoveStale(opt Options) (removed []string, err error) {
 		removed = append(removed, l.dirs...)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// parentsOf finds our parents in the unified and the v1 hierarchies: from
+// the probe New or Planned made in the last second (a jail's supervisor
+// sweeps right after), else from the host. The probes may report the host
+// unusable (no controllers, not writable) and still know where our parent
+// is; that is all a sweep needs.
+func parentsOf(opt Options) (v2Host, v1Host, error) {
+	probed.Lock()
+	h, ok := probed.m[opt]
+	probed.Unlock()
+	if ok && time.Since(h.at) < probeReuse && h.probedV2 && h.probedV1 {
+		return h.h2, h.h1, nil
+	}
+	mounts, err := readCgroupMounts()
+	if err != nil {
+		return v2Host{}, v1Host{}, err
+	}
+	h2, _ := probeV2(mounts, opt)
+	h1, _ := probeV1(mounts, opt)
+	return h2, h1, nil
 }
 
 // staleNames lists, across the given parent directories, the jail cgroup

@@ -210,7 +210,6 @@ func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 		return nil, &SetupError{Step: "lease host id", Err: err.Error()}
 	}
 	opts := c.cgroupOptions()
-	c.staleSweep = removeStaleOnce(opts)
 	// A cold jail on cgroup v1 gets its cgroups while it is built (joinLater):
 	// making five of them is ~0.3 ms the helper would otherwise wait for.
 	joinLater := false
@@ -224,6 +223,8 @@ func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
 			return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
 		}
 	}
+	// After Planned or New: the sweep finds the parents in their probe.
+	c.staleSweep = removeStaleOnce(opts)
 	resolve := rootMounts
 	if c.fromTemplate {
 		resolve = bindMounts // the template holds the system mounts
