@@ -595,3 +595,60 @@ func openFDs(t *testing.T) int {
 	require.NoError(t, err)
 	return len(ents)
 }
+
+// Options.NoFreezer and NoCPUAccounting leave those v1 hierarchies out: the
+// jail's cgroup is made in the others only, still limits and measures
+// memory, is killed and removed whole, and reports CPU time as unknown. A
+// CPU-time budget, which needs the accounting, is refused.
+func TestV1WithoutFreezerAndCPUAccounting(t *testing.T) {
+	skipUnlessUsable(t, Cgroup1)
+	opts := testOpts(Cgroup1)
+	opts.NoFreezer, opts.NoCPUAccounting = true, true
+	h, err := probeV1(mustMounts(t), opts)
+	require.NoError(t, err)
+	left := map[string]bool{}
+	for _, c := range []string{"freezer", "cpuacct"} {
+		if p, ok := h.parents[c]; ok && p != h.parents["cpu"] && p != h.parents["memory"] && p != h.parents["pids"] {
+			left[filepath.Dir(p)] = true // a hierarchy of its own here
+		}
+	}
+	if len(left) == 0 {
+		t.Skip("freezer and cpuacct share hierarchies with the other controllers here: nothing to leave out")
+	}
+
+	l, err := New(Limits{Memory: 64 * mib, Pids: 20}, opts)
+	require.NoError(t, err)
+	dirs := cgroupDirs(l)
+	assert.Len(t, dirs, len(h.distinctParents())-len(left))
+	for _, d := range dirs {
+		assert.False(t, left[filepath.Dir(filepath.Dir(d))], "made in a hierarchy left out: %s", d)
+	}
+	c := startIn(t, l, exec.Command("/bin/sh", "-c", "read x; sleep 100 & exec sleep 100"))
+	require.Eventually(t, func() bool { return len(procsOf(t, l)) >= 2 },
+		scaled(10*time.Second), 10*time.Millisecond)
+	st, err := l.Stats()
+	require.NoError(t, err)
+	assert.True(t, st.MemoryPeakKnown)
+	assert.Greater(t, st.MemoryPeak, int64(0))
+	assert.False(t, st.CPUTimeKnown, "no cpuacct, no CPU time")
+
+	require.NoError(t, l.Kill())
+	ws := c.wait(t, scaled(5*time.Second))
+	assert.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "%v", ws)
+	require.Eventually(t, func() bool { return len(procsOf(t, l)) == 0 },
+		scaled(5*time.Second), 10*time.Millisecond, "the orphaned sleep must die too")
+	require.NoError(t, l.Close())
+	for _, d := range dirs {
+		assert.NoDirExists(t, d)
+	}
+
+	_, err = New(Limits{CPUTime: time.Second}, opts)
+	require.ErrorContains(t, err, "CPU-time budget")
+}
+
+func mustMounts(t *testing.T) []cgroupMount {
+	t.Helper()
+	m, err := readCgroupMounts()
+	require.NoError(t, err)
+	return m
+}

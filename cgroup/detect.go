@@ -32,7 +32,8 @@ const supervisorLeaf = "brig.supervisor"
 // v2Controllers and v1Controllers are the controllers a cgroup limiter needs.
 // All are required: a limiter that silently drops one of memory, pids or CPU
 // would give a false sense of safety. freezer is optional on v1 (Kill then
-// loops over SIGKILL instead of freezing first).
+// loops over SIGKILL instead of freezing first); Options.NoFreezer and
+// NoCPUAccounting leave it and cpuacct out of a jail's cgroup.
 var (
 	v2Controllers = []string{"cpu", "memory", "pids"}
 	v1Controllers = []string{"cpu", "cpuacct", "memory", "pids"}
@@ -105,7 +106,7 @@ func Detect(opt Options) Report {
 		h2, err2 := probeV2(mounts, opt)
 		r.Cgroup2 = h2.backend(err2)
 		h1, err1 := probeV1(mounts, opt)
-		r.Cgroup1 = h1.backend(err1)
+		r.Cgroup1 = h1.without(opt).backend(err1)
 	}
 	kind, why, err := choose(opt, r)
 	if err == nil {
@@ -191,7 +192,10 @@ func New(lim Limits, opt Options) (Limiter, error) {
 	case Cgroup2:
 		return newV2(lim, h.h2)
 	case Cgroup1:
-		l, err := newV1(lim, h.h1)
+		if opt.NoCPUAccounting && lim.CPUTime > 0 {
+			return nil, fmt.Errorf("a CPU-time budget of %v needs CPU accounting: NoCPUAccounting is set", lim.CPUTime)
+		}
+		l, err := newV1(lim, h.h1.without(opt))
 		if err != nil {
 			forgetHost(opt)
 		}
@@ -256,7 +260,7 @@ func probeHost(opt Options) (probedHost, error) {
 	}
 	if opt.Kind != Cgroup2 && opt.Kind != RlimitOnly && !h.r.Cgroup2.Usable {
 		h.h1, e1 = probeV1(mounts, opt)
-		h.r.Cgroup1 = h.h1.backend(e1)
+		h.r.Cgroup1 = h.h1.without(opt).backend(e1)
 		h.probedV1 = true
 	}
 	if !h.r.Cgroup2.Usable {

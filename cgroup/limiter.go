@@ -47,6 +47,19 @@ type Options struct {
 	Kind    Kind   // "" or Auto: detect
 	Require bool   // fail with an error instead of falling back to rlimit
 	Parent  string // parent cgroup, relative to the supervisor's own cgroup; "" means "brig"
+
+	// The v1 hierarchies a jail in its own PID namespace can do without;
+	// each is a directory made, joined and removed per jail (cgroup v2 has
+	// both built in, and a hierarchy co-mounted with cpu costs nothing).
+	//
+	// NoFreezer: the namespace's end kills every process in it, with no
+	// race against fork, so Kill need not freeze the jail first (it signals
+	// what cgroup.procs lists; Close still loops until the cgroup is empty).
+	NoFreezer bool
+	// NoCPUAccounting: the jail takes its CPU time from its processes'
+	// rusage; Stats reports it unknown. Not with a Limits.CPUTime budget,
+	// which the jail enforces by polling Stats.
+	NoCPUAccounting bool
 }
 
 // Rlimit is one resource limit the jail's exec stage applies with setrlimit.

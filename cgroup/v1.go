@@ -151,7 +151,7 @@ type v1Limiter struct {
 	dirs       []string // one per hierarchy
 	homes      []string // the supervisor's own cgroup in the same hierarchies
 	memDir     string
-	cpuacctDir string
+	cpuacctDir string // "" without CPU accounting (Options.NoCPUAccounting)
 	pidsDir    string
 	cpuDir     string
 	freezerDir string // "" without the freezer hierarchy
@@ -191,11 +191,13 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 		}
 	}
 	l := &v1Limiter{
-		dirs:       made,
-		homes:      h.ownDirs(),
-		memDir:     filepath.Join(h.parents["memory"], name),
-		cpuacctDir: filepath.Join(h.parents["cpuacct"], name),
-		pidsDir:    filepath.Join(h.parents["pids"], name),
+		dirs:    made,
+		homes:   h.ownDirs(),
+		memDir:  filepath.Join(h.parents["memory"], name),
+		pidsDir: filepath.Join(h.parents["pids"], name),
+	}
+	if p, ok := h.parents["cpuacct"]; ok {
+		l.cpuacctDir = filepath.Join(p, name)
 	}
 	if h.freezer {
 		l.freezerDir = filepath.Join(h.parents["freezer"], name)
@@ -206,6 +208,25 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// without returns h less the hierarchies opt does without. The probe
+// finds them all: the stale sweep looks in every one.
+func (h v1Host) without(opt Options) v1Host {
+	drop := func(c string) {
+		h.parents, h.own = maps.Clone(h.parents), maps.Clone(h.own)
+		delete(h.parents, c)
+		delete(h.own, c)
+		h.controllers = slices.DeleteFunc(slices.Clone(h.controllers), func(d string) bool { return d == c })
+	}
+	if opt.NoFreezer && h.freezer {
+		drop("freezer")
+		h.freezer = false
+	}
+	if opt.NoCPUAccounting && h.parents["cpuacct"] != h.parents["cpu"] {
+		drop("cpuacct")
+	}
+	return h
 }
 
 // ownDirs returns the supervisor's own cgroup in each hierarchy, in the
@@ -308,8 +329,12 @@ func (l *v1Limiter) Stats() (Stats, error) {
 		return s, fmt.Errorf("read stats of %s: %w", l.memDir, errClosed)
 	}
 	if l.peak == nil {
+		cpu := ""
+		if l.cpuacctDir != "" {
+			cpu = filepath.Join(l.cpuacctDir, "cpuacct.usage")
+		}
 		l.counters = openCounters(filepath.Join(l.memDir, "memory.max_usage_in_bytes"),
-			filepath.Join(l.cpuacctDir, "cpuacct.usage"),
+			cpu,
 			filepath.Join(l.memDir, "memory.oom_control"),
 			filepath.Join(l.pidsDir, "pids.events"))
 	}
@@ -318,11 +343,13 @@ func (l *v1Limiter) Stats() (Stats, error) {
 		return s, fmt.Errorf("read memory peak of %s: %w", l.memDir, err)
 	}
 	s.MemoryPeak, s.MemoryPeakKnown = peak, true
-	ns, err := l.cpu.int()
-	if err != nil {
-		return s, fmt.Errorf("read cpu usage of %s: %w", l.cpuacctDir, err)
+	if l.cpuacctDir != "" {
+		ns, err := l.cpu.int()
+		if err != nil {
+			return s, fmt.Errorf("read cpu usage of %s: %w", l.cpuacctDir, err)
+		}
+		s.CPUTime, s.CPUTimeKnown = time.Duration(ns), true
 	}
-	s.CPUTime, s.CPUTimeKnown = time.Duration(ns), true
 	// The kernel's own OOM-kill counter for this memcg (since 4.13).
 	if v, ok, err := l.oom.key("oom_kill"); err != nil {
 		return s, fmt.Errorf("read oom kills of %s: %w", l.memDir, err)

@@ -202,18 +202,18 @@ func (c *Cmd) stoppedEarly() bool {
 	return c.stopWhy != ""
 }
 
-// buildSpec leases the jail's ids, makes its cgroup (unless the jail may
-// join it later: mayJoinLater and cgroup v1) and resolves what it needs.
-func (c *Cmd) buildSpec(mayJoinLater bool) (*spec, error) {
+// buildSpec leases the jail's ids, makes its cgroup (unless a cold jail
+// joins it later: cgroup v1) and resolves what it needs.
+func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 	var err error
 	if c.lease, err = leaseHostID(c.cfg.HostIDs); err != nil {
 		return nil, &SetupError{Step: "lease host id", Err: err.Error()}
 	}
-	opts := c.cgroupOptions()
+	opts := c.cgroupOptions(cold)
 	// A cold jail on cgroup v1 gets its cgroups while it is built (joinLater):
 	// making five of them is ~0.3 ms the helper would otherwise wait for.
 	joinLater := false
-	if mayJoinLater {
+	if cold {
 		kind, err := cgroup.Planned(opts)
 		joinLater = err == nil && kind == cgroup.Cgroup1
 	}
@@ -274,8 +274,15 @@ func (c *Cmd) workDir() string {
 	return c.cfg.WorkDir
 }
 
-func (c *Cmd) cgroupOptions() cgroup.Options {
-	return cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent}
+// cgroupOptions: every jail has its own PID namespace, which kills all of
+// it when init dies, so none needs the v1 freezer; a cold jail without a
+// CPU-time budget reports the CPU time of the helper's rusage, so it needs
+// no cpuacct either. (A pooled jail reports when its program exits, before
+// that rusage exists.) Two cgroups fewer to make, join and remove: 8 at a
+// time, 0.91x the time per jail.
+func (c *Cmd) cgroupOptions(cold bool) cgroup.Options {
+	return cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent,
+		NoFreezer: true, NoCPUAccounting: cold && c.cfg.Limits.CPUTime == 0}
 }
 
 // newLimiter is cgroup.New; a test makes it fail where a cold jail's
@@ -286,7 +293,7 @@ var newLimiter = cgroup.New
 // is already building it, and sends the helper the "tasks" files init is to
 // move itself into.
 func (c *Cmd) joinLater() error {
-	l, err := newLimiter(c.cfg.Limits, c.cgroupOptions())
+	l, err := newLimiter(c.cfg.Limits, c.cgroupOptions(true))
 	if err != nil {
 		return &SetupError{Step: "create cgroup", Err: err.Error()}
 	}

@@ -40,8 +40,10 @@
 // makes the jail's network namespace while init builds the root (mounts.c),
 // then enters it. The read-only part of the root is, where the kernel
 // allows, a clone of a root template the supervisor builds once a second
-// (roottemplate.go), not built again by every init; init reaps orphans and forwards signals, and when it exits
-// the kernel ends everything left in the jail. The
+// (roottemplate.go), not built again by every init; init reaps orphans and
+// forwards signals, and when the program exits kills and reaps what it left
+// (so that the helper's rusage counts its CPU) and exits; the kernel ends
+// whatever is left in the jail then. The
 // exec stage (execstage.c) shares init's memory until its execve, as
 // posix_spawn's child does, drops every privilege and loads seccomp as the
 // last step before execve. The stages talk over pipes: a spec in, JSON

@@ -198,9 +198,10 @@ func TestFaultSupervisorKilledMidRun(t *testing.T) {
 	}
 }
 
-// cgroupHierarchies are the v1 hierarchies a jail's cgroup is made in.
+// cgroupHierarchies are the v1 hierarchies a cold jail's cgroup is made
+// in: no freezer, and no cpuacct without a CPU-time budget (cgroupOptions).
 func cgroupHierarchies(t *testing.T) []string {
-	r := cgroup.Detect(cgroup.Options{})
+	r := cgroup.Detect(cgroup.Options{NoFreezer: true, NoCPUAccounting: true})
 	return r.Cgroup1.Dirs
 }
 
