@@ -96,6 +96,7 @@ var adoptEarlySpawner = sync.OnceFunc(func() {
 // more jails calls it before it exits (brig run does); a later jail
 // execs its helper and, being the process's second, starts a new spawner.
 func CloseSpawner() {
+	adoptEarlySpawner() // one no jail has used yet
 	spawner.mu.Lock()
 	conn, pid, exited := spawner.conn, spawner.pid, spawner.exited
 	forgetSpawnerLocked(conn)

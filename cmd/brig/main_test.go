@@ -19,6 +19,9 @@ import (
 // end, as the jail package's tests do; one still in use stays.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if built.bin != "" {
+		os.RemoveAll(filepath.Dir(built.bin))
+	}
 	if os.Geteuid() == 0 {
 		// EBUSY: another test binary's jails are in it; that one removes it.
 		if err := cgroup.RemoveParent(cgroup.Options{}); err != nil && !errors.Is(err, syscall.EBUSY) {

@@ -25,6 +25,7 @@ type cellRunner interface {
 
 // sessionMain implements `brig session python|shell [flags]`.
 func sessionMain(args []string) int {
+	defer jail.CloseSpawner() // after the session, or when none starts: leave no process behind
 	if len(args) == 0 || (args[0] != "python" && args[0] != "shell") {
 		fmt.Fprintln(os.Stderr, "Usage: brig session python|shell [--jsonl] [flags]\n\nRun 'brig session python -h' for the flags.")
 		return 2
@@ -56,7 +57,6 @@ func sessionMain(args []string) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
-	defer jail.CloseSpawner() // after the session's end: leave no process behind
 	var sess cellRunner
 	var err error
 	if kind == "python" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 var built struct {
@@ -24,7 +25,8 @@ var built struct {
 	err  error
 }
 
-// buildBrig builds this command once per test binary: the early spawner
+// buildBrig builds this command once per test binary (TestMain removes
+// it): the early spawner
 // exists only in a real `brig run` process, not in runMain called here.
 func buildBrig(t *testing.T) string {
 	t.Helper()
@@ -43,7 +45,6 @@ func buildBrig(t *testing.T) string {
 	if built.err != nil {
 		t.Fatal(built.err)
 	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(built.bin)) })
 	return built.bin
 }
 
@@ -127,5 +128,35 @@ func TestRunForksHelperFromEarlySpawner(t *testing.T) {
 			}
 			assert.Empty(t, children(spawner))
 		})
+	}
+}
+
+// Nothing of brig outlives the command, whether or not it started a jail:
+// with this test process as the subreaper, an orphaned spawner would show
+// up as its child.
+func TestRunLeavesNoSpawner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: jails use a private host uid range")
+	}
+	bin := buildBrig(t)
+	require.NoError(t, unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	for _, args := range [][]string{
+		{"run", "--quiet", "--", "/bin/true"},
+		{"run", "--no-such-flag", "--", "/bin/true"},
+		{"run", "--quiet", "--", "/no/such/program"},
+	} {
+		before := children(os.Getpid()) // this process's own spawner, from the tests that call runMain
+		err := exec.Command(bin, args...).Run()
+		if args[1] == "--quiet" && args[3] == "/bin/true" {
+			require.NoError(t, err)
+		} else {
+			require.Error(t, err)
+		}
+		for pid, comm := range children(os.Getpid()) {
+			if _, ours := before[pid]; !ours {
+				t.Errorf("brig %v left a process behind: %d %s", args, pid, comm)
+			}
+		}
 	}
 }
