@@ -195,7 +195,7 @@ func New(lim Limits, opt Options) (Limiter, error) {
 		if opt.NoCPUAccounting && lim.CPUTime > 0 {
 			return nil, fmt.Errorf("a CPU-time budget of %v needs CPU accounting: NoCPUAccounting is set", lim.CPUTime)
 		}
-		l, err := newV1(lim, h.h1.without(opt))
+		l, err := newV1(lim, h.h1.without(opt), opt.Reuse)
 		if err != nil {
 			forgetHost(opt)
 		}

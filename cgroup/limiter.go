@@ -60,6 +60,11 @@ type Options struct {
 	// rusage; Stats reports it unknown. Not with a Limits.CPUTime budget,
 	// which the jail enforces by polling Stats.
 	NoCPUAccounting bool
+	// Reuse lets the v1 cgroups of an ended jail go to the next jail with
+	// the same limits instead of being removed and made again (reuse.go):
+	// for a supervisor that starts one jail after another. Idle ones are
+	// removed after a quarter of a second, or by RemoveIdle.
+	Reuse bool
 }
 
 // Rlimit is one resource limit the jail's exec stage applies with setrlimit.

@@ -157,9 +157,22 @@ type v1Limiter struct {
 	freezerDir string // "" without the freezer hierarchy
 	closed     bool
 	counters
+
+	// Reuse (reuse.go): the set may go to the next jail of its key; the
+	// counters that cannot be reset are measured from these.
+	reuse                          bool
+	key                            reuseKey
+	idleTimer                      *time.Timer
+	oomKillsBefore, pidsHitsBefore int64
 }
 
-func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
+func newV1(lim Limits, h v1Host, reuse bool) (*v1Limiter, error) {
+	key := keyOf(h.distinctParents(), lim)
+	if reuse {
+		if l := takeIdle(key); l != nil {
+			return l, nil
+		}
+	}
 	// Create the jail's directory in every hierarchy ourselves, with Mkdir:
 	// an existing directory means a name clash, and we try the next name.
 	// The parents are created when a Mkdir finds one missing (the first
@@ -191,6 +204,8 @@ func newV1(lim Limits, h v1Host) (*v1Limiter, error) {
 		}
 	}
 	l := &v1Limiter{
+		reuse:   reuse,
+		key:     key,
 		dirs:    made,
 		homes:   h.ownDirs(),
 		memDir:  filepath.Join(h.parents["memory"], name),
@@ -354,10 +369,10 @@ func (l *v1Limiter) Stats() (Stats, error) {
 	if v, ok, err := l.oom.key("oom_kill"); err != nil {
 		return s, fmt.Errorf("read oom kills of %s: %w", l.memDir, err)
 	} else if ok {
-		s.OOMKills = v
+		s.OOMKills = v - l.oomKillsBefore
 	}
 	if v, ok, err := l.pidsEvents.key("max"); err == nil && ok {
-		s.PidsLimitHits = v
+		s.PidsLimitHits = v - l.pidsHitsBefore
 	}
 	return s, nil
 }
@@ -445,6 +460,11 @@ func (l *v1Limiter) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
+		return nil
+	}
+	// A jail's set kept for the next one (reuse.go).
+	if l.putIdle() {
+		l.closed = true
 		return nil
 	}
 	// The usual case: the jail has ended and its cgroups are empty, which

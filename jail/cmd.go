@@ -279,10 +279,12 @@ func (c *Cmd) workDir() string {
 // CPU-time budget reports the CPU time of the helper's rusage, so it needs
 // no cpuacct either. (A pooled jail reports when its program exits, before
 // that rusage exists.) Two cgroups fewer to make, join and remove: 8 at a
-// time, 0.91x the time per jail.
+// time, 0.94x the time per jail. A process that has started more than one
+// jail hands an ended jail's cgroups to its next (Reuse); brig run, which
+// starts one, leaves none behind.
 func (c *Cmd) cgroupOptions(cold bool) cgroup.Options {
 	return cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent,
-		NoFreezer: true, NoCPUAccounting: cold && c.cfg.Limits.CPUTime == 0}
+		NoFreezer: true, NoCPUAccounting: cold && c.cfg.Limits.CPUTime == 0, Reuse: jailsStarted.Load() > 1}
 }
 
 // newLimiter is cgroup.New; a test makes it fail where a cold jail's

@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 	if brigBin != "" {
 		os.RemoveAll(filepath.Dir(brigBin)) // the CLI the hostile and fault tests built
 	}
+	cgroup.RemoveIdle()
 	if os.Geteuid() == 0 && os.Getenv("BRIG_TEST_SUPERVISOR") == "" && os.Getenv("BRIG_TEST_UNPRIVILEGED") == "" {
 		if _, err := cgroup.RemoveStale(cgroup.Options{}); err != nil {
 			fmt.Fprintln(os.Stderr, "remove stale cgroups:", err)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/brig-sandbox/brig/cgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -108,8 +109,9 @@ func (p *Pool) Stats() PoolStats {
 }
 
 // Close destroys the ready jails, stops refilling and waits until every
-// jail the pool built is gone from the host. Commands already started keep
-// running; their jails are cleaned up by their own Wait.
+// jail the pool built is gone from the host, with the ended jails' cgroups
+// the process kept for reuse (cgroup.RemoveIdle). Commands already started
+// keep running; their jails are cleaned up by their own Wait.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -131,6 +133,7 @@ func (p *Pool) Close() {
 	}
 	p.wg.Done()
 	p.wg.Wait()
+	cgroup.RemoveIdle()
 }
 
 // fill builds jails until the pool holds size of them (ready or being built).

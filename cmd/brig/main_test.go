@@ -19,6 +19,7 @@ import (
 // end, as the jail package's tests do; one still in use stays.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	cgroup.RemoveIdle() // the cgroups the in-process runs kept for reuse
 	if built.bin != "" {
 		os.RemoveAll(filepath.Dir(built.bin))
 	}

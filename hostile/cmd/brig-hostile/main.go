@@ -24,10 +24,14 @@ import (
 )
 
 func main() {
+	var code int
 	if len(os.Args) > 1 && os.Args[1] == "soak" {
-		os.Exit(soakMain(os.Args[2:]))
+		code = soakMain(os.Args[2:])
+	} else {
+		code = corpusMain(os.Args[1:])
 	}
-	os.Exit(corpusMain(os.Args[1:]))
+	cgroup.RemoveIdle() // the ended jails' cgroups kept for reuse
+	os.Exit(code)
 }
 
 func corpusMain(args []string) int {
