@@ -61,7 +61,10 @@ func takeIdle(key reuseKey) *v1Limiter {
 		idle.sets[key] = sets[:len(sets)-1]
 		idle.Unlock()
 		l.idleTimer.Stop()
-		if err := l.resetForReuse(); err != nil {
+		l.mu.Lock() // until its last user's Close has returned
+		err := l.resetForReuse()
+		l.mu.Unlock()
+		if err != nil {
 			// Removed behind our back, say: not usable, try the next.
 			_ = l.removeDirs(time.Now().Add(time.Second))
 			continue
@@ -94,6 +97,7 @@ func (l *v1Limiter) putIdle() bool {
 	}
 	l.counters.close()
 	l.counters = counters{}
+	l.closed = true // before another jail can take it
 	idle.sets[l.key] = append(idle.sets[l.key], l)
 	if l.idleTimer == nil {
 		l.idleTimer = time.AfterFunc(reuseIdle, l.removeIfIdle)

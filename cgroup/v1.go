@@ -464,7 +464,6 @@ func (l *v1Limiter) Close() error {
 	}
 	// A jail's set kept for the next one (reuse.go).
 	if l.putIdle() {
-		l.closed = true
 		return nil
 	}
 	// The usual case: the jail has ended and its cgroups are empty, which
