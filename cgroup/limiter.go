@@ -5,7 +5,9 @@
 // cannot write cgroups. The jail asks New for a Limiter, places its first
 // process with Dir (v2, CLONE_INTO_CGROUP) or ProcsFiles (v1, before the
 // program runs), applies Rlimits in the child, reads Stats afterwards and
-// calls Close to kill whatever is left and remove the cgroup.
+// calls Close to kill whatever is left and remove the cgroup (on v1 with
+// Options.Reuse, an empty and uncharged one is kept for the next jail of the
+// same limits instead: reuse.go).
 //
 // Placement: every jail gets its own cgroup, named
 // brig-<supervisor pid>-<supervisor start time>-<n>, under Options.Parent
