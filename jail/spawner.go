@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -92,23 +91,18 @@ var adoptEarlySpawner = sync.OnceFunc(func() {
 
 // CloseSpawner ends this process's spawner, if one runs, and waits until
 // it has exited, so that none outlives the program: a spawner otherwise
-// exits only when it sees its supervisor gone. A program that starts no
-// more jails calls it before it exits (brig run does); a later jail
-// execs its helper and, being the process's second, starts a new spawner.
+// exits only when it sees its supervisor gone. It exits once the helpers it
+// forked have, so CloseSpawner returns only after the jails they run have
+// ended: a program calls it when it starts no more jails and its last one
+// is over (brig run does, before it exits). A later jail execs its helper
+// and, being the process's second, starts a new spawner.
 func CloseSpawner() {
 	adoptEarlySpawner() // one no jail has used yet
 	spawner.mu.Lock()
-	conn, pid, exited := spawner.conn, spawner.pid, spawner.exited
+	conn, exited := spawner.conn, spawner.exited
 	forgetSpawnerLocked(conn)
 	spawner.mu.Unlock()
-	if conn == nil {
-		return
-	}
-	select {
-	case <-exited:
-	case <-time.After(time.Second):
-		// Stuck (stopped, say): it holds no jail state.
-		_ = unix.Kill(pid, unix.SIGKILL)
+	if conn != nil {
 		<-exited
 	}
 }

@@ -36,18 +36,7 @@ func runMain(args []string) int {
 	cmd := jail.Command(ctx, opt.cfg, opt.command[0], opt.command[1:]...)
 	cmd.Env = opt.env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = cmd.Start()
-	// The only jail is under way: the spawner that forked its helper can
-	// go once the helper has, so that brig leaves no process behind.
-	spawnerClosed := make(chan struct{})
-	go func() {
-		jail.CloseSpawner()
-		close(spawnerClosed)
-	}()
-	defer func() { <-spawnerClosed }()
-	if err == nil {
-		err = cmd.Wait()
-	}
+	err = cmd.Run()
 	var exitErr *jail.ExitError
 	if err != nil && !errors.As(err, &exitErr) && cmd.Result == nil {
 		fmt.Fprintf(os.Stderr, "brig: %v\n", err)

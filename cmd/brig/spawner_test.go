@@ -141,14 +141,20 @@ func TestRunLeavesNoSpawner(t *testing.T) {
 	bin := buildBrig(t)
 	require.NoError(t, unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
 	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-	for _, args := range [][]string{
-		{"run", "--quiet", "--", "/bin/true"},
-		{"run", "--no-such-flag", "--", "/bin/true"},
-		{"run", "--quiet", "--", "/no/such/program"},
+	for _, c := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"run", "--quiet", "--", "/bin/true"}, true},
+		// Longer than any timeout a close of the spawner might have.
+		{[]string{"run", "--quiet", "--", "/bin/sleep", "1.5"}, true},
+		{[]string{"run", "--no-such-flag", "--", "/bin/true"}, false},
+		{[]string{"run", "--quiet", "--", "/no/such/program"}, false},
 	} {
+		args := c.args
 		before := children(os.Getpid()) // this process's own spawner, from the tests that call runMain
 		err := exec.Command(bin, args...).Run()
-		if args[1] == "--quiet" && args[3] == "/bin/true" {
+		if c.ok {
 			require.NoError(t, err)
 		} else {
 			require.Error(t, err)
