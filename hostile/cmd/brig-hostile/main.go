@@ -31,6 +31,7 @@ func main() {
 		code = corpusMain(os.Args[1:])
 	}
 	cgroup.RemoveIdle() // the ended jails' cgroups kept for reuse
+	jail.CloseSpawner() // not left to exit, unreaped, after this process
 	os.Exit(code)
 }
 
