@@ -238,11 +238,17 @@ func forgetHost(opt Options) {
 	probed.Unlock()
 }
 
-func probeHost(opt Options) (probedHost, error) {
+// cachedProbe returns the probe for opt made in the last probeReuse.
+func cachedProbe(opt Options) (probedHost, bool) {
 	probed.Lock()
 	h, ok := probed.m[opt]
 	probed.Unlock()
-	if ok && time.Since(h.at) < probeReuse {
+	return h, ok && time.Since(h.at) < probeReuse
+}
+
+func probeHost(opt Options) (probedHost, error) {
+	h, ok := cachedProbe(opt)
+	if ok {
 		return h, nil
 	}
 	mounts, err := readCgroupMounts()

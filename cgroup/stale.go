@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup2"
 	"golang.org/x/sys/unix"
@@ -147,10 +146,7 @@ func RemoveStale(opt Options) (removed []string, err error) {
 // unusable (no controllers, not writable) and still know where our parent
 // is; that is all a sweep needs.
 func parentsOf(opt Options) (v2Host, v1Host, error) {
-	probed.Lock()
-	h, ok := probed.m[opt]
-	probed.Unlock()
-	if ok && time.Since(h.at) < probeReuse && h.probedV2 && h.probedV1 {
+	if h, ok := cachedProbe(opt); ok && h.probedV2 && h.probedV1 {
 		return h.h2, h.h1, nil
 	}
 	mounts, err := readCgroupMounts()

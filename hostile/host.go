@@ -103,6 +103,18 @@ func Snapshot(ids JailIDs) *Host {
 	return h
 }
 
+// Children lists the processes whose parent is pid, by their argv[0]
+// (empty for a zombie).
+func Children(pid int) map[int]string {
+	kids := map[int]string{}
+	for _, p := range readProcs() {
+		if p.ppid == pid {
+			kids[p.pid] = p.arg0
+		}
+	}
+	return kids
+}
+
 type proc struct {
 	pid, ppid int
 	uid       uint32

@@ -362,13 +362,7 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 	if c.cfg.Seccomp == nil {
 		return seccomp.DefaultProgram(variant)
 	}
-	switch variant {
-	case seccomp.DefaultKill:
-		return c.cfg.Seccomp.KillOnRefusal().Compile()
-	case seccomp.DefaultLog:
-		return c.cfg.Seccomp.LogOnly().Compile()
-	}
-	return c.cfg.Seccomp.Compile()
+	return variant.Of(c.cfg.Seccomp).Compile()
 }
 
 // rlimits are the limiter's own plus the defence-in-depth ones every jail gets.

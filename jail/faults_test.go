@@ -199,9 +199,9 @@ func TestFaultSupervisorKilledMidRun(t *testing.T) {
 }
 
 // cgroupHierarchies are the v1 hierarchies a cold jail's cgroup is made
-// in: no freezer, and no cpuacct without a CPU-time budget (cgroupOptions).
+// in (cgroupOptions: no freezer, and no cpuacct without a CPU-time budget).
 func cgroupHierarchies(t *testing.T) []string {
-	r := cgroup.Detect(cgroup.Options{NoFreezer: true, NoCPUAccounting: true})
+	r := cgroup.Detect((&Cmd{}).cgroupOptions(true))
 	return r.Cgroup1.Dirs
 }
 

@@ -70,7 +70,7 @@ var adoptEarlySpawner = sync.OnceFunc(func() {
 		conn.Close() // it sees EOF and exits
 		return
 	}
-	exited := make(chan struct{})
+	exited := reapSpawner(conn, func() { _, _ = p.Wait() })
 	spawner.mu.Lock()
 	adopted := spawner.conn == nil && !spawner.starting
 	if adopted {
@@ -78,16 +78,21 @@ var adoptEarlySpawner = sync.OnceFunc(func() {
 	}
 	spawner.mu.Unlock()
 	if !adopted {
-		conn.Close()
+		conn.Close() // it sees EOF and exits
 	}
-	go func() {
-		_, _ = p.Wait()
-		close(exited)
-		if adopted {
-			spawnerDied(conn)
-		}
-	}()
 })
+
+// reapSpawner waits in the background for the spawner at the other end of
+// conn (wait); the channel closes once it is reaped, and conn is forgotten.
+func reapSpawner(conn *os.File, wait func()) <-chan struct{} {
+	exited := make(chan struct{})
+	go func() {
+		wait()
+		close(exited)
+		spawnerDied(conn)
+	}()
+	return exited
+}
 
 // CloseSpawner ends this process's spawner, if one runs, and waits until
 // it has exited, so that none outlives the program: a spawner otherwise
@@ -143,13 +148,7 @@ func startSpawner() (*os.File, int, <-chan struct{}, error) {
 		ours.Close()
 		return nil, 0, nil, fmt.Errorf("start spawner: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-		spawnerDied(ours)
-	}()
-	return ours, cmd.Process.Pid, exited, nil
+	return ours, cmd.Process.Pid, reapSpawner(ours, func() { _ = cmd.Wait() }), nil
 }
 
 // spawnHelper asks the running spawner for a helper with fds (stdin,

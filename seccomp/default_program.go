@@ -8,8 +8,9 @@ import (
 
 //go:generate go run gen_default_program.go
 
-// DefaultVariant names the default policy and the two policies derived
-// from it that brig's jails use.
+// DefaultVariant names how a jail's policy acts on a refused call: as
+// written, KillOnRefusal or LogOnly. DefaultProgram has the default
+// policy's program of each ready.
 type DefaultVariant int
 
 const (
@@ -30,15 +31,18 @@ func (v DefaultVariant) String() string {
 	return fmt.Sprintf("DefaultVariant(%d)", int(v))
 }
 
-// Policy returns the variant's policy, a fresh copy.
-func (v DefaultVariant) Policy() *Policy {
+// Policy returns the variant of the default policy, a fresh copy.
+func (v DefaultVariant) Policy() *Policy { return v.Of(Default()) }
+
+// Of returns the variant of p: p itself, p.KillOnRefusal() or p.LogOnly().
+func (v DefaultVariant) Of(p *Policy) *Policy {
 	switch v {
 	case DefaultKill:
-		return Default().KillOnRefusal()
+		return p.KillOnRefusal()
 	case DefaultLog:
-		return Default().LogOnly()
+		return p.LogOnly()
 	}
-	return Default()
+	return p
 }
 
 // defaultPrograms are the variants' programs where none is prebuilt.

@@ -7,13 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/brig-sandbox/brig/hostile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -48,31 +48,6 @@ func buildBrig(t *testing.T) string {
 	return built.bin
 }
 
-// children lists the pids whose parent is pid, with their comm.
-func children(pid int) map[int]string {
-	kids := map[int]string{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, f := range stats {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		s := string(b)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		fields := strings.Fields(s[end+1:])
-		if len(fields) < 2 || fields[1] != strconv.Itoa(pid) {
-			continue
-		}
-		kid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
-		kids[kid] = s[open+1 : end]
-	}
-	return kids
-}
-
 // brig run forks its spawner before the Go runtime starts, and the jail's
 // helper from it; neither carries brig's arguments or environment (a
 // jail's pid 1 is forked from them), and neither outlives brig. A closed
@@ -102,15 +77,15 @@ func TestRunForksHelperFromEarlySpawner(t *testing.T) {
 			require.Equal(t, "up\n", up)
 
 			var spawner int
-			for pid, comm := range children(cli.Process.Pid) {
-				require.Equal(t, "brig:spawner", comm, "brig run's only child is its spawner")
+			for pid, arg0 := range hostile.Children(cli.Process.Pid) {
+				require.Equal(t, "brig:spawner", arg0, "brig run's only child is its spawner")
 				spawner = pid
 			}
 			require.NotZero(t, spawner, "brig run has no spawner: it exec'd its helper")
-			helpers := children(spawner)
+			helpers := hostile.Children(spawner)
 			require.Len(t, helpers, 1)
-			for _, comm := range helpers {
-				assert.Equal(t, "brig:helper", comm)
+			for _, arg0 := range helpers {
+				assert.Equal(t, "brig:helper", arg0)
 			}
 			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", spawner))
 			require.NoError(t, err)
@@ -123,10 +98,10 @@ func TestRunForksHelperFromEarlySpawner(t *testing.T) {
 			require.NoError(t, cli.Wait())
 			assert.ErrorIs(t, syscall.Kill(spawner, 0), syscall.ESRCH, "the spawner outlived brig run, or was not reaped")
 			deadline := time.Now().Add(time.Second)
-			for len(children(spawner)) > 0 && time.Now().Before(deadline) {
+			for len(hostile.Children(spawner)) > 0 && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 			}
-			assert.Empty(t, children(spawner))
+			assert.Empty(t, hostile.Children(spawner))
 		})
 	}
 }
@@ -152,16 +127,16 @@ func TestRunLeavesNoSpawner(t *testing.T) {
 		{[]string{"run", "--quiet", "--", "/no/such/program"}, false},
 	} {
 		args := c.args
-		before := children(os.Getpid()) // this process's own spawner, from the tests that call runMain
+		before := hostile.Children(os.Getpid()) // this process's own spawner, from the tests that call runMain
 		err := exec.Command(bin, args...).Run()
 		if c.ok {
 			require.NoError(t, err)
 		} else {
 			require.Error(t, err)
 		}
-		for pid, comm := range children(os.Getpid()) {
+		for pid, arg0 := range hostile.Children(os.Getpid()) {
 			if _, ours := before[pid]; !ours {
-				t.Errorf("brig %v left a process behind: %d %s", args, pid, comm)
+				t.Errorf("brig %v left a process behind: %d %q", args, pid, arg0)
 			}
 		}
 	}
