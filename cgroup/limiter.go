@@ -9,7 +9,8 @@
 // Options.Reuse, an empty and uncharged one is kept for the next jail of the
 // same limits instead: reuse.go).
 //
-// Placement: every jail gets its own cgroup, named
+// Placement: every jail gets a cgroup of its own (no two live jails share
+// one; with Options.Reuse it may be an ended jail's), named
 // brig-<supervisor pid>-<supervisor start time>-<n>, under Options.Parent
 // beneath the supervisor's own cgroup in each hierarchy, so limits put on
 // the supervisor bound its jails too. On cgroup v2 the supervisor may move
