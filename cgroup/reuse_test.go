@@ -52,6 +52,16 @@ func TestV1Reuse(t *testing.T) {
 	require.Positive(t, st.PidsLimitHits, "%+v", st)
 	require.Positive(t, st.OOMKills, "%+v %s", st, c.out)
 	require.Greater(t, st.MemoryPeak, int64(16*mib))
+	// Under its limit the hog's binary was reclaimed and read back in, and
+	// that page cache stays charged here: 116-556 KiB over 15 race-built
+	// runs, around reuseMaxCharge, which would (rightly) have the set
+	// removed instead of kept. Reclaim it, so that this test is about the
+	// counters; TestV1ReuseOnlyUncharged is about the charge.
+	memDir := first.(*v1Limiter).memDir
+	require.NoError(t, os.WriteFile(filepath.Join(memDir, "memory.force_empty"), []byte("0"), 0))
+	charged, err := readInt(filepath.Join(memDir, "memory.usage_in_bytes"))
+	require.NoError(t, err)
+	require.LessOrEqual(t, charged, int64(reuseMaxCharge))
 	require.NoError(t, first.Close())
 	for _, d := range dirs {
 		assert.DirExists(t, d, "kept for the next jail")
