@@ -109,7 +109,9 @@ func buildBrig(t *testing.T) string {
 		}
 		_ = os.Chmod(bin, 0o711)
 		brigBin = filepath.Join(bin, "brig")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", brigBin, "./cmd/brig")
+		// Static, as the Makefile's build (CLI_FLAGS): the brig that ships.
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build",
+			"-tags", "osusergo,netgo", "-ldflags=-extldflags=-static", "-o", brigBin, "./cmd/brig")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			brigErr = fmt.Errorf("go build ./cmd/brig: %v: %s", err, out)

@@ -37,7 +37,9 @@ func buildBrig(t *testing.T) string {
 			return
 		}
 		built.bin = filepath.Join(dir, "brig")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", built.bin, ".").CombinedOutput()
+		// Static, as the Makefile's build (CLI_FLAGS): the brig that ships.
+		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build",
+			"-tags", "osusergo,netgo", "-ldflags=-extldflags=-static", "-o", built.bin, ".").CombinedOutput()
 		if err != nil {
 			built.err = fmt.Errorf("go build: %v: %s", err, out)
 		}
