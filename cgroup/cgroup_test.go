@@ -470,7 +470,7 @@ func TestCgroupLimitersHaveNoRlimits(t *testing.T) {
 			assert.NotEmpty(t, l.ProcsFiles())
 		}
 		for _, d := range cgroupDirs(l) {
-			assert.Regexp(t, jailNameRE, filepath.Base(d))
+			assert.True(t, isJailName(filepath.Base(d)), d)
 			assert.Equal(t, testParent, filepath.Base(filepath.Dir(d)))
 		}
 	})
@@ -501,10 +501,30 @@ func TestJailNames(t *testing.T) {
 	b, err := jailName()
 	require.NoError(t, err)
 	assert.NotEqual(t, a, b)
-	assert.Regexp(t, jailNameRE, a)
+	assert.True(t, isJailName(a), a)
 	assert.True(t, supervisorAlive(a), "our own name: alive")
 	assert.True(t, supervisorAlive("something-else"), "unparseable names are never stale")
 	assert.False(t, supervisorAlive(fmt.Sprintf("brig-%d-1-1", os.Getpid())), "pid reuse: start time differs")
+}
+
+// Exactly the names brig-<digits>-<digits>-<digits> are jail names; the
+// sweep never touches another.
+func TestParseJailName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"brig-12-345-6": true, "brig-0-0-0": true, "brig-007-1-99999": true,
+		"brig-99999999999999999999999-1-1": true, // ours, out of range: kept as alive
+		"brig":                             false, "brig-": false, "brig-1-2": false, "brig-1-2-3-4": false, "brig-1--3": false,
+		"brig-1-2-x": false, "brig-+1-2-3": false, "brig-1-2-3 ": false, "xbrig-1-2-3": false,
+		"brig-1-2-3\n": false, "brig-１-2-3": false, "brig-supervisor": false, "": false,
+	} {
+		_, _, ok := parseJailName(name)
+		assert.Equal(t, want, ok, "%q", name)
+	}
+	pid, start, ok := parseJailName("brig-12-345-6")
+	assert.True(t, ok)
+	assert.Equal(t, 12, pid)
+	assert.EqualValues(t, 345, start)
+	assert.True(t, supervisorAlive("brig-99999999999999999999999-1-1"), "out of range: never stale")
 }
 
 // TestV2Delegation covers the no-internal-processes rule: a supervisor that

@@ -121,11 +121,13 @@ func probeV1(mounts []cgroupMount, opt Options) (v1Host, error) {
 	}
 	// containerd's cgroup1 addresses each controller as <root>/<name>; make
 	// sure that is where the hierarchy really is (symlinks such as
-	// cpu -> cpu,cpuacct are fine).
+	// cpu -> cpu,cpuacct are fine). One stat each, which the kernel
+	// resolves, rather than EvalSymlinks' lstat per path element: a
+	// one-shot `brig run` probes on its critical path.
 	for c, mp := range h.mounts {
-		got, err1 := filepath.EvalSymlinks(filepath.Join(h.root, c))
-		want, err2 := filepath.EvalSymlinks(mp)
-		if err1 != nil || err2 != nil || got != want {
+		got, err1 := os.Stat(filepath.Join(h.root, c))
+		want, err2 := os.Stat(mp)
+		if err1 != nil || err2 != nil || !os.SameFile(got, want) {
 			return h, fmt.Errorf("%w: the %s hierarchy is mounted at %s, not at %s; brig expects all v1 hierarchies side by side",
 				ErrUnavailable, c, mp, filepath.Join(h.root, c))
 		}

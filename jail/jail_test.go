@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -247,6 +248,36 @@ for p in %q.split():
 		require.NoError(t, err)
 		assert.Contains(t, out, fmt.Sprintf("%s %x\n", f, sha256.Sum256(b)), "copy of %s", f)
 	}
+}
+
+// The /etc sources are resolved as filepath.EvalSymlinks resolves them
+// (systemMounts resolves each directory once and lstats each file): a
+// symlinked file gets its target, and absent entries are left out. This
+// host has symlinks among them (/etc/localtime, /etc/ssl/certs' files).
+func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
+	systemCache.Lock()
+	systemCache.mounts = nil // not another test's copy
+	systemCache.Unlock()
+	got := map[string]string{}
+	for _, m := range mustSystemMounts(t) {
+		if m.Optional {
+			got[m.Target] = m.Source
+		}
+	}
+	py, _ := filepath.Glob("/etc/python3*")
+	symlinks := 0
+	for _, f := range append(slices.Clone(etcFiles), py...) {
+		want, err := filepath.EvalSymlinks(f)
+		if err != nil {
+			assert.NotContains(t, got, f, "absent on this host")
+			continue
+		}
+		assert.Equal(t, want, got[f], f)
+		if fi, err := os.Lstat(f); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			symlinks++
+		}
+	}
+	assert.Positive(t, symlinks, "no /etc entry is a symlink on this host: the test shows less")
 }
 
 func mustSystemMounts(t *testing.T) []mountSpec {

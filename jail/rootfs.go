@@ -105,15 +105,35 @@ func systemMounts() ([]mountSpec, error) {
 	if py, err := filepath.Glob("/etc/python3*"); err == nil {
 		etc = append(etc[:len(etc):len(etc)], py...)
 	}
+	// Each source fully resolved, as EvalSymlinks(f) would give it (init
+	// opens a copy's source in its own view of the host, where an absolute
+	// symlink would point elsewhere), but with EvalSymlinks run once per
+	// directory (/etc, /etc/ssl) and an lstat per file: a one-shot `brig
+	// run` builds this on its critical path.
+	dirs := map[string]string{}
 	for _, f := range etc {
-		src, err := filepath.EvalSymlinks(f)
+		dir, ok := dirs[filepath.Dir(f)]
+		if !ok {
+			dir, _ = filepath.EvalSymlinks(filepath.Dir(f))
+			dirs[filepath.Dir(f)] = dir
+		}
+		if dir == "" {
+			continue
+		}
+		src := filepath.Join(dir, filepath.Base(f))
+		fi, err := os.Lstat(src)
 		if err != nil {
 			continue // optional: absent on this host
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			if src, err = filepath.EvalSymlinks(src); err != nil {
+				continue
+			}
+			fi, err = os.Stat(src)
 		}
 		// A small world-readable file is copied into the jail's /etc: a
 		// copy costs a read and a write, a bind four system calls more and
 		// a mount the jail's teardown must undo.
-		fi, err := os.Stat(src)
 		small := err == nil && fi.Mode().IsRegular() && fi.Size() <= maxEtcCopy && fi.Mode().Perm()&0o004 != 0
 		ms = append(ms, mountSpec{Source: src, Target: f, Optional: true, Copy: small})
 	}
