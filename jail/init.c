@@ -126,20 +126,43 @@ static int start_net_maker(struct net_maker *m) {
 	return 0;
 }
 
+// maker_died reports a maker that exited without its result byte, with how
+// it ended (its pidfd, WNOWAIT: reap still collects it) and what init saw.
+static int maker_died(struct net_maker *m, int poll_err, short result_ev, short pidfd_ev, ssize_t n, int read_err) {
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	char how[96] = "still running";
+	if (waitid((idtype_t)P_PIDFD, (id_t)m->pidfd, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		snprintf(how, sizeof how, "waitid: %s", errstr(errno));
+	else if (si.si_pid != 0 && si.si_code == CLD_EXITED)
+		snprintf(how, sizeof how, "exited with status %d", si.si_status);
+	else if (si.si_pid != 0)
+		snprintf(how, sizeof how, "killed by signal %d (code %d)", si.si_status, si.si_code);
+	return fail(EIO, "create network namespace",
+	            "the maker ended without a word: %s; poll %s, result events %#x, pidfd events %#x, read %zd (%s)", how,
+	            poll_err ? errstr(poll_err) : "ok", (unsigned)result_ev, (unsigned)pidfd_ev, n,
+	            read_err ? errstr(read_err) : "-");
+}
+
 // join_net_maker enters the maker's network namespace.
 static int join_net_maker(struct net_maker *m) {
 	// The result pipe's write end is init's too (one fd table): a maker
 	// that died without a word shows as its pidfd turning readable.
 	struct pollfd fds[2] = {{.fd = m->result[0], .events = POLLIN}, {.fd = m->pidfd, .events = POLLIN}};
-	while (poll(fds, 2, -1) < 0 && errno == EINTR) {
+	int polled;
+	while ((polled = poll(fds, 2, -1)) < 0 && errno == EINTR) {
 	}
+	int poll_err = polled < 0 ? errno : 0;
 	unsigned char r = EIO;
 	ssize_t n = -1;
-	if (fds[0].revents & POLLIN)
+	int read_err = 0;
+	if (fds[0].revents & POLLIN) {
 		n = read(m->result[0], &r, 1);
+		read_err = n < 0 ? errno : 0;
+	}
 	int rc = 0, ns = -1;
 	if (n != 1)
-		rc = fail(EIO, "create network namespace", "the maker died");
+		rc = maker_died(m, poll_err, fds[0].revents, fds[1].revents, n, read_err);
 	else if (r != 0)
 		rc = fail(r, "create network namespace", NULL);
 	else if ((ns = ioctl(m->sock, SIOCGSKNS)) < 0)
