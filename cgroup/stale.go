@@ -23,7 +23,7 @@ import (
 // SIGKILLed leaves its jails' cgroups (and maybe processes) behind;
 // RemoveStale, run by the next supervisor, cleans them up. Names not of
 // this form (the admin's own cgroups, other tools') are never touched.
-
+//
 // parseJailName returns the supervisor pid and start time of a jail name,
 // or ok false for any other name. (Not a regexp: compiling one at package
 // init cost every brig process 0.07 ms.)
