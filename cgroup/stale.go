@@ -16,6 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// parseJailName returns the supervisor pid and start time of a jail name,
+// or ok false for any other name. (Not a regexp: compiling one at package
+// init cost every brig process 0.07 ms.)
+//
 // Jail cgroups are named brig-<supervisor pid>-<supervisor start time>-<n>.
 // The start time (clock ticks after boot, field 22 of /proc/PID/stat) makes
 // the name safe against pid reuse: a cgroup is stale only when no process
@@ -23,10 +27,6 @@ import (
 // SIGKILLed leaves its jails' cgroups (and maybe processes) behind;
 // RemoveStale, run by the next supervisor, cleans them up. Names not of
 // this form (the admin's own cgroups, other tools') are never touched.
-//
-// parseJailName returns the supervisor pid and start time of a jail name,
-// or ok false for any other name. (Not a regexp: compiling one at package
-// init cost every brig process 0.07 ms.)
 func parseJailName(name string) (pid int, start uint64, ok bool) {
 	rest, found := strings.CutPrefix(name, "brig-")
 	if !found {
