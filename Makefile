@@ -24,7 +24,7 @@ deps:
 # loader or the shared libc and libseccomp (0.87x the time of a dynamically
 # linked brig run, A/B). osusergo,netgo: the pure-Go user and DNS lookups,
 # since glibc's need its shared NSS modules at run time. bench/compare.sh and
-# cmd/brig's tests build it the same way.
+# the tests (hostile.BuildCLI) build it the same way.
 CLI_FLAGS := -tags osusergo,netgo -ldflags=-extldflags=-static
 
 build: deps

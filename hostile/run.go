@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,19 @@ type Run struct {
 type Runner interface {
 	Name() string
 	Run(ctx context.Context, r Run) (*Outcome, error)
+}
+
+// BuildCLI builds brig's CLI (./cmd/brig of the module at root) into out
+// as the Makefile's build does (CLI_FLAGS: static, with the pure-Go user
+// and DNS lookups), so that tests run the brig that ships.
+func BuildCLI(root, out string) error {
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build",
+		"-tags", "osusergo,netgo", "-ldflags=-extldflags=-static", "-o", out, "./cmd/brig")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/brig: %v: %s", err, b)
+	}
+	return nil
 }
 
 // CLIRunner runs payloads through `brig run`.

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -109,13 +108,7 @@ func buildBrig(t *testing.T) string {
 		}
 		_ = os.Chmod(bin, 0o711)
 		brigBin = filepath.Join(bin, "brig")
-		// Static, as the Makefile's build (CLI_FLAGS): the brig that ships.
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build",
-			"-tags", "osusergo,netgo", "-ldflags=-extldflags=-static", "-o", brigBin, "./cmd/brig")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			brigErr = fmt.Errorf("go build ./cmd/brig: %v: %s", err, out)
-		}
+		brigErr = hostile.BuildCLI(root, brigBin)
 	})
 	if brigErr != nil {
 		t.Fatalf("build the CLI: %v", brigErr)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,12 +36,7 @@ func buildBrig(t *testing.T) string {
 			return
 		}
 		built.bin = filepath.Join(dir, "brig")
-		// Static, as the Makefile's build (CLI_FLAGS): the brig that ships.
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build",
-			"-tags", "osusergo,netgo", "-ldflags=-extldflags=-static", "-o", built.bin, ".").CombinedOutput()
-		if err != nil {
-			built.err = fmt.Errorf("go build: %v: %s", err, out)
-		}
+		built.err = hostile.BuildCLI(filepath.Join("..", ".."), built.bin)
 	})
 	if built.err != nil {
 		t.Fatal(built.err)
