@@ -507,6 +507,30 @@ func TestJailNames(t *testing.T) {
 	assert.False(t, supervisorAlive(fmt.Sprintf("brig-%d-1-1", os.Getpid())), "pid reuse: start time differs")
 }
 
+// staleNames over plain directories standing in for three hierarchies:
+// the names of a live supervisor (ours, several jails, in each parent) are
+// kept, a dead supervisor's and a reused pid's are listed once each, and
+// what is not a jail cgroup is ignored.
+func TestStaleNames(t *testing.T) {
+	own, err := jailName()
+	require.NoError(t, err)
+	own2, err := jailName()
+	require.NoError(t, err)
+	// No pid reaches the kernel's PID_MAX_LIMIT (2^22): never alive.
+	dead := fmt.Sprintf("brig-%d-5-1", 1<<22)
+	reused := fmt.Sprintf("brig-%d-1-7", os.Getpid())
+	var parents []string
+	for range 3 {
+		p := t.TempDir()
+		for _, n := range []string{own, own2, dead, reused, "brig-supervisor", "other"} {
+			require.NoError(t, os.Mkdir(filepath.Join(p, n), 0o755))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(p, "brig-1-2-3"), nil, 0o644)) // a file, not a cgroup
+		parents = append(parents, p)
+	}
+	assert.ElementsMatch(t, []string{dead, reused}, staleNames(parents))
+}
+
 // Exactly the names brig-<digits>-<digits>-<digits> are jail names; the
 // sweep never touches another.
 func TestParseJailName(t *testing.T) {
@@ -671,4 +695,25 @@ func mustMounts(t *testing.T) []cgroupMount {
 	m, err := readCgroupMounts()
 	require.NoError(t, err)
 	return m
+}
+
+// BenchmarkStaleNames sweeps three parents holding the cgroups of 100 live
+// jails of one supervisor (this process), as a new supervisor finds them
+// beside a busy one.
+func BenchmarkStaleNames(b *testing.B) {
+	var parents []string
+	for range 3 {
+		p := b.TempDir()
+		for range 100 {
+			n, err := jailName()
+			require.NoError(b, err)
+			require.NoError(b, os.Mkdir(filepath.Join(p, n), 0o755))
+		}
+		parents = append(parents, p)
+	}
+	for b.Loop() {
+		if stale := staleNames(parents); len(stale) != 0 {
+			b.Fatalf("live jails listed as stale: %v", stale)
+		}
+	}
 }

@@ -93,18 +93,38 @@ func procStartTime(pid int) (uint64, error) {
 // still runs. Unparseable names count as alive: never remove what we
 // cannot prove is ours and abandoned.
 func supervisorAlive(name string) bool {
+	return supervisors{}.alive(name)
+}
+
+// supervisors remembers, for one sweep, each supervisor's start time (or
+// why it could not be read): a live supervisor's jail shows up once per
+// hierarchy and a supervisor may run hundreds of jails, while reading
+// /proc/PID/stat is the sweep's main cost (a `brig run` among 8 others
+// read it 24 times instead of 8).
+type supervisors map[int]procStart
+
+type procStart struct {
+	ticks uint64
+	err   error
+}
+
+func (s supervisors) alive(name string) bool {
 	pid, start, ok := parseJailName(name)
 	if !ok || pid < 0 {
 		return true
 	}
-	got, err := procStartTime(pid)
-	if errors.Is(err, fs.ErrNotExist) {
+	p, seen := s[pid]
+	if !seen {
+		p.ticks, p.err = procStartTime(pid)
+		s[pid] = p
+	}
+	if errors.Is(p.err, fs.ErrNotExist) {
 		return false
 	}
-	if err != nil {
+	if p.err != nil {
 		return true
 	}
-	return got == start
+	return p.ticks == start
 }
 
 // RemoveStale removes the jail cgroups under our parent (in the unified
@@ -187,6 +207,7 @@ func parentsOf(opt Options) (v2Host, v1Host, error) {
 // names whose supervisor is gone.
 func staleNames(parents []string) []string {
 	var names []string
+	known := supervisors{}
 	for _, p := range parents {
 		ents, err := os.ReadDir(p)
 		if err != nil {
@@ -197,7 +218,7 @@ func staleNames(parents []string) []string {
 			if !e.IsDir() || !isJailName(n) || slices.Contains(names, n) {
 				continue
 			}
-			if !supervisorAlive(n) {
+			if !known.alive(n) {
 				names = append(names, n)
 			}
 		}
