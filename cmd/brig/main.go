@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -32,6 +33,7 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "run":
+		oneProcessor()
 		os.Exit(runMain(os.Args[2:]))
 	case "check":
 		os.Exit(checkMain(os.Args[2:]))
@@ -42,5 +44,16 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "brig: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
+	}
+}
+
+// oneProcessor runs brig's Go code on one processor (GOMAXPROCS 1) unless
+// the environment sets GOMAXPROCS. A jail is built by brig's C processes
+// (spawner, helper, init); what Go does meanwhile is a few system calls
+// and waiting, and with a second processor the runtime spins idle threads
+// looking for work while those processes need the CPUs.
+func oneProcessor() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 }
