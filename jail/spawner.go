@@ -65,12 +65,17 @@ var adoptEarlySpawner = sync.OnceFunc(func() {
 		return
 	}
 	conn := os.NewFile(uintptr(fd), "spawner")
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		conn.Close() // it sees EOF and exits
-		return
-	}
-	exited := reapSpawner(conn, func() { _, _ = p.Wait() })
+	// wait4 on the pid rather than os.FindProcess, which first checks the
+	// kernel's pidfd support with a vfork'd child (every brig run paid for
+	// it). The spawner is our child and no one else reaps it, so its pid
+	// stays its own until this wait.
+	exited := reapSpawner(conn, func() {
+		for {
+			if _, err := unix.Wait4(pid, nil, 0, nil); err != unix.EINTR {
+				return
+			}
+		}
+	})
 	spawner.mu.Lock()
 	adopted := spawner.conn == nil && !spawner.starting
 	if adopted {
