@@ -30,7 +30,9 @@
 //	int brig_spawner_at_start(int argc, char **argv) { return 1; }
 //
 // (returning nonzero for the arguments that start a jail; see
-// cmd/brig/spawner.go), and calls CloseSpawner when it starts no more. The
+// cmd/brig/spawner.go). Any program that ran jails calls CloseSpawner when
+// it starts no more, before it exits: it ends the spawner and removes the
+// ended jails' cgroups kept for reuse, so that nothing of brig outlives it. The
 // helper clones init in new user, mount, PID, IPC and UTS
 // namespaces, maps the jail's users (ids.go), places init in the jail's
 // cgroup (../cgroup; on v1 a cold jail's init moves itself in, through the

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/brig-sandbox/brig/cgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,13 +100,16 @@ func reapSpawner(conn *os.File, wait func()) <-chan struct{} {
 	return exited
 }
 
-// CloseSpawner ends this process's spawner, if one runs, and waits until
-// it has exited, so that none outlives the program: a spawner otherwise
-// exits only when it sees its supervisor gone. It exits once the helpers it
-// forked have, so CloseSpawner returns only after the jails they run have
-// ended: a program calls it when it starts no more jails and its last one
-// is over (brig run does, before it exits). A later jail execs its helper
-// and, being the process's second, starts a new spawner.
+// CloseSpawner ends what this process keeps ready for its next jails and
+// waits until it is gone, so that nothing of brig outlives the program: the
+// spawner, if one runs (otherwise it exits only when it sees its supervisor
+// gone), and the ended jails' cgroups kept for reuse (otherwise removed
+// 250 ms after their jail, or by the next supervisor's sweep if the program
+// has exited by then). The spawner exits once the helpers it forked have,
+// so CloseSpawner returns only after the jails they run have ended: a
+// program calls it when it starts no more jails and its last one is over
+// (brig run does, before it exits). A later jail execs its helper and,
+// being the process's second, starts a new spawner.
 func CloseSpawner() {
 	adoptEarlySpawner() // one no jail has used yet
 	spawner.mu.Lock()
@@ -115,6 +119,7 @@ func CloseSpawner() {
 	if conn != nil {
 		<-exited
 	}
+	cgroup.RemoveIdle()
 }
 
 // jailsStarted counts Start calls: a process that starts one jail only (brig
