@@ -78,6 +78,7 @@ struct net_maker {
 	int result[2]; // one byte from the maker: 0 once lo is up, else an errno
 	int sock;      // the maker's socket in the new namespace (shared fd table)
 	int pidfd;     // readable once the maker has exited
+	int silent;    // tests (SPEC_TEST_SILENT_MAKER): end without the result byte
 };
 
 // The maker's pid, for reap: its memory is init's, not the program's.
@@ -103,13 +104,16 @@ static int net_maker_main(void *arg) {
 			r = (unsigned char)-rc;
 		m->sock = (int)fd; // read by init only after the result byte
 	}
+	if (m->silent)
+		raw_syscall(SYS_exit, 0, 0, 0);
 	raw_syscall(SYS_write, m->result[1], (long)&r, 1);
 	raw_syscall(SYS_exit, 0, 0, 0);
 	return 0;
 }
 
-static int start_net_maker(struct net_maker *m) {
+static int start_net_maker(struct net_maker *m, int silent) {
 	m->sock = -1;
+	m->silent = silent;
 	if (pipe2(m->result, O_CLOEXEC) < 0)
 		return fail(errno, "create network namespace", "pipe");
 	// A guard page below the stack: an overflow faults instead of writing
@@ -127,7 +131,9 @@ static int start_net_maker(struct net_maker *m) {
 }
 
 // maker_died reports a maker that exited without its result byte, with how
-// it ended (its pidfd, WNOWAIT: reap still collects it) and what init saw.
+// it ended (its pidfd, WNOWAIT) and what init saw, then ends and reaps it:
+// reap() must not count its rusage (init's memory) as the program's, and
+// a new maker may take its place.
 static int maker_died(struct net_maker *m, int poll_err, short result_ev, short pidfd_ev, ssize_t n, int read_err) {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
@@ -138,13 +144,18 @@ static int maker_died(struct net_maker *m, int poll_err, short result_ev, short 
 		snprintf(how, sizeof how, "exited with status %d", si.si_status);
 	else if (si.si_pid != 0)
 		snprintf(how, sizeof how, "killed by signal %d (code %d)", si.si_status, si.si_code);
+	syscall(SYS_pidfd_send_signal, m->pidfd, SIGKILL, NULL, 0);
+	while (waitid((idtype_t)P_PIDFD, (id_t)m->pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+	}
 	return fail(EIO, "create network namespace",
 	            "the maker ended without a word: %s; poll %s, result events %#x, pidfd events %#x, read %zd (%s)", how,
 	            poll_err ? errstr(poll_err) : "ok", (unsigned)result_ev, (unsigned)pidfd_ev, n,
 	            read_err ? errstr(read_err) : "-");
 }
 
-// join_net_maker enters the maker's network namespace.
+// join_net_maker enters the maker's network namespace. It returns 0 once
+// in, 1 (with `failed` set) when the maker ended without its result byte,
+// -1 on any other failure; the maker's fds are closed in every case.
 static int join_net_maker(struct net_maker *m) {
 	// The result pipe's write end is init's too (one fd table): a maker
 	// that died without a word shows as its pidfd turning readable.
@@ -162,7 +173,7 @@ static int join_net_maker(struct net_maker *m) {
 	}
 	int rc = 0, ns = -1;
 	if (n != 1)
-		rc = maker_died(m, poll_err, fds[0].revents, fds[1].revents, n, read_err);
+		rc = maker_died(m, poll_err, fds[0].revents, fds[1].revents, n, read_err) < 0 ? 1 : 0;
 	else if (r != 0)
 		rc = fail(r, "create network namespace", NULL);
 	else if ((ns = ioctl(m->sock, SIOCGSKNS)) < 0)
@@ -328,7 +339,7 @@ void run_init(struct spec *s, int request_fd, int join_fd) {
 	}
 	struct net_maker maker, *net = NULL;
 	if (s->flags & SPEC_NEW_NET) {
-		if (start_net_maker(&maker) < 0)
+		if (start_net_maker(&maker, (s->flags & SPEC_TEST_SILENT_MAKER) != 0) < 0)
 			die();
 		net = &maker;
 	}
@@ -338,8 +349,19 @@ void run_init(struct spec *s, int request_fd, int join_fd) {
 		fail(errno, "set hostname", NULL);
 		die();
 	}
-	if (net != NULL && join_net_maker(net) < 0)
-		die();
+	if (net != NULL) {
+		int rc = join_net_maker(net);
+		if (rc > 0) {
+			// A maker that ended without a word (once in ~100,000 jails,
+			// cause not found): the supervisor logs how it ended, and a
+			// new maker makes the namespace; a second such end fails the
+			// jail.
+			report_warning(failed.step, failed.err);
+			rc = start_net_maker(net, 0) < 0 ? -1 : join_net_maker(net);
+		}
+		if (rc != 0)
+			die();
+	}
 	if (join_fd >= 0 && join_cgroups(join_fd) < 0)
 		die();
 	// Entered only now, after init sits in the jail's cgroups, so the

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -357,6 +359,66 @@ import socket as so; print("hostname", so.gethostname())
 	assert.Contains(t, out, "lo b'ping'\n")
 	assert.NotContains(t, out, "outside reachable")
 	assert.Contains(t, out, "hostname brig\n")
+}
+
+// A network maker that ends without its result byte (seen once in a CI
+// run, cause not found) is replaced once: the jail, cold or pooled, starts
+// in a network namespace of its own with lo alone and up, the supervisor
+// logs how the first maker ended, and nothing of either maker is left.
+func TestSilentNetworkMakerReplaced(t *testing.T) {
+	requireRoot(t)
+	requirePython(t)
+	logs := &logBuffer{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
+	defer slog.SetDefault(prev)
+	testSilentMaker.Store(true)
+	defer testSilentMaker.Store(false)
+	before := countMounts()
+	host, err := os.Readlink("/proc/self/ns/net")
+	require.NoError(t, err)
+	code := `
+import os, socket
+ifs = [l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]]
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+c = socket.create_connection(s.getsockname()); a, _ = s.accept(); c.send(b"ping")
+print(ifs, a.recv(4), os.readlink("/proc/self/ns/net"))
+`
+	check := func(how string, out []byte, err error) {
+		require.NoError(t, err, "%s: %s", how, out)
+		f := strings.Fields(string(out))
+		require.Len(t, f, 3, "%s: %s", how, out)
+		assert.Equal(t, "['lo'] b'ping'", f[0]+" "+f[1], how)
+		assert.NotEqual(t, host, f[2], "%s: the host's network namespace", how)
+	}
+	out, err := Command(context.Background(), Config{}, python, "-c", code).Output()
+	check("cold", out, err)
+	p, err := NewPool(context.Background(), Config{}, 1)
+	require.NoError(t, err)
+	out, err = p.Command(context.Background(), python, "-c", code).Output()
+	check("pooled", out, err)
+	p.Close()
+	assert.GreaterOrEqual(t, strings.Count(logs.String(), "the maker ended without a word: exited with status 0"), 2,
+		"each replacement is logged with how the maker ended:\n%s", logs)
+	assertHostClean(t, before)
+}
+
+// logBuffer collects slog's output from the goroutines that log.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Two jails alive at once have two network namespaces, neither the host's:

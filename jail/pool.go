@@ -287,6 +287,8 @@ func (p *Pool) prestart() (*Cmd, error) {
 			c.drainAfterFailure()
 			c.cleanup()
 			return nil, &SetupError{Step: ev.Step, Err: ev.Err}
+		case "warning":
+			logWarning(ev)
 		case "ready":
 			// Stats opens the cgroup's counter files on first use: here,
 			// rather than between the program's exit and Wait's return.

@@ -269,15 +269,23 @@ void report_init(int pid) {
 	emit(line, (size_t)n);
 }
 
-void report_error(const char *step, const char *err) {
+static void report_problem(const char *kind, const char *step, const char *err) {
 	char line[MAX_EVENT];
-	size_t n = (size_t)snprintf(line, sizeof line, "{\"k\":\"error\",\"step\":");
+	size_t n = (size_t)snprintf(line, sizeof line, "{\"k\":\"%s\",\"step\":", kind);
 	n += put_json_string(line + n, 600, step);
 	n += (size_t)snprintf(line + n, sizeof line - n, ",\"err\":");
 	n += put_json_string(line + n, sizeof line - n - 3, err);
 	line[n++] = '}';
 	line[n++] = '\n';
 	emit(line, n);
+}
+
+void report_error(const char *step, const char *err) {
+	report_problem("error", step, err);
+}
+
+void report_warning(const char *step, const char *err) {
+	report_problem("warning", step, err);
 }
 
 void report_exit(int code, int sig, long maxrss_kb) {

@@ -27,6 +27,7 @@
 #define SPEC_PREFORK 8u // pooled, and the program's process waits for the request itself
 #define SPEC_JOIN_LATER 16u // cgroup v1 tasks files come on the control pipe; init joins itself
 #define SPEC_TEMPLATE 32u   // the root template's fd follows the extra files (roottemplate.go)
+#define SPEC_TEST_SILENT_MAKER 64u // tests only: the first network maker ends without its result byte
 #define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
 
 #define MOUNT_WRITABLE 1u
@@ -112,6 +113,7 @@ int received_fds(struct msghdr *msg, int *fds, int max);
 void report_simple(const char *kind);
 void report_init(int pid);
 void report_error(const char *step, const char *err);
+void report_warning(const char *step, const char *err); // the jail goes on; the supervisor logs it
 void report_exit(int code, int sig, long maxrss_kb);
 void report_done(long utime_us, long stime_us);
 __attribute__((noreturn)) void die(void); // report `failed` and exit 1

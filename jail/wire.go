@@ -53,6 +53,8 @@ type spec struct {
 	Template  bool
 	TmpfsSize int64
 	NewNet    bool
+	// testSilentMaker: see specTestSilentMaker.
+	testSilentMaker bool
 	// Pooled: Path, Args and Env are empty; init builds the whole jail,
 	// reports "ready" and waits for a request (pool.go) before it starts
 	// the exec stage.
@@ -99,6 +101,9 @@ const (
 	specPrefork    = 8
 	specJoinLater  = 16
 	specTemplate   = 32
+	// Tests only: the first network maker ends without its result byte
+	// (init.c), so that its replacement is exercised.
+	specTestSilentMaker = 64
 
 	mountWritable = 1
 	mountOptional = 2
@@ -130,7 +135,8 @@ func boolFlag(b bool, flag uint32) uint32 {
 func (s *spec) encode() []byte {
 	var e encoder
 	e.WriteString(specMagic)
-	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater) | boolFlag(s.Template, specTemplate))
+	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater) | boolFlag(s.Template, specTemplate) |
+		boolFlag(s.testSilentMaker, specTestSilentMaker))
 	e.u32(s.IDs.Init)
 	e.u32(s.IDs.Jail)
 	e.u32(s.IDs.GID)
@@ -160,10 +166,10 @@ func (s *spec) encode() []byte {
 
 // event is one status line.
 type event struct {
-	Kind string `json:"k"` // "init", "error", "ready", "started", "exit", "done"
+	Kind string `json:"k"` // "init", "error", "warning", "ready", "started", "exit", "done"
 	// init: init's pid on the host
 	Pid int `json:"pid,omitempty"`
-	// error
+	// error, warning
 	Step string `json:"step,omitempty"`
 	Err  string `json:"err,omitempty"`
 	// exit: the program's status as init saw it
