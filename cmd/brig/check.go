@@ -40,7 +40,10 @@ func checkMain(args []string) int {
 	} else {
 		line("pidfd", "no: "+err.Error())
 	}
-	report := cgroup.Detect(cgroup.Options{})
+	// As the jail package asks for its jails' cgroups: never the v1
+	// freezer (a jail's PID namespace ends all of it), so its parent is
+	// neither made nor listed.
+	report := cgroup.Detect(cgroup.Options{NoFreezer: true})
 	clone3 := "no (needs cgroup v2)"
 	if report.Cgroup2.Usable {
 		clone3 = "yes (jails are born in their cgroup)"

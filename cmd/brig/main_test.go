@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -136,4 +137,28 @@ func FuzzParseDuration(f *testing.F) {
 			t.Fatalf("parseDuration(%q) = %v, not positive", s, d)
 		}
 	})
+}
+
+// brig check reports the cgroups as brig's jails use them: no jail uses
+// the v1 freezer, so none of its parents is listed.
+func TestCheckListsNoFreezer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: brig check runs a jail")
+	}
+	host := cgroup.Detect(cgroup.Options{})
+	if !slices.Contains(host.Cgroup1.Controllers, "freezer") {
+		t.Skip("this host has no cgroup v1 freezer hierarchy")
+	}
+	dir := t.TempDir()
+	outF, err := os.Create(filepath.Join(dir, "out"))
+	require.NoError(t, err)
+	saved := os.Stdout
+	os.Stdout = outF
+	code := checkMain(nil)
+	os.Stdout = saved
+	out, err := os.ReadFile(outF.Name())
+	require.NoError(t, err)
+	assert.Equal(t, 0, code, "%s", out)
+	assert.Contains(t, string(out), "cgroup1: usable")
+	assert.NotContains(t, string(out), "freezer", "brig's jails never use the freezer")
 }
