@@ -502,9 +502,9 @@ func TestJailNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, a, b)
 	assert.True(t, isJailName(a), a)
-	assert.True(t, supervisorAlive(a), "our own name: alive")
-	assert.True(t, supervisorAlive("something-else"), "unparseable names are never stale")
-	assert.False(t, supervisorAlive(fmt.Sprintf("brig-%d-1-1", os.Getpid())), "pid reuse: start time differs")
+	assert.True(t, supervisors{}.alive(a), "our own name: alive")
+	assert.True(t, supervisors{}.alive("something-else"), "unparseable names are never stale")
+	assert.False(t, supervisors{}.alive(fmt.Sprintf("brig-%d-1-1", os.Getpid())), "pid reuse: start time differs")
 }
 
 // staleNames over plain directories standing in for three hierarchies:
@@ -548,7 +548,7 @@ func TestParseJailName(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, 12, pid)
 	assert.EqualValues(t, 345, start)
-	assert.True(t, supervisorAlive("brig-99999999999999999999999-1-1"), "out of range: never stale")
+	assert.True(t, supervisors{}.alive("brig-99999999999999999999999-1-1"), "out of range: never stale")
 }
 
 // TestV2Delegation covers the no-internal-processes rule: a supervisor that

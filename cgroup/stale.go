@@ -45,7 +45,7 @@ func parseJailName(name string) (pid int, start uint64, ok bool) {
 	start, err2 := strconv.ParseUint(f[1], 10, 64)
 	if err1 != nil || err2 != nil {
 		// Digits, but out of range: a name of ours all the same, which
-		// supervisorAlive treats as alive.
+		// supervisors.alive treats as alive.
 		return -1, 0, true
 	}
 	return pid, start, true
@@ -89,13 +89,6 @@ func procStartTime(pid int) (uint64, error) {
 	return strconv.ParseUint(f[19], 10, 64)
 }
 
-// supervisorAlive reports whether the supervisor a jail name refers to
-// still runs. Unparseable names count as alive: never remove what we
-// cannot prove is ours and abandoned.
-func supervisorAlive(name string) bool {
-	return supervisors{}.alive(name)
-}
-
 // supervisors remembers, for one sweep, each supervisor's start time (or
 // why it could not be read): a live supervisor's jail shows up once per
 // hierarchy and a supervisor may run hundreds of jails, while reading
@@ -108,6 +101,9 @@ type procStart struct {
 	err   error
 }
 
+// alive reports whether the supervisor a jail name refers to still runs.
+// Unparseable names count as alive: never remove what we cannot prove is
+// ours and abandoned.
 func (s supervisors) alive(name string) bool {
 	pid, start, ok := parseJailName(name)
 	if !ok || pid < 0 {

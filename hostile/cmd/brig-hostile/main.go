@@ -30,8 +30,7 @@ func main() {
 	} else {
 		code = corpusMain(os.Args[1:])
 	}
-	cgroup.RemoveIdle() // the ended jails' cgroups kept for reuse
-	jail.CloseSpawner() // not left to exit, unreaped, after this process
+	jail.CloseSpawner() // no spawner or kept cgroup outlives this process
 	os.Exit(code)
 }
 
