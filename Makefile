@@ -25,7 +25,9 @@ deps:
 # linked brig run, A/B). osusergo,netgo: the pure-Go user and DNS lookups,
 # since glibc's need its shared NSS modules at run time. bench/compare.sh and
 # the tests (hostile.BuildCLI) build it the same way.
-CLI_FLAGS := -tags osusergo,netgo -ldflags=-extldflags=-static
+# The commit goes into `brig version` (Go's own VCS stamp may be off: GOFLAGS).
+COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+CLI_FLAGS := -tags osusergo,netgo -ldflags='-extldflags=-static -X main.builtCommit=$(COMMIT)'
 
 build: deps
 	$(GO) build $(CLI_FLAGS) -o brig ./cmd/brig

@@ -28,7 +28,7 @@ func registerJailFlags(fs *flag.FlagSet, cfg *jail.Config, env *[]string) *jailF
 	fs.Var(sizeFlag{&cfg.TmpfsSize}, "tmpfs-size", "size of the writable /tmp, workdir and /dev/shm together (default 64M)")
 	fs.Var(listFlag{&jf.roBinds}, "ro-bind", "bind host SRC[:DST] read-only (repeatable)")
 	fs.Var(listFlag{&jf.rwBinds}, "bind", "bind host SRC[:DST] read-write (repeatable)")
-	fs.Var(listFlag{env}, "env", "set KEY=VALUE in the jail (repeatable); the host environment never leaks in")
+	fs.Var(listFlag{env}, "env", "set KEY=VALUE in the jail, or pass the host's NAME through (repeatable); nothing else of the host's environment goes in")
 	fs.StringVar(&cfg.WorkDir, "workdir", "", "working directory in the jail (default /work)")
 	fs.StringVar(&cfg.Hostname, "hostname", "", "hostname in the jail (default brig)")
 	fs.StringVar(&jf.network, "net", "none", "network: none (a namespace with lo only)")
@@ -88,10 +88,17 @@ func (jf *jailFlags) finish() error {
 	for _, spec := range jf.rwBinds {
 		cfg.Binds = append(cfg.Binds, parseBind(spec, true))
 	}
-	for _, kv := range *jf.env {
-		if !strings.Contains(kv, "=") {
-			return fmt.Errorf("--env %q: want KEY=VALUE", kv)
+	for i, kv := range *jf.env {
+		if strings.Contains(kv, "=") {
+			continue
 		}
+		// A bare NAME passes that one host variable through: the caller
+		// names it, so nothing of the host's environment leaks by default.
+		v, ok := os.LookupEnv(kv)
+		if kv == "" || !ok {
+			return fmt.Errorf("--env %q: not set in brig's environment; pass KEY=VALUE, or NAME of a variable brig has", kv)
+		}
+		(*jf.env)[i] = kv + "=" + v
 	}
 	return nil
 }

@@ -6,7 +6,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
+
+	"github.com/brig-sandbox/brig/seccomp"
 )
 
 const usage = `brig runs untrusted programs in a jail.
@@ -14,10 +17,11 @@ const usage = `brig runs untrusted programs in a jail.
 Usage:
   brig run [flags] -- COMMAND [ARG...]   run COMMAND in a fresh jail
   brig session python|shell [--jsonl]    a persistent interpreter in a jail
-  brig check                             report what this host supports
+  brig check [--json]                    report what this host supports
+  brig version                           brig's version, commit, Go and libseccomp
   brig help                              this text
 
-Run 'brig run -h' for the flags.
+Run 'brig run --help' or 'brig session python --help' for the flags.
 `
 
 // exitBrigFailed is brig's own failure, as in env(1) and docker run.
@@ -27,9 +31,10 @@ func main() {
 	// A closed stdout (brig run ... | head) must not kill brig before it
 	// cleans up; the program in the jail still gets its own SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)
+	setLogging(os.Stderr, false)
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+		os.Exit(exitBrigFailed)
 	}
 	switch os.Args[1] {
 	case "run":
@@ -39,11 +44,13 @@ func main() {
 		os.Exit(checkMain(os.Args[2:]))
 	case "session":
 		os.Exit(sessionMain(os.Args[2:]))
+	case "version", "--version":
+		fmt.Print(versionText())
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "brig: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		fmt.Fprintf(os.Stderr, "brig: unknown command %q; run 'brig help' for the commands\n", os.Args[1])
+		os.Exit(exitBrigFailed)
 	}
 }
 
@@ -56,4 +63,36 @@ func oneProcessor() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
+}
+
+// builtCommit is the commit `make build` stamps in (-X main.builtCommit),
+// for builds where Go's own VCS stamp is off.
+var builtCommit string
+
+// versionText says which brig this is: the module version (or "(devel)"
+// for a build from a checkout), the commit it was built from, the Go that
+// built it and the libseccomp it links.
+func versionText() string {
+	version, commit := "(devel)", builtCommit
+	if commit == "" {
+		commit = "unknown"
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if builtCommit == "" {
+					commit = s.Value
+				}
+			case "vcs.modified":
+				if s.Value == "true" {
+					commit += " (modified)"
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("brig %s\ncommit: %s\ngo: %s\nlibseccomp: %s\n", version, commit, runtime.Version(), seccomp.LibraryVersion())
 }

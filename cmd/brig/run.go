@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,9 +26,16 @@ func runMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "brig: %v\n", err)
 		return exitBrigFailed
 	}
-	if opt.quiet {
-		// brig's stderr is the program's too: nothing of brig's own goes in.
-		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	setLogging(os.Stderr, opt.quiet)
+	// The result file is opened before the program runs: a path brig cannot
+	// write fails now, not after the program's status would be lost.
+	result, err := openResult(opt.resultFile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "brig: %v\n", err)
+		return exitBrigFailed
+	}
+	if result != nil && result != os.Stdout && result != os.Stderr {
+		defer result.Close()
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
@@ -43,8 +49,8 @@ func runMain(args []string) int {
 		return exitBrigFailed
 	}
 	r := cmd.Result
-	if opt.resultFile != "" {
-		if err := writeResult(opt.resultFile, r); err != nil {
+	if result != nil {
+		if err := writeResult(result, r); err != nil {
 			fmt.Fprintf(os.Stderr, "brig: %v\n", err)
 			return exitBrigFailed
 		}
@@ -74,12 +80,44 @@ func describe(r *jail.Result) string {
 	}
 }
 
-func writeResult(path string, r *jail.Result) error {
+// openResult opens where --result goes: nil for none, stdout for "-", else
+// the file, created or truncated now, before the program's output. A
+// special file (/dev/stdout, a pipe) is opened for appending and not
+// truncated, so the program's output already written there stays.
+func openResult(path string) (*os.File, error) {
+	switch path {
+	case "":
+		return nil, nil
+	case "-":
+		return os.Stdout, nil
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if fi, err := os.Stat(path); err == nil {
+		// /dev/stdout and the like: brig's own stdout or stderr, whose
+		// offset the program's output has moved; a new open would write
+		// over that output (or truncate it).
+		for _, std := range []*os.File{os.Stdout, os.Stderr} {
+			if sfi, err := std.Stat(); err == nil && os.SameFile(fi, sfi) {
+				return std, nil
+			}
+		}
+		if !fi.Mode().IsRegular() {
+			flags = os.O_WRONLY | os.O_APPEND
+		}
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--result: %w", err)
+	}
+	return f, nil
+}
+
+func writeResult(w io.Writer, r *jail.Result) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if _, err := w.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("write result: %w", err)
 	}
 	return nil
@@ -96,17 +134,12 @@ type runOptions struct {
 
 func parseRunFlags(args []string) (opt runOptions, err error) {
 	fs := flag.NewFlagSet("brig run", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
 	jf := registerJailFlags(fs, &opt.cfg, &opt.env)
 	fs.Var(durationFlag{&opt.cfg.Timeout}, "timeout", "wall-clock limit (Go duration, e.g. 10s; default 30s)")
 	fs.Var(sizeFlag{&opt.cfg.OutputLimit}, "output-limit", "cap on stdout and stderr each (e.g. 1M; default 16M)")
-	fs.StringVar(&opt.resultFile, "result", "", "write the Result as JSON to FILE")
+	fs.StringVar(&opt.resultFile, "result", "", "write the Result as JSON to FILE (- for stdout, after the program's output)")
 	fs.BoolVar(&opt.quiet, "quiet", false, "print nothing of brig's own unless brig itself fails")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: brig run [flags] -- COMMAND [ARG...]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err = fs.Parse(args); err != nil {
+	if err = parseFlags(fs, args, "brig run [flags] -- COMMAND [ARG...]"); err != nil {
 		return
 	}
 	opt.command = fs.Args()
