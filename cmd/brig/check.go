@@ -22,11 +22,11 @@ type checkReport struct {
 	Pidfd          bool   `json:"pidfd"`
 	Clone3Cgroup   bool   `json:"clone3_into_cgroup"`
 	Cgroups        struct {
-		Mode    string         `json:"mode"`
+		Mode    string       `json:"mode"`
 		Cgroup2 checkBackend `json:"cgroup2"`
 		Cgroup1 checkBackend `json:"cgroup1"`
-		Limiter string         `json:"limiter"` // what jails would use; "" when none
-		Why     string         `json:"why"`
+		Limiter string       `json:"limiter"` // what jails would use; "" when none
+		Why     string       `json:"why"`
 	} `json:"cgroups"`
 	Jail      string `json:"jail"` // "works", or the failure
 	JailWorks bool   `json:"jail_works"`
