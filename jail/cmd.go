@@ -735,17 +735,29 @@ func (c *Cmd) result(wall time.Duration) *Result {
 		logged, _ = c.kmsg.Wait(c.lease.Jail, 250*time.Millisecond)
 	case c.cfg.SeccompLog:
 		logged, _ = c.kmsg.Wait(c.lease.Jail, 50*time.Millisecond)
+	case c.cfg.SeccompKill:
+		// The program exited, but a process it started may have been
+		// killed: that record was printed long before this exit.
+		logged, _ = c.kmsg.Records(c.lease.Jail)
 	}
-	switch {
-	case c.stopWhy != "":
-		r.Reason = c.stopWhy
-	case err == nil && st.OOMKills > 0:
-		r.Reason = ReasonOOM
-	case r.Signal == int(syscall.SIGSYS):
-		r.Reason = ReasonSeccomp
+	if err == nil {
+		r.OOMKills, r.PidsLimitHits = st.OOMKills, st.PidsLimitHits
+	}
+	if !c.cfg.SeccompLog {
 		for _, rec := range logged {
 			r.SeccompSyscall = rec.Syscall
 		}
+	}
+	// The reason is about the program itself: a limit that killed one of
+	// its processes while the program went on to exit shows in the
+	// counters (OOMKills, SeccompSyscall), not in the reason.
+	switch {
+	case c.stopWhy != "":
+		r.Reason = c.stopWhy
+	case r.OOMKills > 0 && r.Signal == int(syscall.SIGKILL):
+		r.Reason = ReasonOOM
+	case r.Signal == int(syscall.SIGSYS):
+		r.Reason = ReasonSeccomp
 	case r.Signal == int(syscall.SIGXCPU) || (r.Signal == int(syscall.SIGKILL) && c.limiter.Kind() == cgroup.RlimitOnly && c.cfg.Limits.CPUTime > 0 && r.CPUTime >= c.cfg.Limits.CPUTime):
 		r.Reason = ReasonCPUTime
 	case r.Signal != 0:

@@ -14,10 +14,15 @@ const (
 	ReasonTimeout     Reason = "timeout"      // the wall-clock limit ran out
 	ReasonOutputLimit Reason = "output_limit" // stdout or stderr passed its cap
 	ReasonCanceled    Reason = "canceled"     // the caller's context was cancelled
-	ReasonOOM         Reason = "oom"          // the kernel's OOM killer acted inside the jail's cgroup
+	ReasonOOM         Reason = "oom"          // the kernel's OOM killer killed the program (Result.OOMKills counts every kill in the jail)
 	ReasonCPUTime     Reason = "cpu_time"     // the CPU-time budget ran out
 	ReasonSeccomp     Reason = "seccomp"      // a refused system call killed the program
 )
+
+// The Reason is about the program itself. When a limit killed another of
+// the jail's processes and the program went on to exit, the Reason is
+// exited (or signaled) and the counters say what happened: OOMKills,
+// PidsLimitHits, and SeccompSyscall (with Config.SeccompKill).
 
 // Result is what a finished run reports.
 type Result struct {
@@ -33,8 +38,15 @@ type Result struct {
 	StdoutTruncated bool   `json:"stdout_truncated"`
 	StderrTruncated bool   `json:"stderr_truncated"`
 	Limiter         string `json:"limiter"`
+	// OOMKills counts the jail's processes the OOM killer killed (cgroup
+	// limiters only; 0 under rlimits, which never OOM-kill).
+	OOMKills int64 `json:"oom_kills"`
+	// PidsLimitHits counts the forks the pids limit refused (cgroup
+	// limiters only).
+	PidsLimitHits int64 `json:"pids_limit_hits"`
 	// SeccompSyscall names the refused system call that killed the program,
-	// when the kernel reported it.
+	// or with Config.SeccompKill one of its processes, when the kernel
+	// reported it.
 	SeccompSyscall string `json:"seccomp_syscall,omitempty"`
 	// SeccompLogged lists the system calls the policy would have refused,
 	// in SeccompLog mode.

@@ -160,3 +160,31 @@ func TestLogLines(t *testing.T) {
 	slog.Error("anything")
 	assert.Empty(t, b.String(), "--quiet")
 }
+
+// A child killed for memory while the program exits 0: brig run exits 0,
+// says what happened in a note, and the result's reason is exited with
+// oom_kills counted.
+func TestRunChildOOMIsANote(t *testing.T) {
+	res := filepath.Join(t.TempDir(), "r.json")
+	code, _, stderr := runCLI(t, "--memory", "64M", "--result", res, "--", "/usr/bin/python3", "-c", `
+import os
+pid = os.fork()
+if pid == 0:
+    a = []
+    while True:
+        a.append(bytearray(8 << 20))
+os.waitpid(pid, 0)
+`)
+	if strings.Contains(stderr, "rlimit") {
+		t.Skip("no cgroup limiter here: rlimits never OOM-kill")
+	}
+	assert.Equal(t, 0, code, stderr)
+	assert.NotContains(t, stderr, "jail stopped")
+	assert.Contains(t, stderr, "brig: in the jail: 1 process(es) killed for memory (oom)")
+	b, err := os.ReadFile(res)
+	require.NoError(t, err)
+	var r map[string]any
+	require.NoError(t, json.Unmarshal(b, &r))
+	assert.Equal(t, "exited", r["reason"])
+	assert.Equal(t, float64(1), r["oom_kills"])
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/brig-sandbox/brig/jail"
@@ -55,8 +56,13 @@ func runMain(args []string) int {
 			return exitBrigFailed
 		}
 	}
-	if !opt.quiet && r.Reason != jail.ReasonExited {
-		fmt.Fprintf(os.Stderr, "brig: %s\n", describe(r))
+	if !opt.quiet {
+		if r.Reason != jail.ReasonExited {
+			fmt.Fprintf(os.Stderr, "brig: %s\n", describe(r))
+		}
+		if note := limitNote(r); note != "" {
+			fmt.Fprintf(os.Stderr, "brig: %s\n", note)
+		}
 	}
 	if r.Signal != 0 {
 		return 128 + r.Signal
@@ -110,6 +116,25 @@ func openResult(path string) (*os.File, error) {
 		return nil, fmt.Errorf("--result: %w", err)
 	}
 	return f, nil
+}
+
+// limitNote says which limits acted on the jail's other processes while
+// the program itself was not killed for them, or "".
+func limitNote(r *jail.Result) string {
+	var what []string
+	if r.OOMKills > 0 && r.Reason != jail.ReasonOOM {
+		what = append(what, fmt.Sprintf("%d process(es) killed for memory (oom)", r.OOMKills))
+	}
+	if r.PidsLimitHits > 0 {
+		what = append(what, fmt.Sprintf("%d fork(s) refused by the pids limit", r.PidsLimitHits))
+	}
+	if r.SeccompSyscall != "" && r.Reason != jail.ReasonSeccomp {
+		what = append(what, "a process killed by seccomp (system call "+r.SeccompSyscall+")")
+	}
+	if len(what) == 0 {
+		return ""
+	}
+	return "in the jail: " + strings.Join(what, "; ")
 }
 
 func writeResult(w io.Writer, r *jail.Result) error {

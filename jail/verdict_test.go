@@ -1,0 +1,106 @@
+package jail
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/brig-sandbox/brig/cgroup"
+)
+
+// The Reason is about the program itself: a child the OOM killer killed
+// while the program went on to exit 0 is counted (OOMKills), and the run
+// is a success, through the Result and the error alike. The program
+// killed itself is oom (TestMemoryBomb).
+func TestOOMOfAChildIsCountedNotTheReason(t *testing.T) {
+	requireRoot(t)
+	for _, kind := range limiters(t) {
+		if kind == cgroup.RlimitOnly {
+			continue // rlimits never OOM-kill: the child gets MemoryError
+		}
+		t.Run(string(kind), func(t *testing.T) {
+			cfg := Config{Limiter: kind, Timeout: scaled(20 * time.Second)}
+			cfg.Limits.Memory = 96 << 20
+			out, errOut, r := runPython(t, cfg, `
+pid = os.fork()
+if pid == 0:
+    a = []
+    while True:
+        a.append(bytearray(8 << 20))
+print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+`)
+			assert.Equal(t, "child -9\n", out, errOut)
+			assert.Equal(t, ReasonExited, r.Reason, "%+v", r)
+			assert.Equal(t, 0, r.ExitCode)
+			assert.True(t, r.Success())
+			assert.GreaterOrEqual(t, r.OOMKills, int64(1), "%+v", r)
+		})
+	}
+}
+
+// With SeccompKill a child killed for a refused call is named in the
+// Result while the program, which exited, keeps the reason exited.
+func TestSeccompKillOfAChildIsNamed(t *testing.T) {
+	requireRoot(t)
+	if _, err := os.Stat("/dev/kmsg"); err != nil {
+		t.Skip("no /dev/kmsg: the kernel's seccomp records cannot be read here")
+	}
+	cfg := Config{SeccompKill: true, Timeout: scaled(10 * time.Second)}
+	out, errOut, r := runPython(t, cfg, `
+import ctypes
+pid = os.fork()
+if pid == 0:
+    ctypes.CDLL(None, use_errno=True).unshare(0x10000000)
+    os._exit(0)
+print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+`)
+	assert.Equal(t, "child -31\n", out, errOut)
+	assert.Equal(t, ReasonExited, r.Reason)
+	assert.Equal(t, "unshare", r.SeccompSyscall, "%+v", r)
+	// The program's own refused call is still the reason.
+	_, _, r = runPython(t, cfg, `
+import ctypes
+ctypes.CDLL(None, use_errno=True).unshare(0x10000000)
+`)
+	assert.Equal(t, ReasonSeccomp, r.Reason)
+	assert.Equal(t, "unshare", r.SeccompSyscall)
+}
+
+// A fork the pids limit refused is counted in the Result.
+func TestPidsLimitHitsCounted(t *testing.T) {
+	requireRoot(t)
+	for _, kind := range limiters(t) {
+		if kind == cgroup.RlimitOnly {
+			continue // RLIMIT_NPROC keeps no count
+		}
+		t.Run(string(kind), func(t *testing.T) {
+			cfg := Config{Limiter: kind, Timeout: scaled(10 * time.Second)}
+			cfg.Limits.Pids = 8
+			out, errOut, r := runPython(t, cfg, `
+import time
+kids, refused = [], 0
+for i in range(20):
+    try:
+        pid = os.fork()
+    except BlockingIOError:
+        refused += 1
+        continue
+    if pid == 0:
+        time.sleep(0.5)
+        os._exit(0)
+    kids.append(pid)
+for k in kids:
+    os.waitpid(k, 0)
+print("refused", refused > 0)
+`)
+			assert.Equal(t, "refused True\n", out, errOut)
+			assert.True(t, r.Success(), "%+v", r)
+			assert.Greater(t, r.PidsLimitHits, int64(0), "%+v", r)
+
+			_, _, r = runPython(t, cfg, `print(1)`)
+			assert.Zero(t, r.PidsLimitHits, "counters start over for every jail")
+		})
+	}
+}
