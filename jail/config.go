@@ -24,6 +24,10 @@ const (
 	// MaxExtraFiles is how many Cmd.ExtraFiles a jail passes on (MAX_EXTRA
 	// in stage.h).
 	MaxExtraFiles = 64
+	// MinMemory and MinPids are the smallest limits a jail starts a
+	// program with; smaller ones are refused when the Config is checked.
+	MinMemory = 1 << 20
+	MinPids   = 2
 	// JailUID and JailGID are the ids the program runs as inside the jail.
 	JailUID = 1000
 	JailGID = 1000
@@ -142,6 +146,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Limits.Memory < 0 || c.Limits.Pids < 0 || c.Limits.CPUs < 0 || c.Limits.CPUTime < 0 {
 		return c, fmt.Errorf("limits %+v: must not be negative", c.Limits)
 	}
+	if c.Limits.Memory < MinMemory {
+		return c, fmt.Errorf("memory limit %d bytes: below the %d MiB a jail needs to start its program; ask for at least that (a Python program needs about 8M)", c.Limits.Memory, MinMemory>>20)
+	}
+	if c.Limits.Pids < MinPids {
+		return c, fmt.Errorf("pids limit %d: a jail needs at least %d (its init and the program)", c.Limits.Pids, MinPids)
+	}
 	if c.HostIDs.Count == 0 {
 		c.HostIDs = DefaultHostIDs
 	}
@@ -150,6 +160,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SeccompKill && c.SeccompLog {
 		return c, fmt.Errorf("seccomp: kill and log modes exclude each other")
+	}
+	if err := checkWorkDir(c.WorkDir, c.Binds); err != nil {
+		return c, err
 	}
 	binds := make([]Bind, 0, len(c.Binds))
 	for _, b := range c.Binds {
@@ -167,4 +180,36 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Binds = binds
 	return c, nil
+}
+
+// systemTrees are the jail's read-only system directories and kernel
+// filesystems: a work directory there could not be written, or would
+// cover what programs need.
+var systemTrees = []string{"/proc", "/dev", "/sys", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
+
+// checkWorkDir refuses a work directory the jail cannot make or write: /,
+// or inside a system tree, unless a writable bind provides it.
+func checkWorkDir(dir string, binds []Bind) error {
+	for _, b := range binds {
+		t := filepath.Clean(b.Target)
+		if b.Target == "" {
+			t = filepath.Clean(b.Source)
+		}
+		if b.Writable && t != "/" && (dir == t || strings.HasPrefix(dir, t+"/")) && !underSystemTree(t, "/proc", "/dev", "/sys") {
+			return nil
+		}
+	}
+	if dir == "/" || underSystemTree(dir, systemTrees...) {
+		return fmt.Errorf("workdir %s: must be a new directory outside /, /proc, /dev, /sys, /etc, /usr and the other system directories (the default is %s; any other path such as /home/brig or /tmp/job works), or the target of a writable bind", dir, DefaultWorkDir)
+	}
+	return nil
+}
+
+func underSystemTree(dir string, trees ...string) bool {
+	for _, t := range trees {
+		if dir == t || strings.HasPrefix(dir, t+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -30,6 +30,33 @@ __attribute__((noreturn)) static void child_fail(int fd, const char *step, int e
 	_exit(127);
 }
 
+// exec_failed reports a failed execve. ENOENT for a file that exists (the
+// program was found before the execve) means what it needs to run is
+// missing: the interpreter of its #! line, or an ELF's program loader.
+// The bare errno would blame the program's own path.
+__attribute__((noreturn)) static void exec_failed(int fd, const char *path, int err) {
+	if (err == ENOENT) {
+		char head[256];
+		int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		ssize_t n = f >= 0 ? read(f, head, sizeof head - 1) : -1;
+		if (f >= 0)
+			close(f);
+		if (n > 2 && head[0] == '#' && head[1] == '!') {
+			head[n] = '\0';
+			char *interp = head + 2;
+			interp += strspn(interp, " \t");
+			interp[strcspn(interp, " \t\r\n")] = '\0';
+			dprintf(fd, "exec: the interpreter %s named by the #! line of %s is not in the jail (bind it in, or fix the #! line)", interp, path);
+			_exit(127);
+		}
+		if (n >= 4 && memcmp(head, "\177ELF", 4) == 0) {
+			dprintf(fd, "exec: %s needs a program loader (its ELF interpreter) that is not in the jail", path);
+			_exit(127);
+		}
+	}
+	child_fail(fd, "exec", err);
+}
+
 static int executable(const char *path) {
 	struct stat st;
 	if (stat(path, &st) < 0)
@@ -185,7 +212,7 @@ __attribute__((noreturn)) static void exec_stage(const struct spec *s, const cha
 	report_fd = place_files(stdio, extra, s->exec.nextra, report_fd);
 	drop_privileges(&s->exec, report_fd);
 	execve(path, s->args, s->env);
-	child_fail(report_fd, "exec", errno);
+	exec_failed(report_fd, path, errno);
 }
 
 // prefork_stage is a pooled jail's program process before its request:
@@ -218,8 +245,7 @@ __attribute__((noreturn)) static void prefork_stage(struct spec *s, int request_
 	}
 	report_fd = place_files(files, files + 3, s->exec.nextra, report_fd);
 	execve(path, s->args, s->env);
-	dprintf(report_fd, "exec %s: %s", s->path, errstr(errno));
-	_exit(127);
+	exec_failed(report_fd, path, errno);
 }
 
 // await_exec reads the exec stage's report: empty once execve succeeded,
