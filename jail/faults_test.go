@@ -565,3 +565,33 @@ func TestFaultCLIQuietIsQuiet(t *testing.T) {
 	require.NoError(t, cmd.Run())
 	assert.Equal(t, "program\n", stderr.String(), "brig --quiet printed its own lines into the program's stderr")
 }
+
+// TestFaultCLISignaled: every signal brig run can catch ends in a clean
+// teardown: the jail's processes end and its cgroups are removed by this
+// brig run itself, not left for the next one.
+func TestFaultCLISignaled(t *testing.T) {
+	requireRoot(t)
+	if testing.Short() {
+		t.Skip("builds the CLI")
+	}
+	brig := buildBrig(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			before := hostile.Snapshot(hostileIDs())
+			cli := exec.Command(brig, "run", "--quiet", "--", "/bin/sh", "-c", "echo up; sleep 300")
+			out, err := cli.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cli.Start())
+			line, err := bufio.NewReader(out).ReadString('\n')
+			require.NoError(t, err)
+			require.Equal(t, "up\n", line)
+			require.NoError(t, cli.Process.Signal(sig))
+			err = cli.Wait()
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, "brig run must report the canceled program")
+			assert.True(t, ee.Exited(), "brig run died of %v instead of tearing the jail down: %v", sig, err)
+			assert.Empty(t, jailCgroups(cli.Process.Pid), "brig run left its jail's cgroups")
+			assert.Empty(t, withoutStale(hostile.SettleLeaks(before, hostileIDs(), time.Second)))
+		})
+	}
+}

@@ -38,7 +38,9 @@ func runMain(args []string) int {
 	if result != nil && result != os.Stdout && result != os.Stderr {
 		defer result.Close()
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// Every signal that would end brig cancels the jail instead, so that
+	// brig tears it down (processes, cgroups) before it exits.
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer cancel()
 	cmd := jail.Command(ctx, opt.cfg, opt.command[0], opt.command[1:]...)
 	cmd.Env = opt.env
