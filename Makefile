@@ -7,7 +7,7 @@ GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 PYTHON  := /usr/bin/python3
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: demo test deps build vet unit race fuzz examples-test vm-test bench clean
+.PHONY: demo test check deps build vet unit race fuzz examples-test vm-test bench clean
 
 deps:
 	@missing=""; \
@@ -82,6 +82,11 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
 
 test: vet unit race fuzz examples-test vm-test
+
+# The fast tier for day-to-day work: vet, gofmt and the tests with -short
+# (no soak, no CLI builds of the hostile corpus, no VM).
+check: vet
+	$(GO) test -p 1 -count=1 -short -timeout 10m ./...
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./jail/
