@@ -383,7 +383,7 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 func (c *Cmd) rlimits() []cgroup.Rlimit {
 	const fsize = 1 << 30
 	rl := []cgroup.Rlimit{
-		{Resource: syscall.RLIMIT_CORE, Cur: 0, Max: 0},
+		{Resource: syscall.RLIMIT_CORE, Cur: 1, Max: 1}, // 1, not 0: see seccomp/coreguard.go
 		{Resource: syscall.RLIMIT_FSIZE, Cur: fsize, Max: fsize},
 		{Resource: syscall.RLIMIT_NOFILE, Cur: 1024, Max: 1024},
 	}
