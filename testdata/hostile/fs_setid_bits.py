@@ -22,13 +22,15 @@ if platform.machine() != "x86_64":
 AT_FDCWD, O_TMPFILE = -100, 0o20200000
 S_ISUID, S_ISGID = 0o4000, 0o2000
 made = attempts = 0
-def check(where, path):
+seen = set()
+def check(where, path, fd=None):
     global made
     try:
-        m = os.lstat(path).st_mode
+        m = os.fstat(fd).st_mode if fd is not None else os.lstat(path).st_mode
     except OSError:
         return
-    if m & (S_ISUID | S_ISGID):
+    if m & (S_ISUID | S_ISGID) and path not in seen:
+        seen.add(path)
         made += 1
         print("SETID-FILE", where, path, oct(m))
 def attempt(name, path, fn):
@@ -63,10 +65,11 @@ for d in ("/tmp", "/out"):
     attempt(d + " openat O_CREAT", f, lambda: os.open(f, os.O_CREAT | os.O_WRONLY, S_ISUID | S_ISGID | 0o755))
     f = base + "creat"
     attempt(d + " creat", f, lambda: sys_call(85, f.encode(), S_ISUID | 0o755))
+    # An unnamed file: linkat could give it a name later.
     f = base + "tmpfile"
     def tmpfile():
         fd = os.open(d, O_TMPFILE | os.O_WRONLY, S_ISUID | 0o755)
-        os.link("/proc/self/fd/%d" % fd, f)
+        check(d + " O_TMPFILE", f, fd)
         return fd
     attempt(d + " O_TMPFILE", f, tmpfile)
     f = base + "mknod"
