@@ -356,6 +356,11 @@ func removeStaleOnce(opts cgroup.Options) <-chan struct{} {
 func (c *Cmd) seccompFilter() ([]byte, error) {
 	if c.cfg.DisableSeccomp {
 		slog.Warn("jail: seccomp disabled: the jailed program may use every system call")
+		// Only the filter keeps RLIMIT_CORE at 1 (seccomp/coreguard.go).
+		if p, err := os.ReadFile("/proc/sys/kernel/core_pattern"); err == nil && bytes.HasPrefix(p, []byte("|")) {
+			slog.Warn("jail: without seccomp the program can lower RLIMIT_CORE: a crash then runs the host's core helper as root",
+				"core_pattern", string(bytes.TrimSpace(p)))
+		}
 		return nil, nil
 	}
 	if c.cfg.SeccompKill || c.cfg.SeccompLog {

@@ -26,7 +26,15 @@ import (
 // policy can lose it: a custom or OCI profile that allows setrlimit, or
 // libseccomp's "an unconditional rule overrides the conditional ones",
 // would otherwise undo it. Reading the limit (prlimit64 with new == NULL,
-// which is how glibc's getrlimit asks) stays allowed.
+// which is how glibc's getrlimit asks) stays allowed. A socket core_pattern
+// ("@/path", Linux 6.16 on) is another matter: the kernel consults no
+// RLIMIT_CORE before it connects (coredump_socket), and nothing in the
+// jail can stop that.
+//
+// No other process of a jail can dump with another limit: init is not
+// dumpable (PR_SET_DUMPABLE 0, jail/helper.c), the exec stage shares its
+// memory until execve and sets the rlimits before it, and what the
+// program starts inherits its limits.
 //
 // The arguments are compared the way the kernel reads them: resource is an
 // unsigned int (the low 32 bits of the register; 0x1_0000_0004 is

@@ -104,14 +104,15 @@
 // Every program Compile returns, whatever the policy, starts with a few
 // instructions that refuse setrlimit(RLIMIT_CORE, ...) and
 // prlimit64(_, RLIMIT_CORE, new != NULL, _) with EPERM (a kill under
-// KillOnRefusal), native, x32 and i386 alike; reading the limit stays
-// allowed. The jail runs with RLIMIT_CORE = 1, the only value at which the
+// KillOnRefusal, still EPERM under LogOnly), native, x32 and i386 alike;
+// reading the limit stays allowed. The jail runs with RLIMIT_CORE = 1, the only value at which the
 // kernel skips a piped core_pattern helper (systemd-coredump, apport), which
 // would otherwise run as root on the host for every crash in the jail; the
 // guard keeps the jail from lowering it. It is not a rule of the policy so
 // that no profile can lose it (see coreguard.go). Policy.OCI does not show
 // it. Only a jail without seccomp (jail.Config.DisableSeccomp) is without
-// it.
+// it. A socket core_pattern ("@/path", Linux 6.16 on) is not stopped by any
+// RLIMIT_CORE: the kernel connects to the host's socket for every crash.
 //
 // The kernel reads an int argument (ioctl's cmd, socket's family,
 // personality's persona) from the low 32 bits of the register, while seccomp
