@@ -8,6 +8,7 @@
 # expect: reason=exited exit=0
 # expect: stdout-contains=fsync /usr/bin/python3 refused
 # limit: fsync/fdatasync of read-only host files reach the host's disk (no I/O controller; the filter cannot see an fd's mode)
+# soak: no
 brig_jailed()
 fd = os.open("/usr/bin/python3", os.O_RDONLY)
 ok = 0

@@ -13,6 +13,7 @@
 # expect: stdout-contains=flock LOCK_EX /usr/bin/python3 refused
 # expect: stdout-contains=benign sqlite OK
 # limit: a jail can hold flock/fcntl/OFD locks on host files it can only read; host lockers of those files wait until it ends
+# soak: no
 brig_jailed()
 import fcntl, struct, sqlite3
 fd = os.open("/usr/bin/python3", os.O_RDONLY)
