@@ -3,6 +3,7 @@ package jail
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -53,7 +54,8 @@ ctypes.string_at(0)
 // result still says which signal ended it; and the same logger does run
 // for a crash on the host, so its silence means something. Without
 // seccomp (DisableSeccomp, documented) the jail can lower its limit and a
-// crash reaches the helper.
+// crash reaches the helper; when brig's own hard limit is 0 the jail gets
+// 0 (it cannot raise it) and brig warns.
 func TestCrashRunsNoHostCoreHelper(t *testing.T) {
 	requireRoot(t)
 	requirePython(t)
@@ -127,6 +129,26 @@ func TestCrashRunsNoHostCoreHelper(t *testing.T) {
 			}
 		}
 		assert.Equal(t, 1, n, "without seccomp nothing stops the jail from lowering RLIMIT_CORE: the limit is documented")
+	})
+	t.Run("hard limit 0", func(t *testing.T) {
+		// A jail cannot raise the hard limit it inherits: brig falls back to
+		// 0, runs, and says what that means under a piped core_pattern.
+		if testing.Short() {
+			t.Skip("builds the CLI")
+		}
+		prlimit, err := exec.LookPath("prlimit")
+		if err != nil {
+			t.Skip("needs prlimit (util-linux) to start brig with a hard core limit of 0")
+		}
+		code := "import resource; print('core limit', *resource.getrlimit(resource.RLIMIT_CORE))"
+		out, err := exec.Command(prlimit, "--core=0:0", buildBrig(t), "run", "--", python, "-c", code).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), "core limit 0 0")
+		assert.Contains(t, string(out), "hard RLIMIT_CORE is 0")
+		out, err = exec.Command(prlimit, "--core=0:1", buildBrig(t), "run", "--", python, "-c", code).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), "core limit 1 1")
+		assert.NotContains(t, string(out), "hard RLIMIT_CORE")
 	})
 	assertHostClean(t, mounts)
 }
