@@ -14,7 +14,7 @@ import (
 // prlimit64(_, RLIMIT_CORE, new, _) with new != NULL, whatever the policy
 // says, before the policy's own program decides.
 //
-// Why: a jail runs with RLIMIT_CORE soft = hard = 1 (jail/cmd.go). With a
+// Why: a jail runs with RLIMIT_CORE soft = hard = 1 (jail/coredump.go). With a
 // piped kernel.core_pattern ("|/usr/lib/systemd/systemd-coredump ...",
 // apport), every crash starts the host's helper as root, in the host's
 // namespaces and cgroup, fed the crashed process's memory; RLIMIT_CORE = 0
