@@ -11,8 +11,14 @@
 //	# expect: stdout-contains=write /usr EROFS
 //	# expect[rlimit]: reason=exited exit=1      (only under the rlimit limiter)
 //	# expect[cgroup]: reason=oom                 (only under a cgroup limiter)
-//	# config: timeout=3s pids=64 memory=128M tmpfs=8M output-limit=1M cpus=0.5 cpu-time=1s outbox seccomp-kill
+//	# config: timeout=3s pids=64 memory=128M tmpfs=8M output-limit=1M cpus=0.5 cpu-time=1s outbox seccomp-kill core-logger
 //	# soak: no                                   (too slow for the soak mix)
+//
+// core-logger points kernel.core_pattern at a harmless logger (a piped
+// helper, like apport or systemd-coredump) for the run and restores it
+// after (CoreLogger): a crash of a process with a jail's uid that ran the
+// logger fails the run, and so does a control crash on the host that did
+// not (the logger must be shown to work).
 //
 // Keys of an expect line: reason (alternatives with |), exit, signal,
 // stdout-truncated; and, taking the rest of the line as their value,
@@ -68,6 +74,7 @@ type Config struct {
 	OutputLimit int64
 	Outbox      bool // a writable host directory (a small host tmpfs) bound at /out
 	SeccompKill bool
+	CoreLogger  bool   // a piped core_pattern logger for the run; the jail's crashes must not reach it
 	Stdin       string // fed to the program
 }
 
@@ -243,6 +250,8 @@ func (c *Config) parse(s string) error {
 			c.Outbox = true
 		case "seccomp-kill":
 			c.SeccompKill = true
+		case "core-logger":
+			c.CoreLogger = true
 		case "stdin":
 			c.Stdin = strings.ReplaceAll(v, `\n`, "\n")
 		default:

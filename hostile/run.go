@@ -246,6 +246,15 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	var core *CoreLogger
+	if p.Config.CoreLogger {
+		l, err := InstallCoreLogger()
+		if err != nil {
+			return []string{err.Error()}, nil
+		}
+		defer l.Close()
+		core = l
+	}
 	before := Snapshot(opt.IDs)
 	// Watch the host while the jail runs.
 	stop := make(chan struct{})
@@ -278,6 +287,9 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 		return []string{"run: " + err.Error()}, nil
 	}
 	fails = append(fails, p.Verdict(o, opt.Unpriv)...)
+	if core != nil {
+		fails = append(fails, coreHelperRuns(core, opt.IDs)...)
+	}
 	fails = append(fails, bait.Leaked(o.Stdout, o.Stderr)...)
 	fails = append(fails, bait.Check()...)
 	if probeErr != nil {
@@ -296,6 +308,28 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 		}
 	}
 	return fails, o
+}
+
+// coreHelperRuns says which crashes of jail processes ran the core
+// logger, then proves with a crash on the host that the logger runs at all.
+func coreHelperRuns(l *CoreLogger, ids JailIDs) []string {
+	crashes, err := l.Crashes()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var fails []string
+	for _, c := range crashes {
+		if ids.has(c.UID) {
+			fails = append(fails, fmt.Sprintf("a crash in the jail ran the host's core helper: pid %d uid %d %q, RLIMIT_CORE %s", c.PID, c.UID, c.Comm, c.Limit))
+		}
+	}
+	if len(fails) > 5 {
+		fails = append(fails[:5], fmt.Sprintf("and %d more", len(fails)-5))
+	}
+	if err := l.Control(); err != nil {
+		fails = append(fails, err.Error())
+	}
+	return fails
 }
 
 // Corpus finds testdata/hostile from the working directory upwards.

@@ -356,6 +356,11 @@ func removeStaleOnce(opts cgroup.Options) <-chan struct{} {
 func (c *Cmd) seccompFilter() ([]byte, error) {
 	if c.cfg.DisableSeccomp {
 		slog.Warn("jail: seccomp disabled: the jailed program may use every system call")
+		// Only the filter keeps RLIMIT_CORE at 1 (seccomp/coreguard.go).
+		if p, err := os.ReadFile(corePatternFile); err == nil && bytes.HasPrefix(p, []byte("|")) {
+			slog.Warn("jail: without seccomp the program can lower RLIMIT_CORE: a crash then runs the host's core helper as root",
+				"core_pattern", string(bytes.TrimSpace(p)))
+		}
 		return nil, nil
 	}
 	if c.cfg.SeccompKill || c.cfg.SeccompLog {
@@ -383,7 +388,7 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 func (c *Cmd) rlimits() []cgroup.Rlimit {
 	const fsize = 1 << 30
 	rl := []cgroup.Rlimit{
-		{Resource: syscall.RLIMIT_CORE, Cur: 0, Max: 0},
+		coreRlimit(), // 1, not 0: see coredump.go
 		{Resource: syscall.RLIMIT_FSIZE, Cur: fsize, Max: fsize},
 		{Resource: syscall.RLIMIT_NOFILE, Cur: 1024, Max: 1024},
 	}

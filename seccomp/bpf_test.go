@@ -294,6 +294,8 @@ func TestGenerateLeavesOtherShapesToLibseccomp(t *testing.T) {
 			require.NoError(t, err)
 			want, err := compileLibseccomp(p)
 			require.NoError(t, err)
+			want, err = withCoreGuard(p, want)
+			require.NoError(t, err)
 			require.Equal(t, want, got)
 		})
 	}

@@ -89,13 +89,19 @@ func (p *Policy) UnknownSyscalls() []string {
 }
 
 // compile writes the program itself when the policy has a shape generate
-// knows (the shipped policies do) and asks libseccomp otherwise.
+// knows (the shipped policies do) and asks libseccomp otherwise, and puts
+// the core guard (coreguard.go) in front of either.
 func compile(p *Policy) ([]byte, error) {
 	prog, err := generate(p)
-	if errors.Is(err, errNotGenerated) {
-		return compileLibseccomp(p)
+	switch {
+	case errors.Is(err, errNotGenerated):
+		if prog, err = compileLibseccomp(p); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, fmt.Errorf("compile seccomp policy: %w", err)
 	}
-	if err != nil {
+	if prog, err = withCoreGuard(p, prog); err != nil {
 		return nil, fmt.Errorf("compile seccomp policy: %w", err)
 	}
 	return prog, nil

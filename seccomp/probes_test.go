@@ -224,6 +224,78 @@ var probes = []probe{
 		return sys(unix.SYS_SOCKETPAIR, high32|afVsock, unix.SOCK_STREAM, 0, uintptr(unsafe.Pointer(&fds)))
 	}, unix.EPERM},
 
+	// RLIMIT_CORE (the core guard, coreguard.go): setting it is refused,
+	// reading it is not. Each set asks for the limits the child already
+	// has, so it changes nothing where it gets through.
+	{"setrlimit_core", func() unix.Errno { return setCurrentLimit(unix.SYS_SETRLIMIT, unix.RLIMIT_CORE) }, unix.EPERM},
+	{"setrlimit_core_high", func() unix.Errno {
+		return setCurrentLimit(unix.SYS_SETRLIMIT, high32|unix.RLIMIT_CORE)
+	}, unix.EPERM},
+	{"prlimit64_core_set", func() unix.Errno { return setCurrentLimit(unix.SYS_PRLIMIT64, unix.RLIMIT_CORE) }, unix.EPERM},
+	{"prlimit64_core_set_high", func() unix.Errno {
+		return setCurrentLimit(unix.SYS_PRLIMIT64, high32|unix.RLIMIT_CORE)
+	}, unix.EPERM},
+	// A new limit at 0x1_0000_0000: not NULL to the kernel (EFAULT there).
+	{"prlimit64_core_set_high_pointer", func() unix.Errno {
+		return sys(unix.SYS_PRLIMIT64, 0, unix.RLIMIT_CORE, high32, 0)
+	}, unix.EPERM},
+	{"prlimit64_core_get", func() unix.Errno {
+		var old unix.Rlimit
+		return sys(unix.SYS_PRLIMIT64, 0, unix.RLIMIT_CORE, 0, uintptr(unsafe.Pointer(&old)))
+	}, 0},
+	{"getrlimit_core", func() unix.Errno {
+		var old unix.Rlimit
+		return sys(unix.SYS_GETRLIMIT, unix.RLIMIT_CORE, uintptr(unsafe.Pointer(&old)))
+	}, 0},
+	{"setrlimit_nofile", func() unix.Errno { return setCurrentLimit(unix.SYS_SETRLIMIT, unix.RLIMIT_NOFILE) }, 0},
+	{"prlimit64_nofile_set", func() unix.Errno { return setCurrentLimit(unix.SYS_PRLIMIT64, unix.RLIMIT_NOFILE) }, 0},
+
+	// Whole-filesystem writeback. syncfs on a bad fd: EBADF without a
+	// filter; sync cannot fail, and without a filter it is a real (harmless)
+	// sync.
+	{"sync", func() unix.Errno { return sys(unix.SYS_SYNC) }, unix.EPERM},
+	{"syncfs", func() unix.Errno { return sys(unix.SYS_SYNCFS, badFD) }, unix.EPERM},
+	{"fsync", func() unix.Errno { return sys(unix.SYS_FSYNC, badFD) }, unix.EBADF},
+
+	// Set-id bits, on paths that do not exist (ENOENT without a filter).
+	{"chmod_setuid", func() unix.Errno { return sys(unix.SYS_CHMOD, str(noPath), 0o4755) }, unix.EPERM},
+	{"chmod_setgid", func() unix.Errno { return sys(unix.SYS_CHMOD, str(noPath), 0o2755) }, unix.EPERM},
+	{"chmod_setuid_high", func() unix.Errno { return sys(unix.SYS_CHMOD, str(noPath), high32|0o4755) }, unix.EPERM},
+	{"chmod_plain", func() unix.Errno { return sys(unix.SYS_CHMOD, str(noPath), 0o1777) }, unix.ENOENT},
+	{"fchmod_setuid", func() unix.Errno { return sys(unix.SYS_FCHMOD, badFD, 0o4755) }, unix.EPERM},
+	{"fchmod_plain", func() unix.Errno { return sys(unix.SYS_FCHMOD, badFD, 0o755) }, unix.EBADF},
+	{"fchmodat_setgid", func() unix.Errno {
+		return sys(unix.SYS_FCHMODAT, atFDCWD, str(noPath), 0o2700)
+	}, unix.EPERM},
+	{"fchmodat_plain", func() unix.Errno { return sys(unix.SYS_FCHMODAT, atFDCWD, str(noPath), 0o700) }, unix.ENOENT},
+	{"open_creat_setuid", func() unix.Errno {
+		return sysFD(unix.SYS_OPEN, str(noPath+"/f"), unix.O_CREAT|unix.O_WRONLY, 0o4755)
+	}, unix.EPERM},
+	{"openat_creat_setgid", func() unix.Errno {
+		return sysFD(unix.SYS_OPENAT, atFDCWD, str(noPath+"/f"), unix.O_CREAT|unix.O_WRONLY, 0o2755)
+	}, unix.EPERM},
+	{"openat_creat_plain", func() unix.Errno {
+		return sysFD(unix.SYS_OPENAT, atFDCWD, str(noPath+"/f"), unix.O_CREAT|unix.O_WRONLY, 0o644)
+	}, unix.ENOENT},
+	{"openat_read", func() unix.Errno { return sysFD(unix.SYS_OPENAT, atFDCWD, str("/dev/null"), unix.O_RDONLY, 0) }, 0},
+	{"creat_setuid", func() unix.Errno { return sysFD(unix.SYS_CREAT, str(noPath+"/f"), 0o6755) }, unix.EPERM},
+	{"mknod_reg_setuid", func() unix.Errno {
+		return sys(unix.SYS_MKNOD, str(noPath+"/f"), unix.S_IFREG|0o4755, 0)
+	}, unix.EPERM},
+	{"mknodat_reg_setgid", func() unix.Errno {
+		return sys(unix.SYS_MKNODAT, atFDCWD, str(noPath+"/f"), unix.S_IFREG|0o2755, 0)
+	}, unix.EPERM},
+	{"mknodat_fifo", func() unix.Errno {
+		return sys(unix.SYS_MKNODAT, atFDCWD, str(noPath+"/f"), unix.S_IFIFO|0o644, 0)
+	}, unix.ENOENT},
+	// mkdir keeps no set-id bit of its mode (the kernel drops them): allowed.
+	{"mkdir_setgid", func() unix.Errno { return sys(unix.SYS_MKDIR, str(noPath+"/d"), 0o2755) }, unix.ENOENT},
+	// openat2's mode is in memory: ENOSYS, so callers fall back to openat.
+	{"openat2", func() unix.Errno {
+		how := unix.OpenHow{Flags: unix.O_RDONLY}
+		return sysFD(unix.SYS_OPENAT2, atFDCWD, str(noPath), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how))
+	}, unix.ENOSYS},
+
 	// ordinary calls
 	{"getpid", func() unix.Errno { return sys(unix.SYS_GETPID) }, 0},
 	{"pipe2", func() unix.Errno {
@@ -240,6 +312,22 @@ var probes = []probe{
 	{"x32_getpid", func() unix.Errno { return sys(0x40000000 | unix.SYS_GETPID) }, unix.ENOSYS},
 	// A system call number no kernel has: the default action.
 	{"unknown_syscall", func() unix.Errno { return sys(5000) }, unix.ENOSYS},
+}
+
+// atFDCWD is AT_FDCWD (-100) as a register value.
+const atFDCWD = ^uintptr(99)
+
+// setCurrentLimit sets resource (and any bits above it) to the limits the
+// process has, through setrlimit or prlimit64(0, ...).
+func setCurrentLimit(nr uintptr, resource uintptr) unix.Errno {
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(int(uint32(resource)), &cur); err != nil {
+		return err.(unix.Errno)
+	}
+	if nr == unix.SYS_SETRLIMIT {
+		return sys(nr, resource, uintptr(unsafe.Pointer(&cur)))
+	}
+	return sys(nr, 0, resource, uintptr(unsafe.Pointer(&cur)), 0)
 }
 
 func probeByName(name string) (probe, bool) {
