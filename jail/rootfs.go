@@ -79,8 +79,15 @@ func bindMounts(binds []Bind) ([]mountSpec, error) {
 		}
 		ms = append(ms, m)
 	}
+	if hook := testAfterBindsResolved; hook != nil {
+		hook(ms)
+	}
 	return ms, nil
 }
+
+// testAfterBindsResolved, when set (tests only), runs between resolving the
+// binds and handing them to the helper: where a swap would happen.
+var testAfterBindsResolved func([]mountSpec)
 
 // maxBindLinks is how many symlinks a bind source may pass through, as the
 // kernel's own limit (ELOOP).

@@ -1,0 +1,184 @@
+package jail
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// plantLinks runs a first jail with out bound writable at /out that plants
+// links there, as a hostile program would: hostroot -> / and secret -> a
+// 0644 file inside a 0700 root-owned directory.
+func plantLinks(t *testing.T, out, secret string) {
+	t.Helper()
+	cfg := Config{Binds: []Bind{{Source: out, Target: "/out", Writable: true}}}
+	_, errOut, r, err := run(t, cfg, "/bin/sh", "-c", "ln -s / /out/hostroot && ln -s "+secret+" /out/secret")
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+	fi, err := os.Lstat(filepath.Join(out, "hostroot"))
+	require.NoError(t, err)
+	require.NotZero(t, fi.Sys().(*syscall.Stat_t).Uid, "the jail's links belong to its unprivileged host uid")
+}
+
+// The two-step attack of issue 16: a second jail binding a symlink the
+// first planted must not get the host's root, nor a file it could not reach.
+func TestBindPlantedSymlinkRefused(t *testing.T) {
+	requireRoot(t)
+	mounts := countMounts()
+	out := t.TempDir()
+	require.NoError(t, os.Chmod(out, 0o777))
+	private := t.TempDir() // 0700, root's
+	secret := filepath.Join(private, "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("s3cret\n"), 0o644))
+	plantLinks(t, out, secret)
+
+	for _, c := range []struct{ link, target, to string }{
+		{"hostroot", "/h", "/"},
+		{"secret", "/s", secret},
+	} {
+		src := filepath.Join(out, c.link)
+		cfg := Config{Binds: []Bind{{Source: src, Target: c.target}}}
+		stdout, _, _, err := run(t, cfg, "/bin/sh", "-c", "ls "+c.target+"; cat "+c.target)
+		var setup *SetupError
+		require.ErrorAs(t, err, &setup, "the bind of %s must fail", src)
+		assert.Equal(t, "resolve binds", setup.Step)
+		assert.Contains(t, setup.Err, src+" is a symlink to "+c.to+" owned by uid ")
+		assert.Contains(t, setup.Err, "not root")
+		assert.Contains(t, setup.Err, "FollowSymlinks")
+		assert.Empty(t, stdout, "nothing ran")
+		// The CLI and the template path too.
+		_, ok := templateKeyOf(&cfg, DefaultWorkDir)
+		assert.False(t, ok, "no template is keyed on a refused source")
+	}
+	// The Go API names it as a type as well.
+	_, _, err := resolveBindSource(filepath.Join(out, "hostroot", "etc"), false)
+	var se *SymlinkError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, filepath.Join(out, "hostroot"), se.Link)
+	assert.Equal(t, "/", se.Target)
+	assertHostClean(t, mounts)
+}
+
+// The benign side: the host's own symlinks (root's) are followed.
+func TestBindThroughRootSymlink(t *testing.T) {
+	requireRoot(t)
+	mounts := countMounts()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	require.NoError(t, os.Mkdir(real, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(real, "f"), []byte("via root's link\n"), 0o644))
+	require.NoError(t, os.Symlink("real", filepath.Join(dir, "link"))) // root's: the test runs as root
+	binds := []Bind{{Source: filepath.Join(dir, "link"), Target: "/d"}}
+	cat := "cat /d/f"
+	if fi, err := os.Lstat("/lib"); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		// A merged-/usr host: /lib -> usr/lib.
+		if _, err := os.Stat("/lib/os-release"); err == nil {
+			binds = append(binds, Bind{Source: "/lib/os-release", Target: "/osr"})
+			cat += "; head -c 0 /osr && echo osr"
+		}
+	}
+	stdout, errOut, r, err := run(t, Config{Binds: binds}, "/bin/sh", "-c", cat)
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+	assert.True(t, strings.HasPrefix(stdout, "via root's link\n"), stdout)
+	if len(binds) > 1 {
+		assert.Contains(t, stdout, "osr")
+	}
+	assertHostClean(t, mounts)
+}
+
+// Bind.FollowSymlinks follows a symlink of anyone's; without it the same
+// source is refused.
+func TestBindFollowSymlinksOptIn(t *testing.T) {
+	requireRoot(t)
+	mounts := countMounts()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	require.NoError(t, os.Mkdir(real, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(real, "f"), []byte("followed\n"), 0o644))
+	link := filepath.Join(dir, "users-link")
+	require.NoError(t, os.Symlink(real, link))
+	require.NoError(t, os.Lchown(link, 4242, 4242))
+
+	_, _, _, err := run(t, Config{Binds: []Bind{{Source: link, Target: "/d"}}}, "/bin/cat", "/d/f")
+	var setup *SetupError
+	require.ErrorAs(t, err, &setup)
+	assert.Contains(t, setup.Err, "owned by uid 4242")
+
+	stdout, errOut, r, err := run(t, Config{Binds: []Bind{{Source: link, Target: "/d", FollowSymlinks: true}}}, "/bin/cat", "/d/f")
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+	assert.Equal(t, "followed\n", stdout)
+	assertHostClean(t, mounts)
+}
+
+// A source swapped between the supervisor's resolution and the helper's
+// open fails closed: for another directory, and for a symlink (even root's).
+func TestBindSourceSwappedFailsClosed(t *testing.T) {
+	requireRoot(t)
+	mounts := countMounts()
+	for _, c := range []struct {
+		name, want string
+		swap       func(src string) error
+	}{
+		{"directory", "is no longer the file brig resolved", func(src string) error {
+			if err := os.Rename(src, src+".old"); err != nil {
+				return err
+			}
+			return os.Mkdir(src, 0o755)
+		}},
+		{"symlink", "a symlink has appeared in the path", func(src string) error {
+			if err := os.Rename(src, src+".old"); err != nil {
+				return err
+			}
+			return os.Symlink("/", src)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := filepath.Join(t.TempDir(), "src")
+			require.NoError(t, os.Mkdir(src, 0o755))
+			testAfterBindsResolved = func([]mountSpec) { require.NoError(t, c.swap(src)) }
+			defer func() { testAfterBindsResolved = nil }()
+			stdout, _, _, err := run(t, Config{Binds: []Bind{{Source: src, Target: "/d"}}}, "/bin/ls", "/d")
+			var setup *SetupError
+			require.ErrorAs(t, err, &setup)
+			assert.Equal(t, "bind", setup.Step)
+			assert.Contains(t, setup.Err, c.want)
+			assert.Empty(t, stdout)
+		})
+	}
+	assertHostClean(t, mounts)
+}
+
+// TestResolveBindSource checks the walk itself against the kernel's.
+func TestResolveBindSource(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755))
+	require.NoError(t, os.Symlink("a/b", filepath.Join(dir, "rel")))
+	require.NoError(t, os.Symlink(filepath.Join(dir, "a"), filepath.Join(dir, "abs")))
+	require.NoError(t, os.Symlink("loop", filepath.Join(dir, "loop")))
+	for _, p := range []string{
+		dir + "/rel", dir + "/abs/b", dir + "/rel/../b/.", dir + "/a/b/../../abs", "/lib", "/",
+	} {
+		want, err := filepath.EvalSymlinks(p)
+		require.NoError(t, err)
+		got, st, err := resolveBindSource(p, false)
+		require.NoError(t, err, p)
+		assert.Equal(t, want, got, p)
+		var kst syscall.Stat_t
+		require.NoError(t, syscall.Stat(want, &kst))
+		assert.Equal(t, kst.Ino, st.Ino, p)
+	}
+	_, _, err := resolveBindSource(dir+"/loop", true)
+	assert.True(t, errors.Is(err, syscall.ELOOP), "%v", err)
+	_, _, err = resolveBindSource(dir+"/none", false)
+	assert.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
+	_, _, err = resolveBindSource("rel", false)
+	assert.Error(t, err)
+}
