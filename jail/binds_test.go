@@ -2,6 +2,7 @@ package jail
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,4 +182,114 @@ func TestResolveBindSource(t *testing.T) {
 	assert.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
 	_, _, err = resolveBindSource("rel", false)
 	assert.Error(t, err)
+}
+
+// ownerOf is the host owner of path.
+func ownerOf(t *testing.T, path string) (uint32, uint32) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	require.NoError(t, err)
+	st := fi.Sys().(*syscall.Stat_t)
+	return st.Uid, st.Gid
+}
+
+// A two-step job writing to the same output directory: without IDMap the
+// second jail (another host uid) cannot change what the first wrote, nor
+// write at all in a directory only its owner may write; with IDMap both
+// write as the directory's owner, whose files they are on the host.
+func TestBindIDMapTwoRuns(t *testing.T) {
+	requireRoot(t)
+	mounts := countMounts()
+	out := filepath.Join(t.TempDir(), "out")
+	require.NoError(t, os.Mkdir(out, 0o755))
+	require.NoError(t, os.Chown(out, 4242, 4343))
+	require.NoError(t, os.Chmod(filepath.Dir(out), 0o755))
+
+	// Without: the owner's 0755 directory is not the jail's to write.
+	plain := Config{Binds: []Bind{{Source: out, Target: "/out", Writable: true}}}
+	stdout, errOut, r, err := run(t, plain, "/bin/sh", "-c", "echo x > /out/a 2>/dev/null && echo wrote || echo refused")
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+	assert.Equal(t, "refused\n", stdout)
+
+	cfg := Config{Binds: []Bind{{Source: out, Target: "/out", Writable: true, IDMap: true}}}
+	stdout, errOut, r, err = run(t, cfg, "/bin/sh", "-c",
+		"stat -c '%u:%g' /out && echo one > /out/a && mkdir /out/d && echo two > /out/d/b && stat -c '%u:%g' /out/a")
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+	assert.Equal(t, "1000:1000\n1000:1000\n", stdout, "the owner is the jail's user on the bind")
+	for _, p := range []string{"a", "d", "d/b"} {
+		uid, gid := ownerOf(t, filepath.Join(out, p))
+		assert.Equal(t, [2]uint32{4242, 4343}, [2]uint32{uid, gid}, p)
+	}
+	// The second run, another jail with another host uid, changes and
+	// removes what the first wrote.
+	stdout, errOut, r, err = run(t, cfg, "/bin/sh", "-c", "cat /out/a && echo three >> /out/a && rm -r /out/d && echo done")
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+	assert.Equal(t, "one\ndone\n", stdout)
+	b, err := os.ReadFile(filepath.Join(out, "a"))
+	require.NoError(t, err)
+	assert.Equal(t, "one\nthree\n", string(b))
+	_, err = os.Lstat(filepath.Join(out, "d"))
+	assert.True(t, errors.Is(err, os.ErrNotExist), "removed by the second run: %v", err)
+
+	// Files of other owners are nobody's there: readable as the world
+	// may, never writable.
+	require.NoError(t, os.WriteFile(filepath.Join(out, "roots"), []byte("r\n"), 0o644))
+	stdout, errOut, r, err = run(t, cfg, "/bin/sh", "-c", "stat -c '%u' /out/roots; cat /out/roots; echo x >> /out/roots 2>/dev/null || echo refused")
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+	assert.Equal(t, "65534\nr\nrefused\n", stdout)
+
+	// A given owner instead of the directory's: a root-owned tree with a
+	// directory of the owner's inside. Only inodes whose owner and group
+	// are both the mapped ones may be written (the kernel refuses writes
+	// to an inode with an unmapped id).
+	top := filepath.Join(t.TempDir(), "top")
+	require.NoError(t, os.MkdirAll(filepath.Join(top, "mine"), 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(top), 0o755))
+	require.NoError(t, os.Chown(filepath.Join(top, "mine"), 4242, 4343))
+	given := Config{Binds: []Bind{{Source: top, Target: "/out", Writable: true, IDMap: true, OwnerUID: 4242, OwnerGID: 4343}}}
+	stdout, errOut, r, err = run(t, given, "/bin/sh", "-c", "echo g > /out/mine/g && echo mine; echo t > /out/t 2>/dev/null || echo top refused")
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+	assert.Equal(t, "mine\ntop refused\n", stdout)
+	uid, gid := ownerOf(t, filepath.Join(top, "mine", "g"))
+	assert.Equal(t, [2]uint32{4242, 4343}, [2]uint32{uid, gid})
+	assertHostClean(t, mounts)
+	assert.Empty(t, idmapProcesses(4242), "the user namespace that described the idmap is gone with its process")
+}
+
+// idmapProcesses lists host processes in a user namespace that maps uid
+// (as the helper's idmap namespaces do).
+func idmapProcesses(uid uint32) []string {
+	var left []string
+	maps, _ := filepath.Glob("/proc/[0-9]*/uid_map")
+	for _, f := range maps {
+		b, err := os.ReadFile(f)
+		if err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), fmt.Sprint(uid)+" ") {
+			left = append(left, f)
+		}
+	}
+	return left
+}
+
+// Root is never an owner, and a filesystem that cannot be idmapped says so.
+func TestBindIDMapRefusals(t *testing.T) {
+	requireRoot(t)
+	mounts := countMounts()
+	dir := t.TempDir() // root's
+	_, _, _, err := run(t, Config{Binds: []Bind{{Source: dir, Target: "/out", Writable: true, IDMap: true}}}, "/bin/true")
+	var setup *SetupError
+	require.ErrorAs(t, err, &setup)
+	assert.Contains(t, setup.Err, "the owner would be root")
+	assert.Contains(t, setup.Err, "OwnerUID")
+
+	// sysfs cannot be idmapped.
+	_, _, _, err = run(t, Config{Binds: []Bind{{Source: "/sys/kernel/mm", Target: "/k", IDMap: true, OwnerUID: 4242, OwnerGID: 4242}}}, "/bin/true")
+	require.ErrorAs(t, err, &setup)
+	assert.Equal(t, "bind", setup.Step)
+	assert.Contains(t, setup.Err, "cannot be idmapped")
+	assertHostClean(t, mounts)
 }

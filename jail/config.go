@@ -113,8 +113,10 @@ type Bind struct {
 	// filesystems that support it: ext4, xfs, btrfs, tmpfs since 6.3): on
 	// it alone, the jail's user reads and writes as the host owner
 	// OwnerUID:OwnerGID, and files it creates belong to that owner on the
-	// host, run after run; files of other owners show as nobody's and
-	// cannot be changed. 0 means the owner of Source. Root is never an
+	// host, run after run. Only files and directories whose owner and
+	// group both are OwnerUID and OwnerGID may be written there (the
+	// kernel refuses writes to a file with an id the mount does not map);
+	// others show as nobody's. 0 means the owner (group) of Source. Root is never an
 	// owner (the jail could change root's files and make them setuid). An
 	// idmapped mount needs a root supervisor; unprivileged, the jail's user
 	// already is the supervisor on the host, and IDMap is accepted only
