@@ -1,0 +1,106 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/jail"
+)
+
+// The two-step attack through the CLI: a first run plants links in its
+// writable bind; a second run's --ro-bind of one of them is refused, with
+// the way out named. A root-owned link and :follow still work.
+func TestRunBindPlantedSymlink(t *testing.T) {
+	out := t.TempDir()
+	require.NoError(t, os.Chmod(out, 0o777))
+	code, _, stderr := runCLI(t, "--bind", out+":/out", "--", "/bin/sh", "-c", "ln -s / /out/hostroot && mkdir /out/real && echo in > /out/real/f")
+	require.Equal(t, 0, code, stderr)
+
+	code, stdout, stderr := runCLI(t, "--ro-bind", filepath.Join(out, "hostroot")+":/h", "--", "/bin/ls", "/h/proc")
+	assert.Equal(t, exitBrigFailed, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, filepath.Join(out, "hostroot")+" is a symlink to / owned by uid ")
+	assert.Contains(t, stderr, "SRC:DST:follow")
+
+	// A link of root's to the same place is the host's own: followed.
+	require.NoError(t, os.Symlink("real", filepath.Join(out, "roots")))
+	code, stdout, stderr = runCLI(t, "--ro-bind", filepath.Join(out, "roots")+":/d", "--", "/bin/cat", "/d/f")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "in\n", stdout)
+
+	// The jail's own link, followed on request.
+	code, _, stderr = runCLI(t, "--bind", out+":/out", "--", "/bin/ln", "-s", "real", "/out/jails")
+	require.Equal(t, 0, code, stderr)
+	code, stdout, stderr = runCLI(t, "--ro-bind", filepath.Join(out, "jails")+":/d:follow", "--", "/bin/cat", "/d/f")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "in\n", stdout)
+}
+
+// Two runs writing the same output directory as its owner (:idmap).
+func TestRunBindIDMap(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	require.NoError(t, os.Mkdir(out, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(out), 0o755))
+	require.NoError(t, os.Chown(out, 4242, 4343))
+	code, _, stderr := runCLI(t, "--bind", out+":/out:idmap", "--", "/bin/sh", "-c", "echo one > /out/a")
+	require.Equal(t, 0, code, stderr)
+	code, stdout, stderr := runCLI(t, "--bind", out+"::idmap", "--", "/bin/sh", "-c", "cat "+out+"/a; echo two > "+out+"/a")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "one\n", stdout)
+	b, err := os.ReadFile(filepath.Join(out, "a"))
+	require.NoError(t, err)
+	assert.Equal(t, "two\n", string(b))
+	fi, err := os.Stat(filepath.Join(out, "a"))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(4242), fi.Sys().(*syscall.Stat_t).Uid)
+	assert.Equal(t, uint32(4343), fi.Sys().(*syscall.Stat_t).Gid)
+
+	code, _, stderr = runCLI(t, "--bind", t.TempDir()+":/out:idmap", "--", "/bin/true")
+	assert.Equal(t, exitBrigFailed, code)
+	assert.Contains(t, stderr, "the owner would be root")
+}
+
+func TestParseBind(t *testing.T) {
+	for in, want := range map[string]jail.Bind{
+		"/a":                    {Source: "/a"},
+		"/a:/b":                 {Source: "/a", Target: "/b"},
+		"/a:/b:follow":          {Source: "/a", Target: "/b", FollowSymlinks: true},
+		"/a::idmap":             {Source: "/a", IDMap: true},
+		"/a:/b:uid=7,gid=8":     {Source: "/a", Target: "/b", IDMap: true, OwnerUID: 7, OwnerGID: 8},
+		"/a:/b:follow,idmap":    {Source: "/a", Target: "/b", FollowSymlinks: true, IDMap: true},
+		"/a:/b:idmap,uid=42000": {Source: "/a", Target: "/b", IDMap: true, OwnerUID: 42000},
+	} {
+		got, err := parseBind(in, false)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", ":/b", "/a:/b:", "/a:/b:nofollow", "/a:/b:uid=0", "/a:/b:gid=-1", "/a:/b:uid=x",
+		"/a:/b:uid=4294967296", "/a:/b:follow:x", strings.Repeat("/a", maxBindSpec)} {
+		_, err := parseBind(bad, true)
+		assert.Error(t, err, bad)
+	}
+}
+
+func FuzzParseBind(f *testing.F) {
+	for _, s := range []string{"/a:/b", "/a:/b:follow,idmap", "/a::uid=1,gid=2", "/a:/b:uid=0", ":::", "/a:/b:c:d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := parseBind(s, true)
+		if err != nil {
+			return
+		}
+		if b.Source == "" || !b.Writable || len(s) > maxBindSpec {
+			t.Fatalf("parseBind(%q) = %+v", s, b)
+		}
+		if (b.OwnerUID != 0 || b.OwnerGID != 0) && !b.IDMap {
+			t.Fatalf("parseBind(%q): an owner without idmap", s)
+		}
+	})
+}
