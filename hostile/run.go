@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,29 @@ type Run struct {
 	Limiter string   // "auto", "cgroup1", "cgroup2" or "rlimit"
 	Env     []string // the bait's description
 	Outbox  string   // host directory to bind at /out when the payload asks for one
+	// Step is 1 or 2 for the runs of a two-step payload
+	// (Config.ThenBind), 0 otherwise.
+	Step int
+}
+
+// BindSpec is a host path bound into a jail.
+type BindSpec struct {
+	Source, Target string
+	Writable       bool
+}
+
+// Binds are the binds a run gets: the outbox writable at /out when the
+// payload asks for one, except in a two-step payload's second run, which
+// gets the outbox's ThenBind source read-only instead.
+func (r Run) Binds() []BindSpec {
+	cfg := r.Payload.Config
+	if !cfg.Outbox || r.Outbox == "" {
+		return nil
+	}
+	if r.Step == 2 {
+		return []BindSpec{{Source: filepath.Join(r.Outbox, cfg.ThenBind[0]), Target: cfg.ThenBind[1]}}
+	}
+	return []BindSpec{{Source: r.Outbox, Target: "/out", Writable: true}}
 }
 
 // Runner runs a payload in a jail, one way or another.
@@ -90,8 +114,12 @@ func CLIArgs(r Run) []string {
 	if cfg.SeccompKill {
 		args = append(args, "--seccomp-kill")
 	}
-	if cfg.Outbox && r.Outbox != "" {
-		args = append(args, "--bind", r.Outbox+":/out")
+	for _, b := range r.Binds() {
+		flag := "--ro-bind"
+		if b.Writable {
+			flag = "--bind"
+		}
+		args = append(args, flag, b.Source+":"+b.Target)
 	}
 	for _, e := range r.Env {
 		args = append(args, "--env", e)
@@ -270,12 +298,28 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 			}
 		}
 	}()
-	o, err := rn.Run(ctx, Run{Payload: p, Limiter: opt.Limiter, Env: bait.Env(), Outbox: bait.Outbox})
+	var fails []string
+	run := Run{Payload: p, Limiter: opt.Limiter, Env: bait.Env(), Outbox: bait.Outbox}
+	if p.Config.ThenBind[0] != "" {
+		// A two-step payload: the first run plants, and must succeed.
+		first := run
+		first.Step, first.Env = 1, append(slices.Clip(run.Env), "BRIG_STEP=1")
+		o, err := rn.Run(ctx, first)
+		switch {
+		case err != nil:
+			fails = append(fails, "step 1: run: "+err.Error())
+		case o.SetupError != "" || o.Reason != "exited" || o.ExitCode != 0:
+			fails = append(fails, fmt.Sprintf("step 1: reason=%s exit=%d setup=%q stderr=%q, want exit 0", o.Reason, o.ExitCode, o.SetupError, clip(o.Stderr)))
+		default:
+			fails = append(fails, bait.Leaked(o.Stdout, o.Stderr)...)
+		}
+		run.Step, run.Env = 2, append(slices.Clip(run.Env), "BRIG_STEP=2")
+	}
+	o, err := rn.Run(ctx, run)
 	close(stop)
 	wg.Wait()
-	var fails []string
 	if err != nil {
-		return []string{"run: " + err.Error()}, nil
+		return append(fails, "run: "+err.Error()), nil
 	}
 	fails = append(fails, p.Verdict(o, opt.Unpriv)...)
 	fails = append(fails, bait.Leaked(o.Stdout, o.Stderr)...)
