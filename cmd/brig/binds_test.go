@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -103,4 +104,56 @@ func FuzzParseBind(f *testing.F) {
 			t.Fatalf("parseBind(%q): an owner without idmap", s)
 		}
 	})
+}
+
+// Unprivileged, the same refusal holds, and idmap is accepted only where it
+// changes nothing: the jail's user already is the caller on the host.
+func TestRunBindUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run brig as nobody")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv to run brig as nobody")
+	}
+	bin := buildBrig(t)
+	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o711))
+	dir, err := os.MkdirTemp("", "brig-binds-")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	nobody := func(args ...string) (int, string, string) {
+		cmd := exec.Command(setpriv, append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", bin, "run", "--quiet"}, args...)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		_ = cmd.Run()
+		return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	}
+	real := filepath.Join(dir, "real")
+	require.NoError(t, os.Mkdir(real, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(real, "f"), []byte("in\n"), 0o644))
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink("real", link))
+	require.NoError(t, os.Lchown(link, 65534, 65534))
+
+	code, _, stderr := nobody("--ro-bind", link+":/d", "--", "/bin/cat", "/d/f")
+	assert.Equal(t, exitBrigFailed, code)
+	assert.Contains(t, stderr, "is a symlink to real owned by uid 65534")
+	code, stdout, stderr := nobody("--ro-bind", link+":/d:follow", "--", "/bin/cat", "/d/f")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "in\n", stdout)
+
+	// idmap to the caller itself: nothing to map, the files are nobody's.
+	out := filepath.Join(dir, "out")
+	require.NoError(t, os.Mkdir(out, 0o755))
+	require.NoError(t, os.Chown(out, 65534, 65534))
+	code, _, stderr = nobody("--bind", out+":/out:idmap", "--", "/bin/sh", "-c", "echo x > /out/x")
+	require.Equal(t, 0, code, stderr)
+	fi, err := os.Stat(filepath.Join(out, "x"))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(65534), fi.Sys().(*syscall.Stat_t).Uid)
+	// To anyone else: it cannot be done without root.
+	code, _, stderr = nobody("--bind", out+":/out:uid=4242", "--", "/bin/true")
+	assert.Equal(t, exitBrigFailed, code)
+	assert.Contains(t, stderr, "needs a supervisor running as root")
 }
