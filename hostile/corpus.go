@@ -13,6 +13,7 @@
 //	# expect[cgroup]: reason=oom                 (only under a cgroup limiter)
 //	# config: timeout=3s pids=64 memory=128M tmpfs=8M output-limit=1M cpus=0.5 cpu-time=1s outbox seccomp-kill
 //	# config: then-bind=hostroot:/h              (a two-step payload, below)
+//	# config: result-in-outbox                   (brig run's --result file in the outbox, below)
 //	# soak: no                                   (too slow for the soak mix)
 //
 // Keys of an expect line: reason (alternatives with |), exit, signal,
@@ -22,6 +23,10 @@
 // When an expect[KIND] line sets reason, exit or signal, it replaces the
 // unqualified one. With setup-error-contains the jail must fail to be
 // built, with that text in the error; nothing else is judged.
+//
+// With config result-in-outbox (which implies outbox) the CLI runs write
+// brig's --result file into the outbox as brig-result.json (ResultName);
+// the Go API runs have no such file.
 //
 // A two-step payload (config then-bind=SRC:DST, which implies outbox) runs
 // twice: first with the outbox writable at /out and BRIG_STEP=1 in its
@@ -82,7 +87,14 @@ type Config struct {
 	// ThenBind makes a two-step payload: the second run gets the outbox's
 	// ThenBind[0] (a relative path) read-only at ThenBind[1].
 	ThenBind [2]string
+	// ResultInOutbox: `brig run` writes its --result file into the outbox,
+	// as ResultName, where the jail could plant something in its place.
+	ResultInOutbox bool
 }
+
+// ResultName is the name of the --result file in the outbox of a payload
+// with ResultInOutbox.
+const ResultName = "brig-result.json"
 
 type check struct {
 	key, val string
@@ -265,6 +277,8 @@ func (c *Config) parse(s string) error {
 			}
 			c.ThenBind = [2]string{src, dst}
 			c.Outbox = true
+		case "result-in-outbox":
+			c.ResultInOutbox, c.Outbox = true, true
 		default:
 			return fmt.Errorf("config: unknown key %q", k)
 		}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -128,15 +129,23 @@ func CLIArgs(r Run) []string {
 }
 
 func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
-	res, err := os.CreateTemp(c.Tmp, "result-*.json")
-	if err != nil {
-		return nil, err
+	var resName string
+	if r.Payload.Config.ResultInOutbox && r.Outbox != "" {
+		// Where the jail can write: brig must not write through what it
+		// planted there (RunOne empties the outbox afterwards).
+		resName = filepath.Join(r.Outbox, ResultName)
+	} else {
+		res, err := os.CreateTemp(c.Tmp, "result-*.json")
+		if err != nil {
+			return nil, err
+		}
+		res.Close()
+		_ = os.Chmod(res.Name(), 0o666)
+		defer os.Remove(res.Name())
+		resName = res.Name()
 	}
-	res.Close()
-	_ = os.Chmod(res.Name(), 0o666)
-	defer os.Remove(res.Name())
 	args := CLIArgs(r)
-	args = append(args, "--result", res.Name(), "--", Interpreters[r.Payload.Interp], "-c", r.Payload.Source)
+	args = append(args, "--result", resName, "--", Interpreters[r.Payload.Interp], "-c", r.Payload.Source)
 	argv := append(append([]string{}, c.Wrap...), c.Brig)
 	argv = append(argv, args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -151,10 +160,10 @@ func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
 		return nil, err
 	}
 	o := &Outcome{Supervisor: cmd.Process.Pid}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	o.Stdout, o.Stderr = stdout.String(), stderr.String()
 	code := cmd.ProcessState.ExitCode()
-	b, rerr := os.ReadFile(res.Name())
+	b, rerr := readResult(resName)
 	if code == 125 || rerr != nil || len(b) == 0 {
 		o.SetupError = fmt.Sprintf("brig exit %d (%v): %s", code, err, strings.TrimSpace(o.Stderr))
 		return o, nil
@@ -179,6 +188,17 @@ func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
 		o.SetupError = fmt.Sprintf("brig exited %d but its result says %d", code, want)
 	}
 	return o, nil
+}
+
+// readResult reads brig's result file without following a symlink at its
+// name (one in the outbox may be the jail's).
+func readResult(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }
 
 // Options of a corpus run.

@@ -173,6 +173,17 @@ func resolveBindSource(path string, followAny bool) (string, unix.Stat_t, error)
 	return here(), st, nil
 }
 
+// ResolveHostPath resolves an absolute host path as a bind source is
+// resolved (see Bind): one component at a time, following only symlinks
+// that root owns, or any when followSymlinks; a symlink of anyone else's is
+// a *SymlinkError. It is for callers that open paths as root in places a
+// jail may have written (a writable bind), as brig run's --result file. The
+// path returned holds no symlink: open it with RESOLVE_NO_SYMLINKS.
+func ResolveHostPath(path string, followSymlinks bool) (string, error) {
+	p, _, err := resolveBindSource(path, followSymlinks)
+	return p, err
+}
+
 // readlinkFD reads the target of a symlink opened with O_PATH|O_NOFOLLOW.
 func readlinkFD(fd int) (string, error) {
 	for size := 256; ; size *= 2 {

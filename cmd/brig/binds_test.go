@@ -157,3 +157,43 @@ func TestRunBindUnprivileged(t *testing.T) {
 	assert.Equal(t, exitBrigFailed, code)
 	assert.Contains(t, stderr, "needs a supervisor running as root")
 }
+
+// --result is written by brig's caller, maybe root, after the jail ran:
+// a symlink the jail planted at its name in a writable bind must not be
+// written through (it would clobber any host file), nor a symlinked
+// directory on the way; root's symlinks are followed as before.
+func TestRunResultFileNotThroughPlantedLink(t *testing.T) {
+	out := t.TempDir()
+	require.NoError(t, os.Chmod(out, 0o777))
+	victim := filepath.Join(t.TempDir(), "victim")
+	require.NoError(t, os.WriteFile(victim, []byte("keep\n"), 0o600))
+	res := filepath.Join(out, "result.json")
+	code, _, stderr := runCLI(t, "--bind", out+":/out", "--result", res, "--", "/bin/ln", "-s", victim, "/out/result.json")
+	require.Equal(t, 0, code, stderr)
+	b, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	assert.Equal(t, "keep\n", string(b), "the host file is untouched")
+	fi, err := os.Lstat(res)
+	require.NoError(t, err)
+	assert.True(t, fi.Mode().IsRegular(), "the planted link was replaced by the result: %v", fi.Mode())
+	b, err = os.ReadFile(res)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"exit_code": 0`)
+
+	// A planted directory link on the way is refused.
+	code, _, stderr = runCLI(t, "--bind", out+":/out", "--result", filepath.Join(out, "d", "r.json"), "--", "/bin/ln", "-s", filepath.Dir(victim), "/out/d")
+	assert.Equal(t, exitBrigFailed, code)
+	assert.Contains(t, stderr, "is a symlink to "+filepath.Dir(victim))
+	_, err = os.Stat(filepath.Join(filepath.Dir(victim), "r.json"))
+	assert.True(t, os.IsNotExist(err), "nothing written through it: %v", err)
+
+	// A root-owned link to a directory, and a relative name, still work.
+	require.NoError(t, os.Symlink(filepath.Dir(victim), filepath.Join(out, "roots")))
+	t.Chdir(out)
+	code, _, stderr = runCLI(t, "--result", "roots/r.json", "--", "/bin/true")
+	require.Equal(t, 0, code, stderr)
+	_, err = os.Stat(filepath.Join(filepath.Dir(victim), "r.json"))
+	assert.NoError(t, err)
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(victim), ".brig-*"))
+	assert.Empty(t, left, "no temporary file left")
+}

@@ -79,7 +79,7 @@ func writeResult(path string, r *jail.Result) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := replaceFile(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write result: %w", err)
 	}
 	return nil
