@@ -234,6 +234,9 @@ func bindOwner(b Bind, st *unix.Stat_t) (bool, uint32, uint32, error) {
 		}
 		return false, 0, 0, nil
 	}
+	// Never root: the jail could then change root's files there, make its
+	// own setuid-root, and plant symlinks owned by root, which a later
+	// bind source would follow (resolveBindSource).
 	if uid == 0 || gid == 0 {
 		return false, 0, 0, fmt.Errorf("idmapped bind: the owner would be root (uid %d, gid %d): brig never maps a jail's user to host root, "+
 			"whose files it could then change and make setuid; give Bind.OwnerUID and OwnerGID (CLI: SRC:DST:uid=N,gid=N), "+
