@@ -293,3 +293,26 @@ func TestBindIDMapRefusals(t *testing.T) {
 	assert.Contains(t, setup.Err, "cannot be idmapped")
 	assertHostClean(t, mounts)
 }
+
+// The spec's constants are spelt twice, in wire.go and stage.h: they must
+// agree, or the helper reads a different spec than the supervisor wrote.
+func TestWireConstantsMatchStageH(t *testing.T) {
+	b, err := os.ReadFile("stage.h")
+	require.NoError(t, err)
+	defs := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "#define" {
+			defs[f[1]] = strings.TrimSuffix(strings.Trim(f[2], `"`), "u")
+		}
+	}
+	for name, v := range map[string]any{
+		"SPEC_MAGIC": specMagic, "SPEC_FD": specFD, "STATUS_FD": statusFD, "CONTROL_FD": controlFD, "HELPER_EXTRA_FD": helperExtraFD,
+		"SPEC_NEW_NET": specNewNet, "SPEC_POOLED": specPooled, "SPEC_PRIVILEGED": specPrivileged, "SPEC_PREFORK": specPrefork,
+		"SPEC_JOIN_LATER": specJoinLater, "SPEC_TEMPLATE": specTemplate, "SPEC_TEST_SILENT_MAKER": specTestSilentMaker,
+		"MOUNT_WRITABLE": mountWritable, "MOUNT_OPTIONAL": mountOptional, "MOUNT_COPY": mountCopy,
+		"MOUNT_CHECK_ID": mountCheckID, "MOUNT_IDMAP": mountIDMap, "JAIL_UID": JailUID, "JAIL_GID": JailGID,
+	} {
+		assert.Equal(t, fmt.Sprint(v), defs[name], name)
+	}
+}
