@@ -316,3 +316,34 @@ func TestWireConstantsMatchStageH(t *testing.T) {
 		assert.Equal(t, fmt.Sprint(v), defs[name], name)
 	}
 }
+
+// A bind target inside a writable bind is a mount point created in the
+// host directory: one the jail planted there as a symlink is refused
+// (attach_tree opens it beneath the root following none), and nothing is
+// mounted or created through it.
+func TestNestedBindTargetPlantedSymlink(t *testing.T) {
+	requireRoot(t)
+	mounts := countMounts()
+	out := t.TempDir()
+	require.NoError(t, os.Chmod(out, 0o777))
+	victim := t.TempDir()
+	cfg := Config{Binds: []Bind{{Source: out, Target: "/out", Writable: true}}}
+	_, errOut, r, err := run(t, cfg, "/bin/ln", "-s", victim, "/out/sub")
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+
+	data := t.TempDir()
+	for target, want := range map[string]string{
+		"/out/sub":   "/out/sub is a symlink",
+		"/out/sub/x": "open /out/sub in jail: " + syscall.ENOTDIR.Error(),
+	} {
+		_, _, _, err = run(t, Config{Binds: []Bind{cfg.Binds[0], {Source: data, Target: target}}}, "/bin/true")
+		var setup *SetupError
+		require.ErrorAs(t, err, &setup, target)
+		assert.Contains(t, setup.Err, want, target)
+	}
+	ents, err := os.ReadDir(victim)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "nothing created through the link")
+	assertHostClean(t, mounts)
+}

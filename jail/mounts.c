@@ -164,6 +164,12 @@ static int attach_tree(int root, int tree, const char *target) {
 	close(parent);
 	if (dst < 0)
 		return fail(err, step, "open %s in jail", target);
+	// O_PATH|O_NOFOLLOW opens a symlink itself: one in a writable bind
+	// may have been planted there by an earlier jail.
+	if (fstat(dst, &st) == 0 && S_ISLNK(st.st_mode)) {
+		close(dst);
+		return fail(ELOOP, step, "%s is a symlink (in a writable bind, a jail may have put it there): nothing is mounted over it", target);
+	}
 	rc = (int)syscall(SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 	err = errno;
 	close(dst);
