@@ -124,7 +124,11 @@ type Bind struct {
 	// but the mount is left behind: the user namespace brig makes to
 	// describe the mapping ends with the set-up. A filesystem that cannot
 	// be idmapped fails the jail's set-up (SetupError, step "bind").
-	// Bind targets below an idmapped bind cannot be created in it.
+	// Bind targets below an idmapped bind cannot be created in it. What
+	// the jail writes there is the owner's: executables it leaves, setuid
+	// and setgid ones too unless the seccomp policy refuses those modes,
+	// run as the owner when a host user runs them; treat the output as
+	// untrusted, as any writable bind's.
 	IDMap              bool
 	OwnerUID, OwnerGID uint32
 }
