@@ -432,6 +432,8 @@ static int apply_mount(int root, struct mount_spec *m) {
 	struct stat st;
 	if ((m->flags & MOUNT_OPTIONAL) && lstat(src, &st) < 0)
 		return 0;
+	if (m->flags & MOUNT_IDMAP) // only a privileged helper makes one (clone_sources)
+		return fail(EPERM, "bind", "%s: an idmapped bind needs a supervisor running as root", m->target);
 	return bind_from(root, src, m, m->target, mount_attr_of(m));
 }
 

@@ -150,6 +150,9 @@ func resolveBindSource(path string, followAny bool) (string, unix.Stat_t, error)
 		link := filepath.Join(here(), name)
 		target, err := readlinkFD(fd)
 		unix.Close(fd)
+		if err == nil && target == "" {
+			err = unix.ENOENT // as the kernel resolves an empty symlink
+		}
 		if err != nil {
 			return "", st, fmt.Errorf("read symlink %s: %w", link, err)
 		}
