@@ -26,7 +26,7 @@ type jailFlags struct {
 func registerJailFlags(fs *flag.FlagSet, cfg *jail.Config, env *[]string) *jailFlags {
 	jf := &jailFlags{cfg: cfg, env: env}
 	fs.Var(sizeFlag{&cfg.TmpfsSize}, "tmpfs-size", "size of the writable /tmp, workdir and /dev/shm together (default 64M)")
-	fs.Var(listFlag{&jf.roBinds}, "ro-bind", "bind host SRC[:DST[:OPTS]] read-only (repeatable; OPTS below)")
+	fs.Var(listFlag{&jf.roBinds}, "ro-bind", "bind host SRC[:DST[:OPTS]] read-only (repeatable; OPTS as for --bind)")
 	fs.Var(listFlag{&jf.rwBinds}, "bind", "bind host SRC[:DST[:OPTS]] read-write (repeatable); OPTS, comma-separated: "+
 		"follow (follow symlinks in SRC that root does not own: a loosening), "+
 		"idmap (the jail's user reads and writes as SRC's owner on this bind), uid=N, gid=N (as this owner instead; imply idmap)")
