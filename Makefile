@@ -65,7 +65,7 @@ examples-test: build
 	@# supervisor does; cmd/brig's TestMain (no test run) removes them.
 	$(GO) test -count=1 -run '^$$' ./cmd/brig/ >/dev/null
 
-# Every parser of outside input, fuzzed briefly: CLI sizes and durations,
+# Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
 # OCI seccomp profiles, the session's cell-stream splitter and the JSONL
 # requests. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
@@ -77,6 +77,7 @@ FUZZSCALE ?= 1
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSize$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./cmd/brig/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBind$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOCI$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./seccomp/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/

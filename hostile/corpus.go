@@ -12,6 +12,8 @@
 //	# expect[rlimit]: reason=exited exit=1      (only under the rlimit limiter)
 //	# expect[cgroup]: reason=oom                 (only under a cgroup limiter)
 //	# config: timeout=3s pids=64 memory=128M tmpfs=8M output-limit=1M cpus=0.5 cpu-time=1s outbox seccomp-kill core-logger
+//	# config: then-bind=hostroot:/h              (a two-step payload, below)
+//	# config: result-in-outbox                   (brig run's --result file in the outbox, below)
 //	# soak: no                                   (too slow for the soak mix)
 //
 // core-logger points kernel.core_pattern at a harmless logger (a piped
@@ -23,8 +25,21 @@
 // Keys of an expect line: reason (alternatives with |), exit, signal,
 // stdout-truncated; and, taking the rest of the line as their value,
 // stdout-contains, stdout-not-contains, stderr-contains,
-// stderr-not-contains, stdout-matches (a regexp). When an expect[KIND]
-// line sets reason, exit or signal, it replaces the unqualified one.
+// stderr-not-contains, stdout-matches (a regexp), setup-error-contains.
+// When an expect[KIND] line sets reason, exit or signal, it replaces the
+// unqualified one. With setup-error-contains the jail must fail to be
+// built, with that text in the error; nothing else is judged.
+//
+// With config result-in-outbox (which implies outbox) the CLI runs write
+// brig's --result file into the outbox as brig-result.json (ResultName);
+// the Go API runs have no such file.
+//
+// A two-step payload (config then-bind=SRC:DST, which implies outbox) runs
+// twice: first with the outbox writable at /out and BRIG_STEP=1 in its
+// environment, where it must exit 0; then with BRIG_STEP=2 and, instead of
+// the outbox, the outbox's SRC bound read-only at DST. The second run is
+// judged. It is how an attack that takes two jails (the first plants, the
+// second is given what was planted) is written.
 //
 // Every payload is run behind a prelude (prelude.py, prelude.sh) that
 // proves it is jailed (a pid of at most 64 and a uid map that is not the
@@ -76,7 +91,17 @@ type Config struct {
 	SeccompKill bool
 	CoreLogger  bool   // a piped core_pattern logger for the run; the jail's crashes must not reach it
 	Stdin       string // fed to the program
+	// ThenBind makes a two-step payload: the second run gets the outbox's
+	// ThenBind[0] (a relative path) read-only at ThenBind[1].
+	ThenBind [2]string
+	// ResultInOutbox: `brig run` writes its --result file into the outbox,
+	// as ResultName, where the jail could plant something in its place.
+	ResultInOutbox bool
 }
+
+// ResultName is the name of the --result file in the outbox of a payload
+// with ResultInOutbox.
+const ResultName = "brig-result.json"
 
 type check struct {
 	key, val string
@@ -198,7 +223,7 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 }
 
 var textKeys = map[string]bool{"stdout-contains": true, "stdout-not-contains": true, "stderr-contains": true,
-	"stderr-not-contains": true, "stdout-matches": true}
+	"stderr-not-contains": true, "stdout-matches": true, "setup-error-contains": true}
 
 func parseExpect(s string) ([]check, error) {
 	if k, v, ok := strings.Cut(s, "="); ok && textKeys[k] {
@@ -254,6 +279,15 @@ func (c *Config) parse(s string) error {
 			c.CoreLogger = true
 		case "stdin":
 			c.Stdin = strings.ReplaceAll(v, `\n`, "\n")
+		case "then-bind":
+			src, dst, ok := strings.Cut(v, ":")
+			if !ok || src == "" || filepath.IsAbs(src) || strings.Contains(src, "..") || !filepath.IsAbs(dst) {
+				return fmt.Errorf("config %s: want then-bind=SRC:DST, SRC relative to the outbox, DST absolute", f)
+			}
+			c.ThenBind = [2]string{src, dst}
+			c.Outbox = true
+		case "result-in-outbox":
+			c.ResultInOutbox, c.Outbox = true, true
 		default:
 			return fmt.Errorf("config: unknown key %q", k)
 		}
@@ -321,8 +355,30 @@ func (p *Payload) KnownBug(limiter string, unpriv bool) string {
 // Verdict checks an outcome against the payload's expectations for the
 // limiter kind it ran under; it returns the failures.
 func (p *Payload) Verdict(o *Outcome, unpriv bool) []string {
-	if o.SetupError != "" {
+	var wantSetup []string
+	for _, s := range selectors(o.Limiter, unpriv) {
+		for _, c := range p.expect[s] {
+			if c.key == "setup-error-contains" {
+				wantSetup = append(wantSetup, c.val)
+			}
+		}
+	}
+	if o.SetupError != "" && len(wantSetup) == 0 {
 		return []string{"setup failed: " + o.SetupError}
+	}
+	if len(wantSetup) > 0 {
+		if o.SetupError == "" {
+			first, _, _ := strings.Cut(o.Stdout, "\n")
+			return []string{fmt.Sprintf("the jail ran (reason=%s exit=%d, stdout %q...), want a setup error containing %q",
+				o.Reason, o.ExitCode, first, wantSetup[0])}
+		}
+		var fails []string
+		for _, w := range wantSetup {
+			if !strings.Contains(o.SetupError, w) {
+				fails = append(fails, fmt.Sprintf("setup-error-contains %q: got %q", w, o.SetupError))
+			}
+		}
+		return fails
 	}
 	if o.ExitCode == 99 || strings.Contains(o.Stderr, "NOT JAILED") {
 		return []string{"payload was not jailed (refused to run)"}

@@ -10,9 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -22,6 +24,29 @@ type Run struct {
 	Limiter string   // "auto", "cgroup1", "cgroup2" or "rlimit"
 	Env     []string // the bait's description
 	Outbox  string   // host directory to bind at /out when the payload asks for one
+	// Step is 1 or 2 for the runs of a two-step payload
+	// (Config.ThenBind), 0 otherwise.
+	Step int
+}
+
+// BindSpec is a host path bound into a jail.
+type BindSpec struct {
+	Source, Target string
+	Writable       bool
+}
+
+// Binds are the binds a run gets: the outbox writable at /out when the
+// payload asks for one, except in a two-step payload's second run, which
+// gets the outbox's ThenBind source read-only instead.
+func (r Run) Binds() []BindSpec {
+	cfg := r.Payload.Config
+	if !cfg.Outbox || r.Outbox == "" {
+		return nil
+	}
+	if r.Step == 2 {
+		return []BindSpec{{Source: filepath.Join(r.Outbox, cfg.ThenBind[0]), Target: cfg.ThenBind[1]}}
+	}
+	return []BindSpec{{Source: r.Outbox, Target: "/out", Writable: true}}
 }
 
 // Runner runs a payload in a jail, one way or another.
@@ -90,8 +115,12 @@ func CLIArgs(r Run) []string {
 	if cfg.SeccompKill {
 		args = append(args, "--seccomp-kill")
 	}
-	if cfg.Outbox && r.Outbox != "" {
-		args = append(args, "--bind", r.Outbox+":/out")
+	for _, b := range r.Binds() {
+		flag := "--ro-bind"
+		if b.Writable {
+			flag = "--bind"
+		}
+		args = append(args, flag, b.Source+":"+b.Target)
 	}
 	for _, e := range r.Env {
 		args = append(args, "--env", e)
@@ -100,15 +129,23 @@ func CLIArgs(r Run) []string {
 }
 
 func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
-	res, err := os.CreateTemp(c.Tmp, "result-*.json")
-	if err != nil {
-		return nil, err
+	var resName string
+	if r.Payload.Config.ResultInOutbox && r.Outbox != "" {
+		// Where the jail can write: brig must not write through what it
+		// planted there (RunOne empties the outbox afterwards).
+		resName = filepath.Join(r.Outbox, ResultName)
+	} else {
+		res, err := os.CreateTemp(c.Tmp, "result-*.json")
+		if err != nil {
+			return nil, err
+		}
+		res.Close()
+		_ = os.Chmod(res.Name(), 0o666)
+		defer os.Remove(res.Name())
+		resName = res.Name()
 	}
-	res.Close()
-	_ = os.Chmod(res.Name(), 0o666)
-	defer os.Remove(res.Name())
 	args := CLIArgs(r)
-	args = append(args, "--result", res.Name(), "--", Interpreters[r.Payload.Interp], "-c", r.Payload.Source)
+	args = append(args, "--result", resName, "--", Interpreters[r.Payload.Interp], "-c", r.Payload.Source)
 	argv := append(append([]string{}, c.Wrap...), c.Brig)
 	argv = append(argv, args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -123,10 +160,10 @@ func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
 		return nil, err
 	}
 	o := &Outcome{Supervisor: cmd.Process.Pid}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	o.Stdout, o.Stderr = stdout.String(), stderr.String()
 	code := cmd.ProcessState.ExitCode()
-	b, rerr := os.ReadFile(res.Name())
+	b, rerr := readResult(resName)
 	if code == 125 || rerr != nil || len(b) == 0 {
 		o.SetupError = fmt.Sprintf("brig exit %d (%v): %s", code, err, strings.TrimSpace(o.Stderr))
 		return o, nil
@@ -151,6 +188,17 @@ func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
 		o.SetupError = fmt.Sprintf("brig exited %d but its result says %d", code, want)
 	}
 	return o, nil
+}
+
+// readResult reads brig's result file without following a symlink at its
+// name (one in the outbox may be the jail's).
+func readResult(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }
 
 // Options of a corpus run.
@@ -185,6 +233,9 @@ func RunCorpus(ctx context.Context, payloads []*Payload, runners []Runner, bait 
 			got := ""
 			if o != nil {
 				got = fmt.Sprintf("reason=%s exit=%d signal=%d limiter=%s", o.Reason, o.ExitCode, o.Signal, o.Limiter)
+				if o.SetupError != "" {
+					got = "setup error"
+				}
 			}
 			bug := ""
 			if o != nil {
@@ -279,12 +330,28 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 			}
 		}
 	}()
-	o, err := rn.Run(ctx, Run{Payload: p, Limiter: opt.Limiter, Env: bait.Env(), Outbox: bait.Outbox})
+	var fails []string
+	run := Run{Payload: p, Limiter: opt.Limiter, Env: bait.Env(), Outbox: bait.Outbox}
+	if p.Config.ThenBind[0] != "" {
+		// A two-step payload: the first run plants, and must succeed.
+		first := run
+		first.Step, first.Env = 1, append(slices.Clip(run.Env), "BRIG_STEP=1")
+		o, err := rn.Run(ctx, first)
+		switch {
+		case err != nil:
+			fails = append(fails, "step 1: run: "+err.Error())
+		case o.SetupError != "" || o.Reason != "exited" || o.ExitCode != 0:
+			fails = append(fails, fmt.Sprintf("step 1: reason=%s exit=%d setup=%q stderr=%q, want exit 0", o.Reason, o.ExitCode, o.SetupError, clip(o.Stderr)))
+		default:
+			fails = append(fails, bait.Leaked(o.Stdout, o.Stderr)...)
+		}
+		run.Step, run.Env = 2, append(slices.Clip(run.Env), "BRIG_STEP=2")
+	}
+	o, err := rn.Run(ctx, run)
 	close(stop)
 	wg.Wait()
-	var fails []string
 	if err != nil {
-		return []string{"run: " + err.Error()}, nil
+		return append(fails, "run: "+err.Error()), nil
 	}
 	fails = append(fails, p.Verdict(o, opt.Unpriv)...)
 	if core != nil {

@@ -91,10 +91,50 @@ type Config struct {
 }
 
 // Bind makes a host path visible in the jail.
+//
+// Source is resolved on the host, one component at a time, following only
+// symlinks that root owns (such as /lib -> usr/lib on a merged-/usr host):
+// a symlink of anyone else's may have been planted by an earlier jail that
+// had its directory as a writable bind, and brig opens the source as root.
+// Such a source is refused with a *SymlinkError unless FollowSymlinks. The
+// resolved source is then opened again without following any symlink and
+// checked to be the file that was resolved, so a swap in between fails.
+//
+// Ownership. Files a jail writes in a writable bind belong, on the host, to
+// the jail's user's host id: with a root supervisor a fresh id from
+// Config.HostIDs for every jail, so a second jail cannot change what a
+// first wrote, and a directory only root may write (a root-owned 0755 one)
+// is not writable at all. IDMap gives the bind one stable owner instead.
 type Bind struct {
-	Source   string // host path; symlinks in it are resolved on the host
+	Source   string // host path, see above
 	Target   string // path in the jail; "" means the same as Source
 	Writable bool
+	// FollowSymlinks follows every symlink in Source, whoever owns it. A
+	// loosening: with it a jail that could write in a directory of Source
+	// may redirect the bind to any host path, root's secrets included.
+	FollowSymlinks bool
+	// IDMap makes the bind an idmapped mount (Linux 5.12 and later, on
+	// filesystems that support it: ext4, xfs, btrfs, tmpfs since 6.3): on
+	// it alone, the jail's user reads and writes as the host owner
+	// OwnerUID:OwnerGID, and files it creates belong to that owner on the
+	// host, run after run. Only files and directories whose owner and
+	// group both are OwnerUID and OwnerGID may be written there (the
+	// kernel refuses writes to a file with an id the mount does not map);
+	// others show as nobody's. 0 means the owner (group) of Source. Root is never an
+	// owner (the jail could change root's files and make them setuid). An
+	// idmapped mount needs a root supervisor; unprivileged, the jail's user
+	// already is the supervisor on the host, and IDMap is accepted only
+	// when the owner is the supervisor (then it changes nothing). Nothing
+	// but the mount is left behind: the user namespace brig makes to
+	// describe the mapping ends with the set-up. A filesystem that cannot
+	// be idmapped fails the jail's set-up (SetupError, step "bind").
+	// Bind targets below an idmapped bind cannot be created in it. What
+	// the jail writes there is the owner's: executables it leaves, setuid
+	// and setgid ones too unless the seccomp policy refuses those modes,
+	// run as the owner when a host user runs them; treat the output as
+	// untrusted, as any writable bind's.
+	IDMap              bool
+	OwnerUID, OwnerGID uint32
 }
 
 // IDRange is a range of host uids (and the same gids).

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -64,11 +65,45 @@ uint64_t mount_attr_of(const struct mount_spec *m) {
 	return attr;
 }
 
-// clone_tree makes a detached copy of the mount tree at src with attr set.
-int clone_tree(const char *src, uint64_t attr, const char *target) {
-	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+// open_source opens path (absolute, in this process's view) without
+// following a symlink or magic link in any component: the supervisor
+// resolved every symlink it trusts (rootfs.go's resolveBindSource), so one
+// met here was put there since. With MOUNT_CHECK_ID it must also be the
+// file the supervisor resolved (m->dev, m->ino): a source swapped for
+// another in between fails too.
+int open_source(const char *path, const struct mount_spec *m, const char *step) {
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+	if (fd < 0 && errno == ELOOP)
+		return fail(ELOOP, step, "open %s: a symlink has appeared in the path since brig resolved it", path);
+	if (fd < 0)
+		return fail(errno, step, "open %s", path);
+	if (m == NULL || !(m->flags & MOUNT_CHECK_ID))
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+		close(fd);
+		return fail(err, step, "stat %s", path);
+	}
+	if ((uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino) {
+		close(fd);
+		return fail(0, step, "%s is no longer the file brig resolved (replaced in between): not bound", path);
+	}
+	return fd;
+}
+
+// clone_tree makes a detached copy of the mount tree at src with attr set,
+// src opened by open_source.
+int clone_tree(const char *src, const struct mount_spec *m, uint64_t attr, const char *target) {
+	int fd = open_source(src, m, target);
+	if (fd < 0)
+		return -1;
+	int tree = (int)syscall(SYS_open_tree, fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	int err = errno;
+	close(fd);
 	if (tree < 0)
-		return fail(errno, target, "open_tree %s", src);
+		return fail(err, target, "open_tree %s", src);
 	struct mount_attr ma = {.attr_set = attr, .propagation = MS_PRIVATE};
 	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma) < 0) {
 		int err = errno;
@@ -78,10 +113,86 @@ int clone_tree(const char *src, uint64_t attr, const char *target) {
 	return tree;
 }
 
+// idmap_userns returns an fd of a new user namespace that maps, and only
+// maps, the host owner uid:gid to the jail user's host id: an idmapped
+// mount with it shows the owner's files as the jail user's, and files the
+// jail user creates land on disk as the owner's. Its only process, a child
+// that waits on a pipe, is reaped before this returns; the mount keeps a
+// copy of the map, not the namespace.
+static int idmap_userns(uint32_t uid, uint32_t gid, uint32_t jail_id, const char *step) {
+	int sync[2];
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return fail(errno, step, "idmap: pipe");
+	struct clone_args args = {.flags = CLONE_NEWUSER, .exit_signal = SIGCHLD};
+	long pid = syscall(SYS_clone3, &args, sizeof args);
+	if (pid < 0) {
+		int err = errno;
+		close(sync[0]);
+		close(sync[1]);
+		return fail(err, step, "idmap: clone a user namespace");
+	}
+	if (pid == 0) {
+		char b;
+		close(sync[1]);
+		while (read(sync[0], &b, 1) < 0 && errno == EINTR) {
+		}
+		_exit(0);
+	}
+	close(sync[0]);
+	char path[64], map[64];
+	int fd = -1, err = 0;
+	snprintf(path, sizeof path, "/proc/%ld/uid_map", pid);
+	snprintf(map, sizeof map, "%u %u 1\n", uid, jail_id);
+	if (write_file(path, map, 0) < 0) {
+		err = errno;
+		goto out;
+	}
+	snprintf(path, sizeof path, "/proc/%ld/setgroups", pid);
+	if (write_file(path, "deny", 0) < 0) {
+		err = errno;
+		goto out;
+	}
+	snprintf(path, sizeof path, "/proc/%ld/gid_map", pid);
+	snprintf(map, sizeof map, "%u %u 1\n", gid, jail_id);
+	if (write_file(path, map, 0) < 0) {
+		err = errno;
+		goto out;
+	}
+	snprintf(path, sizeof path, "/proc/%ld/ns/user", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	err = errno;
+out:
+	close(sync[1]); // the child exits
+	while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR) {
+	}
+	if (fd < 0)
+		return fail(err, step, "idmap: map %u:%u in a user namespace", uid, gid);
+	return fd;
+}
+
+// idmap_tree makes the detached tree an idmapped mount for m's owner.
+static int idmap_tree(int tree, const struct mount_spec *m, uint32_t jail_id, const char *step) {
+	int userns = idmap_userns(m->owner_uid, m->owner_gid, jail_id, step);
+	if (userns < 0)
+		return -1;
+	struct mount_attr ma = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	int rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma);
+	int err = errno;
+	close(userns);
+	if (rc == 0)
+		return 0;
+	if (err == EINVAL || err == EOPNOTSUPP)
+		return fail(err, step, "idmapped mount of %s (owner %u:%u): its filesystem, or one mounted below it, cannot be idmapped "
+		            "on this kernel; bind a directory on ext4, xfs, btrfs or tmpfs, or drop the idmap option",
+		            m->source, m->owner_uid, m->owner_gid);
+	return fail(err, step, "idmapped mount of %s (owner %u:%u)", m->source, m->owner_uid, m->owner_gid);
+}
+
 // clone_sources clones every bind source here, on the host, as root. The
 // jail's own root is an unprivileged host uid that could not even traverse
 // a 0700 directory such as /root on the way to a source the caller asked
-// for; what the jail may read inside is still decided by its uid.
+// for; what the jail may read inside is still decided by its uid. Each
+// source is opened without following a symlink (open_source).
 static void clone_sources(struct spec *s) {
 	for (uint32_t i = 0; i < s->nmounts; i++) {
 		struct mount_spec *m = &s->mounts[i];
@@ -90,7 +201,11 @@ static void clone_sources(struct spec *s) {
 			continue;
 		char step[600];
 		snprintf(step, sizeof step, "%s", m->target);
-		m->tree_fd = clone_tree(m->source, mount_attr_of(m), step);
+		m->tree_fd = clone_tree(m->source, m, mount_attr_of(m), step);
+		if (m->tree_fd >= 0 && (m->flags & MOUNT_IDMAP) && idmap_tree(m->tree_fd, m, s->jail_id, step) < 0) {
+			close(m->tree_fd);
+			m->tree_fd = -1;
+		}
 		if (m->tree_fd < 0) {
 			// "bind" names the step; the target leads the message.
 			char msg[sizeof failed.step + sizeof failed.err + 2];

@@ -39,8 +39,8 @@ func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, erro
 	if r.Limiter != "" && r.Limiter != "auto" {
 		cfg.Limiter = cgroup.Kind(r.Limiter)
 	}
-	if p.Config.Outbox && r.Outbox != "" {
-		cfg.Binds = []Bind{{Source: r.Outbox, Target: "/out", Writable: true}}
+	for _, b := range r.Binds() {
+		cfg.Binds = append(cfg.Binds, Bind{Source: b.Source, Target: b.Target, Writable: b.Writable})
 	}
 	var stdout, stderr strings.Builder
 	cmd := Command(ctx, cfg, hostile.Interpreters[p.Interp], "-c", p.Source)

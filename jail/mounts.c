@@ -164,6 +164,12 @@ static int attach_tree(int root, int tree, const char *target) {
 	close(parent);
 	if (dst < 0)
 		return fail(err, step, "open %s in jail", target);
+	// O_PATH|O_NOFOLLOW opens a symlink itself: one in a writable bind
+	// may have been planted there by an earlier jail.
+	if (fstat(dst, &st) == 0 && S_ISLNK(st.st_mode)) {
+		close(dst);
+		return fail(ELOOP, step, "%s is a symlink (in a writable bind, a jail may have put it there): nothing is mounted over it", target);
+	}
 	rc = (int)syscall(SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 	err = errno;
 	close(dst);
@@ -173,11 +179,12 @@ static int attach_tree(int root, int tree, const char *target) {
 }
 
 // bind_from binds src (a path in init's current view) onto target (a path
-// in the jail) with the given mount attributes, recursively.
-static int bind_from(int root, const char *src, const char *target, uint64_t attr) {
+// in the jail) with the given mount attributes, recursively; m, when not
+// NULL, is the caller's bind whose source src is (clone_tree checks it).
+static int bind_from(int root, const char *src, const struct mount_spec *m, const char *target, uint64_t attr) {
 	char step[4200];
 	snprintf(step, sizeof step, "bind %s", target);
-	int tree = clone_tree(src, attr, step);
+	int tree = clone_tree(src, m, attr, step);
 	if (tree < 0)
 		return -1;
 	int rc = attach_tree(root, tree, target);
@@ -290,7 +297,7 @@ static int bind_scratch(int root, const char *work_dir) {
 			snprintf(step, sizeof step, "chown scratch %s", dirs[i].name);
 			return fail(errno, step, NULL);
 		}
-		if (bind_from(root, src, dirs[i].target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+		if (bind_from(root, src, NULL, dirs[i].target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
 			return -1;
 	}
 	// /dev stays read-only from here on: nothing may be created there.
@@ -425,7 +432,9 @@ static int apply_mount(int root, struct mount_spec *m) {
 	struct stat st;
 	if ((m->flags & MOUNT_OPTIONAL) && lstat(src, &st) < 0)
 		return 0;
-	return bind_from(root, src, m->target, mount_attr_of(m));
+	if (m->flags & MOUNT_IDMAP) // only a privileged helper makes one (clone_sources)
+		return fail(EPERM, "bind", "%s: an idmapped bind needs a supervisor running as root", m->target);
+	return bind_from(root, src, m, m->target, mount_attr_of(m));
 }
 
 // mount_proc mounts a /proc of the jail's own PID namespace, then masks and

@@ -5,8 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // systemDirs hold the programs and libraries; on merged-/usr hosts all but
@@ -57,17 +60,192 @@ func rootMounts(binds []Bind) ([]mountSpec, error) {
 }
 
 // bindMounts are the caller's binds alone (a jail from a root template
-// gets the system mounts with it).
+// gets the system mounts with it). Each source is resolved here, on the
+// host, without trusting a symlink that someone other than root could have
+// made (resolveBindSource), and the helper opens the result again without
+// following any symlink and checks it is the same file (Source, Dev, Ino).
 func bindMounts(binds []Bind) ([]mountSpec, error) {
 	var ms []mountSpec
 	for _, b := range binds {
-		src, err := filepath.EvalSymlinks(b.Source)
+		src, st, err := resolveBindSource(b.Source, b.FollowSymlinks)
 		if err != nil {
 			return nil, fmt.Errorf("bind %s: %w", b.Source, err)
 		}
-		ms = append(ms, mountSpec{Source: src, Target: b.Target, Writable: b.Writable})
+		m := mountSpec{Source: src, Target: b.Target, Writable: b.Writable, CheckID: true, Dev: st.Dev, Ino: st.Ino}
+		if b.IDMap {
+			if m.IDMap, m.OwnerUID, m.OwnerGID, err = bindOwner(b, &st); err != nil {
+				return nil, fmt.Errorf("bind %s: %w", b.Source, err)
+			}
+		}
+		ms = append(ms, m)
+	}
+	if hook := testAfterBindsResolved; hook != nil {
+		hook(ms)
 	}
 	return ms, nil
+}
+
+// testAfterBindsResolved, when set (tests only), runs between resolving the
+// binds and handing them to the helper: where a swap would happen.
+var testAfterBindsResolved func([]mountSpec)
+
+// maxBindLinks is how many symlinks a bind source may pass through, as the
+// kernel's own limit (ELOOP).
+const maxBindLinks = 40
+
+// resolveBindSource resolves path on the host component by component, each
+// opened relative to its parent without following it, so that nothing can
+// redirect the walk while it runs. A symlink is followed only when root
+// owns it (the host's own, such as /lib -> usr/lib on a merged-/usr host),
+// or any symlink when followAny: a symlink anyone else owns may have been
+// planted by a jail that had the directory as a writable bind, and the
+// helper opens the source as root. It returns the path without symlinks and
+// what lstat says of it there.
+func resolveBindSource(path string, followAny bool) (string, unix.Stat_t, error) {
+	var st unix.Stat_t
+	if !filepath.IsAbs(path) {
+		return "", st, fmt.Errorf("source must be an absolute path")
+	}
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", st, fmt.Errorf("open /: %w", err)
+	}
+	// dirs[i] is the directory names[:i] lead to; dirs[0] is /.
+	dirs, names := []int{root}, []string{}
+	defer func() {
+		for _, fd := range dirs {
+			unix.Close(fd)
+		}
+	}()
+	here := func() string { return "/" + strings.Join(names, "/") }
+	rest := strings.Split(path, "/")
+	links := 0
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			// Lexically, as the kernel does: dirs holds no symlink.
+			if len(names) > 0 {
+				unix.Close(dirs[len(dirs)-1])
+				dirs, names = dirs[:len(dirs)-1], names[:len(names)-1]
+			}
+			continue
+		}
+		fd, err := unix.Openat(dirs[len(dirs)-1], name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", st, fmt.Errorf("open %s: %w", filepath.Join(here(), name), err)
+		}
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return "", st, fmt.Errorf("stat %s: %w", filepath.Join(here(), name), err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			dirs, names = append(dirs, fd), append(names, name)
+			continue
+		}
+		// The owner and the target are read from the same open link.
+		link := filepath.Join(here(), name)
+		target, err := readlinkFD(fd)
+		unix.Close(fd)
+		if err == nil && target == "" {
+			err = unix.ENOENT // as the kernel resolves an empty symlink
+		}
+		if err != nil {
+			return "", st, fmt.Errorf("read symlink %s: %w", link, err)
+		}
+		if st.Uid != 0 && !followAny {
+			return "", st, &SymlinkError{Path: path, Link: link, Target: target, UID: st.Uid}
+		}
+		if links++; links > maxBindLinks {
+			return "", st, fmt.Errorf("%s: %w", link, unix.ELOOP)
+		}
+		if filepath.IsAbs(target) {
+			for _, d := range dirs[1:] {
+				unix.Close(d)
+			}
+			dirs, names = dirs[:1], names[:0]
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	if err := unix.Fstat(dirs[len(dirs)-1], &st); err != nil {
+		return "", st, fmt.Errorf("stat %s: %w", here(), err)
+	}
+	return here(), st, nil
+}
+
+// ResolveHostPath resolves an absolute host path as a bind source is
+// resolved (see Bind): one component at a time, following only symlinks
+// that root owns, or any when followSymlinks; a symlink of anyone else's is
+// a *SymlinkError. It is for callers that open paths as root in places a
+// jail may have written (a writable bind), as brig run's --result file. The
+// path returned holds no symlink: open it with RESOLVE_NO_SYMLINKS.
+func ResolveHostPath(path string, followSymlinks bool) (string, error) {
+	p, _, err := resolveBindSource(path, followSymlinks)
+	return p, err
+}
+
+// readlinkFD reads the target of a symlink opened with O_PATH|O_NOFOLLOW.
+func readlinkFD(fd int) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(fd, "", buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// SymlinkError is a bind source that passes through a symlink brig will not
+// follow on its own: one that someone other than root owns.
+type SymlinkError struct {
+	Path   string // the source as the caller gave it
+	Link   string // the symlink, resolved up to it
+	Target string // what it points to
+	UID    uint32 // its owner on the host
+}
+
+func (e *SymlinkError) Error() string {
+	return fmt.Sprintf("%s is a symlink to %s owned by uid %d, not root: brig follows only root's symlinks in a bind source, "+
+		"since one of anyone else's may have been planted by a jail that had its directory as a writable bind; "+
+		"bind the real path, or opt in to following it (Bind.FollowSymlinks, CLI: SRC:DST:follow)", e.Link, e.Target, e.UID)
+}
+
+// bindOwner is the host owner an idmapped bind (Bind.IDMap) maps the jail's
+// user to: the one given, or the source's owner. It reports false when no
+// idmapped mount is needed: an unprivileged supervisor's jail user already
+// is the supervisor on the host.
+func bindOwner(b Bind, st *unix.Stat_t) (bool, uint32, uint32, error) {
+	uid, gid := b.OwnerUID, b.OwnerGID
+	if uid == 0 {
+		uid = st.Uid
+	}
+	if gid == 0 {
+		gid = st.Gid
+	}
+	if os.Geteuid() != 0 {
+		// The jail's user is this process's uid on the host already; its
+		// group is this process's gid (ids.go).
+		if uid != uint32(os.Geteuid()) || (b.OwnerGID != 0 && b.OwnerGID != uint32(os.Getegid())) {
+			return false, 0, 0, fmt.Errorf("an idmapped bind with owner %d:%d needs a supervisor running as root; "+
+				"unprivileged, the jail's user is you (uid %d, gid %d) on the host, on every bind", uid, gid, os.Geteuid(), os.Getegid())
+		}
+		return false, 0, 0, nil
+	}
+	// Never root: the jail could then change root's files there, make its
+	// own setuid-root, and plant symlinks owned by root, which a later
+	// bind source would follow (resolveBindSource).
+	if uid == 0 || gid == 0 {
+		return false, 0, 0, fmt.Errorf("idmapped bind: the owner would be root (uid %d, gid %d): brig never maps a jail's user to host root, "+
+			"whose files it could then change and make setuid; give Bind.OwnerUID and OwnerGID (CLI: SRC:DST:uid=N,gid=N), "+
+			"or chown the directory to the user its output is for", uid, gid)
+	}
+	return true, uid, gid, nil
 }
 
 // The system part of the mounts is resolved at most once a second: ~25

@@ -82,12 +82,14 @@ func templateKeyOf(cfg *Config, dir string) (templateKey, bool) {
 	}
 	var b strings.Builder
 	for _, bind := range cfg.Binds {
-		fi, err := os.Stat(bind.Source)
+		// Resolved as the jail's own bind will be (rootfs.go): a symlink
+		// brig would refuse is left to that, which reports it.
+		_, st, err := resolveBindSource(bind.Source, bind.FollowSymlinks)
 		if err != nil {
 			return templateKey{}, false
 		}
 		kind := "f"
-		if fi.IsDir() {
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			kind = "d"
 		}
 		fmt.Fprintf(&b, "%s %s\n", kind, bind.Target)
@@ -429,7 +431,16 @@ func (b *templateBuilder) bind(into int, source, p string, attr uint64) {
 	if b.err != nil {
 		return
 	}
-	tree, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	// The system sources are resolved already (systemMounts): opened
+	// following no symlink, as the helper opens every source.
+	src, err := unix.Openat2(unix.AT_FDCWD, source, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		b.fail("bind "+p, err)
+		return
+	}
+	tree, err := unix.OpenTree(src, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+	unix.Close(src)
 	if err != nil {
 		b.fail("bind "+p, err)
 		return

@@ -170,6 +170,10 @@ int parse_spec(struct reader *r, struct spec *s) {
 		m->target = get_str(r);
 		m->symlink = get_str(r);
 		m->flags = get_u32(r);
+		m->dev = get_u64(r);
+		m->ino = get_u64(r);
+		m->owner_uid = get_u32(r);
+		m->owner_gid = get_u32(r);
 		m->tree_fd = -1;
 	}
 	s->cgroup_dir = get_str(r);

@@ -12,7 +12,7 @@
 #define SPAWNER_ARG0 "brig:spawner"
 #define HELPER_ARG0 "brig:helper" // what a spawned helper calls itself: no longer than SPAWNER_ARG0
 #define INIT_ARG0 "brig:init"     // what init calls itself: no longer than HELPER_ARG0
-#define SPEC_MAGIC "BRIGSPEC2"
+#define SPEC_MAGIC "BRIGSPEC3"
 #define EXEC_MAGIC "BRIGEXEC1"
 
 // fds of the helper (wire.go)
@@ -33,6 +33,8 @@
 #define MOUNT_WRITABLE 1u
 #define MOUNT_OPTIONAL 2u
 #define MOUNT_COPY 4u
+#define MOUNT_CHECK_ID 8u // source must open, following no symlink, to dev:ino (wire.go's mountSpec)
+#define MOUNT_IDMAP 16u   // an idmapped mount: owner_uid:owner_gid on the host is the jail's user
 #define MAX_COPY (128u << 10)
 
 #define JAIL_UID 1000
@@ -43,6 +45,8 @@
 struct mount_spec {
 	char *source, *target, *symlink;
 	uint32_t flags;
+	uint64_t dev, ino;            // MOUNT_CHECK_ID
+	uint32_t owner_uid, owner_gid; // MOUNT_IDMAP
 	int tree_fd; // a clone of source made on the host by a privileged helper, or -1
 };
 
@@ -119,7 +123,8 @@ void report_done(long utime_us, long stime_us);
 __attribute__((noreturn)) void die(void); // report `failed` and exit 1
 
 uint64_t mount_attr_of(const struct mount_spec *m);
-int clone_tree(const char *src, uint64_t attr, const char *step);
+int open_source(const char *path, const struct mount_spec *m, const char *step);
+int clone_tree(const char *src, const struct mount_spec *m, uint64_t attr, const char *step);
 
 void run_helper(char **argv);
 void run_spawner(char **argv);

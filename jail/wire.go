@@ -22,7 +22,7 @@ const (
 	helperExtraFD   = 6
 	helperRequestFD = helperExtraFD
 
-	specMagic = "BRIGSPEC2"
+	specMagic = "BRIGSPEC3"
 )
 
 // Control commands, one or two bytes each. EOF means the supervisor died,
@@ -92,6 +92,14 @@ type mountSpec struct {
 	Optional bool // skip silently when Source does not exist
 	Symlink  string
 	Copy     bool // a small file: copied into the jail's root, not bound
+	// CheckID: Source (which has no symlink) must open, without following
+	// one, to the file Dev and Ino name (a caller's bind, rootfs.go).
+	CheckID  bool
+	Dev, Ino uint64
+	// IDMap: an idmapped mount on which OwnerUID:OwnerGID on the host is
+	// the jail's user (Bind.IDMap).
+	IDMap              bool
+	OwnerUID, OwnerGID uint32
 }
 
 const (
@@ -108,6 +116,8 @@ const (
 	mountWritable = 1
 	mountOptional = 2
 	mountCopy     = 4
+	mountCheckID  = 8
+	mountIDMap    = 16
 )
 
 // encoder lays values out as stage.c's reader takes them: native-endian
@@ -152,7 +162,12 @@ func (s *spec) encode() []byte {
 		e.str(m.Source)
 		e.str(m.Target)
 		e.str(m.Symlink)
-		e.u32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy))
+		e.u32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy) |
+			boolFlag(m.CheckID, mountCheckID) | boolFlag(m.IDMap, mountIDMap))
+		e.u64(m.Dev)
+		e.u64(m.Ino)
+		e.u32(m.OwnerUID)
+		e.u32(m.OwnerGID)
 	}
 	e.str(s.CgroupDir)
 	e.strs(s.ProcsFiles)

@@ -26,8 +26,10 @@ type jailFlags struct {
 func registerJailFlags(fs *flag.FlagSet, cfg *jail.Config, env *[]string) *jailFlags {
 	jf := &jailFlags{cfg: cfg, env: env}
 	fs.Var(sizeFlag{&cfg.TmpfsSize}, "tmpfs-size", "size of the writable /tmp, workdir and /dev/shm together (default 64M)")
-	fs.Var(listFlag{&jf.roBinds}, "ro-bind", "bind host SRC[:DST] read-only (repeatable)")
-	fs.Var(listFlag{&jf.rwBinds}, "bind", "bind host SRC[:DST] read-write (repeatable)")
+	fs.Var(listFlag{&jf.roBinds}, "ro-bind", "bind host SRC[:DST[:OPTS]] read-only (repeatable; OPTS as for --bind)")
+	fs.Var(listFlag{&jf.rwBinds}, "bind", "bind host SRC[:DST[:OPTS]] read-write (repeatable); OPTS, comma-separated: "+
+		"follow (follow symlinks in SRC that root does not own: a loosening), "+
+		"idmap (the jail's user reads and writes as SRC's owner on this bind), uid=N, gid=N (as this owner instead; imply idmap)")
 	fs.Var(listFlag{env}, "env", "set KEY=VALUE in the jail, or pass the host's NAME through (repeatable); nothing else of the host's environment goes in")
 	fs.StringVar(&cfg.WorkDir, "workdir", "", "working directory in the jail (default /work)")
 	fs.StringVar(&cfg.Hostname, "hostname", "", "hostname in the jail (default brig)")
@@ -83,10 +85,18 @@ func (jf *jailFlags) finish() error {
 		cfg.Seccomp = p
 	}
 	for _, spec := range jf.roBinds {
-		cfg.Binds = append(cfg.Binds, parseBind(spec, false))
+		b, err := parseBind(spec, false)
+		if err != nil {
+			return fmt.Errorf("--ro-bind %q: %w", spec, err)
+		}
+		cfg.Binds = append(cfg.Binds, b)
 	}
 	for _, spec := range jf.rwBinds {
-		cfg.Binds = append(cfg.Binds, parseBind(spec, true))
+		b, err := parseBind(spec, true)
+		if err != nil {
+			return fmt.Errorf("--bind %q: %w", spec, err)
+		}
+		cfg.Binds = append(cfg.Binds, b)
 	}
 	for i, kv := range *jf.env {
 		if strings.Contains(kv, "=") {
@@ -103,7 +113,45 @@ func (jf *jailFlags) finish() error {
 	return nil
 }
 
-func parseBind(spec string, writable bool) jail.Bind {
-	src, dst, _ := strings.Cut(spec, ":")
-	return jail.Bind{Source: src, Target: dst, Writable: writable}
+// maxBindSpec caps one --bind or --ro-bind value: two paths and options.
+const maxBindSpec = 3 * 4096
+
+// parseBind reads SRC[:DST[:OPTS]]; an empty DST is SRC. OPTS are
+// comma-separated: follow, idmap, uid=N, gid=N (see jail.Bind).
+func parseBind(spec string, writable bool) (jail.Bind, error) {
+	if len(spec) > maxBindSpec {
+		return jail.Bind{}, fmt.Errorf("longer than %d bytes", maxBindSpec)
+	}
+	src, rest, _ := strings.Cut(spec, ":")
+	dst, opts, hasOpts := strings.Cut(rest, ":")
+	b := jail.Bind{Source: src, Target: dst, Writable: writable}
+	if src == "" {
+		return b, fmt.Errorf("want SRC[:DST[:OPTS]]: no SRC")
+	}
+	if !hasOpts {
+		return b, nil
+	}
+	for _, o := range strings.Split(opts, ",") {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "follow":
+			b.FollowSymlinks = true
+		case "idmap":
+			b.IDMap = true
+		case "uid", "gid":
+			id, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || id == 0 {
+				return b, fmt.Errorf("option %q: want %s=N, a host id other than root's 0", o, k)
+			}
+			b.IDMap = true
+			if k == "uid" {
+				b.OwnerUID = uint32(id)
+			} else {
+				b.OwnerGID = uint32(id)
+			}
+		default:
+			return b, fmt.Errorf("option %q: want follow, idmap, uid=N or gid=N", o)
+		}
+	}
+	return b, nil
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -28,15 +26,13 @@ func runMain(args []string) int {
 		return exitBrigFailed
 	}
 	setLogging(os.Stderr, opt.quiet)
-	// The result file is opened before the program runs: a path brig cannot
-	// write fails now, not after the program's status would be lost.
-	result, err := openResult(opt.resultFile)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "brig: %v\n", err)
-		return exitBrigFailed
-	}
-	if result != nil && result != os.Stdout && result != os.Stderr {
-		defer result.Close()
+	var result *resultFile
+	if opt.resultFile != "" {
+		if result, err = openResultFile(opt.resultFile); err != nil {
+			fmt.Fprintf(os.Stderr, "brig: --result: %v\n", err)
+			return exitBrigFailed
+		}
+		defer result.close()
 	}
 	// Every signal that would end brig cancels the jail instead, so that
 	// brig tears it down (processes, cgroups) before it exits.
@@ -53,7 +49,7 @@ func runMain(args []string) int {
 	}
 	r := cmd.Result
 	if result != nil {
-		if err := writeResult(result, r); err != nil {
+		if err := result.commit(r); err != nil {
 			fmt.Fprintf(os.Stderr, "brig: %v\n", err)
 			return exitBrigFailed
 		}
@@ -88,38 +84,6 @@ func describe(r *jail.Result) string {
 	}
 }
 
-// openResult opens where --result goes: nil for none, stdout for "-", else
-// the file, created or truncated now, before the program's output. A
-// special file (/dev/stdout, a pipe) is opened for appending and not
-// truncated, so the program's output already written there stays.
-func openResult(path string) (*os.File, error) {
-	switch path {
-	case "":
-		return nil, nil
-	case "-":
-		return os.Stdout, nil
-	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if fi, err := os.Stat(path); err == nil {
-		// /dev/stdout and the like: brig's own stdout or stderr, whose
-		// offset the program's output has moved; a new open would write
-		// over that output (or truncate it).
-		for _, std := range []*os.File{os.Stdout, os.Stderr} {
-			if sfi, err := std.Stat(); err == nil && os.SameFile(fi, sfi) {
-				return std, nil
-			}
-		}
-		if !fi.Mode().IsRegular() {
-			flags = os.O_WRONLY | os.O_APPEND
-		}
-	}
-	f, err := os.OpenFile(path, flags, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("--result: %w", err)
-	}
-	return f, nil
-}
-
 // limitNote says which limits acted on the jail's other processes while
 // the program itself was not killed for them, or "".
 func limitNote(r *jail.Result) string {
@@ -137,17 +101,6 @@ func limitNote(r *jail.Result) string {
 		return ""
 	}
 	return "in the jail: " + strings.Join(what, "; ")
-}
-
-func writeResult(w io.Writer, r *jail.Result) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write result: %w", err)
-	}
-	return nil
 }
 
 // runOptions is what `brig run` was asked to do.

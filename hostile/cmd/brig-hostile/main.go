@@ -185,8 +185,8 @@ func RunAPI(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 	if r.Limiter != "" && r.Limiter != "auto" {
 		cfg.Limiter = cgroup.Kind(r.Limiter)
 	}
-	if p.Config.Outbox && r.Outbox != "" {
-		cfg.Binds = []jail.Bind{{Source: r.Outbox, Target: "/out", Writable: true}}
+	for _, b := range r.Binds() {
+		cfg.Binds = append(cfg.Binds, jail.Bind{Source: b.Source, Target: b.Target, Writable: b.Writable})
 	}
 	var stdout, stderr strings.Builder
 	cmd := jail.Command(ctx, cfg, hostile.Interpreters[p.Interp], "-c", p.Source)
