@@ -100,6 +100,9 @@ func CLIArgs(r Run) []string {
 }
 
 func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
+	if r.Payload.Session != "" {
+		return c.runSession(ctx, r) // session.go
+	}
 	res, err := os.CreateTemp(c.Tmp, "result-*.json")
 	if err != nil {
 		return nil, err

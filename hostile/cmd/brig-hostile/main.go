@@ -188,6 +188,9 @@ func RunAPI(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 	if p.Config.Outbox && r.Outbox != "" {
 		cfg.Binds = []jail.Bind{{Source: r.Outbox, Target: "/out", Writable: true}}
 	}
+	if p.Session != "" {
+		return runSessionPayload(ctx, cfg, p), nil // session.go
+	}
 	var stdout, stderr strings.Builder
 	cmd := jail.Command(ctx, cfg, hostile.Interpreters[p.Interp], "-c", p.Source)
 	cmd.Env = r.Env
