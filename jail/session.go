@@ -241,18 +241,27 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 	nonce := newNonce()
 	s.stdout.begin(nonce, opts.OutputLimit, s.interrupt)
 	s.stderr.begin(nonce, opts.OutputLimit, s.interrupt)
-	if err := send(nonce); err != nil {
-		s.kill("request channel broken: " + err.Error())
-		return deadCell(res, s.dead())
-	}
+	// The request is sent under the cell's timeout too: a cell can leave
+	// the driver reading elsewhere, and a large request then fills the pipe.
 	replied := make(chan error, 1)
-	go func() { replied <- readReply() }()
+	go func() {
+		if err := send(nonce); err != nil {
+			replied <- &sendError{err}
+			return
+		}
+		replied <- readReply()
+	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var interrupted bool
 	for {
 		select {
 		case err := <-replied:
+			var se *sendError
+			if errors.As(err, &se) {
+				s.kill("request channel broken: " + se.err.Error())
+				return deadCell(res, s.dead())
+			}
 			if err != nil {
 				s.replyFailed(ctx, err)
 				return deadCell(res, s.dead())
@@ -283,6 +292,11 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 		}
 	}
 }
+
+// sendError is a failure to send a cell's request.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
 
 // replyFailed ends the session after its reply channel failed: the end of
 // the channel (the interpreter died, or the cell closed the driver's copy)

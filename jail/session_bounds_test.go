@@ -354,3 +354,23 @@ open("sub/result.txt", "w").write("42\n")
 	assert.Error(t, err, "the directory itself is not followed when it is a symlink")
 	assertHostClean(t, before)
 }
+
+// A cell that leaves the driver reading from a pipe of its own, keeping
+// the real request channel open and unread: the next request, larger than
+// a pipe holds, cannot be written, and the cell timeout still holds.
+func TestPythonSessionRequestNotRead(t *testing.T) {
+	before := countMounts()
+	p := newPython(t, Config{})
+	r := runBounded(t, p, `
+import os, __main__
+req = __main__._req.fileno()
+kept = os.dup(req)              # the real channel stays open, unread
+fake_r, fake_w = os.pipe()
+os.dup2(fake_r, req)            # the driver now waits on a pipe nobody writes
+`, RunOptions{Timeout: 5 * time.Second})
+	require.Equal(t, CellOK, r.Status, "%+v", r)
+	r = runBounded(t, p, "x = '"+strings.Repeat("y", 1<<20)+"'", RunOptions{Timeout: time.Second})
+	assert.Equal(t, CellDead, r.Status, "%+v", r)
+	assert.Contains(t, r.Reason, "did not stop")
+	assertHostClean(t, before)
+}
