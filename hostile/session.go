@@ -48,7 +48,8 @@ type cellResponse struct {
 
 // runSession sends the payload as one cell to `brig session --jsonl`, then,
 // with stdin still open, sends SIGTERM: brig must end within SessionGrace
-// with status 143 whatever the cell left behind.
+// with status 143 whatever the cell left behind. A cell that overruns its
+// bound gets the SIGTERM early; SIGKILL comes only when that fails too.
 func (c *CLIRunner) runSession(ctx context.Context, r Run) (*Outcome, error) {
 	argv := append(append([]string{}, c.Wrap...), c.Brig)
 	argv = append(argv, SessionArgs(r)...)
@@ -98,7 +99,7 @@ func (c *CLIRunner) runSession(ctx context.Context, r Run) (*Outcome, error) {
 			o.ExitCode = *res.ExitCode
 		}
 		return o
-	}, func() { _ = cmd.Process.Kill() })
+	}, func() { _ = cmd.Process.Signal(syscall.SIGTERM) })
 	o.Supervisor = cmd.Process.Pid
 	if r.Limiter == "rlimit" {
 		o.Limiter = "rlimit"

@@ -20,6 +20,15 @@ import (
 // shell). Variables, imports, the working directory and files persist
 // between cells. Each session has its own jail; limits apply to the whole
 // session, output caps and timeouts to each cell.
+//
+// A cell runs in its driver's process, so it can reach the driver's reply
+// channel and its copies of stdout and stderr. The supervisor trusts none
+// of them: every reply line is capped (MaxReplyLine) and must carry the
+// cell's nonce, or the session ends saying so; the end of a cell is its
+// reply, and the end markers on the output streams are waited for only
+// StreamSettle after it; the request is sent under the cell's timeout. So
+// Run returns within the cell's timeout, DefaultInterruptGrace and
+// StreamSettle, or sooner when its context ends, whatever the cell does.
 
 // Session defaults.
 const (
