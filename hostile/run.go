@@ -188,6 +188,9 @@ func RunCorpus(ctx context.Context, payloads []*Payload, runners []Runner, bait 
 			got := ""
 			if o != nil {
 				got = fmt.Sprintf("reason=%s exit=%d signal=%d limiter=%s", o.Reason, o.ExitCode, o.Signal, o.Limiter)
+				if o.Cell != "" {
+					got += " cell=" + o.Cell
+				}
 			}
 			bug := ""
 			if o != nil {
