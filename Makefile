@@ -67,7 +67,7 @@ examples-test: build
 
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
 # OCI seccomp profiles, the session's cell-stream splitter and the JSONL
-# requests. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
+# requests and their line reader. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
 # coordinator can fail a target with a bare "context deadline exceeded" at the
@@ -79,8 +79,10 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseBind$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./cmd/brig/
+	$(GO) test -run '^$$' -fuzz '^FuzzLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOCI$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./seccomp/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
+	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
 
 test: vet unit race fuzz examples-test vm-test
 

@@ -41,6 +41,18 @@
 // judged. It is how an attack that takes two jails (the first plants, the
 // second is given what was planted) is written.
 //
+// A payload with "# session: python" (a .py file) or "# session: shell"
+// (a .sh file, run by bash) is sent as one cell of a session instead of
+// run as a program: through the Go API (jail.NewPythonSession, ...) and
+// through `brig session --jsonl`. Its expect lines judge the cell's result
+// with the keys cell (ok, error, timeout, dead; alternatives with |) and
+// cell-reason-contains (the rest of the line), besides stdout-* and
+// stderr-*; "# config: cell-timeout=2s" sets the cell's timeout (default
+// 30s). The runner holds the cell to a bound: a cell that has not returned
+// within its timeout and SessionGrace fails, and the session is closed;
+// through the CLI, brig session must then end within SessionGrace of a
+// SIGTERM while its stdin stays open, with status 143.
+//
 // Every payload is run behind a prelude (prelude.py, prelude.sh) that
 // proves it is jailed (a pid of at most 64 and a uid map that is not the
 // host's identity map) and exits 99 otherwise; the payload's first
@@ -70,6 +82,7 @@ type Payload struct {
 	Prelude string // the part of Source before the payload
 	Config  Config
 	Soak    bool
+	Session string // "python" or "shell": the payload is one cell of a session
 	// Bugs are the known bugs ("# bug[unpriv]: what") and known limits of
 	// a layer ("# limit[rlimit]: what") this payload exposes, by selector
 	// ("" for all runs, or rlimit, cgroup, priv, unpriv). The text starts
@@ -89,8 +102,9 @@ type Config struct {
 	OutputLimit int64
 	Outbox      bool // a writable host directory (a small host tmpfs) bound at /out
 	SeccompKill bool
-	CoreLogger  bool   // a piped core_pattern logger for the run; the jail's crashes must not reach it
-	Stdin       string // fed to the program
+	CoreLogger  bool          // a piped core_pattern logger for the run; the jail's crashes must not reach it
+	Stdin       string        // fed to the program
+	CellTimeout time.Duration // a session payload's cell timeout
 	// ThenBind makes a two-step payload: the second run gets the outbox's
 	// ThenBind[0] (a relative path) read-only at ThenBind[1].
 	ThenBind [2]string
@@ -191,6 +205,11 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 			p.Bugs[sel] = kind + ": " + rest
 		case key == "soak":
 			p.Soak = rest != "no"
+		case key == "session":
+			if want := map[string]string{"python": "python", "shell": "sh"}[rest]; want == "" || want != map[string]string{"py": "python", "sh": "sh"}[ext] {
+				return nil, fmt.Errorf("session %q: python for a .py file, shell for a .sh file", rest)
+			}
+			p.Session = rest
 		case key == "expect" || strings.HasPrefix(key, "expect["):
 			sel := strings.TrimSuffix(strings.TrimPrefix(key, "expect["), "]")
 			if key == "expect" {
@@ -214,6 +233,9 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 	if len(p.expect[""]) == 0 {
 		return nil, fmt.Errorf("no '# expect:' line")
 	}
+	if p.Session == "shell" {
+		p.Interp = "bash" // what a shell session runs
+	}
 	p.Prelude = preludes["sh"] + "\n"
 	if p.Interp == "python" {
 		p.Prelude = preludes["py"] + "\n"
@@ -223,7 +245,7 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 }
 
 var textKeys = map[string]bool{"stdout-contains": true, "stdout-not-contains": true, "stderr-contains": true,
-	"stderr-not-contains": true, "stdout-matches": true, "setup-error-contains": true}
+	"stderr-not-contains": true, "stdout-matches": true, "setup-error-contains": true, "cell-reason-contains": true}
 
 func parseExpect(s string) ([]check, error) {
 	if k, v, ok := strings.Cut(s, "="); ok && textKeys[k] {
@@ -243,7 +265,7 @@ func parseExpect(s string) ([]check, error) {
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("expect %q: want key=value", f)
-		case k == "reason" || k == "exit" || k == "signal" || k == "stdout-truncated":
+		case k == "reason" || k == "exit" || k == "signal" || k == "stdout-truncated" || k == "cell":
 			cs = append(cs, check{key: k, val: v})
 		default:
 			return nil, fmt.Errorf("expect: unknown key %q", k)
@@ -288,6 +310,8 @@ func (c *Config) parse(s string) error {
 			c.Outbox = true
 		case "result-in-outbox":
 			c.ResultInOutbox, c.Outbox = true, true
+		case "cell-timeout":
+			c.CellTimeout, err = time.ParseDuration(v)
 		default:
 			return fmt.Errorf("config: unknown key %q", k)
 		}
@@ -323,6 +347,50 @@ type Outcome struct {
 	Stdout, Stderr  string
 	SetupError      string // brig failed to build the jail
 	Supervisor      int    // pid whose jail cgroups are brig-<pid>-...; 0 when unknown
+	// A session payload's cell: its status and reason (CellResult), and
+	// the time bounds the runner saw broken.
+	Cell, CellReason string
+	Overrun          []string
+}
+
+// SessionGrace is how long after its cell timeout a session payload's cell
+// must have returned: the interrupt grace (2 s) and the streams' settle
+// time (2 s) of jail sessions, and room for a loaded host. It is a bound
+// (a hung cell never returns), not a measure of speed.
+const SessionGrace = 10 * time.Second
+
+// CellTimeout is the cell timeout of a session payload.
+func (p *Payload) CellTimeout() time.Duration {
+	if p.Config.CellTimeout > 0 {
+		return p.Config.CellTimeout
+	}
+	return 30 * time.Second // jail.DefaultCellTimeout
+}
+
+// RunCellBounded runs a session payload's cell through run and holds it to
+// its bound: when run has not returned within the cell timeout and
+// SessionGrace, stop is called (it should close the session) and the
+// outcome says the bound was broken.
+func (p *Payload) RunCellBounded(run func() *Outcome, stop func()) *Outcome {
+	done := make(chan *Outcome, 1)
+	go func() { done <- run() }()
+	bound := p.CellTimeout() + SessionGrace
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case o := <-done:
+		return o
+	case <-t.C:
+	}
+	stop()
+	over := fmt.Sprintf("the cell did not return within %v (its %v timeout and %v)", bound, p.CellTimeout(), SessionGrace)
+	select {
+	case o := <-done:
+		o.Overrun = append(o.Overrun, over)
+		return o
+	case <-time.After(SessionGrace):
+		return &Outcome{Overrun: []string{over, "nor after the session was closed"}}
+	}
 }
 
 // selectors are the expectation selectors that apply to a run.
@@ -364,7 +432,7 @@ func (p *Payload) Verdict(o *Outcome, unpriv bool) []string {
 		}
 	}
 	if o.SetupError != "" && len(wantSetup) == 0 {
-		return []string{"setup failed: " + o.SetupError}
+		return append(append([]string{}, o.Overrun...), "setup failed: "+o.SetupError)
 	}
 	if len(wantSetup) > 0 {
 		if o.SetupError == "" {
@@ -407,8 +475,8 @@ func (p *Payload) Verdict(o *Outcome, unpriv bool) []string {
 			scalar[c.key] = c.val
 		}
 	}
-	var fails []string
-	for _, k := range []string{"reason", "exit", "signal", "stdout-truncated"} {
+	fails := append([]string{}, o.Overrun...)
+	for _, k := range []string{"reason", "exit", "signal", "stdout-truncated", "cell"} {
 		want, ok := scalar[k]
 		if !ok {
 			continue
@@ -423,6 +491,8 @@ func (p *Payload) Verdict(o *Outcome, unpriv bool) []string {
 			got = strconv.Itoa(o.Signal)
 		case "stdout-truncated":
 			got = strconv.FormatBool(o.StdoutTruncated)
+		case "cell":
+			got = o.Cell
 		}
 		if !matchAlt(want, got) {
 			fails = append(fails, fmt.Sprintf("%s=%s, want %s", k, got, want))
@@ -441,6 +511,8 @@ func (p *Payload) Verdict(o *Outcome, unpriv bool) []string {
 			ok = !strings.Contains(o.Stderr, c.val)
 		case "stdout-matches":
 			ok = c.re.MatchString(o.Stdout)
+		case "cell-reason-contains":
+			ok = strings.Contains(o.CellReason, c.val)
 		}
 		if !ok {
 			fails = append(fails, fmt.Sprintf("%s %q", c.key, c.val))

@@ -129,6 +129,9 @@ func CLIArgs(r Run) []string {
 }
 
 func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
+	if r.Payload.Session != "" {
+		return c.runSession(ctx, r) // session.go
+	}
 	var resName string
 	if r.Payload.Config.ResultInOutbox && r.Outbox != "" {
 		// Where the jail can write: brig must not write through what it
@@ -235,6 +238,9 @@ func RunCorpus(ctx context.Context, payloads []*Payload, runners []Runner, bait 
 				got = fmt.Sprintf("reason=%s exit=%d signal=%d limiter=%s", o.Reason, o.ExitCode, o.Signal, o.Limiter)
 				if o.SetupError != "" {
 					got = "setup error"
+				}
+				if o.Cell != "" {
+					got += " cell=" + o.Cell
 				}
 			}
 			bug := ""

@@ -1,6 +1,7 @@
 package jail
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -19,6 +20,15 @@ import (
 // shell). Variables, imports, the working directory and files persist
 // between cells. Each session has its own jail; limits apply to the whole
 // session, output caps and timeouts to each cell.
+//
+// A cell runs in its driver's process, so it can reach the driver's reply
+// channel and its copies of stdout and stderr. The supervisor trusts none
+// of them: every reply line is capped (MaxReplyLine) and must carry the
+// cell's nonce, or the session ends saying so; the end of a cell is its
+// reply, and the end markers on the output streams are waited for only
+// StreamSettle after it; the request is sent under the cell's timeout. So
+// Run returns within the cell's timeout, DefaultInterruptGrace and
+// StreamSettle, or sooner when its context ends, whatever the cell does.
 
 // Session defaults.
 const (
@@ -26,6 +36,19 @@ const (
 	// DefaultInterruptGrace is how long a cell may take to stop after the
 	// interrupt its timeout sent, before the whole session is killed.
 	DefaultInterruptGrace = 2 * time.Second
+	// StreamSettle is how long, once a cell's reply has come, its output
+	// streams may take to deliver the cell's end marker. The driver writes
+	// the marker before it replies, so it is normally in the pipe already;
+	// a cell that moved the driver's own copies of its stdout or stderr
+	// away keeps it from coming at all, and then the cell's output is what
+	// arrived by then. Run returns within the cell's timeout, the
+	// interrupt grace and this.
+	StreamSettle = 2 * time.Second
+	// MaxReplyLine caps one line the session's driver sends on its reply
+	// channel. A cell can write to that channel (it runs in the driver's
+	// process), so the supervisor reads no more than this of a line: a
+	// longer or malformed reply ends the session.
+	MaxReplyLine = 4 << 20
 )
 
 // CellStatus says how a cell ended.
@@ -82,6 +105,7 @@ type session struct {
 	stderr    *cellStream
 	exited    chan struct{} // closed when the jail has ended
 	mu        sync.Mutex    // one cell at a time
+	whyMu     sync.Mutex    // guards deadWhy: Close may kill while a cell runs
 	deadWhy   string
 	closeOnce sync.Once
 }
@@ -143,8 +167,11 @@ func (s *session) dead() string {
 	default:
 		return ""
 	}
-	if s.deadWhy != "" {
-		return s.deadWhy
+	s.whyMu.Lock()
+	why := s.deadWhy
+	s.whyMu.Unlock()
+	if why != "" {
+		return why
 	}
 	if r := s.cmd.Result; r != nil {
 		switch r.Reason {
@@ -179,9 +206,11 @@ func (s *session) Result() *Result {
 
 // kill ends the session for the given reason and waits for the jail.
 func (s *session) kill(why string) {
+	s.whyMu.Lock()
 	if s.deadWhy == "" {
 		s.deadWhy = why
 	}
+	s.whyMu.Unlock()
 	s.cmd.Kill()
 	<-s.exited
 }
@@ -221,26 +250,39 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 	nonce := newNonce()
 	s.stdout.begin(nonce, opts.OutputLimit, s.interrupt)
 	s.stderr.begin(nonce, opts.OutputLimit, s.interrupt)
-	if err := send(nonce); err != nil {
-		s.kill("request channel broken: " + err.Error())
-		return deadCell(res, s.dead())
-	}
+	// The request is sent under the cell's timeout too: a cell can leave
+	// the driver reading elsewhere, and a large request then fills the pipe.
 	replied := make(chan error, 1)
-	go func() { replied <- readReply() }()
+	go func() {
+		if err := send(nonce); err != nil {
+			replied <- &sendError{err}
+			return
+		}
+		replied <- readReply()
+	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var interrupted bool
 	for {
 		select {
 		case err := <-replied:
-			if err != nil {
-				<-s.exited
+			var se *sendError
+			if errors.As(err, &se) {
+				s.kill("request channel broken: " + se.err.Error())
 				return deadCell(res, s.dead())
 			}
-			// The reply is sent after the nonce was written on both
-			// streams; wait until the readers have seen it.
-			res.Stdout, res.StdoutTruncated = s.stdout.end(s.exited)
-			res.Stderr, res.StderrTruncated = s.stderr.end(s.exited)
+			if err != nil {
+				s.replyFailed(ctx, err)
+				return deadCell(res, s.dead())
+			}
+			// The end of the cell is known from the reply; the streams
+			// carry the end marker, written before the reply, unless the
+			// cell moved the driver's copies of them away. Wait for the
+			// markers a bounded time only.
+			settle, cancel := context.WithTimeout(ctx, StreamSettle)
+			res.Stdout, res.StdoutTruncated = s.stdout.end(s.exited, settle.Done())
+			res.Stderr, res.StderrTruncated = s.stderr.end(s.exited, settle.Done())
+			cancel()
 			if interrupted {
 				res.Status = CellTimeout
 			}
@@ -258,6 +300,62 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 			return deadCell(res, s.dead())
 		}
 	}
+}
+
+// sendError is a failure to send a cell's request.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
+
+// replyFailed ends the session after its reply channel failed: the end of
+// the channel (the interpreter died, or the cell closed the driver's copy)
+// or a reply that is not the driver's (the cell wrote to the channel).
+func (s *session) replyFailed(ctx context.Context, err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+		// Normally the interpreter ended: its reason is the session's.
+		// Something else of the jail may hold it alive.
+		t := time.NewTimer(DefaultInterruptGrace)
+		defer t.Stop()
+		select {
+		case <-s.exited:
+			return
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		s.kill("the session driver's reply channel was closed (did the cell close its file descriptors?)")
+		return
+	}
+	s.kill("bad reply from the session driver: " + err.Error())
+}
+
+// readReplyLine reads one line of the driver's reply channel, at most
+// MaxReplyLine bytes of it.
+func readReplyLine(r *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxReplyLine {
+			return nil, fmt.Errorf("a line longer than the %d-byte cap (the cell wrote to the driver's reply channel?)", MaxReplyLine)
+		}
+		line = append(line, chunk...)
+		switch {
+		case err == nil:
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF) && len(line) > 0:
+			return nil, fmt.Errorf("an unfinished line %q at the channel's end", clipReply(line))
+		default:
+			return nil, err
+		}
+	}
+}
+
+// clipReply shortens a bad reply for an error message.
+func clipReply(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:80]) + "..."
+	}
+	return string(b)
 }
 
 func (s *session) interrupt() { _ = s.cmd.Signal(syscall.SIGINT) }
@@ -283,6 +381,7 @@ type cellStream struct {
 	cut       bool
 	found     bool
 	after     []byte        // output after the nonce, or between cells
+	stale     [][]byte      // markers of recent cells that never came: dropped if they come late
 	seen      chan struct{} // closed when the nonce went by or the stream closed
 	overLimit func()
 	closed    bool
@@ -352,25 +451,44 @@ func appendCapped(dst, b []byte, limit int64) []byte {
 	return append(dst, b...)
 }
 
-// end waits until the nonce went by (or the program ended) and returns the
-// cell's output and whether it was cut.
-func (c *cellStream) end(exited <-chan struct{}) (string, bool) {
+// end waits until the nonce went by, the program ended or stop is closed,
+// and returns the cell's output and whether it was cut. When the nonce has
+// not come, the cell's output is what came by then; the nonce is
+// remembered, so that arriving late it is dropped from a later cell's
+// output rather than ending it (each cell has its own nonce).
+func (c *cellStream) end(exited, stop <-chan struct{}) (string, bool) {
 	c.mu.Lock()
 	seen := c.seen
 	c.mu.Unlock()
 	select {
 	case <-seen:
 	case <-exited:
+	case <-stop:
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.found {
 		c.addBody(c.tail)
+		if !c.closed {
+			c.stale = append(c.stale, c.nonce)
+			if len(c.stale) > maxStaleNonces {
+				c.stale = c.stale[1:]
+			}
+		}
 	}
-	out, cut := string(c.body), c.cut
+	body := c.body
+	for _, n := range c.stale {
+		if bytes.Contains(body, n) {
+			body = bytes.ReplaceAll(body, n, nil)
+		}
+	}
+	out, cut := string(body), c.cut
 	c.nonce, c.body, c.tail = nil, nil, nil
 	return out, cut
 }
+
+// maxStaleNonces is how many missing end markers a stream remembers.
+const maxStaleNonces = 4
 
 // Close marks the end of the program's output.
 func (c *cellStream) Close() {

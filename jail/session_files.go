@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,9 +18,25 @@ import (
 // (judge0 CVE-2024-28185, go-judge #176 were exactly this), so every path
 // is opened with openat2 beneath the working directory, refusing symlinks
 // and magic links at every step: a link never leads the host elsewhere.
+// The jailed code may also plant a FIFO (whose open waits for a reader)
+// or hold a lease on a file (whose open waits for the lease to break), so
+// every file is opened with O_NONBLOCK, anything but a regular file (or a
+// directory, to list) is refused, and every operation has a deadline.
+//
+// ReadFileIn and ListDirIn read a host directory the same way: the output
+// a jail left in a writable bind, which may hold the same traps.
 
 // DefaultFileLimit caps ReadFile.
 const DefaultFileLimit = 16 << 20
+
+// DefaultListLimit caps the entries ListDir returns.
+const DefaultListLimit = 100_000
+
+// FileOpTimeout bounds every file operation of a session's file API and of
+// ReadFileIn and ListDirIn. Opens never wait (O_NONBLOCK), so this is a
+// backstop for a file system that does; an operation that overruns it
+// fails, and its thread finishes in the background.
+const FileOpTimeout = 10 * time.Second
 
 // FileInfo describes one entry of a session's directory.
 type FileInfo struct {
@@ -62,42 +79,109 @@ func openat2(dir int, path string, flags int) (int, error) {
 	return fd, nil
 }
 
-// cleanRel checks a path relative to the working directory.
+// openPlanted opens a path the jail controls without waiting on it and
+// checks it is a regular file, or a directory when dir is set. The errors
+// say which trap it was.
+func openPlanted(dirfd int, rel, name string, flags int, dir bool) (*os.File, error) {
+	fd, err := openat2(dirfd, rel, flags|unix.O_NONBLOCK)
+	switch {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return nil, fmt.Errorf("%s: the jail holds a lease on it (open with O_NONBLOCK: %w); brig does not wait for the lease to break", name, err)
+	case errors.Is(err, unix.ENXIO):
+		return nil, fmt.Errorf("%s: not a regular file (a FIFO with no reader, or a socket): %w", name, err)
+	case errors.Is(err, unix.ELOOP):
+		return nil, fmt.Errorf("%s: a symlink on the way, which brig does not follow: %w", name, err)
+	case err != nil:
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if dir && !fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a directory (%v)", name, fi.Mode().Type())
+	}
+	if !dir && !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file (%v)", name, fi.Mode().Type())
+	}
+	return f, nil
+}
+
+// withDeadline runs a file operation with FileOpTimeout. The operation owns
+// every descriptor it opens, so it can be left to finish on its own.
+func withDeadline[T any](op, name string, fn func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		done <- result{v, err}
+	}()
+	t := time.NewTimer(FileOpTimeout)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return r.v, fmt.Errorf("%s %w", op, r.err)
+		}
+		return r.v, nil
+	case <-t.C:
+		var zero T
+		return zero, fmt.Errorf("%s %s: gave up after %v (FileOpTimeout): the file system did not answer", op, name, FileOpTimeout)
+	}
+}
+
+// cleanRel checks a path relative to the directory it is opened in.
 func cleanRel(name string) (string, error) {
 	c := filepath.Clean(name)
 	if filepath.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
-		return "", fmt.Errorf("path %q: must be relative to the working directory and stay beneath it", name)
+		return "", fmt.Errorf("path %q: must be relative to the directory and stay beneath it", name)
 	}
 	return c, nil
 }
 
 // WriteFile writes data to name (relative to the working directory),
-// creating missing parent directories, as the jail's user.
+// creating missing parent directories, as the jail's user. Only a regular
+// file (or none) is written: a FIFO, a socket, a directory or a file the
+// jail holds a lease on is refused.
 func (s *session) WriteFile(name string, data []byte) error {
 	rel, err := cleanRel(name)
 	if err != nil {
 		return err
 	}
-	dir, err := s.workDir()
-	if err != nil {
-		return err
-	}
-	defer unix.Close(dir)
-	return s.asJailUser(func() error {
-		if err := mkdirs(dir, filepath.Dir(rel)); err != nil {
-			return err
-		}
-		fd, err := openat2(dir, rel, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
+	_, err = withDeadline("write", name, func() (struct{}, error) {
+		dir, err := s.workDir()
 		if err != nil {
-			return err
+			return struct{}{}, err
 		}
-		f := os.NewFile(uintptr(fd), name)
-		defer f.Close()
-		if _, err := f.Write(data); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		return nil
+		defer unix.Close(dir)
+		return struct{}{}, s.asJailUser(func() error {
+			if err := mkdirs(dir, filepath.Dir(rel)); err != nil {
+				return err
+			}
+			// Not O_TRUNC: nothing is changed before the file is known to
+			// be a regular one.
+			f, err := openPlanted(dir, rel, name, unix.O_WRONLY|unix.O_CREAT, false)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := f.Truncate(0); err != nil {
+				return err
+			}
+			if _, err := f.Write(data); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
 	})
+	return err
 }
 
 func mkdirs(dir int, rel string) error {
@@ -151,66 +235,131 @@ func (s *session) ReadFile(name string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		limit = DefaultFileLimit
-	}
-	dir, err := s.workDir()
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(dir)
-	fd, err := openat2(dir, rel, unix.O_RDONLY|unix.O_NONBLOCK)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %s: not a regular file (%v)", name, fi.Mode().Type())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("read %s: larger than the %d-byte limit", name, limit)
-	}
-	return b, nil
+	return withDeadline("read", name, func() ([]byte, error) {
+		dir, err := s.workDir()
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(dir)
+		return readFileAt(dir, rel, name, limit)
+	})
 }
 
-// ListDir lists a directory relative to the working directory ("" or ".").
+// ListDir lists a directory relative to the working directory ("" or "."),
+// at most DefaultListLimit entries. Entries are described, never followed.
 func (s *session) ListDir(name string) ([]FileInfo, error) {
 	rel, err := cleanRel(name)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := s.workDir()
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(dir)
-	fd, err := openat2(dir, rel, unix.O_RDONLY|unix.O_DIRECTORY)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	entries, err := f.ReadDir(-1)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", name, err)
-	}
-	out := make([]FileInfo, 0, len(entries))
-	for _, e := range entries {
-		// Stat relative to the open directory, never by a host path.
-		var st unix.Stat_t
-		if err := unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			continue // gone meanwhile
+	return withDeadline("list", name, func() ([]FileInfo, error) {
+		dir, err := s.workDir()
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, FileInfo{Name: e.Name(), Size: st.Size, Mode: e.Type() | os.FileMode(st.Mode&0o777), IsDir: e.IsDir()})
+		defer unix.Close(dir)
+		return listDirAt(dir, rel, name)
+	})
+}
+
+// ReadFileIn reads name beneath the host directory dir with the safety of
+// a session's ReadFile: for the output a jail left in a writable bind. No
+// symlink or magic link is followed on the way beneath dir, only a regular
+// file is read (not a FIFO, socket or device), and a file larger than
+// limit bytes (DefaultFileLimit when 0; a jail can leave a huge sparse
+// file) is refused without reading it. dir itself is the caller's: its
+// last component must not be a symlink.
+func ReadFileIn(dir, name string, limit int64) ([]byte, error) {
+	rel, err := cleanRel(name)
+	if err != nil {
+		return nil, err
+	}
+	return withDeadline("read", name, func() ([]byte, error) {
+		d, err := openHostDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(d)
+		return readFileAt(d, rel, name, limit)
+	})
+}
+
+// ListDirIn lists name beneath the host directory dir ("" or "." for dir
+// itself) as ListDir does: entries are described, never followed.
+func ListDirIn(dir, name string) ([]FileInfo, error) {
+	rel, err := cleanRel(name)
+	if err != nil {
+		return nil, err
+	}
+	return withDeadline("list", name, func() ([]FileInfo, error) {
+		d, err := openHostDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(d)
+		return listDirAt(d, rel, name)
+	})
+}
+
+func openHostDir(dir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return fd, nil
+}
+
+func readFileAt(dir int, rel, name string, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		limit = DefaultFileLimit
+	}
+	f, err := openPlanted(dir, rel, name, unix.O_RDONLY, false)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, larger than the %d-byte limit", name, fi.Size(), limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than the %d-byte limit", name, limit)
+	}
+	return b, nil
+}
+
+func listDirAt(dir int, rel, name string) ([]FileInfo, error) {
+	f, err := openPlanted(dir, rel, name, unix.O_RDONLY|unix.O_DIRECTORY, true)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []FileInfo
+	for {
+		entries, err := f.ReadDir(1024)
+		for _, e := range entries {
+			// Stat relative to the open directory, never by a host path.
+			var st unix.Stat_t
+			if err := unix.Fstatat(int(f.Fd()), e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				continue // gone meanwhile
+			}
+			out = append(out, FileInfo{Name: e.Name(), Size: st.Size, Mode: e.Type() | os.FileMode(st.Mode&0o777), IsDir: e.IsDir()})
+		}
+		if len(out) > DefaultListLimit {
+			return nil, fmt.Errorf("%s: more than %d entries (DefaultListLimit)", name, DefaultListLimit)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if out == nil {
+		out = []FileInfo{}
 	}
 	return out, nil
 }

@@ -36,6 +36,7 @@ func NewPythonSession(ctx context.Context, cfg Config) (*PythonSession, error) {
 
 // pythonReply is the driver's reply to one cell.
 type pythonReply struct {
+	Nonce string         `json:"nonce"`
 	Value *string        `json:"value"`
 	Error *CellException `json:"error"`
 	CPU   float64        `json:"cpu"`
@@ -47,8 +48,10 @@ func (p *PythonSession) Run(ctx context.Context, code string, opts RunOptions) *
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var reply pythonReply
+	var sent string
 	res := p.runCell(ctx, opts,
 		func(nonce string) error {
+			sent = nonce
 			b, err := json.Marshal(map[string]string{"code": code, "nonce": nonce})
 			if err != nil {
 				return err
@@ -57,12 +60,15 @@ func (p *PythonSession) Run(ctx context.Context, code string, opts RunOptions) *
 			return err
 		},
 		func() error {
-			line, err := p.replies.ReadBytes('\n')
+			line, err := readReplyLine(p.replies)
 			if err != nil {
 				return err
 			}
 			if err := json.Unmarshal(line, &reply); err != nil {
-				return fmt.Errorf("driver reply: %w", err)
+				return fmt.Errorf("%q: %w", clipReply(line), err)
+			}
+			if reply.Nonce != sent {
+				return fmt.Errorf("%q: not this cell's reply", clipReply(line))
 			}
 			return nil
 		})

@@ -41,8 +41,10 @@ func (sh *ShellSession) Run(ctx context.Context, command string, opts RunOptions
 	defer sh.mu.Unlock()
 	var status int
 	var cpu time.Duration
+	var sent string
 	res := sh.runCell(ctx, opts,
 		func(nonce string) error {
+			sent = nonce
 			if strings.ContainsRune(command, 0) {
 				return fmt.Errorf("command contains a NUL byte")
 			}
@@ -50,18 +52,22 @@ func (sh *ShellSession) Run(ctx context.Context, command string, opts RunOptions
 			return err
 		},
 		func() error {
-			// The status line, then the two lines of bash's `times`.
+			// The nonce and status line, then the two lines of bash's `times`.
 			var lines [3]string
 			for i := range lines {
-				l, err := sh.replies.ReadString('\n')
+				l, err := readReplyLine(sh.replies)
 				if err != nil {
 					return err
 				}
-				lines[i] = strings.TrimSpace(l)
+				lines[i] = strings.TrimSpace(string(l))
+			}
+			n, st, _ := strings.Cut(lines[0], " ")
+			if n != sent {
+				return fmt.Errorf("%q: not this command's reply", clipReply([]byte(lines[0])))
 			}
 			var err error
-			if status, err = strconv.Atoi(lines[0]); err != nil {
-				return fmt.Errorf("shell driver reply %q: %w", lines[0], err)
+			if status, err = strconv.Atoi(st); err != nil {
+				return fmt.Errorf("%q: %w", clipReply([]byte(lines[0])), err)
 			}
 			cpu = parseTimes(lines[1]) + parseTimes(lines[2])
 			return nil

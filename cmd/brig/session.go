@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,10 +79,100 @@ func sessionMain(args []string) int {
 	}
 	if jsonl {
 		serveJSONL(ctx, sess, os.Stdin, os.Stdout, cellTimeout)
-		return 0
+	} else {
+		interact(ctx, sess, kind, os.Stdin, os.Stdout, cellTimeout)
 	}
-	interact(ctx, sess, kind, os.Stdin, os.Stdout, cellTimeout)
+	if ctx.Err() != nil {
+		// SIGTERM: the session is killed (by the deferred Close), whatever
+		// its cell was doing and whether or not stdin is still open.
+		fmt.Fprintln(os.Stderr, "brig: session ended by SIGTERM")
+		return 128 + int(syscall.SIGTERM)
+	}
 	return 0
+}
+
+// MaxRequestLine caps one line of input, a JSONL request or a line at the
+// prompt. A longer line is skipped as it is read, never held whole, and
+// answered as malformed; the session goes on.
+const MaxRequestLine = 16 << 20
+
+// lineReader reads lines of at most max bytes from untrusted input.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+}
+
+func newLineReader(in io.Reader, max int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(in, 64<<10), max: max}
+}
+
+// next returns the next line without its newline. When the line was longer
+// than max, tooLong is set and line is nil: its bytes were read and
+// dropped. err is io.EOF (or a read error) only when there is no line.
+func (l *lineReader) next() (line []byte, tooLong bool, err error) {
+	var got bool
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		got = got || len(chunk) > 0
+		if !tooLong {
+			line = append(line, chunk...)
+			if len(bytes.TrimSuffix(line, []byte("\n"))) > l.max {
+				tooLong, line = true, nil
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == nil || got:
+			// A line, ended by a newline or by the end of the input (the
+			// error then comes with the next call).
+			if tooLong {
+				return nil, true, nil
+			}
+			return bytes.TrimSuffix(line, []byte("\n")), false, nil
+		default:
+			return nil, false, err
+		}
+	}
+}
+
+// inputLine is one line read from stdin, or the error that ended it.
+type inputLine struct {
+	text    string
+	tooLong bool
+	err     error
+}
+
+// readLines reads lines into a channel, so that the caller can wait for
+// the next one and for its context at once: a SIGTERM ends brig session
+// even while stdin stays open. One line is held at a time.
+func readLines(in io.Reader) <-chan inputLine {
+	ch := make(chan inputLine)
+	go func() {
+		defer close(ch)
+		lr := newLineReader(in, MaxRequestLine)
+		for {
+			line, tooLong, err := lr.next()
+			ch <- inputLine{text: string(line), tooLong: tooLong, err: err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// nextLine waits for the next line or the end of ctx.
+func nextLine(ctx context.Context, lines <-chan inputLine) (inputLine, bool) {
+	select {
+	case <-ctx.Done():
+		return inputLine{}, false
+	case l, ok := <-lines:
+		if !ok {
+			return inputLine{err: io.EOF}, true
+		}
+		return l, true
+	}
 }
 
 // request is one line of the JSONL protocol.
@@ -98,27 +189,41 @@ type response struct {
 }
 
 // serveJSONL answers one result line per request line, in order. A
-// malformed line gets a result with status "error" and the session goes on.
+// malformed line (one over MaxRequestLine too) gets a result with status
+// "error" and the session goes on. It returns at the end of the input or
+// of ctx.
 func serveJSONL(ctx context.Context, sess cellRunner, in io.Reader, out io.Writer, cellTimeout time.Duration) {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	lines := readLines(in)
 	enc := json.NewEncoder(out)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	protocolError := func(id *string, msg string) {
+		_ = enc.Encode(response{ID: id, CellResult: &jail.CellResult{Status: jail.CellError,
+			Error: &jail.CellException{Type: "ProtocolError", Message: msg}}})
+	}
+	for {
+		l, ok := nextLine(ctx, lines)
+		if !ok {
+			return
+		}
+		if l.err != nil {
+			if !errors.Is(l.err, io.EOF) {
+				protocolError(nil, "read request: "+l.err.Error())
+			}
+			return
+		}
+		if l.tooLong {
+			protocolError(nil, fmt.Sprintf("malformed request: a line longer than the %d-byte cap (MaxRequestLine), skipped", MaxRequestLine))
+			continue
+		}
+		line := strings.TrimSpace(l.text)
 		if line == "" {
 			continue
 		}
 		id, code, opts, err := parseRequest([]byte(line), cellTimeout)
-		var res *jail.CellResult
 		if err != nil {
-			res = &jail.CellResult{Status: jail.CellError, Error: &jail.CellException{Type: "ProtocolError", Message: err.Error()}}
-		} else {
-			res = sess.Run(ctx, code, opts)
+			protocolError(id, err.Error())
+			continue
 		}
-		_ = enc.Encode(response{ID: id, CellResult: res})
-	}
-	if err := sc.Err(); err != nil {
-		_ = enc.Encode(response{CellResult: &jail.CellResult{Status: jail.CellError, Error: &jail.CellException{Type: "ProtocolError", Message: "read request: " + err.Error()}}})
+		_ = enc.Encode(response{ID: id, CellResult: sess.Run(ctx, code, opts)})
 	}
 }
 
@@ -157,11 +262,24 @@ func interact(ctx context.Context, sess cellRunner, kind string, in io.Reader, o
 	if kind == "python" {
 		prompt, more = ">>> ", "... "
 	}
-	rd := bufio.NewReader(in)
+	lines := readLines(in)
+	read := func() (string, bool) {
+		for {
+			l, ok := nextLine(ctx, lines)
+			if !ok || l.err != nil {
+				return "", false
+			}
+			if l.tooLong {
+				fmt.Fprintf(out, "brig: a line longer than %d bytes, skipped\n", MaxRequestLine)
+				continue
+			}
+			return l.text + "\n", true
+		}
+	}
 	for {
 		fmt.Fprint(out, prompt)
-		line, err := rd.ReadString('\n')
-		if err != nil && line == "" {
+		line, ok := read()
+		if !ok {
 			fmt.Fprintln(out)
 			return
 		}
@@ -169,8 +287,8 @@ func interact(ctx context.Context, sess cellRunner, kind string, in io.Reader, o
 		if kind == "python" && strings.HasSuffix(strings.TrimRight(line, " \t\r\n"), ":") {
 			for {
 				fmt.Fprint(out, more)
-				next, err := rd.ReadString('\n')
-				if strings.TrimSpace(next) == "" || err != nil {
+				next, ok := read()
+				if !ok || strings.TrimSpace(next) == "" {
 					break
 				}
 				cell += next

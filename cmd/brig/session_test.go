@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +99,113 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if err != nil && code != "" {
 			t.Fatalf("code returned with an error")
+		}
+	})
+}
+
+// A request line over the cap is answered as malformed, naming the cap,
+// and the requests after it are still answered.
+func TestJSONLOversizedLineAnswered(t *testing.T) {
+	requireRootCLI(t)
+	p, err := jail.NewPythonSession(context.Background(), jail.Config{})
+	require.NoError(t, err)
+	defer p.Close()
+	huge := `{"id": "big", "code": "` + strings.Repeat("x", MaxRequestLine) + `"}`
+	in := `{"id": "a", "code": "1 + 1"}` + "\n" + huge + "\n" + `{"id": "b", "code": "2 + 2"}` + "\n"
+	var out bytes.Buffer
+	serveJSONL(context.Background(), p, strings.NewReader(in), &out, 5*time.Second)
+	res := decodeAll(t, out.String())
+	require.Len(t, res, 3, "every line is answered")
+	assert.Equal(t, "2", res[0]["value"])
+	assert.Equal(t, "error", res[1]["status"])
+	assert.Contains(t, res[1]["error"].(map[string]any)["message"], "cap")
+	assert.Equal(t, "b", res[2]["id"])
+	assert.Equal(t, "4", res[2]["value"])
+}
+
+// The line reader holds no more than its cap of a line, whatever comes.
+func TestLineReaderBounded(t *testing.T) {
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	const max = 1 << 20
+	lr := newLineReader(io.MultiReader(io.LimitReader(zeros{}, 256<<20), strings.NewReader("\nnext\n")), max)
+	line, tooLong, err := lr.next()
+	require.NoError(t, err)
+	assert.True(t, tooLong)
+	assert.Nil(t, line)
+	runtime.ReadMemStats(&m1)
+	assert.Less(t, m1.TotalAlloc-m0.TotalAlloc, uint64(16*max), "the oversized line was buffered")
+	line, tooLong, err = lr.next()
+	require.NoError(t, err)
+	assert.False(t, tooLong)
+	assert.Equal(t, "next", string(line))
+	_, _, err = lr.next()
+	assert.ErrorIs(t, err, io.EOF)
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'z'
+	}
+	return len(p), nil
+}
+
+// SIGTERM's context ends serveJSONL while stdin stays open.
+func TestJSONLEndsWithContext(t *testing.T) {
+	requireRootCLI(t)
+	sh, err := jail.NewShellSession(context.Background(), jail.Config{})
+	require.NoError(t, err)
+	defer sh.Close()
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var out bytes.Buffer
+	go func() {
+		serveJSONL(ctx, sh, inR, &out, 5*time.Second)
+		close(done)
+	}()
+	_, err = io.WriteString(inW, `{"id": "a", "code": "exec >/dev/null 2>&1; echo hidden"}`+"\n")
+	require.NoError(t, err)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serveJSONL did not end with its context while stdin was open")
+	}
+}
+
+func FuzzLineReader(f *testing.F) {
+	for _, s := range []string{"a\nb\n", "", "\n\n", "no newline", "toolongline\nok\n", "\r\n"} {
+		f.Add([]byte(s), uint8(4))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, max uint8) {
+		lr := newLineReader(bytes.NewReader(data), int(max))
+		want := strings.SplitAfter(string(data), "\n")
+		if want[len(want)-1] == "" {
+			want = want[:len(want)-1]
+		}
+		for i, w := range want {
+			w = strings.TrimSuffix(w, "\n")
+			line, tooLong, err := lr.next()
+			if err != nil {
+				t.Fatalf("line %d: %v", i, err)
+			}
+			if tooLong != (len(w) > int(max)) {
+				t.Fatalf("line %d %q: tooLong=%v with max %d", i, w, tooLong, max)
+			}
+			if !tooLong && string(line) != w {
+				t.Fatalf("line %d: %q, want %q", i, line, w)
+			}
+			if len(line) > int(max) {
+				t.Fatalf("line %d: %d bytes over the cap %d", i, len(line), max)
+			}
+		}
+		if _, _, err := lr.next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after the last line: %v", err)
 		}
 	})
 }

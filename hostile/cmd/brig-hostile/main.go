@@ -188,6 +188,9 @@ func RunAPI(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 	for _, b := range r.Binds() {
 		cfg.Binds = append(cfg.Binds, jail.Bind{Source: b.Source, Target: b.Target, Writable: b.Writable})
 	}
+	if p.Session != "" {
+		return runSessionPayload(ctx, cfg, p), nil // session.go
+	}
 	var stdout, stderr strings.Builder
 	cmd := jail.Command(ctx, cfg, hostile.Interpreters[p.Interp], "-c", p.Source)
 	cmd.Env = r.Env

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/jail"
+)
+
+// runSessionPayload sends a session payload ("# session: python|shell")
+// as one cell of a session through the Go API (see package hostile).
+func runSessionPayload(ctx context.Context, cfg jail.Config, p *hostile.Payload) *hostile.Outcome {
+	var sess interface {
+		Run(context.Context, string, jail.RunOptions) *jail.CellResult
+		Close() error
+		Result() *jail.Result
+	}
+	var err error
+	if p.Session == "python" {
+		sess, err = jail.NewPythonSession(ctx, cfg)
+	} else {
+		sess, err = jail.NewShellSession(ctx, cfg)
+	}
+	if err != nil {
+		return &hostile.Outcome{SetupError: fmt.Sprint(err)}
+	}
+	o := p.RunCellBounded(func() *hostile.Outcome {
+		r := sess.Run(ctx, p.Source, jail.RunOptions{Timeout: p.CellTimeout()})
+		o := &hostile.Outcome{Cell: string(r.Status), CellReason: r.Reason, Stdout: r.Stdout, Stderr: r.Stderr,
+			StdoutTruncated: r.StdoutTruncated}
+		if r.Error != nil {
+			o.Stderr += r.Error.Traceback
+		}
+		if r.ExitCode != nil {
+			o.ExitCode = *r.ExitCode
+		}
+		return o
+	}, func() { sess.Close() })
+	sess.Close()
+	o.Supervisor = os.Getpid()
+	if r := sess.Result(); r != nil {
+		o.Limiter = r.Limiter
+	}
+	return o
+}
