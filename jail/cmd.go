@@ -253,6 +253,7 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 		TmpfsSize:       c.cfg.TmpfsSize,
 		NewNet:          true,
 		JoinLater:       joinLater,
+		IPCSysctls:      ipcSysctls(c.cfg.Limits.Memory),
 		testSilentMaker: testSilentMaker.Load(),
 		Exec:            execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
 	}
