@@ -394,8 +394,10 @@ const jailSigPending = 1024
 // gets; the limiter's replace the defaults of the same resource.
 func (c *Cmd) rlimits() []cgroup.Rlimit {
 	const fsize = cgroup.MaxFileSize
-	// POSIX message queues: counted like pending signals, and kernel memory.
-	msgqueue := uint64(819200) // the kernel's default
+	// POSIX message queues: kernel memory, counted like pending signals.
+	// A quarter of the kernel's default (819200 bytes): two queues of the
+	// default size, and the owner keeps the rest.
+	msgqueue := uint64(819200 / 4)
 	if m := c.cfg.Limits.Memory; m > 0 {
 		msgqueue = min(msgqueue, uint64(m/64))
 	}

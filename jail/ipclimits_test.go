@@ -72,6 +72,8 @@ func checkIPCProbe(t *testing.T, out string, memory int64) {
 	assert.Contains(t, out, "msgmni stays\n")
 	assert.Contains(t, out, "loginuid 1000\n")
 	assert.Regexp(t, `Max pending signals\s+1024\s+1024`, out)
+	mq := min(819200/4, memory/64)
+	assert.Regexp(t, fmt.Sprintf(`Max msgqueue size\s+%d\s+%d`, mq, mq), out)
 }
 
 // The jail's IPC namespace has limits sized from its memory limit under
@@ -82,7 +84,7 @@ func TestJailIPCLimitsAndQuotas(t *testing.T) {
 	if _, err := exec.LookPath("ipcmk"); err != nil {
 		t.Skip("needs ipcmk (util-linux)")
 	}
-	const memory = 96 << 20
+	const memory = 32 << 20
 	for _, k := range limiters(t) {
 		t.Run(string(k), func(t *testing.T) {
 			mounts := countMounts()
@@ -91,7 +93,7 @@ func TestJailIPCLimitsAndQuotas(t *testing.T) {
 			assert.Equal(t, 0, r.ExitCode, errOut)
 			checkIPCProbe(t, out, memory)
 			if k == cgroup.RlimitOnly {
-				files, fsize := 384, memory // cgroup.fileRlimits
+				files, fsize := 128, memory // cgroup.fileRlimits
 				assert.Regexp(t, fmt.Sprintf(`Max open files\s+%d\s+%d`, files, files), out)
 				assert.Regexp(t, fmt.Sprintf(`Max file size\s+%d\s+%d`, fsize, fsize), out)
 			} else {
@@ -108,7 +110,7 @@ func TestHelperIPCUnprivileged(t *testing.T) {
 	if os.Getenv("BRIG_TEST_IPC_UNPRIVILEGED") != "1" {
 		t.Skip("helper process for TestJailIPCLimitsUnprivileged")
 	}
-	cmd := Command(context.Background(), Config{Limits: cgroup.Limits{Memory: 96 << 20}}, "/bin/sh", "-c", ipcProbe)
+	cmd := Command(context.Background(), Config{Limits: cgroup.Limits{Memory: 32 << 20}}, "/bin/sh", "-c", ipcProbe)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 	if err := cmd.Run(); err != nil {
 		fmt.Printf("error %v\n", err)
@@ -141,5 +143,5 @@ func TestJailIPCLimitsUnprivileged(t *testing.T) {
 	cmd.Env = []string{"BRIG_TEST_IPC_UNPRIVILEGED=1", "PATH=/usr/bin:/bin"}
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
-	checkIPCProbe(t, string(out), 96<<20)
+	checkIPCProbe(t, string(out), 32<<20)
 }
