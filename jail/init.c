@@ -266,7 +266,9 @@ static int own_ipc_namespace(void) {
 	int rc = 0;
 	int pidfd = n == 1 && r == 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
 	if (n != 1 || r != 0)
-		rc = fail(n == 1 ? r : EIO, step, "create the namespace");
+		rc = fail(n == 1 ? r : EIO, step,
+		          "create a user namespace in the jail's to own its IPC namespace (does the host limit nested user "
+		          "namespaces? see user.max_user_namespaces)");
 	else if (pidfd < 0)
 		rc = fail(errno, step, "pidfd_open");
 	else if (setns(pidfd, CLONE_NEWIPC) < 0)
