@@ -443,6 +443,8 @@ func TestRlimitLimiter(t *testing.T) {
 		{Resource: unix.RLIMIT_AS, Cur: 64 * mib, Max: 64 * mib},
 		{Resource: unix.RLIMIT_NPROC, Cur: 20, Max: 20},
 		{Resource: unix.RLIMIT_CPU, Cur: 2, Max: 3}, // 1.5 s rounds up
+		{Resource: unix.RLIMIT_NOFILE, Cur: 256, Max: 256},
+		{Resource: unix.RLIMIT_FSIZE, Cur: 64 * mib, Max: 64 * mib},
 	}, l.Rlimits())
 	st, err := l.Stats()
 	require.NoError(t, err)
@@ -456,6 +458,23 @@ func TestRlimitLimiter(t *testing.T) {
 
 	_, err = New(Limits{}, Options{Kind: RlimitOnly, Require: true})
 	assert.ErrorContains(t, err, "Require", "requiring cgroups and choosing none contradict")
+}
+
+func TestFileRlimitsFollowMemory(t *testing.T) {
+	for _, c := range []struct {
+		memory       int64
+		files, fsize uint64
+	}{
+		{0, 64, 1 * mib},
+		{16 * mib, 64, 16 * mib},
+		{128 * mib, 512, 128 * mib},
+		{256 * mib, 1024, 256 * mib},
+		{8 << 30, 1024, 1 << 30},
+	} {
+		files, fsize := fileRlimits(c.memory)
+		assert.Equal(t, c.files, files, "files for %d bytes", c.memory)
+		assert.Equal(t, c.fsize, fsize, "file size for %d bytes", c.memory)
+	}
 }
 
 func TestCgroupLimitersHaveNoRlimits(t *testing.T) {

@@ -156,6 +156,11 @@ func choose(opt Options, r Report) (kind Kind, why string, err error) {
 
 var fallbackWarning sync.Once
 
+// FallbackExplained keeps New from logging its fallback warning in this
+// process: the caller tells its user itself what the rlimit fallback does
+// not enforce (brig run's start line).
+func FallbackExplained() { fallbackWarning.Do(func() {}) }
+
 // Planned reports the kind New would create for opt now, from the same
 // (briefly cached) probe, without creating anything: a caller can start
 // work that depends only on the kind while the cgroup is being made.

@@ -109,8 +109,10 @@ type Limiter interface {
 	// nil, nil for other kinds.
 	SelfMove() (jail, home []string)
 	// Rlimits are this limiter's own rlimits, applied in the jail before the
-	// program runs: the rlimit kind returns AS, NPROC and CPU; cgroup kinds
-	// return none. The jail adds RLIMIT_CORE, FSIZE and NOFILE itself.
+	// program runs: the rlimit kind returns AS, NPROC, CPU, and NOFILE and
+	// FSIZE sized from the memory limit; cgroup kinds return none. The
+	// jail adds RLIMIT_CORE, SIGPENDING and MSGQUEUE, and FSIZE and NOFILE
+	// where the limiter has none.
 	Rlimits() []Rlimit
 	// Stats reads the current counters; valid while the cgroup exists.
 	Stats() (Stats, error)

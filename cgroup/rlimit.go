@@ -16,6 +16,17 @@ import (
 //     bound only because each jail runs as its own host uid.
 //   - RLIMIT_CPU is per process; the jail's CPUTime budget over all
 //     processes is enforced by the jail from rusage.
+//
+// Kernel memory a process pins without mapping it is not in its address
+// space: pipe and socket buffers, memfd and other unlinked in-memory files,
+// epoll watches. Of these, the fallback bounds what it can per process:
+// RLIMIT_NOFILE (fds, so pipes, sockets and memfds held open) and
+// RLIMIT_FSIZE (each file, memfds too) are sized from the memory limit.
+// Their product still allows far more than the memory limit in memfds and
+// socket buffers, and epoll watches are bounded only per user
+// (fs.epoll.max_user_watches); only a memory cgroup counts these. The
+// jail's SysV IPC limits are set in its IPC namespace instead (the jail
+// package).
 type rlimitLimiter struct {
 	lim Limits
 }
@@ -40,6 +51,9 @@ func (r *rlimitLimiter) Rlimits() []Rlimit {
 	if r.lim.Memory > 0 {
 		m := uint64(r.lim.Memory)
 		out = append(out, Rlimit{Resource: unix.RLIMIT_AS, Cur: m, Max: m})
+		files, fsize := fileRlimits(r.lim.Memory)
+		out = append(out, Rlimit{Resource: unix.RLIMIT_NOFILE, Cur: files, Max: files},
+			Rlimit{Resource: unix.RLIMIT_FSIZE, Cur: fsize, Max: fsize})
 	}
 	if r.lim.Pids > 0 {
 		p := uint64(r.lim.Pids)
@@ -53,4 +67,21 @@ func (r *rlimitLimiter) Rlimits() []Rlimit {
 		out = append(out, Rlimit{Resource: unix.RLIMIT_CPU, Cur: secs, Max: secs + 1})
 	}
 	return out
+}
+
+// Bounds of fileRlimits.
+const (
+	MaxFiles    = 1024 // RLIMIT_NOFILE of every jail
+	minFiles    = 64   // enough for an interpreter, its libraries and a few pipes
+	bytesPerFD  = 256 << 10
+	MaxFileSize = 1 << 30 // RLIMIT_FSIZE of every jail
+)
+
+// fileRlimits sizes RLIMIT_NOFILE and RLIMIT_FSIZE from a memory limit for
+// the rlimit fallback: one open file per 256 KiB of memory (64 to 1024),
+// which keeps the socket buffers a process can fill near half its memory
+// limit, and no file larger than the memory limit (at most 1 GiB).
+func fileRlimits(memory int64) (files, fsize uint64) {
+	m := uint64(max(memory, 0))
+	return max(minFiles, min(m/bytesPerFD, MaxFiles)), max(1<<20, min(m, MaxFileSize))
 }

@@ -3,6 +3,7 @@ package hostile
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,10 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -187,6 +190,11 @@ func (b *Bait) Probe() (time.Duration, error) {
 		return 0, fmt.Errorf("host cannot create an inotify instance: %w", err)
 	}
 	unix.Close(fd)
+	for _, uid := range []int{0, nobody} {
+		if err := timerAs(uid); err != nil {
+			return 0, fmt.Errorf("host cannot create a POSIX timer as uid %d: %w", uid, err)
+		}
+	}
 	b.ownHits.Add(1)
 	c, err := net.DialTimeout("tcp4", b.tcp.Addr().String(), 5*time.Second)
 	if err != nil {
@@ -200,6 +208,40 @@ func (b *Bait) Probe() (time.Duration, error) {
 		return 0, fmt.Errorf("host listener did not answer: %w", err)
 	}
 	return time.Since(start), nil
+}
+
+// nobody is the uid unprivileged runs use (setpriv --reuid=nobody): the
+// owner of their jails' user namespaces.
+const nobody = 65534
+
+// timerAs creates and deletes a POSIX timer as uid, as the owners of jails'
+// user namespaces (root, or the unprivileged caller) need to: its pending
+// signal is counted for them on the host, jails' included. The ids of one
+// locked thread change, and that thread ends with the probe.
+func timerAs(uid int) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with its changed ids
+		if uid != 0 {
+			// The saved uid stays 0: only this thread changes, and only its
+			// real uid (what pending signals are counted for) matters.
+			if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), 0); e != 0 {
+				errc <- fmt.Errorf("setresuid: %w", e)
+				return
+			}
+		}
+		// struct sigevent: SIGEV_SIGNAL (0) with SIGURG; never armed, so it never fires.
+		var sev [64]byte
+		binary.NativeEndian.PutUint32(sev[8:], uint32(unix.SIGURG))
+		var id int32
+		if _, _, e := unix.RawSyscall(unix.SYS_TIMER_CREATE, uintptr(unix.CLOCK_MONOTONIC), uintptr(unsafe.Pointer(&sev)), uintptr(unsafe.Pointer(&id))); e != 0 {
+			errc <- e
+			return
+		}
+		unix.RawSyscall(unix.SYS_TIMER_DELETE, uintptr(id), 0, 0)
+		errc <- nil
+	}()
+	return <-errc
 }
 
 // Check says what of the bait was touched; nil means nothing.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/brig-sandbox/brig/cgroup"
 	"github.com/brig-sandbox/brig/seccomp"
+	"golang.org/x/sys/unix"
 )
 
 // Cmd is a program to run in a jail, shaped like os/exec.Cmd.
@@ -253,6 +255,7 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 		TmpfsSize:       c.cfg.TmpfsSize,
 		NewNet:          true,
 		JoinLater:       joinLater,
+		IPCSysctls:      ipcSysctls(c.cfg.Limits.Memory),
 		testSilentMaker: testSilentMaker.Load(),
 		Exec:            execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
 	}
@@ -384,18 +387,40 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 	return variant.Of(c.cfg.Seccomp).Compile()
 }
 
-// rlimits are the limiter's own plus the defence-in-depth ones every jail gets.
+// jailSigPending is every jail's RLIMIT_SIGPENDING. Pending signals (and
+// POSIX timers, which hold one each) are counted per user in the jail's
+// user namespace and again for the namespace's owner on the host, the
+// caller's uid (root's, when the supervisor is root): a jail with the
+// caller's own limit could use all of the caller's quota, and the caller's
+// timer_create then fails. This bounds the jail's share.
+const jailSigPending = 1024
+
+// rlimits are the limiter's own plus the defence-in-depth ones every jail
+// gets; the limiter's replace the defaults of the same resource.
 func (c *Cmd) rlimits() []cgroup.Rlimit {
-	const fsize = 1 << 30
+	const fsize = cgroup.MaxFileSize
+	// POSIX message queues: kernel memory, counted like pending signals.
+	// A quarter of the kernel's default (819200 bytes): two queues of the
+	// default size, and the owner keeps the rest.
+	msgqueue := uint64(819200 / 4)
+	if m := c.cfg.Limits.Memory; m > 0 {
+		msgqueue = min(msgqueue, uint64(m/64))
+	}
 	rl := []cgroup.Rlimit{
 		coreRlimit(), // 1, not 0: see coredump.go
 		{Resource: syscall.RLIMIT_FSIZE, Cur: fsize, Max: fsize},
-		{Resource: syscall.RLIMIT_NOFILE, Cur: 1024, Max: 1024},
+		{Resource: syscall.RLIMIT_NOFILE, Cur: cgroup.MaxFiles, Max: cgroup.MaxFiles},
+		{Resource: unix.RLIMIT_SIGPENDING, Cur: jailSigPending, Max: jailSigPending},
+		{Resource: unix.RLIMIT_MSGQUEUE, Cur: msgqueue, Max: msgqueue},
 	}
 	if c.limiter == nil {
 		return rl // a JoinLater jail: cgroup v1, which adds none
 	}
-	return append(rl, c.limiter.Rlimits()...)
+	own := c.limiter.Rlimits()
+	rl = slices.DeleteFunc(rl, func(d cgroup.Rlimit) bool {
+		return slices.ContainsFunc(own, func(o cgroup.Rlimit) bool { return o.Resource == d.Resource })
+	})
+	return append(rl, own...)
 }
 
 // startHelper starts the helper and hands it the spec.

@@ -40,7 +40,9 @@
 // the spec), kills the jail when told to or when the supervisor
 // dies, and reports what the jail used. init (init.c) forks a child that
 // makes the jail's network namespace while init builds the root (mounts.c),
-// then enters it. The read-only part of the root is, where the kernel
+// then enters it; before the root, it sets the SysV IPC limits of the jail's
+// IPC namespace from its memory limit (ipclimits.go; unprivileged, in an IPC
+// namespace it enters for that) and the jail's audit login uid. The read-only part of the root is, where the kernel
 // allows, a clone of a root template the supervisor builds once a second
 // (roottemplate.go), not built again by every init; init reaps orphans and
 // forwards signals, and when the program exits kills and reaps what it left

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -220,6 +221,109 @@ static int join_cgroups(int sock) {
 	return rc;
 }
 
+// own_ipc_namespace moves init, unprivileged, into a new IPC namespace whose
+// limits it may set. The kernel lets only the root of the user namespace
+// that owns an IPC namespace write its sysctls, and an unprivileged jail
+// has no root: its only mapped id is the program's. So a child makes a user
+// namespace below the jail's that maps its root to that same id, and an IPC
+// namespace owned by it; init, the owner of the child's user namespace,
+// enters that IPC namespace, and is its root's host id, like everything in
+// the jail. The program could write these sysctls too, but only through a
+// writable /proc/sys, which the jail's is not (mounts.c), and it may not
+// mount (no capabilities, seccomp).
+static int own_ipc_namespace(void) {
+	const char *step = "limit ipc";
+	int sync[2]; // the child's result: 0 once the namespaces exist, else an errno
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return fail(errno, step, "pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		return fail(errno, step, "fork");
+	if (pid == 0) {
+		char map[32];
+		snprintf(map, sizeof map, "0 %d 1\n", JAIL_UID);
+		// Dumpable, so that its /proc/self files are its own to write
+		// (init is not: helper.c's become_init); it ends before the jail's
+		// program exists.
+		int err = 0;
+		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER) < 0 || write_file("/proc/self/setgroups", "deny", 0) < 0 ||
+		    write_file("/proc/self/uid_map", map, 0) < 0)
+			err = errno;
+		snprintf(map, sizeof map, "0 %d 1\n", JAIL_GID);
+		if (err == 0 && (write_file("/proc/self/gid_map", map, 0) < 0 || unshare(CLONE_NEWIPC) < 0))
+			err = errno;
+		unsigned char r = (unsigned char)err;
+		if (write(sync[1], &r, 1) != 1 || err != 0)
+			_exit(1);
+		for (;;)
+			pause(); // until init has entered the namespace and kills it
+	}
+	close(sync[1]);
+	unsigned char r = EIO;
+	ssize_t n;
+	while ((n = read(sync[0], &r, 1)) < 0 && errno == EINTR) {
+	}
+	int rc = 0;
+	int pidfd = n == 1 && r == 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (n != 1 || r != 0)
+		rc = fail(n == 1 ? r : EIO, step,
+		          "create a user namespace in the jail's to own its IPC namespace (does the host limit nested user "
+		          "namespaces? see user.max_user_namespaces)");
+	else if (pidfd < 0)
+		rc = fail(errno, step, "pidfd_open");
+	else if (setns(pidfd, CLONE_NEWIPC) < 0)
+		rc = fail(errno, step, "enter the namespace");
+	if (pidfd >= 0)
+		close(pidfd);
+	kill(pid, SIGKILL);
+	close(sync[0]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+	}
+	return rc;
+}
+
+// limit_ipc sets the jail's SysV IPC limits (ipclimits.go) in its IPC
+// namespace. /proc is still the host's here; the sysctls it shows are those
+// of the writer's IPC namespace.
+static int limit_ipc(const struct spec *s) {
+	if (s->ipc_sysctls == NULL || s->ipc_sysctls[0] == NULL)
+		return 0;
+	if (!(s->flags & SPEC_PRIVILEGED) && own_ipc_namespace() < 0)
+		return -1;
+	for (char **p = s->ipc_sysctls; *p != NULL; p++) {
+		char path[128];
+		const char *eq = strchr(*p, '=');
+		if (eq == NULL || strncmp(*p, "kernel/", 7) != 0 || (size_t)(eq - *p) > 64 || strchr(*p, '.') != NULL)
+			return fail(EINVAL, "limit ipc", "malformed sysctl %s", *p);
+		snprintf(path, sizeof path, "/proc/sys/%.*s", (int)(eq - *p), *p);
+		if (write_file(path, eq + 1, 0) < 0)
+			return fail(errno, "limit ipc", "write %s", path);
+	}
+	return 0;
+}
+
+// set_loginuid gives the jail the audit login uid of its user before
+// anything of the caller's runs; every process of the jail inherits it. A
+// task whose login uid is unset may set it once without privilege, so a
+// jail that inherited an unset one could otherwise claim any. Once set,
+// changing it needs CAP_AUDIT_CONTROL in the host's user namespace, which
+// nothing in a jail has: when the host had set it already, the jail keeps
+// that one (shown as unmapped) and cannot change it either.
+static int set_loginuid(void) {
+	char uid[16];
+	snprintf(uid, sizeof uid, "%d", JAIL_UID);
+	// /proc/self is init's own to write only while it is dumpable; nothing
+	// of the caller's runs in the jail yet to make use of that.
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return fail(errno, "set loginuid", "prctl");
+	int rc = write_file("/proc/self/loginuid", uid, 0), err = errno;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return fail(errno, "set loginuid", "prctl");
+	if (rc < 0 && err != EPERM && err != ENOENT)
+		return fail(err, "set loginuid", NULL);
+	return 0;
+}
+
 // read_request waits for the program of a pooled jail: an 8-byte length
 // carrying stdio and the extra files (SCM_RIGHTS), then the program, its
 // arguments and environment (pool.go's sendRequest).
@@ -343,7 +447,7 @@ void run_init(struct spec *s, int request_fd, int join_fd) {
 			die();
 		net = &maker;
 	}
-	if (build_root(s) < 0)
+	if (limit_ipc(s) < 0 || set_loginuid() < 0 || build_root(s) < 0)
 		die();
 	if (sethostname(s->hostname, strlen(s->hostname)) < 0) {
 		fail(errno, "set hostname", NULL);

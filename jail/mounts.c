@@ -32,11 +32,17 @@
 #define SCRATCH "/scratch"
 
 // Hidden behind /dev/null (files) or an empty read-only tmpfs (directories):
-// they disclose kernel memory, keys or timing (runc's list).
+// they disclose kernel memory, keys or timing (runc's list), or identify the
+// host without any program needing them: the kernel's command line and
+// configuration, the boot id, and the host's pressure stall figures.
+// /proc/meminfo, /proc/loadavg, /proc/stat and /proc/uptime stay: free,
+// psutil, os.getloadavg and thread-pool sizing read them and fail outright
+// on an empty file; they show how busy the host is, not which host it is.
 static const char *proc_masked[] = {
     "/proc/acpi",       "/proc/asound", "/proc/kcore",      "/proc/keys",       "/proc/latency_stats",
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/proc/kallsyms",
-    "/proc/kmsg",       "/proc/interrupts", "/proc/vmallocinfo", NULL,
+    "/proc/kmsg",       "/proc/interrupts", "/proc/vmallocinfo", "/proc/cmdline", "/proc/config.gz",
+    "/proc/pressure",   "/proc/sys/kernel/random/boot_id", NULL,
 };
 
 // Kernel knobs the jail may read but never write.
@@ -446,6 +452,19 @@ static int mount_proc(void) {
 		return fail(errno, "mkdir /proc", NULL);
 	if (mount("proc", NEW_ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return fail(errno, "mount /proc", NULL);
+	// Read-only first: its recursive nodev would reach the /dev/null masks
+	// below it (/proc/sys/kernel/random/boot_id) and make them unreadable.
+	for (const char **p = proc_read_only; *p != NULL; p++) {
+		char path[128], step[128];
+		snprintf(path, sizeof path, NEW_ROOT "%s", *p);
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			continue;
+		if (bind_onto(path, path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC) < 0) {
+			snprintf(step, sizeof step, "make %s read-only", *p);
+			return fail(errno, step, NULL);
+		}
+	}
 	for (const char **p = proc_masked; *p != NULL; p++) {
 		char path[128], step[128];
 		snprintf(path, sizeof path, NEW_ROOT "%s", *p);
@@ -459,17 +478,6 @@ static int mount_proc(void) {
 			rc = bind_onto(NEW_ROOT "/dev/null", path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
 		if (rc < 0) {
 			snprintf(step, sizeof step, "mask %s", *p);
-			return fail(errno, step, NULL);
-		}
-	}
-	for (const char **p = proc_read_only; *p != NULL; p++) {
-		char path[128], step[128];
-		snprintf(path, sizeof path, NEW_ROOT "%s", *p);
-		struct stat st;
-		if (lstat(path, &st) < 0)
-			continue;
-		if (bind_onto(path, path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC) < 0) {
-			snprintf(step, sizeof step, "make %s read-only", *p);
 			return fail(errno, step, NULL);
 		}
 	}

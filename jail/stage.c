@@ -180,6 +180,7 @@ int parse_spec(struct reader *r, struct spec *s) {
 	s->procs_files = get_strs(r);
 	s->join_tasks = get_strs(r);
 	s->home_tasks = get_strs(r);
+	s->ipc_sysctls = get_strs(r);
 	uint32_t exec_len = get_u32(r);
 	if (r->bad || exec_len != r->n)
 		return -1;

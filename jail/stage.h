@@ -77,6 +77,7 @@ struct spec {
 	char *cgroup_dir;
 	char **procs_files;
 	char **join_tasks, **home_tasks;
+	char **ipc_sysctls; // "kernel/msgmni=64": paths under /proc/sys (ipclimits.go)
 	struct exec_settings exec;
 	int template_fd; // not in the spec: the helper's fd of the root template, or -1
 };

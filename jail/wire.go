@@ -82,6 +82,10 @@ type spec struct {
 	JoinTasks  []string
 	HomeTasks  []string
 
+	// IPCSysctls: the jail's SysV IPC limits (ipclimits.go), written by
+	// init into its IPC namespace before it builds the jail.
+	IPCSysctls []string
+
 	Exec execSettings
 }
 
@@ -173,6 +177,7 @@ func (s *spec) encode() []byte {
 	e.strs(s.ProcsFiles)
 	e.strs(s.JoinTasks)
 	e.strs(s.HomeTasks)
+	e.strs(s.IPCSysctls)
 	exec := s.Exec.encode()
 	e.u32(uint32(len(exec)))
 	e.Write(exec)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -76,6 +77,30 @@ func TestRunExitStatus(t *testing.T) {
 
 	code, _, stderr = runCLI(t, "/bin/true", "--bogus")
 	assert.Equal(t, 0, code, stderr) // flags end at the first non-flag: --bogus is the program's
+}
+
+// Under the rlimit fallback brig run says, in one line of its own, which
+// limits it cannot enforce; --quiet silences it, and a run a cgroup limits
+// says nothing.
+func TestRunSaysWhatRlimitsCannotEnforce(t *testing.T) {
+	code, _, stderr := runCLI(t, "--limiter", "rlimit", "--", "/bin/true")
+	assert.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	require.Len(t, lines, 1, "one line, not the library's warning as well: %q", stderr)
+	assert.True(t, strings.HasPrefix(lines[0], "brig: rlimits only (as requested): memory is per-process address space"), lines[0])
+	assert.Contains(t, lines[0], "--cpus is not enforced")
+	assert.LessOrEqual(t, len(lines[0]), 160, "a short line")
+
+	code, _, stderr = runCLI(t, "--quiet", "--limiter", "rlimit", "--", "/bin/true")
+	assert.Equal(t, 0, code)
+	assert.Empty(t, stderr)
+
+	if kind, err := cgroup.Planned(cgroup.Options{NoFreezer: true, NoCPUAccounting: true}); err != nil || kind == cgroup.RlimitOnly {
+		t.Skipf("no usable cgroup here (%v, %v): the quiet side needs one", kind, err)
+	}
+	code, _, stderr = runCLI(t, "--", "/bin/true")
+	assert.Equal(t, 0, code)
+	assert.Empty(t, stderr, "a cgroup enforces every limit")
 }
 
 func TestRunResultJSON(t *testing.T) {

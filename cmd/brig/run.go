@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/brig-sandbox/brig/cgroup"
 	"github.com/brig-sandbox/brig/jail"
 )
 
@@ -33,6 +34,11 @@ func runMain(args []string) int {
 			return exitBrigFailed
 		}
 		defer result.close()
+	}
+	if !opt.quiet {
+		if note := unenforcedLimits(opt.cfg); note != "" {
+			fmt.Fprintf(os.Stderr, "brig: %s\n", note)
+		}
 	}
 	// Every signal that would end brig cancels the jail instead, so that
 	// brig tears it down (processes, cgroups) before it exits.
@@ -66,6 +72,24 @@ func runMain(args []string) int {
 		return 128 + r.Signal
 	}
 	return r.ExitCode
+}
+
+// unenforcedLimits says in one line which limits the jail's limiter cannot
+// enforce, or nothing when it enforces them all. The rlimit fallback's
+// reasons for being chosen are brig check's to explain.
+func unenforcedLimits(cfg jail.Config) string {
+	kind, err := cgroup.Planned(cgroup.Options{Kind: cfg.Limiter, Require: cfg.RequireCgroups, Parent: cfg.CgroupParent,
+		NoFreezer: true, NoCPUAccounting: cfg.Limits.CPUTime == 0})
+	if err != nil || kind != cgroup.RlimitOnly {
+		return "" // a failure is the run's to report
+	}
+	cgroup.FallbackExplained()
+	why := "no usable cgroup, see brig check"
+	if cfg.Limiter == cgroup.RlimitOnly {
+		why = "as requested"
+	}
+	return "rlimits only (" + why + "): memory is per-process address space without kernel memory; " +
+		"CPU time is per process; --cpus is not enforced"
 }
 
 func describe(r *jail.Result) string {
