@@ -9,7 +9,11 @@
 exec 5>&1 6>&2 7<&3 8>&4 3<&- 4>&-
 # A ^C from the host interrupts the command in the foreground, not this shell.
 trap ':' INT
+# $? carries over from one command to the next, as at a prompt.
+__brig_status=0
+__brig_return() { return "$1"; }
 while IFS= read -r -d '' __brig_nonce <&7 && IFS= read -r -d '' __brig_cmd <&7; do
+	__brig_return "$__brig_status"
 	eval "$__brig_cmd" </dev/null 5>&- 6>&- 7<&- 8>&-
 	__brig_status=$?
 	printf '%s' "$__brig_nonce" >&5

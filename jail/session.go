@@ -59,6 +59,10 @@ const (
 	CellError   CellStatus = "error"   // raised an exception, or the request was malformed
 	CellTimeout CellStatus = "timeout" // interrupted at its timeout; the session lives on
 	CellDead    CellStatus = "dead"    // the session is dead (see Reason); later cells fail the same way
+	// CellCanceled: the context passed to Run ended, and the cell was
+	// interrupted as at a timeout; the session lives on. (The context the
+	// session was started with kills the session.)
+	CellCanceled CellStatus = "canceled"
 )
 
 // RunOptions tune one cell; zero fields take the session's defaults.
@@ -238,7 +242,6 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 	defer func() {
 		res.WallTime = time.Since(start)
 		res.WallTimeMS = res.WallTime.Milliseconds()
-		res.CPUTimeMS = res.CPUTime.Milliseconds()
 	}()
 	if why := s.dead(); why != "" {
 		return deadCell(res, why)
@@ -262,42 +265,57 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	var interrupted bool
+	var interrupted, canceled bool
+	ctxDone := ctx.Done()
 	for {
 		select {
 		case err := <-replied:
 			var se *sendError
 			if errors.As(err, &se) {
 				s.kill("request channel broken: " + se.err.Error())
-				return deadCell(res, s.dead())
+				return s.deadCellWithOutput(res)
 			}
 			if err != nil {
 				s.replyFailed(ctx, err)
-				return deadCell(res, s.dead())
+				return s.deadCellWithOutput(res)
 			}
 			// The end of the cell is known from the reply; the streams
 			// carry the end marker, written before the reply, unless the
 			// cell moved the driver's copies of them away. Wait for the
 			// markers a bounded time only.
-			settle, cancel := context.WithTimeout(ctx, StreamSettle)
+			settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), StreamSettle)
 			res.Stdout, res.StdoutTruncated = s.stdout.end(s.exited, settle.Done())
 			res.Stderr, res.StderrTruncated = s.stderr.end(s.exited, settle.Done())
 			cancel()
-			if interrupted {
+			switch {
+			case canceled:
+				res.Status = CellCanceled
+			case interrupted:
 				res.Status = CellTimeout
 			}
 			return res
 		case <-timer.C:
 			if interrupted {
-				s.kill(fmt.Sprintf("cell did not stop within %v of the interrupt sent at its %v timeout", DefaultInterruptGrace, timeout))
-				return deadCell(res, s.dead())
+				why := fmt.Sprintf("at its %v timeout", timeout)
+				if canceled {
+					why = "when its context ended"
+				}
+				s.kill(fmt.Sprintf("cell did not stop within %v of the interrupt sent %s", DefaultInterruptGrace, why))
+				return s.deadCellWithOutput(res)
 			}
 			interrupted = true
 			s.interrupt()
 			timer.Reset(DefaultInterruptGrace)
-		case <-ctx.Done():
-			s.kill("canceled: " + ctx.Err().Error())
-			return deadCell(res, s.dead())
+		case <-ctxDone:
+			// As Jupyter's interrupt: the cell stops, the session's state
+			// stays. A cell that ignores it is killed with its session
+			// after the grace, as at a timeout.
+			ctxDone, canceled = nil, true
+			if !interrupted {
+				interrupted = true
+				s.interrupt()
+				timer.Reset(DefaultInterruptGrace)
+			}
 		}
 	}
 }
@@ -359,6 +377,18 @@ func clipReply(b []byte) string {
 }
 
 func (s *session) interrupt() { _ = s.cmd.Signal(syscall.SIGINT) }
+
+// deadCellWithOutput reports a cell whose session died while it ran, with
+// the output the cell wrote before (the jail has ended, so all of it has
+// reached the streams).
+func (s *session) deadCellWithOutput(res *CellResult) *CellResult {
+	<-s.exited
+	closed := make(chan struct{})
+	close(closed)
+	res.Stdout, res.StdoutTruncated = s.stdout.end(s.exited, closed)
+	res.Stderr, res.StderrTruncated = s.stderr.end(s.exited, closed)
+	return deadCell(res, s.dead())
+}
 
 func deadCell(res *CellResult, why string) *CellResult {
 	res.Status, res.Reason = CellDead, why

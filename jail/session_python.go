@@ -77,12 +77,16 @@ func (p *PythonSession) Run(ctx context.Context, code string, opts RunOptions) *
 	}
 	res.Value, res.Error = reply.Value, reply.Error
 	res.CPUTime = time.Duration(reply.CPU * float64(time.Second))
+	res.CPUTimeMS = res.CPUTime.Milliseconds()
 	if res.Error != nil && res.Status == CellOK {
 		res.Status = CellError
 	}
 	if res.Status == CellTimeout && res.Error == nil {
 		// The interrupt came as the cell finished: it still timed out.
 		res.Error = &CellException{Type: "KeyboardInterrupt", Message: "cell timed out"}
+	}
+	if res.Status == CellCanceled && res.Error == nil {
+		res.Error = &CellException{Type: "KeyboardInterrupt", Message: "cell canceled"}
 	}
 	return res
 }

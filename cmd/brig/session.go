@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -28,24 +29,26 @@ type cellRunner interface {
 func sessionMain(args []string) int {
 	defer jail.CloseSpawner() // after the session, or when none starts: leave no process behind
 	if len(args) == 0 || (args[0] != "python" && args[0] != "shell") {
-		fmt.Fprintln(os.Stderr, "Usage: brig session python|shell [--jsonl] [flags]\n\nRun 'brig session python -h' for the flags.")
-		return 2
+		fmt.Fprintln(os.Stderr, "brig: session needs python or shell: brig session python|shell [--jsonl] [flags]; run 'brig session python --help' for the flags")
+		return exitBrigFailed
 	}
 	kind := args[0]
 	fs := flag.NewFlagSet("brig session "+kind, flag.ContinueOnError)
 	var cfg jail.Config
 	var env []string
-	var jsonl bool
+	var jsonl, quiet bool
 	var cellTimeout time.Duration
 	jf := registerJailFlags(fs, &cfg, &env)
 	fs.Var(durationFlag{&cfg.Timeout}, "timeout", "wall-clock limit of the whole session (default none)")
 	fs.Var(durationFlag{&cellTimeout}, "cell-timeout", "default timeout of one cell (default 30s)")
 	fs.Var(sizeFlag{&cfg.OutputLimit}, "output-limit", "cap on each cell's stdout and stderr (default 16M)")
 	fs.BoolVar(&jsonl, "jsonl", false, "speak JSON lines on stdin/stdout instead of a prompt")
-	if err := fs.Parse(args[1:]); err != nil {
+	fs.BoolVar(&quiet, "quiet", false, "print nothing of brig's own unless brig itself fails")
+	if err := parseFlags(fs, args[1:], "brig session "+kind+" [--jsonl] [flags]"); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(os.Stderr, "brig: %v\n", err)
 		return exitBrigFailed
 	}
 	if err := jf.finish(); err != nil {
@@ -56,8 +59,35 @@ func sessionMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "brig: session takes no command: %q\n", fs.Args())
 		return exitBrigFailed
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	setLogging(os.Stderr, quiet)
+	if !quiet {
+		if note := unenforcedLimits(cfg); note != "" {
+			fmt.Fprintf(os.Stderr, "brig: %s\n", note)
+		}
+		if len(env) > 0 {
+			fmt.Fprintln(os.Stderr, "brig: --env applies to one-shot runs; set variables in the session instead")
+		}
+	}
+	// SIGINT interrupts the running cell, as in Python's REPL and Jupyter;
+	// every other signal that would end brig kills the session, so that
+	// brig tears the jail down (processes, cgroups) before it exits.
+	interrupts := make(chan os.Signal, 1)
+	signal.Notify(interrupts, syscall.SIGINT)
+	defer signal.Stop(interrupts)
+	ended := make(chan os.Signal, 1)
+	signal.Notify(ended, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(ended)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var endedBy syscall.Signal
+	go func() {
+		select {
+		case sig := <-ended:
+			endedBy = sig.(syscall.Signal)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	var sess cellRunner
 	var err error
 	if kind == "python" {
@@ -74,22 +104,49 @@ func sessionMain(args []string) int {
 		return exitBrigFailed
 	}
 	defer sess.Close()
-	if len(env) > 0 {
-		fmt.Fprintln(os.Stderr, "brig: note: --env applies to one-shot runs; set variables in the session instead")
-	}
+	run := interruptible{sess: sess, interrupts: interrupts}
 	if jsonl {
-		serveJSONL(ctx, sess, os.Stdin, os.Stdout, cellTimeout)
+		serveJSONL(ctx, run, os.Stdin, os.Stdout, cellTimeout)
 	} else {
-		interact(ctx, sess, kind, os.Stdin, os.Stdout, cellTimeout)
+		interact(ctx, run, kind, os.Stdin, os.Stdout, cellTimeout, interrupts)
 	}
-	if ctx.Err() != nil {
-		// SIGTERM: the session is killed (by the deferred Close), whatever
-		// its cell was doing and whether or not stdin is still open.
-		fmt.Fprintln(os.Stderr, "brig: session ended by SIGTERM")
-		return 128 + int(syscall.SIGTERM)
+	if ctx.Err() != nil && endedBy != 0 {
+		// The session is killed (by the deferred Close), whatever its cell
+		// was doing and whether or not stdin is still open.
+		if !quiet {
+			fmt.Fprintf(os.Stderr, "brig: session ended by %v\n", endedBy)
+		}
+		return 128 + int(endedBy)
 	}
 	return 0
 }
+
+// interruptible runs cells whose context a SIGINT ends: the session
+// interrupts the cell and lives on. A SIGINT between cells is dropped.
+type interruptible struct {
+	sess       cellRunner
+	interrupts <-chan os.Signal
+}
+
+func (r interruptible) Run(ctx context.Context, code string, opts jail.RunOptions) *jail.CellResult {
+	for len(r.interrupts) > 0 {
+		<-r.interrupts // one that came between cells
+	}
+	cellCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-r.interrupts:
+			cancel()
+		case <-done:
+		}
+	}()
+	return r.sess.Run(cellCtx, code, opts)
+}
+
+func (r interruptible) Close() error { return r.sess.Close() }
 
 // MaxRequestLine caps one line of input, a JSONL request or a line at the
 // prompt. A longer line is skipped as it is read, never held whole, and
@@ -255,44 +312,62 @@ func parseRequest(line []byte, cellTimeout time.Duration) (id *string, code stri
 	return id, *req.Code, opts, nil
 }
 
-// interact is the prompt for a person: a cell is a line, or, for Python, a
-// block that starts with a line ending in ':' and ends at an empty line.
-func interact(ctx context.Context, sess cellRunner, kind string, in io.Reader, out io.Writer, cellTimeout time.Duration) {
+// interact is the prompt for a person: a cell is a line; for Python, a
+// block that starts with a line ending in ':' and ends at an empty line;
+// for the shell, as many lines as bash needs to parse a whole command
+// (for ... do ... done). Ctrl-C at the prompt drops what was typed, as
+// Python's REPL does; during a cell it interrupts the cell (interruptible).
+// Python's exit() and the shell's exit leave.
+func interact(ctx context.Context, sess cellRunner, kind string, in io.Reader, out io.Writer, cellTimeout time.Duration, interrupts <-chan os.Signal) {
 	prompt, more := "$ ", "> "
 	if kind == "python" {
 		prompt, more = ">>> ", "... "
 	}
 	lines := readLines(in)
-	read := func() (string, bool) {
+	errInterrupted := errors.New("interrupted")
+	read := func() (string, error) {
 		for {
-			l, ok := nextLine(ctx, lines)
-			if !ok || l.err != nil {
-				return "", false
+			var l inputLine
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-interrupts:
+				return "", errInterrupted
+			case got, ok := <-lines:
+				if !ok {
+					return "", io.EOF
+				}
+				l = got
+			}
+			if l.err != nil {
+				return "", l.err
 			}
 			if l.tooLong {
 				fmt.Fprintf(out, "brig: a line longer than %d bytes, skipped\n", MaxRequestLine)
 				continue
 			}
-			return l.text + "\n", true
+			return l.text + "\n", nil
 		}
 	}
 	for {
 		fmt.Fprint(out, prompt)
-		line, ok := read()
-		if !ok {
+		cell, err := read()
+		for err == nil && needsMore(kind, cell) {
+			fmt.Fprint(out, more)
+			var next string
+			next, err = read()
+			if kind == "python" && strings.TrimSpace(next) == "" {
+				break
+			}
+			cell += next
+		}
+		if errors.Is(err, errInterrupted) {
+			fmt.Fprintln(out, "\nKeyboardInterrupt")
+			continue
+		}
+		if err != nil {
 			fmt.Fprintln(out)
 			return
-		}
-		cell := line
-		if kind == "python" && strings.HasSuffix(strings.TrimRight(line, " \t\r\n"), ":") {
-			for {
-				fmt.Fprint(out, more)
-				next, ok := read()
-				if !ok || strings.TrimSpace(next) == "" {
-					break
-				}
-				cell += next
-			}
 		}
 		if strings.TrimSpace(cell) == "" {
 			continue
@@ -302,6 +377,9 @@ func interact(ctx context.Context, sess cellRunner, kind string, in io.Reader, o
 		fmt.Fprint(out, res.Stderr)
 		if res.Value != nil {
 			fmt.Fprintln(out, *res.Value)
+		}
+		if res.Error != nil && res.Error.Type == "SystemExit" {
+			return // exit(), quit(), sys.exit(): leave, as Python's REPL does
 		}
 		if res.Error != nil {
 			fmt.Fprint(out, res.Error.Traceback)
@@ -314,4 +392,23 @@ func interact(ctx context.Context, sess cellRunner, kind string, in io.Reader, o
 			return
 		}
 	}
+}
+
+// needsMore says whether the prompt should read another line before the
+// cell is whole: a Python block (a line ending in ':') goes on to an empty
+// line; a shell command goes on while bash cannot parse it to its end.
+// bash -n only parses: nothing typed runs on the host.
+func needsMore(kind, cell string) bool {
+	if kind == "python" {
+		first := strings.SplitN(cell, "\n", 2)[0]
+		return strings.HasSuffix(strings.TrimRight(first, " \t\r"), ":")
+	}
+	if strings.TrimSpace(cell) == "" {
+		return false
+	}
+	check := exec.Command("/bin/bash", "--norc", "--noprofile", "-n")
+	check.Stdin = strings.NewReader(cell)
+	check.Env = []string{}
+	msg, err := check.CombinedOutput()
+	return err != nil && strings.Contains(string(msg), "unexpected end of file")
 }

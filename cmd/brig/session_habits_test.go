@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/jail"
+)
+
+func TestInteractiveShellPrompt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a jail")
+	}
+	requireRootCLI(t)
+	sh, err := jail.NewShellSession(context.Background(), jail.Config{})
+	require.NoError(t, err)
+	defer sh.Close()
+	in := "for i in 1 2; do\necho item $i\ndone\nfalse\necho status $?\nif true\nthen echo yes; fi\n"
+	var out strings.Builder
+	interact(context.Background(), sh, "shell", strings.NewReader(in), &out, 5*time.Second, nil)
+	assert.Contains(t, out.String(), "item 1\nitem 2\n", "a multi-line for loop is one command")
+	assert.Contains(t, out.String(), "status 1\n", "$? carries over from the previous command")
+	assert.Contains(t, out.String(), "yes\n")
+	assert.NotContains(t, out.String(), "eval")
+	assert.NotContains(t, out.String(), "syntax error")
+}
+
+func TestInteractivePythonExitAndInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a jail")
+	}
+	requireRootCLI(t)
+	p, err := jail.NewPythonSession(context.Background(), jail.Config{})
+	require.NoError(t, err)
+	defer p.Close()
+
+	// Ctrl-C at the prompt drops the line being typed; the prompt goes on.
+	pr, pw := io.Pipe()
+	interrupts := make(chan os.Signal, 1)
+	var out syncBuilder
+	done := make(chan struct{})
+	go func() {
+		interact(context.Background(), interruptible{sess: p, interrupts: interrupts}, "python", pr, &out, 5*time.Second, interrupts)
+		close(done)
+	}()
+	waitFor(t, &out, ">>> ")
+	interrupts <- syscall.SIGINT
+	waitFor(t, &out, "KeyboardInterrupt\n>>> ")
+	// Ctrl-C during a cell interrupts it; the session keeps its state.
+	io.WriteString(pw, "x = 41\n")
+	io.WriteString(pw, "import time; print('sleeping', flush=True); time.sleep(60)\n")
+	waitFor(t, &out, "sleeping\n")
+	interrupts <- syscall.SIGINT
+	waitFor(t, &out, "KeyboardInterrupt")
+	io.WriteString(pw, "x + 1\n")
+	waitFor(t, &out, "42\n")
+	// exit() leaves without a traceback.
+	io.WriteString(pw, "exit()\nprint('after exit')\n")
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("exit() did not leave the prompt")
+	}
+	assert.NotContains(t, out.String(), "after exit")
+	assert.NotContains(t, out.String(), "SystemExit")
+}
+
+// brig session: SIGINT interrupts the running cell and the session goes
+// on; SIGHUP ends it with a clean teardown (no cgroup left), 128+1.
+func TestSessionCLISignals(t *testing.T) {
+	requireRootCLI(t)
+	bin := buildBrig(t)
+	cmd := exec.Command(bin, "session", "python", "--jsonl", "--quiet")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := bufio.NewScanner(stdout)
+	ask := func(code string) map[string]any {
+		b, _ := json.Marshal(map[string]string{"code": code})
+		_, err := stdin.Write(append(b, '\n'))
+		require.NoError(t, err)
+		require.True(t, lines.Scan(), "no answer: %v", lines.Err())
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(lines.Bytes(), &m))
+		return m
+	}
+	assert.Equal(t, "ok", ask("x = 41")["status"])
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGINT)
+	}()
+	r := ask("import time; time.sleep(60)")
+	assert.Equal(t, "canceled", r["status"], "%v", r)
+	assert.Equal(t, "42", ask("x + 1")["value"])
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 128+int(syscall.SIGHUP), ee.ExitCode())
+	assert.Empty(t, cgroupsOf(cmd.Process.Pid), "brig session left its jail's cgroups")
+}
+
+// cgroupsOf lists the jail cgroup directories of supervisor pid (named
+// brig-PID-START-N) anywhere under /sys/fs/cgroup.
+func cgroupsOf(pid int) []string {
+	var found []string
+	prefix := "brig-" + strconv.Itoa(pid) + "-"
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), prefix) {
+			found = append(found, path)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return found
+}
+
+// syncBuilder is a strings.Builder the prompt writes to while the test reads.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor waits until out holds want; it fails the test after a while.
+func waitFor(t *testing.T, out *syncBuilder, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in %q", want, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
