@@ -69,6 +69,10 @@ const (
 type RunOptions struct {
 	Timeout     time.Duration // DefaultCellTimeout when 0
 	OutputLimit int64         // per stream; Config.OutputLimit (or its default) when 0
+	// Stdout and Stderr, when set, receive the cell's output as it comes
+	// (what the CellResult will hold, up to the cap), for a caller that
+	// shows it live. A writer that blocks holds up the cell's output.
+	Stdout, Stderr io.Writer
 }
 
 // CellException describes an exception raised by a Python cell.
@@ -251,8 +255,8 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 		timeout = DefaultCellTimeout
 	}
 	nonce := newNonce()
-	s.stdout.begin(nonce, opts.OutputLimit, s.interrupt)
-	s.stderr.begin(nonce, opts.OutputLimit, s.interrupt)
+	s.stdout.begin(nonce, opts.OutputLimit, s.interrupt, opts.Stdout)
+	s.stderr.begin(nonce, opts.OutputLimit, s.interrupt, opts.Stderr)
 	// The request is sent under the cell's timeout too: a cell can leave
 	// the driver reading elsewhere, and a large request then fills the pipe.
 	replied := make(chan error, 1)
@@ -414,6 +418,7 @@ type cellStream struct {
 	stale     [][]byte      // markers of recent cells that never came: dropped if they come late
 	seen      chan struct{} // closed when the nonce went by or the stream closed
 	overLimit func()
+	sink      io.Writer // the cell's output as it is decided, or nil
 	closed    bool
 }
 
@@ -423,13 +428,13 @@ func newCellStream(limit int64) *cellStream {
 
 // begin starts a cell: its output ends at nonce; past limit bytes the rest
 // is dropped and overLimit is called once.
-func (c *cellStream) begin(nonce string, limit int64, overLimit func()) {
+func (c *cellStream) begin(nonce string, limit int64, overLimit func(), sink io.Writer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if limit == 0 {
 		limit = c.defLimit
 	}
-	c.nonce, c.limit, c.overLimit = []byte(nonce), limit, overLimit
+	c.nonce, c.limit, c.overLimit, c.sink = []byte(nonce), limit, overLimit, sink
 	c.body, c.tail, c.cut, c.found = nil, nil, false, false
 	c.seen = make(chan struct{})
 	if c.closed {
@@ -456,10 +461,22 @@ func (c *cellStream) Write(p []byte) (int, error) {
 		close(c.seen)
 		return len(p), nil
 	}
-	keep := min(len(window), len(c.nonce)-1)
+	keep := nonceStart(window, c.nonce)
 	c.addBody(window[:len(window)-keep])
 	c.tail = append([]byte(nil), window[len(window)-keep:]...)
 	return len(p), nil
+}
+
+// nonceStart is how many bytes at the end of window could be the start of
+// nonce: only those wait for the next write, so that output a caller
+// streams (RunOptions.Stdout) is not held back.
+func nonceStart(window, nonce []byte) int {
+	for i := max(0, len(window)-len(nonce)+1); i < len(window); i++ {
+		if window[i] == nonce[0] && bytes.HasPrefix(nonce, window[i:]) {
+			return len(window) - i
+		}
+	}
+	return 0
 }
 
 // addBody appends to the cell's output up to its cap. Holds mu.
@@ -472,6 +489,12 @@ func (c *cellStream) addBody(b []byte) {
 		c.cut = true
 	}
 	c.body = append(c.body, b...)
+	if c.sink != nil && len(b) > 0 {
+		for _, n := range c.stale {
+			b = bytes.ReplaceAll(b, n, nil)
+		}
+		_, _ = c.sink.Write(b)
+	}
 }
 
 func appendCapped(dst, b []byte, limit int64) []byte {

@@ -21,13 +21,13 @@ func TestCellStreamSplitsAtNonce(t *testing.T) {
 	nonce := newNonce()
 	for _, chunk := range []int{1, 3, 7, 64, 1 << 20} {
 		c := newCellStream(1 << 20)
-		c.begin(nonce, 0, nil)
+		c.begin(nonce, 0, nil, nil)
 		feed(c, []byte("hello "+nonce[:5]+" world"+nonce+"late"), chunk)
 		out, cut := c.end(make(chan struct{}), nil)
 		assert.Equal(t, "hello "+nonce[:5]+" world", out, "chunk %d", chunk)
 		assert.False(t, cut)
 		next := newNonce()
-		c.begin(next, 0, nil)
+		c.begin(next, 0, nil, nil)
 		feed(c, []byte(" more"+next), chunk)
 		out, _ = c.end(make(chan struct{}), nil)
 		assert.Equal(t, "late more", out, "output between cells goes to the next cell")
@@ -38,7 +38,7 @@ func TestCellStreamCapsAndSignals(t *testing.T) {
 	nonce := newNonce()
 	c := newCellStream(1 << 20)
 	called := make(chan struct{}, 1)
-	c.begin(nonce, 10, func() { called <- struct{}{} })
+	c.begin(nonce, 10, func() { called <- struct{}{} }, nil)
 	feed(c, []byte(strings.Repeat("x", 100)+nonce), 9)
 	out, cut := c.end(make(chan struct{}), nil)
 	assert.Equal(t, strings.Repeat("x", 10), out)
@@ -55,10 +55,14 @@ func FuzzCellStream(f *testing.F) {
 			t.Skip()
 		}
 		c := newCellStream(1 << 16)
-		c.begin(nonce, int64(limit), nil)
+		var streamed bytes.Buffer // what a live caller was shown
+		c.begin(nonce, int64(limit), nil, &streamed)
 		data := append(append(append([]byte{}, before...), nonce...), after...)
 		feed(c, data, int(chunk)+1)
 		out, cut := c.end(make(chan struct{}), nil)
+		if streamed.String() != out {
+			t.Fatalf("streamed %q, result %q", streamed.String(), out)
+		}
 		want := string(before)
 		if limit > 0 && len(want) > int(limit) {
 			want = want[:limit]
@@ -79,14 +83,14 @@ func TestCellStreamLateNonce(t *testing.T) {
 	for _, chunk := range []int{1, 5, 1 << 20} {
 		c := newCellStream(1 << 20)
 		first := newNonce()
-		c.begin(first, 0, nil)
+		c.begin(first, 0, nil, nil)
 		feed(c, []byte("one"), chunk)
 		stop := make(chan struct{})
 		close(stop)
 		out, _ := c.end(make(chan struct{}), stop)
 		assert.Equal(t, "one", out, "chunk %d", chunk)
 		second := newNonce()
-		c.begin(second, 0, nil)
+		c.begin(second, 0, nil, nil)
 		feed(c, []byte("two "+first+"still two"), chunk)
 		select {
 		case <-c.seen:
@@ -97,7 +101,7 @@ func TestCellStreamLateNonce(t *testing.T) {
 		out, _ = c.end(make(chan struct{}), nil)
 		assert.Equal(t, "two still two", out, "chunk %d", chunk)
 		third := newNonce()
-		c.begin(third, 0, nil)
+		c.begin(third, 0, nil, nil)
 		feed(c, []byte(third), chunk)
 		out, _ = c.end(make(chan struct{}), nil)
 		assert.Equal(t, "three", out, "chunk %d", chunk)
@@ -113,14 +117,14 @@ func FuzzCellStreamLateNonce(f *testing.F) {
 		}
 		c := newCellStream(1 << 16)
 		n1, n2 := newNonce(), newNonce()
-		c.begin(n1, 0, nil)
+		c.begin(n1, 0, nil, nil)
 		feed(c, first, int(chunk)+1)
 		stop := make(chan struct{})
 		close(stop)
 		if out, _ := c.end(make(chan struct{}), stop); out != string(first) {
 			t.Fatalf("first cell: %q, want %q", out, first)
 		}
-		c.begin(n2, 0, nil)
+		c.begin(n2, 0, nil, nil)
 		feed(c, []byte(string(second)+n1+string(third)+n2+"next"), int(chunk)+1)
 		if out, _ := c.end(make(chan struct{}), nil); out != string(second)+string(third) {
 			t.Fatalf("second cell: %q, want %q", out, string(second)+string(third))

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -237,6 +238,30 @@ type request struct {
 	ID      *string `json:"id"`
 	Code    *string `json:"code"`
 	Timeout string  `json:"timeout"`
+	// Stream asks for the cell's output as it comes, as event lines
+	// {"id", "type": "stdout"|"stderr", "data"} before the result line.
+	Stream bool `json:"stream"`
+}
+
+// outputEvent is one piece of a streamed cell's output.
+type outputEvent struct {
+	ID   *string `json:"id"`
+	Type string  `json:"type"`
+	Data string  `json:"data"`
+}
+
+// eventWriter turns a cell's output into event lines on a shared encoder.
+type eventWriter struct {
+	mu   *sync.Mutex
+	enc  *json.Encoder
+	id   *string
+	kind string
+}
+
+func (w eventWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(p), w.enc.Encode(outputEvent{ID: w.id, Type: w.kind, Data: string(p)})
 }
 
 // response is one result line: the CellResult with the request's id.
@@ -252,7 +277,10 @@ type response struct {
 func serveJSONL(ctx context.Context, sess cellRunner, in io.Reader, out io.Writer, cellTimeout time.Duration) {
 	lines := readLines(in)
 	enc := json.NewEncoder(out)
+	var encMu sync.Mutex
 	protocolError := func(id *string, msg string) {
+		encMu.Lock()
+		defer encMu.Unlock()
 		_ = enc.Encode(response{ID: id, CellResult: &jail.CellResult{Status: jail.CellError,
 			Error: &jail.CellException{Type: "ProtocolError", Message: msg}}})
 	}
@@ -275,17 +303,24 @@ func serveJSONL(ctx context.Context, sess cellRunner, in io.Reader, out io.Write
 		if line == "" {
 			continue
 		}
-		id, code, opts, err := parseRequest([]byte(line), cellTimeout)
+		id, code, opts, stream, err := parseRequest([]byte(line), cellTimeout)
 		if err != nil {
 			protocolError(id, err.Error())
 			continue
 		}
-		_ = enc.Encode(response{ID: id, CellResult: sess.Run(ctx, code, opts)})
+		if stream {
+			opts.Stdout = eventWriter{mu: &encMu, enc: enc, id: id, kind: "stdout"}
+			opts.Stderr = eventWriter{mu: &encMu, enc: enc, id: id, kind: "stderr"}
+		}
+		res := sess.Run(ctx, code, opts)
+		encMu.Lock()
+		_ = enc.Encode(response{ID: id, CellResult: res})
+		encMu.Unlock()
 	}
 }
 
 // parseRequest reads one JSONL request: {"id": "c1", "code": "x = 1", "timeout": "5s"}.
-func parseRequest(line []byte, cellTimeout time.Duration) (id *string, code string, opts jail.RunOptions, err error) {
+func parseRequest(line []byte, cellTimeout time.Duration) (id *string, code string, opts jail.RunOptions, stream bool, err error) {
 	var req request
 	dec := json.NewDecoder(strings.NewReader(string(line)))
 	dec.DisallowUnknownFields()
@@ -297,19 +332,19 @@ func parseRequest(line []byte, cellTimeout time.Duration) (id *string, code stri
 		if json.Unmarshal(line, &loose) == nil {
 			id = loose.ID
 		}
-		return id, "", opts, fmt.Errorf("malformed request: %v", err)
+		return id, "", opts, false, fmt.Errorf("malformed request: %v", err)
 	}
 	id = req.ID
 	if req.Code == nil {
-		return id, "", opts, errors.New(`malformed request: no "code"`)
+		return id, "", opts, false, errors.New(`malformed request: no "code"`)
 	}
 	opts.Timeout = cellTimeout
 	if req.Timeout != "" {
 		if opts.Timeout, err = parseDuration(req.Timeout); err != nil {
-			return id, "", opts, fmt.Errorf("malformed request: timeout: %v", err)
+			return id, "", opts, false, fmt.Errorf("malformed request: timeout: %v", err)
 		}
 	}
-	return id, *req.Code, opts, nil
+	return id, *req.Code, opts, req.Stream, nil
 }
 
 // interact is the prompt for a person: a cell is a line; for Python, a

@@ -165,3 +165,39 @@ func waitFor(t *testing.T, out *syncBuilder, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// "stream": true sends the cell's output as event lines, in order, before
+// the result line, which holds the same output.
+func TestJSONLStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a jail")
+	}
+	requireRootCLI(t)
+	p, err := jail.NewPythonSession(context.Background(), jail.Config{})
+	require.NoError(t, err)
+	defer p.Close()
+	in := `{"id": "s1", "stream": true, "code": "import sys, time\nfor i in range(3):\n    print('line', i, flush=True); time.sleep(0.05)\nprint('err', file=sys.stderr)"}` + "\n" +
+		`{"id": "s2", "code": "print('quiet')"}` + "\n"
+	var out strings.Builder
+	serveJSONL(context.Background(), p, strings.NewReader(in), &out, 5*time.Second)
+	var stdout, stderr strings.Builder
+	var results []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+		switch m["type"] {
+		case "stdout":
+			require.Empty(t, results, "an event after its result")
+			stdout.WriteString(m["data"].(string))
+		case "stderr":
+			stderr.WriteString(m["data"].(string))
+		default:
+			results = append(results, m)
+		}
+	}
+	require.Len(t, results, 2)
+	assert.Equal(t, "line 0\nline 1\nline 2\n", stdout.String())
+	assert.Equal(t, "err\n", stderr.String())
+	assert.Equal(t, stdout.String(), results[0]["stdout"])
+	assert.Equal(t, "quiet\n", results[1]["stdout"], "no events without stream")
+}

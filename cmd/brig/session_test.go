@@ -93,7 +93,7 @@ func FuzzParseRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		_, code, opts, err := parseRequest(line, time.Second)
+		_, code, opts, _, err := parseRequest(line, time.Second)
 		if err == nil && opts.Timeout <= 0 {
 			t.Fatalf("accepted a non-positive timeout: %q", line)
 		}

@@ -16,9 +16,12 @@ Set BRIG to the brig binary (default: "brig" on PATH) and BRIG_FLAGS to
 extra flags such as "--memory 256M --ro-bind /srv/data:/data".
 """
 
+import collections
 import json
 import os
+import queue
 import shlex
+import signal
 import subprocess
 import threading
 import uuid
@@ -34,43 +37,82 @@ class BrigSession:
         self.brig = brig or os.environ.get("BRIG", "brig")
         self.flags = flags if flags is not None else shlex.split(os.environ.get("BRIG_FLAGS", ""))
         self._proc = None
+        self._drainer = None
+        self._stderr = collections.deque(maxlen=20)  # brig's own last lines, for the reason it ended
         self._lock = threading.Lock()
 
     def _start(self):
         if self._proc is None or self._proc.poll() is not None:
+            self._stderr.clear()
             self._proc = subprocess.Popen(
-                [self.brig, "session", self.kind, "--jsonl", *self.flags],
+                [self.brig, "session", self.kind, "--jsonl", "--quiet", *self.flags],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
                 bufsize=1,
             )
+            self._drainer = threading.Thread(target=self._drain_stderr, args=(self._proc,), daemon=True)
+            self._drainer.start()
         return self._proc
 
-    def run_cell(self, code, timeout=None):
-        """Run one cell and return brig's result as a dict (see the README)."""
+    def _drain_stderr(self, proc):
+        for line in proc.stderr:
+            self._stderr.append(line.rstrip("\n"))
+
+    def _ended(self, proc, why):
+        """Why brig ended: what brig said on stderr, else why."""
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        said = "; ".join(l for l in self._stderr if l)
+        return said or why
+
+    def run_cell(self, code, timeout=None, on_output=None):
+        """Run one cell and return brig's result as a dict (see the README).
+
+        on_output(kind, text), when given, receives the cell's output as it
+        comes ("stdout" or "stderr"), before the result.
+        """
         with self._lock:
             proc = self._start()
             req = {"id": uuid.uuid4().hex, "code": code}
             if timeout is not None:
                 req["timeout"] = f"{timeout}s"
+            if on_output is not None:
+                req["stream"] = True
+            err = "brig session ended"
+            line = ""
             try:
                 proc.stdin.write(json.dumps(req) + "\n")
                 proc.stdin.flush()
-                line = proc.stdout.readline()
+                while True:
+                    line = proc.stdout.readline()
+                    if not line:
+                        break
+                    msg = json.loads(line)
+                    if msg.get("type") in ("stdout", "stderr") and msg.get("id") == req["id"]:
+                        on_output(msg["type"], msg["data"])
+                        continue
+                    break
             except (BrokenPipeError, OSError) as e:
-                line = ""
-                err = str(e)
-            else:
-                err = "brig session ended"
+                line, err = "", str(e)
             if not line:
+                reason = self._ended(proc, err)
                 self.close()
                 return {"id": req["id"], "status": "dead", "stdout": "", "stderr": "",
-                        "value": None, "error": None, "exit_code": None, "reason": err}
+                        "value": None, "error": None, "exit_code": None, "reason": reason}
             result = json.loads(line)
             if result.get("status") == "dead":
                 self.close()  # the next cell starts a fresh jail
             return result
+
+    def interrupt(self):
+        """Interrupt the running cell (SIGINT to brig); the session lives on."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
 
     def close(self):
         proc, self._proc = self._proc, None
@@ -85,23 +127,34 @@ class BrigSession:
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+            if self._drainer is not None:
+                self._drainer.join(1)  # brig has exited: its stderr ends
+            proc.stderr.close()
 
 
-def _console(result):
-    """Turn a brig result into Open Interpreter's LMC console messages."""
-    out = result.get("stdout", "") + result.get("stderr", "")
+def _tail(result):
+    """What follows a cell's output: its value, error and brig's notes."""
+    out = ""
     if result.get("value") is not None:
         out += result["value"] + "\n"
     error = result.get("error")
-    if error:
+    if error and result.get("status") != "canceled":
         out += error.get("traceback") or f'{error.get("type")}: {error.get("message")}\n'
     status = result.get("status")
     if status == "timeout":
         out += "[brig: the code timed out and was interrupted]\n"
+    elif status == "canceled":
+        out += "[brig: the code was stopped]\n"
     elif status == "dead":
         out += f'[brig: the jail ended ({result.get("reason")}); state was lost]\n'
     if result.get("stdout_truncated") or result.get("stderr_truncated"):
         out += "[brig: output was cut at the limit]\n"
+    return out
+
+
+def _console(result):
+    """Turn a whole brig result into Open Interpreter's LMC console messages."""
+    out = result.get("stdout", "") + result.get("stderr", "") + _tail(result)
     if out:
         yield {"type": "console", "format": "output", "content": out}
 
@@ -109,18 +162,53 @@ def _console(result):
 class _BrigLanguage:
     kind = None
     timeout = 120  # seconds per code block
+    # Characters of output shown to the model per block, as Open
+    # Interpreter's own terminal caps it (its max_output); the rest is
+    # dropped with a note. brig's own cap (--output-limit) still bounds
+    # what the jail may write.
+    max_output = 2800
 
     def __init__(self, computer=None):
         self.computer = computer
         self.session = BrigSession(self.kind)
+        limit = getattr(getattr(computer, "interpreter", None), "max_output", None)
+        if isinstance(limit, int) and limit > 0:
+            self.max_output = limit
 
     def run(self, code):
-        """Generator of LMC messages, as Open Interpreter expects."""
-        yield from _console(self.session.run_cell(code, timeout=self.timeout))
+        """Generator of LMC messages, as Open Interpreter expects: the
+        output as it comes, then the value, error and notes."""
+        chunks = queue.Queue()
+        shown = [0]
+
+        def on_output(kind, text):
+            room = self.max_output - shown[0]
+            if room > 0:
+                chunks.put(text[:room])
+                if len(text) > room:
+                    chunks.put(f"\n[brig: output cut at {self.max_output} characters]\n")
+            shown[0] += len(text)
+
+        done = []
+        worker = threading.Thread(
+            target=lambda: done.append(self.session.run_cell(code, timeout=self.timeout, on_output=on_output)),
+            daemon=True)
+        worker.start()
+        while worker.is_alive() or not chunks.empty():
+            try:
+                text = chunks.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            yield {"type": "console", "format": "output", "content": text}
+        worker.join()
+        tail = _tail(done[0]) if done else "[brig: no result]\n"
+        if tail:
+            yield {"type": "console", "format": "output", "content": tail}
 
     def stop(self):
-        # A running block is bounded by its timeout; stopping starts afresh.
-        self.session.close()
+        # Interrupt the running block, as Open Interpreter's own languages
+        # do; the session and its state live on.
+        self.session.interrupt()
 
     def terminate(self):
         self.session.close()
