@@ -326,6 +326,16 @@ func (c *Cmd) joinLater() error {
 	e.strs(join)
 	msg := binary.NativeEndian.AppendUint32([]byte{controlJoin}, uint32(e.Len()))
 	if _, err := c.control.Write(append(msg, e.Bytes()...)); err != nil {
+		if errors.Is(err, syscall.EPIPE) {
+			// The helper has ended: it failed a step of its own first (a
+			// bind source, say), and its error names the cause where this
+			// write's would name only the consequence.
+			for ev := range c.events {
+				if ev.Kind == "error" {
+					return &SetupError{Step: ev.Step, Err: ev.Err}
+				}
+			}
+		}
 		return &SetupError{Step: "join cgroup", Err: err.Error()}
 	}
 	return nil
