@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,6 +77,7 @@ func TestParseBind(t *testing.T) {
 		"/a:/b:uid=7,gid=8":     {Source: "/a", Target: "/b", IDMap: true, OwnerUID: 7, OwnerGID: 8},
 		"/a:/b:follow,idmap":    {Source: "/a", Target: "/b", FollowSymlinks: true, IDMap: true},
 		"/a:/b:idmap,uid=42000": {Source: "/a", Target: "/b", IDMap: true, OwnerUID: 42000},
+		"/a:/b:ro":              {Source: "/a", Target: "/b"},
 	} {
 		got, err := parseBind(in, false)
 		require.NoError(t, err, in)
@@ -86,6 +88,15 @@ func TestParseBind(t *testing.T) {
 		_, err := parseBind(bad, true)
 		assert.Error(t, err, bad)
 	}
+	// Docker's suffixes: ro makes any bind read-only; rw only on --bind.
+	b, err := parseBind("/a:/b:ro", true)
+	require.NoError(t, err)
+	assert.False(t, b.Writable)
+	b, err = parseBind("/a:/b:rw", true)
+	require.NoError(t, err)
+	assert.True(t, b.Writable)
+	_, err = parseBind("/a:/b:rw", false)
+	assert.ErrorContains(t, err, "use --bind")
 }
 
 func FuzzParseBind(f *testing.F) {
@@ -97,8 +108,14 @@ func FuzzParseBind(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if b.Source == "" || !b.Writable || len(s) > maxBindSpec {
+		_, rest, _ := strings.Cut(s, ":")
+		_, opts, _ := strings.Cut(rest, ":")
+		readOnly := slices.Contains(strings.Split(opts, ","), "ro")
+		if b.Source == "" || b.Writable == readOnly || len(s) > maxBindSpec {
 			t.Fatalf("parseBind(%q) = %+v", s, b)
+		}
+		if ro, err := parseBind(s, false); err == nil && ro.Writable {
+			t.Fatalf("parseBind(%q, read-only) = %+v: writable", s, ro)
 		}
 		if (b.OwnerUID != 0 || b.OwnerGID != 0) && !b.IDMap {
 			t.Fatalf("parseBind(%q): an owner without idmap", s)

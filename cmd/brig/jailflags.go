@@ -134,6 +134,13 @@ func parseBind(spec string, writable bool) (jail.Bind, error) {
 	for _, o := range strings.Split(opts, ",") {
 		k, v, _ := strings.Cut(o, "=")
 		switch k {
+		case "ro":
+			// Docker's suffix: read-only, whichever flag carried it.
+			b.Writable = false
+		case "rw":
+			if !writable {
+				return b, fmt.Errorf("option rw on --ro-bind: use --bind SRC:DST for a writable bind")
+			}
 		case "follow":
 			b.FollowSymlinks = true
 		case "idmap":
@@ -150,7 +157,7 @@ func parseBind(spec string, writable bool) (jail.Bind, error) {
 				b.OwnerGID = uint32(id)
 			}
 		default:
-			return b, fmt.Errorf("option %q: want follow, idmap, uid=N or gid=N", o)
+			return b, fmt.Errorf("option %q: want ro, rw, follow, idmap, uid=N or gid=N", o)
 		}
 	}
 	return b, nil
