@@ -27,7 +27,7 @@ const (
 	// MinMemory and MinPids are the smallest limits a jail starts a
 	// program with; smaller ones are refused when the Config is checked.
 	MinMemory = 1 << 20
-	MinPids   = 2
+	MinPids   = 3
 	// JailUID and JailGID are the ids the program runs as inside the jail.
 	JailUID = 1000
 	JailGID = 1000
@@ -190,7 +190,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("memory limit %d bytes: below the %d MiB a jail needs to start its program; ask for at least that (a Python program needs about 8M)", c.Limits.Memory, MinMemory>>20)
 	}
 	if c.Limits.Pids < MinPids {
-		return c, fmt.Errorf("pids limit %d: a jail needs at least %d (its init and the program)", c.Limits.Pids, MinPids)
+		return c, fmt.Errorf("pids limit %d: a jail needs at least %d (its init, the process that starts the program, and the program)", c.Limits.Pids, MinPids)
 	}
 	if c.HostIDs.Count == 0 {
 		c.HostIDs = DefaultHostIDs

@@ -33,7 +33,7 @@ func TestSetupErrorsNameTheCause(t *testing.T) {
 		{"workdir /usr/bin", Config{WorkDir: "/usr/bin"}, []string{"/bin/true"}, []string{"workdir /usr/bin"}},
 		{"workdir /proc/x", Config{WorkDir: "/proc/x"}, []string{"/bin/true"}, []string{"workdir /proc/x"}},
 		{"memory 1", Config{Limits: limitsOf(1, 0)}, []string{"/bin/true"}, []string{"memory limit 1 bytes", "at least"}},
-		{"pids 1", Config{Limits: limitsOf(0, 1)}, []string{"/bin/true"}, []string{"pids limit 1", "at least 2"}},
+		{"pids 1", Config{Limits: limitsOf(0, 1)}, []string{"/bin/true"}, []string{"pids limit 1", "at least 3"}},
 		{"bad #! line", Config{Binds: []Bind{{Source: dir, Target: "/in"}}}, []string{"/in/script"},
 			[]string{"exec /in/script", "interpreter /usr/bin/no-such-interpreter", "#! line"}},
 	}

@@ -27,10 +27,12 @@ export BRIG_VM_TIMEOUT=${BRIG_VM_TIMEOUT:-240}
 # Chosen to fit TCG (about 35 s of guest time): every jail test of the
 # isolation, limit, supervisor and unprivileged files plus TestPureCgroup2
 # (limits run on rlimit and cgroup2, from both sides), signal forwarding,
-# and the session tests whose outcome depends on the limiter (the memory
+# the hardening whose outcome depends on the kernel or the limiter (planted
+# bind symlinks, the piped core helper, what a limit did to a child), and
+# the session tests whose outcome depends on the limiter (the memory
 # bomb that kills a session) or on the file path. Not the hostile, soak and
 # fault suites: long or fork/exec-heavy by design.
-JAIL_TESTS=${BRIG_VM_JAIL_TESTS:-'^(TestPureCgroup2|TestScaled|TestIdentityAndPrivileges|TestPIDNamespaceSeesOnlyItself|TestHostFilesInvisible|TestFilesystemWritability|TestNetworkOnlyLoopback|TestEnvironmentIsClean|TestBenignWorkloads|TestExitCodeAndSignal|TestTimeoutKillsTree|TestContextCancelKillsJail|TestDaemonDiesWithJail|TestOutputLimit|TestCombinedOutputAndStdin|TestSetupErrorsNameTheStep|TestBinds|TestKillMinusOneStaysInJail|TestExtraFilesReachTheProgram|TestMemoryBomb|TestForkBombs|TestCPUSpinIsThrottled|TestCPUTimeBudget|TestRequireCgroups|TestResultNamesLimiter|TestSupervisorDeathKillsJail|TestUnprivileged|TestSignalReachesProgramGroup|TestPythonSessionState|TestShellSession|TestSessionFiles|TestPythonSessionMemoryBombKillsSession|TestRootTemplateMatchesOwnRoot)$'}
+JAIL_TESTS=${BRIG_VM_JAIL_TESTS:-'^(TestPureCgroup2|TestScaled|TestIdentityAndPrivileges|TestPIDNamespaceSeesOnlyItself|TestHostFilesInvisible|TestFilesystemWritability|TestNetworkOnlyLoopback|TestEnvironmentIsClean|TestBenignWorkloads|TestExitCodeAndSignal|TestTimeoutKillsTree|TestContextCancelKillsJail|TestDaemonDiesWithJail|TestOutputLimit|TestCombinedOutputAndStdin|TestSetupErrorsNameTheStep|TestBinds|TestKillMinusOneStaysInJail|TestExtraFilesReachTheProgram|TestMemoryBomb|TestForkBombs|TestCPUSpinIsThrottled|TestCPUTimeBudget|TestRequireCgroups|TestResultNamesLimiter|TestSupervisorDeathKillsJail|TestUnprivileged|TestSignalReachesProgramGroup|TestPythonSessionState|TestShellSession|TestSessionFiles|TestPythonSessionMemoryBombKillsSession|TestRootTemplateMatchesOwnRoot|TestBindPlantedSymlinkRefused|TestBindThroughRootSymlink|TestCrashRunsNoHostCoreHelper|TestSessionDeadCellKeepsOutput|TestOOMOfAChildIsCountedNotTheReason|TestPidsLimitHitsCounted|TestSetupErrorsNameTheCause)$'}
 
 fail() {
   echo "" >&2
