@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,5 +59,29 @@ func TestSessionTmpfs(t *testing.T) {
 	assert.Equal(t, float64(0), res[0]["exit_code"], res[0])
 	assert.Equal(t, "kept\n", res[1]["stdout"], "the session's cells share it")
 	_, err := os.Stat("/var/brig-cli-tmpfs")
+	assert.ErrorIs(t, err, os.ErrNotExist, "made on the host")
+}
+
+// Unprivileged (brig run as nobody: init in a user namespace of nobody's),
+// --tmpfs works the same and shares the size.
+func TestRunTmpfsUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run brig as nobody")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv to run brig as nobody")
+	}
+	bin := buildBrig(t)
+	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o711))
+	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", bin, "run", "--quiet",
+		"--tmpfs", "/var/brig-cli-tmpfs", "--tmpfs", "/tmp/x", "--tmpfs-size", "2M", "--", "/bin/sh", "-c",
+		`id -u; ls -A /var/brig-cli-tmpfs /tmp/x; echo hi > /var/brig-cli-tmpfs/f && cat /var/brig-cli-tmpfs/f
+head -c 3000000 /dev/zero > /tmp/x/big 2>/dev/null || echo full`)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	assert.Equal(t, "1000\n/tmp/x:\n\n/var/brig-cli-tmpfs:\nhi\nfull\n", stdout.String())
+	_, err = os.Stat("/var/brig-cli-tmpfs")
 	assert.ErrorIs(t, err, os.ErrNotExist, "made on the host")
 }
