@@ -325,7 +325,13 @@ static int bind_tmpfs(int root, const char *target) {
 		return fail(errno, step, "mkdir %s", src);
 	if (chmod(src, 0755) < 0 || chown(src, JAIL_UID, JAIL_GID) < 0)
 		return fail(errno, step, "chmod and chown %s", src);
-	return bind_from(root, src, NULL, target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	if (bind_from(root, src, NULL, target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0) {
+		// Named as the caller asked for it; the bind it is made of says why.
+		char msg[sizeof failed.step + sizeof failed.err + 2];
+		snprintf(msg, sizeof msg, "%s: %s", failed.step, failed.err);
+		return fail(0, step, "%s", msg);
+	}
+	return 0;
 }
 
 // copy_data copies size bytes (at most MAX_COPY) from in to out. sendfile

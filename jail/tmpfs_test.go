@@ -226,6 +226,12 @@ func TestTmpfsAndBinds(t *testing.T) {
 	assert.Equal(t, "from host\nfrom host\nwrote\nconf\nwrote\n", out)
 	_, err = os.Stat(filepath.Join(data, "cache", "new"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "written into the bind, not the tmpfs")
+	// Inside a read-only bind, the mount point must be there already.
+	_, _, _, err = run(t, Config{Tmpfs: []string{"/data/nope"}, Binds: []Bind{{Source: data, Target: "/data"}}}, "/bin/true")
+	var setup *SetupError
+	require.ErrorAs(t, err, &setup)
+	assert.Equal(t, "tmpfs /data/nope", setup.Step)
+	assert.Equal(t, "create mount point /data/nope: read-only file system", setup.Err)
 	assertHostClean(t, mounts)
 }
 
@@ -274,5 +280,38 @@ func TestTmpfsRootTemplate(t *testing.T) {
 		require.NoError(t, buildTemplateNow(cfg)) // fresh for the next: a template lives a second
 	}
 	assertNoTmpfsOnHost(t, tmpfsPaths)
+	assertHostClean(t, mounts)
+}
+
+// A tmpfs inside a writable bind, where an earlier jail planted a symlink
+// at its path or on the way (hostroot -> /), is refused at set-up: the
+// mount point is never looked up through the link, so nothing is created
+// or covered on the host's /. The path without the link works.
+func TestTmpfsThroughPlantedSymlinkRefused(t *testing.T) {
+	requireRoot(t)
+	mounts := countMounts()
+	out := t.TempDir()
+	require.NoError(t, os.Chmod(out, 0o777))
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("s\n"), 0o644))
+	plantLinks(t, out, secret)
+	bind := []Bind{{Source: out, Target: "/out", Writable: true}}
+	for p, want := range map[string]string{
+		"/out/hostroot":                 "/out/hostroot is a symlink (in a writable bind, a jail may have put it there): nothing is mounted over it",
+		"/out/hostroot/brig-tmpfs-test": "open /out/hostroot in jail: not a directory",
+	} {
+		stdout, _, _, err := run(t, Config{Binds: bind, Tmpfs: []string{p}}, "/bin/echo", "ran")
+		var setup *SetupError
+		require.ErrorAs(t, err, &setup, p)
+		assert.Equal(t, "tmpfs "+p, setup.Step)
+		assert.Contains(t, setup.Err, want)
+		assert.Empty(t, stdout)
+	}
+	_, err := os.Stat("/brig-tmpfs-test")
+	assert.ErrorIs(t, err, os.ErrNotExist, "created through the link on the host")
+	stdout, errOut, r, err := run(t, Config{Binds: bind, Tmpfs: []string{"/out/cache"}}, "/bin/sh", "-c", "echo x > /out/cache/f && ls /out/cache")
+	require.NoError(t, err, errOut)
+	require.True(t, r.Success(), errOut)
+	assert.Equal(t, "f\n", stdout)
 	assertHostClean(t, mounts)
 }
