@@ -40,6 +40,9 @@ head -c 3000000 /dev/zero > /home/brig/.cache/big 2>/dev/null || echo full`)
 
 // brig session takes --tmpfs too.
 func TestSessionTmpfs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a session through the built CLI")
+	}
 	requireRootCLI(t)
 	bin := buildBrig(t)
 	cmd := exec.Command(bin, "session", "shell", "--jsonl", "--quiet", "--tmpfs", "/var/brig-cli-tmpfs")
