@@ -66,15 +66,14 @@ type Config struct {
 	//
 	// A path is absolute and at most MaxTmpfs are taken. It may be any new
 	// directory, such as /var/cache or /home/brig/.cache (made in the
-	// jail's read-only root), or lie inside a bind's target (its mount
-	// point is then made in the bind, as a nested bind's is: a read-only
-	// bind must have it) or inside /tmp
-	// or the working directory. It may not be / nor lie in /proc, /dev,
-	// /sys, /etc, /usr or the other system directories, nor be a bind's
-	// target or another Tmpfs path. /tmp and WorkDir are such a directory
-	// already: naming them changes nothing. A tmpfs is mounted before the
-	// binds whose targets are inside it, so those show through it, and
-	// after the others.
+	// jail's read-only root), lie inside /tmp or the working directory, or
+	// inside a bind's target (its mount point is then made in the bind, as
+	// a nested bind's is: a read-only bind must have it). It may not be /
+	// nor lie in /proc, /dev, /sys, /etc, /usr or the other system
+	// directories, nor be a bind's target or another Tmpfs path. /tmp is
+	// such a directory already (mode 1777): naming it changes nothing. A
+	// tmpfs is mounted before the binds whose targets are inside it, so
+	// those show through it, and after the others.
 	Tmpfs []string
 	// Hostname inside the jail; "" means DefaultHostname.
 	Hostname string
@@ -243,7 +242,7 @@ func (c Config) withDefaults() (Config, error) {
 		binds = append(binds, b)
 	}
 	c.Binds = binds
-	tmpfs, err := checkTmpfs(c.Tmpfs, c.WorkDir, c.Binds)
+	tmpfs, err := checkTmpfs(c.Tmpfs, c.Binds)
 	if err != nil {
 		return c, err
 	}
@@ -252,9 +251,9 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // checkTmpfs cleans the Tmpfs paths and refuses those a jail cannot make
-// or that would be ambiguous; /tmp and the work directory are dropped,
-// being such a directory already.
-func checkTmpfs(paths []string, workDir string, binds []Bind) ([]string, error) {
+// or that would be ambiguous; /tmp is dropped, being such a directory
+// already.
+func checkTmpfs(paths []string, binds []Bind) ([]string, error) {
 	if len(paths) > MaxTmpfs {
 		return nil, fmt.Errorf("tmpfs: %d paths, at most %d are taken (they all share the tmpfs size; one tmpfs holding subdirectories does the same)", len(paths), MaxTmpfs)
 	}
@@ -280,7 +279,7 @@ func checkTmpfs(paths []string, workDir string, binds []Bind) ([]string, error) 
 				return nil, fmt.Errorf("tmpfs %s: is also a bind's target; give the path one of the two", p)
 			}
 		}
-		if clean == "/tmp" || clean == workDir {
+		if clean == "/tmp" {
 			continue // scratch already
 		}
 		out = append(out, clean)
