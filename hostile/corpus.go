@@ -14,6 +14,7 @@
 //	# config: timeout=3s pids=64 memory=128M tmpfs=8M output-limit=1M cpus=0.5 cpu-time=1s outbox seccomp-kill core-logger
 //	# config: then-bind=hostroot:/h              (a two-step payload, below)
 //	# config: result-in-outbox                   (brig run's --result file in the outbox, below)
+//	# config: tmpfs-path=/var/a tmpfs-path=/var/b  (Config.Tmpfs, brig's --tmpfs; repeatable)
 //	# soak: no                                   (too slow for the soak mix)
 //
 // core-logger points kernel.core_pattern at a harmless logger (a piped
@@ -99,6 +100,7 @@ type Config struct {
 	CPUs        float64
 	CPUTime     time.Duration
 	TmpfsSize   int64
+	TmpfsPaths  []string // jail.Config.Tmpfs, brig's --tmpfs
 	OutputLimit int64
 	Outbox      bool // a writable host directory (a small host tmpfs) bound at /out
 	SeccompKill bool
@@ -287,6 +289,11 @@ func (c *Config) parse(s string) error {
 			c.Memory, err = ParseSize(v)
 		case "tmpfs":
 			c.TmpfsSize, err = ParseSize(v)
+		case "tmpfs-path":
+			if !filepath.IsAbs(v) {
+				return fmt.Errorf("config %s: want tmpfs-path=/ABSOLUTE/PATH", f)
+			}
+			c.TmpfsPaths = append(c.TmpfsPaths, v)
 		case "output-limit":
 			c.OutputLimit, err = ParseSize(v)
 		case "pids":

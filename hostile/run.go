@@ -109,6 +109,9 @@ func CLIArgs(r Run) []string {
 	if cfg.TmpfsSize > 0 {
 		args = append(args, "--tmpfs-size", strconv.FormatInt(cfg.TmpfsSize, 10))
 	}
+	for _, t := range cfg.TmpfsPaths {
+		args = append(args, "--tmpfs", t)
+	}
 	if cfg.OutputLimit > 0 {
 		args = append(args, "--output-limit", strconv.FormatInt(cfg.OutputLimit, 10))
 	}

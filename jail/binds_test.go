@@ -315,7 +315,7 @@ func TestWireConstantsMatchStageH(t *testing.T) {
 		"SPEC_NEW_NET": specNewNet, "SPEC_POOLED": specPooled, "SPEC_PRIVILEGED": specPrivileged, "SPEC_PREFORK": specPrefork,
 		"SPEC_JOIN_LATER": specJoinLater, "SPEC_TEMPLATE": specTemplate, "SPEC_TEST_SILENT_MAKER": specTestSilentMaker,
 		"MOUNT_WRITABLE": mountWritable, "MOUNT_OPTIONAL": mountOptional, "MOUNT_COPY": mountCopy,
-		"MOUNT_CHECK_ID": mountCheckID, "MOUNT_IDMAP": mountIDMap, "JAIL_UID": JailUID, "JAIL_GID": JailGID,
+		"MOUNT_CHECK_ID": mountCheckID, "MOUNT_IDMAP": mountIDMap, "MOUNT_TMPFS": mountTmpfs, "JAIL_UID": JailUID, "JAIL_GID": JailGID,
 	} {
 		assert.Equal(t, fmt.Sprint(v), defs[name], name)
 	}

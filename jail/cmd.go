@@ -234,7 +234,7 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 	if c.fromTemplate {
 		resolve = bindMounts // the template holds the system mounts
 	}
-	mounts, err := resolve(c.cfg.Binds)
+	mounts, err := resolve(c.cfg.Binds, c.cfg.Tmpfs)
 	if err != nil {
 		return nil, &SetupError{Step: "resolve binds", Err: err.Error()}
 	}

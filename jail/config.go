@@ -14,7 +14,7 @@ import (
 const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultOutputLimit = 16 << 20 // bytes per stream
-	DefaultTmpfsSize   = 64 << 20 // bytes of /tmp, the working directory and /dev/shm together
+	DefaultTmpfsSize   = 64 << 20 // bytes of /tmp, the working directory, /dev/shm and Config.Tmpfs together
 	DefaultHostname    = "brig"
 	DefaultWorkDir     = "/work"
 	DefaultMemory      = 512 << 20
@@ -24,6 +24,8 @@ const (
 	// MaxExtraFiles is how many Cmd.ExtraFiles a jail passes on (MAX_EXTRA
 	// in stage.h).
 	MaxExtraFiles = 64
+	// MaxTmpfs is how many Config.Tmpfs paths a jail takes.
+	MaxTmpfs = 16
 	// MinMemory and MinPids are the smallest limits a jail starts a
 	// program with; smaller ones are refused when the Config is checked.
 	MinMemory = 1 << 20
@@ -50,8 +52,29 @@ type Config struct {
 	// DefaultOutputLimit and a negative value means none.
 	OutputLimit int64
 	// TmpfsSize bounds the jail's writable scratch space (/tmp, the working
-	// directory and /dev/shm share one tmpfs); 0 means DefaultTmpfsSize.
+	// directory, /dev/shm and every Tmpfs path share one tmpfs, in bytes
+	// and in files: one inode per KiB, at least 1024); 0 means
+	// DefaultTmpfsSize.
 	TmpfsSize int64
+	// Tmpfs lists paths in the jail that each get a fresh, empty directory
+	// of the jail's scratch tmpfs (what docker's and bubblewrap's --tmpfs
+	// give, but sized together): owned by the program's user, mode 0755,
+	// writable, nosuid and nodev, and executable as /tmp and the working
+	// directory are. They share TmpfsSize with /tmp, the working directory
+	// and /dev/shm, so asking for more of them never adds writable memory;
+	// raise TmpfsSize for more room. Gone with the jail.
+	//
+	// A path is absolute and at most MaxTmpfs are taken. It may be any new
+	// directory, such as /var/cache or /home/brig/.cache (made in the
+	// jail's read-only root), lie inside /tmp or the working directory, or
+	// inside a bind's target (its mount point is then made in the bind, as
+	// a nested bind's is: a read-only bind must have it). It may not be /
+	// nor lie in /proc, /dev, /sys, /etc, /usr or the other system
+	// directories, nor be a bind's target or another Tmpfs path. /tmp is
+	// such a directory already (mode 1777): naming it changes nothing. A
+	// tmpfs is mounted before the binds whose targets are inside it, so
+	// those show through it, and after the others.
+	Tmpfs []string
 	// Hostname inside the jail; "" means DefaultHostname.
 	Hostname string
 	// WorkDir is the program's working directory, a fresh tmpfs directory
@@ -219,7 +242,49 @@ func (c Config) withDefaults() (Config, error) {
 		binds = append(binds, b)
 	}
 	c.Binds = binds
+	tmpfs, err := checkTmpfs(c.Tmpfs, c.Binds)
+	if err != nil {
+		return c, err
+	}
+	c.Tmpfs = tmpfs
 	return c, nil
+}
+
+// checkTmpfs cleans the Tmpfs paths and refuses those a jail cannot make
+// or that would be ambiguous; /tmp is dropped, being such a directory
+// already.
+func checkTmpfs(paths []string, binds []Bind) ([]string, error) {
+	if len(paths) > MaxTmpfs {
+		return nil, fmt.Errorf("tmpfs: %d paths, at most %d are taken (they all share the tmpfs size; one tmpfs holding subdirectories does the same)", len(paths), MaxTmpfs)
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("tmpfs %q: must be an absolute path in the jail, such as /var/cache", p)
+		}
+		if len(p) >= 4096 || strings.ContainsRune(p, 0) {
+			return nil, fmt.Errorf("tmpfs %.64q...: must be a path shorter than 4096 bytes without NUL", p)
+		}
+		clean := filepath.Clean(p)
+		if clean == "/" || underSystemTree(clean, systemTrees...) {
+			return nil, fmt.Errorf("tmpfs %s: must be a directory outside /, /proc, /dev, /sys, /etc, /usr and the other system directories (such as /var/cache, /home/brig/.cache or /tmp/x)", p)
+		}
+		if seen[clean] {
+			return nil, fmt.Errorf("tmpfs %s: given twice", p)
+		}
+		seen[clean] = true
+		for _, b := range binds {
+			if b.Target == clean {
+				return nil, fmt.Errorf("tmpfs %s: is also a bind's target; give the path one of the two", p)
+			}
+		}
+		if clean == "/tmp" {
+			continue // scratch already
+		}
+		out = append(out, clean)
+	}
+	return out, nil
 }
 
 // systemTrees are the jail's read-only system directories and kernel

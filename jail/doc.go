@@ -8,7 +8,8 @@
 //
 // The zero Config is the safe default: every namespace, no network, a
 // read-only root with only /tmp, the working directory and /dev/shm
-// writable (one small tmpfs), small limits and the default seccomp policy.
+// writable (one small tmpfs, which Config.Tmpfs paths share too), small
+// limits and the default seccomp policy.
 // Every loosening is a field to set. A Pool keeps jails of one Config built
 // ahead (each used once); PythonSession and ShellSession keep one
 // interpreter alive per jail and run cell after cell in it.

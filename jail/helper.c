@@ -197,7 +197,8 @@ static void clone_sources(struct spec *s) {
 	for (uint32_t i = 0; i < s->nmounts; i++) {
 		struct mount_spec *m = &s->mounts[i];
 		struct stat st;
-		if (m->symlink[0] != '\0' || (m->flags & MOUNT_COPY) || ((m->flags & MOUNT_OPTIONAL) && lstat(m->source, &st) < 0))
+		if (m->symlink[0] != '\0' || (m->flags & (MOUNT_COPY | MOUNT_TMPFS)) ||
+		    ((m->flags & MOUNT_OPTIONAL) && lstat(m->source, &st) < 0))
 			continue;
 		char step[600];
 		snprintf(step, sizeof step, "%s", m->target);

@@ -34,7 +34,7 @@ func (apiRunner) Name() string { return "api" }
 func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 	p := r.Payload
 	cfg := Config{Timeout: p.Config.Timeout, OutputLimit: p.Config.OutputLimit, TmpfsSize: p.Config.TmpfsSize,
-		SeccompKill: p.Config.SeccompKill}
+		SeccompKill: p.Config.SeccompKill, Tmpfs: p.Config.TmpfsPaths}
 	cfg.Limits = cgroup.Limits{Memory: p.Config.Memory, Pids: p.Config.Pids, CPUs: p.Config.CPUs, CPUTime: p.Config.CPUTime}
 	if r.Limiter != "" && r.Limiter != "auto" {
 		cfg.Limiter = cgroup.Kind(r.Limiter)

@@ -5,7 +5,7 @@
 //	/            staging tmpfs (the first pivot_root put it here)
 //	/oldroot     the host's whole tree, where bind sources are found
 //	/newroot     the jail's root (tmpfs, read-only once built)
-//	/scratch     the jail's writable tmpfs: tmp/, work/, shm/ are bound into /newroot
+//	/scratch     the jail's writable tmpfs: tmp/, work/, shm/ and tmpfsN/ (Config.Tmpfs) are bound into /newroot
 //
 // The second pivot_root makes /newroot the root and detaches the rest, host
 // tree included. Pivoting first (as bubblewrap does) lets bind sources under
@@ -312,6 +312,28 @@ static int bind_scratch(int root, const char *work_dir) {
 	return 0;
 }
 
+// bind_tmpfs gives target a fresh directory of the scratch tmpfs
+// (Config.Tmpfs): the program's, writable as the work directory, and
+// counted in the one size and inode cap with /tmp, the work directory and
+// /dev/shm, however many the caller asks for.
+static int bind_tmpfs(int root, const char *target) {
+	static unsigned n;
+	char src[64], step[4200];
+	snprintf(src, sizeof src, SCRATCH "/tmpfs%u", n++);
+	snprintf(step, sizeof step, "tmpfs %s", target);
+	if (mkdir(src, 0) < 0)
+		return fail(errno, step, "mkdir %s", src);
+	if (chmod(src, 0755) < 0 || chown(src, JAIL_UID, JAIL_GID) < 0)
+		return fail(errno, step, "chmod and chown %s", src);
+	if (bind_from(root, src, NULL, target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0) {
+		// Named as the caller asked for it; the bind it is made of says why.
+		char msg[sizeof failed.step + sizeof failed.err + 2];
+		snprintf(msg, sizeof msg, "%s: %s", failed.step, failed.err);
+		return fail(0, step, "%s", msg);
+	}
+	return 0;
+}
+
 // copy_data copies size bytes (at most MAX_COPY) from in to out. sendfile
 // copies in the kernel: no buffer of init's is touched, so no page of it
 // faults in (a jail copies ~150 KB of /etc); read and write are the fallback.
@@ -413,6 +435,8 @@ static int copy_file(int root, const char *src, const char *target, int optional
 static int apply_mount(int root, struct mount_spec *m) {
 	if (!(m->flags & MOUNT_COPY) || m->symlink[0] != '\0' || m->tree_fd >= 0)
 		forget_copy_dir();
+	if (m->flags & MOUNT_TMPFS)
+		return bind_tmpfs(root, m->target);
 	if (m->symlink[0] != '\0') {
 		char step[4200];
 		snprintf(step, sizeof step, "symlink %s", m->target);

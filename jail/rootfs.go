@@ -44,15 +44,15 @@ func identityFiles(home, hostname string) []string {
 // maxEtcCopy is the largest /etc file copied rather than bound.
 const maxEtcCopy = 128 << 10
 
-// rootMounts lists the jail's system mounts followed by the caller's binds,
-// with every host source resolved now, on the host: inside the jail an
-// absolute symlink would resolve against the wrong root.
-func rootMounts(binds []Bind) ([]mountSpec, error) {
+// rootMounts lists the jail's system mounts followed by the caller's binds
+// and tmpfs directories, with every host source resolved now, on the host:
+// inside the jail an absolute symlink would resolve against the wrong root.
+func rootMounts(binds []Bind, tmpfs []string) ([]mountSpec, error) {
 	sys, err := systemMounts()
 	if err != nil {
 		return nil, err
 	}
-	ms, err := bindMounts(binds)
+	ms, err := bindMounts(binds, tmpfs)
 	if err != nil {
 		return nil, err
 	}
@@ -64,9 +64,12 @@ func rootMounts(binds []Bind) ([]mountSpec, error) {
 // host, without trusting a symlink that someone other than root could have
 // made (resolveBindSource), and the helper opens the result again without
 // following any symlink and checks it is the same file (Source, Dev, Ino).
-func bindMounts(binds []Bind) ([]mountSpec, error) {
+// The Config.Tmpfs directories go in among them (tmpfsFirst).
+func bindMounts(binds []Bind, tmpfs []string) ([]mountSpec, error) {
 	var ms []mountSpec
+	pending := slices.Sorted(slices.Values(tmpfs))
 	for _, b := range binds {
+		ms, pending = tmpfsFirst(ms, pending, b.Target)
 		src, st, err := resolveBindSource(b.Source, b.FollowSymlinks)
 		if err != nil {
 			return nil, fmt.Errorf("bind %s: %w", b.Source, err)
@@ -79,10 +82,30 @@ func bindMounts(binds []Bind) ([]mountSpec, error) {
 		}
 		ms = append(ms, m)
 	}
+	for _, t := range pending {
+		ms = append(ms, mountSpec{Target: t, Writable: true, Tmpfs: true})
+	}
 	if hook := testAfterBindsResolved; hook != nil {
 		hook(ms)
 	}
 	return ms, nil
+}
+
+// tmpfsFirst appends to ms the pending tmpfs directories (sorted, so a
+// parent comes before what is inside it) that target lies inside: a bind
+// into a tmpfs must find it mounted. The rest stay pending; they are
+// mounted after the binds, so that a tmpfs inside a bind's target is
+// mounted on the bind.
+func tmpfsFirst(ms []mountSpec, pending []string, target string) ([]mountSpec, []string) {
+	rest := pending[:0:0]
+	for _, t := range pending {
+		if strings.HasPrefix(target, t+"/") {
+			ms = append(ms, mountSpec{Target: t, Writable: true, Tmpfs: true})
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	return ms, rest
 }
 
 // testAfterBindsResolved, when set (tests only), runs between resolving the

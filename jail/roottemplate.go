@@ -20,7 +20,7 @@ import (
 // tmpfs with the /etc copies and identity files, the system binds (/usr,
 // /etc directories), /dev with its device nodes, and the empty mount points
 // of what each jail gets of its own (/proc, /tmp, /dev/pts, /dev/shm, the
-// work directory, the caller's binds). The caller's binds themselves are
+// work directory, the caller's binds and tmpfs directories). The caller's binds themselves are
 // cloned for each jail, as before: a source replaced on the host is what
 // the next jail gets. The
 // supervisor builds it once as a detached, read-only mount tree (fsmount,
@@ -68,7 +68,9 @@ type rootTemplate struct {
 }
 
 // templateKey: mountPoints lists the caller's bind targets, "d /path" or
-// "f /path" (a directory or a file), one per line in the binds' order.
+// "f /path" (a directory or a file), one per line in the binds' order, then
+// the Config.Tmpfs paths as "d /path": a jail's root is read-only, so the
+// template must hold every mount point.
 type templateKey struct{ dir, hostname, mountPoints string }
 
 // templateKeyOf is the key of a jail with this configuration and working
@@ -93,6 +95,9 @@ func templateKeyOf(cfg *Config, dir string) (templateKey, bool) {
 			kind = "d"
 		}
 		fmt.Fprintf(&b, "%s %s\n", kind, bind.Target)
+	}
+	for _, t := range cfg.Tmpfs {
+		fmt.Fprintf(&b, "d %s\n", t)
 	}
 	return templateKey{dir, cfg.Hostname, b.String()}, true
 }
@@ -275,7 +280,8 @@ func buildTemplate(key templateKey) (*os.File, error) {
 		b.apply(m)
 	}
 	b.mkdir("/proc", 0o555)
-	// The caller's binds' mount points, as attach_tree would make them.
+	// The caller's binds' and tmpfs directories' mount points, as
+	// attach_tree would make them.
 	for _, line := range strings.Split(strings.TrimSuffix(key.mountPoints, "\n"), "\n") {
 		kind, target, ok := strings.Cut(line, " ")
 		switch {

@@ -88,7 +88,8 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 	conf := data + "/hello"
 	withBinds := Config{Binds: []Bind{{Source: data, Target: "/data"}, {Source: conf, Target: "/etc/brig-test.conf"},
 		{Source: conf, Target: "/etc/hosts"}, {Source: work, Target: "/work", Writable: true}}}
-	for name, cfg := range map[string]Config{"default": {}, "with binds": withBinds} {
+	withTmpfs := Config{Tmpfs: []string{"/var/cache", "/work/sub"}}
+	for name, cfg := range map[string]Config{"default": {}, "with binds": withBinds, "with tmpfs": withTmpfs} {
 		t.Run(name, func(t *testing.T) {
 			list := func(fromTemplate bool) string {
 				templatesEnabled.Store(fromTemplate)
@@ -119,6 +120,10 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 				assert.Contains(t, own, "/work/notes f 644")
 				assert.Contains(t, own, "/etc/brig-test.conf ro,nosuid,nodev,relatime private")
 				assert.Contains(t, own, "/work rw,nosuid,nodev,relatime private")
+			}
+			if cfg.Tmpfs != nil {
+				assert.Contains(t, own, "/var/cache rw,nosuid,nodev,relatime private tmpfs tmpfs")
+				assert.Contains(t, own, "/work/sub rw,nosuid,nodev,relatime private tmpfs tmpfs")
 			}
 		})
 	}

@@ -35,6 +35,7 @@
 #define MOUNT_COPY 4u
 #define MOUNT_CHECK_ID 8u // source must open, following no symlink, to dev:ino (wire.go's mountSpec)
 #define MOUNT_IDMAP 16u   // an idmapped mount: owner_uid:owner_gid on the host is the jail's user
+#define MOUNT_TMPFS 32u   // no source: target gets a fresh directory of the scratch tmpfs (Config.Tmpfs)
 #define MAX_COPY (128u << 10)
 
 #define JAIL_UID 1000

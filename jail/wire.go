@@ -104,6 +104,9 @@ type mountSpec struct {
 	// the jail's user (Bind.IDMap).
 	IDMap              bool
 	OwnerUID, OwnerGID uint32
+	// Tmpfs: no Source; Target gets a fresh directory of the jail's
+	// scratch tmpfs (Config.Tmpfs).
+	Tmpfs bool
 }
 
 const (
@@ -122,6 +125,7 @@ const (
 	mountCopy     = 4
 	mountCheckID  = 8
 	mountIDMap    = 16
+	mountTmpfs    = 32
 )
 
 // encoder lays values out as stage.c's reader takes them: native-endian
@@ -167,7 +171,7 @@ func (s *spec) encode() []byte {
 		e.str(m.Target)
 		e.str(m.Symlink)
 		e.u32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy) |
-			boolFlag(m.CheckID, mountCheckID) | boolFlag(m.IDMap, mountIDMap))
+			boolFlag(m.CheckID, mountCheckID) | boolFlag(m.IDMap, mountIDMap) | boolFlag(m.Tmpfs, mountTmpfs))
 		e.u64(m.Dev)
 		e.u64(m.Ino)
 		e.u32(m.OwnerUID)

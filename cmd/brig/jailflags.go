@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,7 +26,16 @@ type jailFlags struct {
 
 func registerJailFlags(fs *flag.FlagSet, cfg *jail.Config, env *[]string) *jailFlags {
 	jf := &jailFlags{cfg: cfg, env: env}
-	fs.Var(sizeFlag{&cfg.TmpfsSize}, "tmpfs-size", "size of the writable /tmp, workdir and /dev/shm together (default 64M)")
+	fs.Var(sizeFlag{&cfg.TmpfsSize}, "tmpfs-size", "size of the writable /tmp, workdir, /dev/shm and every --tmpfs together (default 64M)")
+	fs.Func("tmpfs", fmt.Sprintf("give PATH in the jail a fresh, empty, writable directory (repeatable, at most %d; each shares --tmpfs-size)", jail.MaxTmpfs), func(s string) error {
+		// Docker's PATH:OPTIONS is refused, not mounted at a path named
+		// "PATH:OPTIONS": brig's tmpfs options are fixed, its size shared.
+		if strings.Contains(s, ":") {
+			return errors.New("brig takes a PATH alone, without :OPTIONS; every --tmpfs is nosuid and nodev and shares --tmpfs-size with /tmp, the workdir and /dev/shm")
+		}
+		cfg.Tmpfs = append(cfg.Tmpfs, s)
+		return nil
+	})
 	fs.Var(listFlag{&jf.roBinds}, "ro-bind", "bind host SRC[:DST[:OPTS]] read-only (repeatable; OPTS as for --bind)")
 	fs.Var(listFlag{&jf.rwBinds}, "bind", "bind host SRC[:DST[:OPTS]] read-write (repeatable); OPTS, comma-separated: "+
 		"follow (follow symlinks in SRC that root does not own: a loosening), "+

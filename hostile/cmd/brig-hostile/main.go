@@ -180,7 +180,7 @@ func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, erro
 func RunAPI(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 	p := r.Payload
 	cfg := jail.Config{Timeout: p.Config.Timeout, OutputLimit: p.Config.OutputLimit, TmpfsSize: p.Config.TmpfsSize,
-		SeccompKill: p.Config.SeccompKill}
+		SeccompKill: p.Config.SeccompKill, Tmpfs: p.Config.TmpfsPaths}
 	cfg.Limits.Memory, cfg.Limits.Pids, cfg.Limits.CPUs, cfg.Limits.CPUTime = p.Config.Memory, p.Config.Pids, p.Config.CPUs, p.Config.CPUTime
 	if r.Limiter != "" && r.Limiter != "auto" {
 		cfg.Limiter = cgroup.Kind(r.Limiter)
