@@ -14,6 +14,7 @@
 //	# config: timeout=3s pids=64 memory=128M tmpfs=8M output-limit=1M cpus=0.5 cpu-time=1s outbox seccomp-kill core-logger
 //	# config: then-bind=hostroot:/h              (a two-step payload, below)
 //	# config: result-in-outbox                   (brig run's --result file in the outbox, below)
+//	# config: tty                                (the program's stdio is a pty of the jail: jail.Cmd.TTY, brig run -t)
 //	# soak: no                                   (too slow for the soak mix)
 //
 // core-logger points kernel.core_pattern at a harmless logger (a piped
@@ -111,6 +112,10 @@ type Config struct {
 	// ResultInOutbox: `brig run` writes its --result file into the outbox,
 	// as ResultName, where the jail could plant something in its place.
 	ResultInOutbox bool
+	// TTY: the program's stdin, stdout and stderr are a pty of the jail's
+	// own devpts (jail.Cmd.TTY, brig run --tty); its output, stderr
+	// included, is judged as stdout. Not for session payloads.
+	TTY bool
 }
 
 // ResultName is the name of the --result file in the outbox of a payload
@@ -236,6 +241,9 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 	if p.Session == "shell" {
 		p.Interp = "bash" // what a shell session runs
 	}
+	if p.Session != "" && p.Config.TTY {
+		return nil, fmt.Errorf("config tty: a session has no pty")
+	}
 	p.Prelude = preludes["sh"] + "\n"
 	if p.Interp == "python" {
 		p.Prelude = preludes["py"] + "\n"
@@ -299,6 +307,8 @@ func (c *Config) parse(s string) error {
 			c.SeccompKill = true
 		case "core-logger":
 			c.CoreLogger = true
+		case "tty":
+			c.TTY = true
 		case "stdin":
 			c.Stdin = strings.ReplaceAll(v, `\n`, "\n")
 		case "then-bind":
