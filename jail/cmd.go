@@ -72,7 +72,10 @@ type Cmd struct {
 	waitErr              error
 	pool                 *Pool    // set by Pool.Command
 	request              *os.File // a pooled jail's request socket (pool.go)
-	ttySock, ttyMaster   *os.File // TTY: the socket init sends the master on, then the master (tty.go)
+	ttySock              *os.File // TTY: the socket init sends the pty's master on (tty.go)
+	// ttyMaster is the pty's master once Start has it; atomic, since
+	// ResizeTTY may be called (on a SIGWINCH) while Start runs.
+	ttyMaster atomic.Pointer[os.File]
 	// template, when not nil, is the root template whose fd launchHelper
 	// hands the helper; fromTemplate stays set after for buildSpec.
 	template     *rootTemplate
@@ -752,8 +755,8 @@ func (c *Cmd) Wait() error {
 		_ = c.helper.Wait()
 	}
 	c.copiers.Wait()
-	if c.ttyMaster != nil {
-		c.ttyMaster.Close() // ends the copy into it too
+	if m := c.ttyMaster.Load(); m != nil {
+		m.Close() // ends the copy into it too
 	}
 	wall := time.Since(c.start)
 	close(c.done)
@@ -875,7 +878,7 @@ func (c *Cmd) cleanup() {
 	if c.request != nil {
 		c.request.Close()
 	}
-	for _, f := range []*os.File{c.ttySock, c.ttyMaster} {
+	for _, f := range []*os.File{c.ttySock, c.ttyMaster.Load()} {
 		if f != nil {
 			f.Close()
 		}

@@ -79,7 +79,8 @@ func (c *Cmd) startTTY() error {
 		unix.Close(fds[0])
 		return &SetupError{Step: "open tty", Err: err.Error()}
 	}
-	c.ttyMaster = os.NewFile(uintptr(fds[0]), "pty master")
+	master := os.NewFile(uintptr(fds[0]), "pty master")
+	c.ttyMaster.Store(master)
 	c.ttySock.Close()
 	c.ttySock = nil
 	out := c.Stdout
@@ -90,9 +91,8 @@ func (c *Cmd) startTTY() error {
 	go func() {
 		defer c.copiers.Done()
 		// Ends with EIO once no process holds the slave: the jail is gone.
-		c.copyCapped(out, c.ttyMaster, &c.stdoutCut)
+		c.copyCapped(out, master, &c.stdoutCut)
 	}()
-	master := c.ttyMaster
 	in := c.Stdin
 	if in == nil {
 		in = bytes.NewReader(nil)
@@ -156,7 +156,7 @@ func (c *Cmd) ResizeTTY(rows, cols uint16) error {
 	if c.TTY == nil {
 		return errors.New("jail: ResizeTTY: the command has no TTY")
 	}
-	m := c.ttyMaster
+	m := c.ttyMaster.Load()
 	if m == nil {
 		return errors.New("jail: ResizeTTY: not started")
 	}

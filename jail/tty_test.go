@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // syncBuffer is a bytes.Buffer a test may read while the copy writes it.
@@ -47,12 +48,40 @@ func waitFor(t *testing.T, out *syncBuffer, want string) {
 	}
 }
 
-// hostPtys lists the host's devpts: a jail's pty must never show there.
-func hostPtys(t *testing.T) []string {
+// jailPtys lists the host's ptys whose owner is a jail's id: a pty of the
+// jail's own devpts must never show in the host's.
+func jailPtys(t *testing.T) []string {
 	t.Helper()
 	m, err := filepath.Glob("/dev/pts/[0-9]*")
 	require.NoError(t, err)
-	return m
+	var left []string
+	for _, p := range m {
+		var st syscall.Stat_t
+		if syscall.Stat(p, &st) == nil && st.Uid >= DefaultHostIDs.First && st.Uid < DefaultHostIDs.First+DefaultHostIDs.Count {
+			left = append(left, p)
+		}
+	}
+	return left
+}
+
+// ptyFDs counts this process's fds of a pty (a ptmx or a pts): once Wait
+// has returned, the supervisor holds none of the jail's.
+func ptyFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	n := 0
+	for _, fd := range fds {
+		var st syscall.Stat_t
+		if syscall.Stat("/proc/self/fd/"+fd.Name(), &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFCHR {
+			continue
+		}
+		major, minor := unix.Major(st.Rdev), unix.Minor(st.Rdev)
+		if (major == 5 && minor == 2) || (major >= 136 && major <= 143) {
+			n++
+		}
+	}
+	return n
 }
 
 func runTTY(t *testing.T, tty *TTY, stdin string, name string, args ...string) (string, *Result, error) {
@@ -72,7 +101,7 @@ func runTTY(t *testing.T, tty *TTY, stdin string, name string, args ...string) (
 // session, and nothing of it is left on the host afterwards.
 func TestTTYIsAPtyOfTheJailsDevpts(t *testing.T) {
 	requireRoot(t)
-	mounts, ptys := countMounts(), hostPtys(t)
+	mounts, fds := countMounts(), ptyFDs(t)
 	out, r, err := runTTY(t, &TTY{}, "", "/bin/sh", "-c",
 		`test -t 0 && test -t 1 && test -t 2 && echo ISATTY; echo "TTY=$(tty)"; `+
 			`echo "DEV=$(stat -c %d /dev/pts)"; echo "LS=$(ls /dev/pts | tr '\n' ' ')"; `+
@@ -89,7 +118,8 @@ func TestTTYIsAPtyOfTheJailsDevpts(t *testing.T) {
 	// The controlling terminal of the program (its session's leader) is
 	// pts 0: major 136, minor 0 in /proc's encoding.
 	assert.Contains(t, out, "TTYNR=34816\r\n")
-	assert.Equal(t, ptys, hostPtys(t), "a pty appeared in the host's devpts")
+	assert.Empty(t, jailPtys(t), "a jail's pty in the host's devpts")
+	assert.Equal(t, fds, ptyFDs(t), "the supervisor still holds the pty")
 	assertHostClean(t, mounts)
 }
 
@@ -137,7 +167,7 @@ func TestTTYPythonInput(t *testing.T) {
 // still kills: the jail is gone and nothing is left on the host.
 func TestTTYOutputLimitAndTimeout(t *testing.T) {
 	requireRoot(t)
-	mounts, ptys := countMounts(), hostPtys(t)
+	mounts, fds := countMounts(), ptyFDs(t)
 	var out bytes.Buffer
 	cmd := Command(context.Background(), Config{OutputLimit: 1 << 20}, "/usr/bin/yes")
 	cmd.TTY = &TTY{}
@@ -160,7 +190,8 @@ func TestTTYOutputLimitAndTimeout(t *testing.T) {
 	stdinR.Close()
 	require.Error(t, err)
 	assert.Equal(t, ReasonTimeout, cmd.Result.Reason)
-	assert.Equal(t, ptys, hostPtys(t))
+	assert.Empty(t, jailPtys(t))
+	assert.Equal(t, fds, ptyFDs(t), "the supervisor still holds a pty")
 	assertHostClean(t, mounts)
 }
 
