@@ -248,3 +248,28 @@ func TestTTYSpecFlag(t *testing.T) {
 	}))
 	assert.Equal(t, 128, specTTY)
 }
+
+// The tty socket goes after the caller's extra files and the root
+// template's fd: fd 3 is still the caller's first extra file, and the
+// socket reaches nothing of the program. Twice, so that the second jail
+// (this process's root template in place) is covered too.
+func TestTTYWithExtraFiles(t *testing.T) {
+	requireRoot(t)
+	for i := 0; i < 2; i++ {
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		cmd := Command(context.Background(), Config{}, "/bin/sh", "-c",
+			`echo via-extra >&3; ls /proc/self/fd | tr '\n' ' '; test -t 0 && echo TTY`)
+		cmd.TTY = &TTY{}
+		cmd.ExtraFiles = []*os.File{w}
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		require.NoError(t, cmd.Run(), "output: %q", out.String())
+		w.Close()
+		got := make([]byte, 64)
+		n, _ := r.Read(got)
+		r.Close()
+		assert.Equal(t, "via-extra\n", string(got[:n]))
+		assert.Contains(t, out.String(), "0 1 2 3 4 TTY", "fds: stdio, the extra file and ls's own directory")
+	}
+}
