@@ -15,6 +15,7 @@
 //	# config: then-bind=hostroot:/h              (a two-step payload, below)
 //	# config: result-in-outbox                   (brig run's --result file in the outbox, below)
 //	# config: tmpfs-path=/var/a tmpfs-path=/var/b  (Config.Tmpfs, brig's --tmpfs; repeatable)
+//	# config: tty                                (the program's stdio is a pty of the jail: jail.Cmd.TTY, brig run -t)
 //	# soak: no                                   (too slow for the soak mix)
 //
 // core-logger points kernel.core_pattern at a harmless logger (a piped
@@ -113,6 +114,10 @@ type Config struct {
 	// ResultInOutbox: `brig run` writes its --result file into the outbox,
 	// as ResultName, where the jail could plant something in its place.
 	ResultInOutbox bool
+	// TTY: the program's stdin, stdout and stderr are a pty of the jail's
+	// own devpts (jail.Cmd.TTY, brig run --tty); its output, stderr
+	// included, is judged as stdout. Not for session payloads.
+	TTY bool
 }
 
 // ResultName is the name of the --result file in the outbox of a payload
@@ -238,6 +243,9 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 	if p.Session == "shell" {
 		p.Interp = "bash" // what a shell session runs
 	}
+	if p.Session != "" && p.Config.TTY {
+		return nil, fmt.Errorf("config tty: a session has no pty")
+	}
 	p.Prelude = preludes["sh"] + "\n"
 	if p.Interp == "python" {
 		p.Prelude = preludes["py"] + "\n"
@@ -306,6 +314,8 @@ func (c *Config) parse(s string) error {
 			c.SeccompKill = true
 		case "core-logger":
 			c.CoreLogger = true
+		case "tty":
+			c.TTY = true
 		case "stdin":
 			c.Stdin = strings.ReplaceAll(v, `\n`, "\n")
 		case "then-bind":

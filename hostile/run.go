@@ -118,6 +118,9 @@ func CLIArgs(r Run) []string {
 	if cfg.SeccompKill {
 		args = append(args, "--seccomp-kill")
 	}
+	if cfg.TTY {
+		args = append(args, "--tty")
+	}
 	for _, b := range r.Binds() {
 		flag := "--ro-bind"
 		if b.Writable {

@@ -35,7 +35,17 @@ type Cmd struct {
 	// os/exec, at most MaxExtraFiles): the way to give it a channel of its
 	// own to the host.
 	ExtraFiles []*os.File
-	Config     Config
+	// TTY, when not nil, gives the program a pty of the jail's own devpts
+	// as stdin, stdout, stderr and controlling terminal, never the
+	// caller's terminal: brig copies Stdin into it and its output to
+	// Stdout (stdout and stderr merged, as a terminal shows them; Stderr
+	// is unused), under OutputLimit. The pty echoes what it is sent, as a
+	// terminal does; the end of Stdin reaches the program as the
+	// terminal's end-of-file character. The caller who passes its own
+	// terminal as Stdin puts it in raw mode itself (cmd/brig's run -t).
+	// ResizeTTY changes the window size. Not for a Pool's jails.
+	TTY    *TTY
+	Config Config
 
 	// Result is set by Wait.
 	Result *Result
@@ -62,6 +72,10 @@ type Cmd struct {
 	waitErr              error
 	pool                 *Pool    // set by Pool.Command
 	request              *os.File // a pooled jail's request socket (pool.go)
+	ttySock              *os.File // TTY: the socket init sends the pty's master on (tty.go)
+	// ttyMaster is the pty's master once Start has it; atomic, since
+	// ResizeTTY may be called (on a SIGWINCH) while Start runs.
+	ttyMaster atomic.Pointer[os.File]
 	// template, when not nil, is the root template whose fd launchHelper
 	// hands the helper; fromTemplate stays set after for buildSpec.
 	template     *rootTemplate
@@ -125,6 +139,9 @@ func (c *Cmd) Start() (err error) {
 		warmSpawner() // for this process's next jails
 	}
 	if c.pool != nil {
+		if c.TTY != nil {
+			return &SetupError{Step: "config", Err: "a pooled jail has no TTY: start the command with jail.Command instead"}
+		}
 		return c.startPooled()
 	}
 	c.cfg, err = c.Config.withDefaults()
@@ -187,6 +204,11 @@ func (c *Cmd) awaitStart() error {
 		case "warning":
 			logWarning(ev)
 		case "started":
+			if c.TTY != nil {
+				if err := c.startTTY(); err != nil {
+					return err
+				}
+			}
 			c.watch()
 			return nil
 		}
@@ -254,6 +276,7 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 		Template:        c.fromTemplate,
 		TmpfsSize:       c.cfg.TmpfsSize,
 		NewNet:          true,
+		TTY:             c.TTY != nil,
 		JoinLater:       joinLater,
 		IPCSysctls:      ipcSysctls(c.cfg.Limits.Memory),
 		testSilentMaker: testSilentMaker.Load(),
@@ -475,13 +498,18 @@ func (c *Cmd) launchHelper() (*os.File, error) {
 	}
 	c.control = controlW
 	c.closers = append(c.closers, specR, statusW, controlR)
-	stdin, err := c.stdinFile()
-	if err != nil {
-		return fail("stdin", err)
-	}
-	stdout, stderr, err := c.outputFiles()
-	if err != nil {
-		return fail("stdout", err)
+	var stdin, stdout, stderr, ttySock *os.File
+	if c.TTY != nil {
+		if stdin, stdout, stderr, ttySock, err = c.ttyStdio(); err != nil {
+			return fail("open tty", err)
+		}
+	} else {
+		if stdin, err = c.stdinFile(); err != nil {
+			return fail("stdin", err)
+		}
+		if stdout, stderr, err = c.outputFiles(); err != nil {
+			return fail("stdout", err)
+		}
 	}
 	extra := c.ExtraFiles
 	if c.template != nil {
@@ -491,6 +519,9 @@ func (c *Cmd) launchHelper() (*os.File, error) {
 			c.template.release() // the helper has its own fd now, or failed
 			c.template = nil
 		}()
+	}
+	if ttySock != nil {
+		extra = append(extra[:len(extra):len(extra)], ttySock) // last (helper.c)
 	}
 	if spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, extra...)) {
 		c.helper = spawnedHelper{}
@@ -724,6 +755,9 @@ func (c *Cmd) Wait() error {
 		_ = c.helper.Wait()
 	}
 	c.copiers.Wait()
+	if m := c.ttyMaster.Load(); m != nil {
+		m.Close() // ends the copy into it too
+	}
 	wall := time.Since(c.start)
 	close(c.done)
 	if c.stopTimer != nil {
@@ -843,6 +877,11 @@ func (c *Cmd) cleanup() {
 	c.closers = nil
 	if c.request != nil {
 		c.request.Close()
+	}
+	for _, f := range []*os.File{c.ttySock, c.ttyMaster.Load()} {
+		if f != nil {
+			f.Close()
+		}
 	}
 	if c.control != nil {
 		c.control.Close()

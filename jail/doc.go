@@ -53,4 +53,16 @@
 // posix_spawn's child does, drops every privilege and loads seccomp as the
 // last step before execve. The stages talk over pipes: a spec in, JSON
 // events out (wire.go).
+//
+// # Terminals
+//
+// A terminal is never handed into a jail: the program's stdin is a pipe,
+// a regular file or /dev/null, and its output goes through pipes brig
+// reads. A program that needs a terminal gets one of the jail's own with
+// Cmd.TTY (tty.go): init opens a pty of the jail's private devpts instance
+// (at most 64 ptys), sends its master to the supervisor over a socket and
+// makes the slave the program's stdio; the exec stage makes it the
+// controlling terminal of the program's session. The supervisor copies
+// between the master and Stdin/Stdout under OutputLimit, and ResizeTTY
+// sets its window size. TIOCSTI and TIOCLINUX stay refused on it.
 package jail

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -210,6 +211,10 @@ __attribute__((noreturn)) static void exec_stage(const struct spec *s, const cha
 	if (chdir(s->dir) < 0)
 		child_fail(report_fd, "chdir", errno);
 	report_fd = place_files(stdio, extra, s->exec.nextra, report_fd);
+	// The jail's pty (init.c's open_tty) is the new session's controlling
+	// terminal: ^C typed into it signals the program's process group.
+	if ((s->flags & SPEC_TTY) && ioctl(0, TIOCSCTTY, 0) < 0)
+		child_fail(report_fd, "set controlling terminal", errno);
 	drop_privileges(&s->exec, report_fd);
 	execve(path, s->args, s->env);
 	exec_failed(report_fd, path, errno);

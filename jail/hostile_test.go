@@ -52,6 +52,9 @@ func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, erro
 	if p.Config.Stdin != "" {
 		cmd.Stdin = strings.NewReader(p.Config.Stdin)
 	}
+	if p.Config.TTY {
+		cmd.TTY = &TTY{}
+	}
 	err := cmd.Run()
 	o := &hostile.Outcome{Stdout: stdout.String(), Stderr: stderr.String(), Supervisor: os.Getpid()}
 	if cmd.Result == nil {

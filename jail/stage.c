@@ -145,6 +145,7 @@ int parse_exec_settings(struct reader *r, struct exec_settings *e) {
 int parse_spec(struct reader *r, struct spec *s) {
 	memset(s, 0, sizeof *s);
 	s->template_fd = -1;
+	s->tty_fd = -1;
 	if (!take_magic(r, SPEC_MAGIC))
 		return -1;
 	s->flags = get_u32(r);

@@ -28,6 +28,7 @@
 #define SPEC_JOIN_LATER 16u // cgroup v1 tasks files come on the control pipe; init joins itself
 #define SPEC_TEMPLATE 32u   // the root template's fd follows the extra files (roottemplate.go)
 #define SPEC_TEST_SILENT_MAKER 64u // tests only: the first network maker ends without its result byte
+#define SPEC_TTY 128u // the program gets a pty of the jail's devpts; its socket follows the template's fd (init.c's open_tty)
 #define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
 
 #define MOUNT_WRITABLE 1u
@@ -81,6 +82,7 @@ struct spec {
 	char **ipc_sysctls; // "kernel/msgmni=64": paths under /proc/sys (ipclimits.go)
 	struct exec_settings exec;
 	int template_fd; // not in the spec: the helper's fd of the root template, or -1
+	int tty_fd;      // not in the spec: SPEC_TTY's socket to the supervisor, or -1
 };
 
 // A reader over bytes in memory; the first malformed field sets bad.

@@ -59,6 +59,8 @@ type spec struct {
 	// reports "ready" and waits for a request (pool.go) before it starts
 	// the exec stage.
 	Pooled bool
+	// TTY: the program gets a pty of the jail's own devpts (tty.go).
+	TTY bool
 	// Prefork (pooled only): the program's process is started ahead, drops
 	// its privileges, loads seccomp, reports "ready" itself and then reads
 	// the request. Only with the default policy, which allows what reading
@@ -119,6 +121,7 @@ const (
 	// Tests only: the first network maker ends without its result byte
 	// (init.c), so that its replacement is exercised.
 	specTestSilentMaker = 64
+	specTTY             = 128 // a tty socket follows the template's fd (tty.go)
 
 	mountWritable = 1
 	mountOptional = 2
@@ -154,7 +157,7 @@ func (s *spec) encode() []byte {
 	var e encoder
 	e.WriteString(specMagic)
 	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater) | boolFlag(s.Template, specTemplate) |
-		boolFlag(s.testSilentMaker, specTestSilentMaker))
+		boolFlag(s.testSilentMaker, specTestSilentMaker) | boolFlag(s.TTY, specTTY))
 	e.u32(s.IDs.Init)
 	e.u32(s.IDs.Jail)
 	e.u32(s.IDs.GID)

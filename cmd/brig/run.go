@@ -47,7 +47,19 @@ func runMain(args []string) int {
 	cmd := jail.Command(ctx, opt.cfg, opt.command[0], opt.command[1:]...)
 	cmd.Env = opt.env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = cmd.Run()
+	if opt.tty {
+		term, terr := attachTerminal(cmd)
+		if terr != nil {
+			fmt.Fprintf(os.Stderr, "brig: -t: put the terminal in raw mode: %v\n", terr)
+			return exitBrigFailed
+		}
+		// Before brig's own messages below, and on every way out.
+		defer term.release()
+		err = cmd.Run()
+		term.release()
+	} else {
+		err = cmd.Run()
+	}
 	var exitErr *jail.ExitError
 	if err != nil && !errors.As(err, &exitErr) && cmd.Result == nil {
 		fmt.Fprintf(os.Stderr, "brig: %v\n", err)
@@ -132,6 +144,7 @@ type runOptions struct {
 	cfg        jail.Config
 	env        []string
 	quiet      bool
+	tty        bool
 	resultFile string
 	command    []string
 }
@@ -143,6 +156,9 @@ func parseRunFlags(args []string) (opt runOptions, err error) {
 	fs.Var(sizeFlag{&opt.cfg.OutputLimit}, "output-limit", "cap on stdout and stderr each (e.g. 1M; default 16M)")
 	fs.StringVar(&opt.resultFile, "result", "", "write the Result as JSON to FILE (- for stdout, after the program's output)")
 	fs.BoolVar(&opt.quiet, "quiet", false, "print nothing of brig's own unless brig itself fails")
+	fs.BoolVar(&opt.tty, "tty", false, "give the program a terminal: a pty of the jail's own (stdout and stderr merged); "+
+		"a terminal on stdin is put in raw mode for the run")
+	fs.BoolVar(&opt.tty, "t", false, "short for --tty")
 	if err = parseFlags(fs, args, "brig run [flags] -- COMMAND [ARG...]"); err != nil {
 		return
 	}

@@ -198,6 +198,9 @@ func RunAPI(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 	if p.Config.Stdin != "" {
 		cmd.Stdin = strings.NewReader(p.Config.Stdin)
 	}
+	if p.Config.TTY {
+		cmd.TTY = &jail.TTY{}
+	}
 	err := cmd.Run()
 	o := &hostile.Outcome{Stdout: stdout.String(), Stderr: stderr.String(), Supervisor: os.Getpid()}
 	if cmd.Result == nil {
