@@ -22,14 +22,28 @@ import (
 	"github.com/brig-sandbox/brig/jail"
 )
 
-func TestInteractiveShellPrompt(t *testing.T) {
+// newSession starts a session of kind for a test (skipped with -short or
+// without root) and closes it at the end.
+func newSession(t *testing.T, kind string) cellRunner {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a jail")
 	}
 	requireRootCLI(t)
-	sh, err := jail.NewShellSession(context.Background(), jail.Config{})
+	var s cellRunner
+	var err error
+	if kind == "python" {
+		s, err = jail.NewPythonSession(context.Background(), jail.Config{})
+	} else {
+		s, err = jail.NewShellSession(context.Background(), jail.Config{})
+	}
 	require.NoError(t, err)
-	defer sh.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestInteractiveShellPrompt(t *testing.T) {
+	sh := newSession(t, "shell")
 	in := "for i in 1 2; do\necho item $i\ndone\nfalse\necho status $?\nif true\nthen echo yes; fi\n"
 	var out strings.Builder
 	interact(context.Background(), sh, "shell", strings.NewReader(in), &out, 5*time.Second, nil)
@@ -41,13 +55,7 @@ func TestInteractiveShellPrompt(t *testing.T) {
 }
 
 func TestInteractivePythonExitAndInterrupt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a jail")
-	}
-	requireRootCLI(t)
-	p, err := jail.NewPythonSession(context.Background(), jail.Config{})
-	require.NoError(t, err)
-	defer p.Close()
+	p := newSession(t, "python")
 
 	// Ctrl-C at the prompt drops the line being typed; the prompt goes on.
 	pr, pw := io.Pipe()
@@ -169,13 +177,7 @@ func waitFor(t *testing.T, out *syncBuilder, want string) {
 // "stream": true sends the cell's output as event lines, in order, before
 // the result line, which holds the same output.
 func TestJSONLStream(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a jail")
-	}
-	requireRootCLI(t)
-	p, err := jail.NewPythonSession(context.Background(), jail.Config{})
-	require.NoError(t, err)
-	defer p.Close()
+	p := newSession(t, "python")
 	in := `{"id": "s1", "stream": true, "code": "import sys, time\nfor i in range(3):\n    print('line', i, flush=True); time.sleep(0.05)\nprint('err', file=sys.stderr)"}` + "\n" +
 		`{"id": "s2", "code": "print('quiet')"}` + "\n"
 	var out strings.Builder
