@@ -43,7 +43,9 @@ type pythonReply struct {
 }
 
 // Run executes code as one cell and returns what it produced. If the code
-// ends with an expression, its repr is the Value, as in a REPL.
+// ends with an expression, its repr is the Value, as in a REPL. When ctx
+// ends, the cell is interrupted (KeyboardInterrupt) and comes back
+// CellCanceled; the session and its state live on.
 func (p *PythonSession) Run(ctx context.Context, code string, opts RunOptions) *CellResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -35,7 +35,9 @@ func NewShellSession(ctx context.Context, cfg Config) (*ShellSession, error) {
 }
 
 // Run executes one command line (or a whole script) in the session's shell.
-// A command that exits the shell kills the session.
+// A command that exits the shell kills the session. When ctx ends, the
+// foreground command is interrupted (^C) and the cell comes back
+// CellCanceled; the shell lives on.
 func (sh *ShellSession) Run(ctx context.Context, command string, opts RunOptions) *CellResult {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
