@@ -195,6 +195,10 @@ func (c *Cmd) Start() (err error) {
 // output cap already stopped it) or the set-up failed, for cold and pooled
 // jails alike.
 func (c *Cmd) awaitStart() error {
+	// "init" comes from the helper and "started" from init: two writers of
+	// the status pipe, so init's pid may arrive after the program started
+	// (the helper was slow leaving a cgroup, say). Both are waited for.
+	started := false
 	for ev := range c.events {
 		switch ev.Kind {
 		case "init":
@@ -204,6 +208,9 @@ func (c *Cmd) awaitStart() error {
 		case "warning":
 			logWarning(ev)
 		case "started":
+			started = true
+		}
+		if started && c.initPid != 0 {
 			if c.TTY != nil {
 				if err := c.startTTY(); err != nil {
 					return err

@@ -279,28 +279,43 @@ func (p *Pool) prestart() (*Cmd, error) {
 		c.cleanup()
 		return nil, err
 	}
+	if err := c.awaitReady(); err != nil {
+		c.drainAfterFailure()
+		c.cleanup()
+		return nil, err
+	}
+	// Stats opens the cgroup's counter files on first use: here, rather
+	// than between the program's exit and Wait's return.
+	_, _ = c.limiter.Stats()
+	p.built.Add(1)
+	p.refillNS.Add(int64(time.Since(t0)))
+	return c, nil
+}
+
+// awaitReady reads a pooled jail's events until it is ready to take a
+// request. The helper reports "init" and the jail "ready": two writers of
+// the status pipe, in either order (the helper may still be leaving the
+// jail's cgroups when the jail is built), so both are waited for: a ready
+// jail must have said everything it will say before its request, since
+// take() reads any event of an idle jail as its death.
+func (c *Cmd) awaitReady() error {
+	ready := false
 	for ev := range c.events {
 		switch ev.Kind {
 		case "init":
 			c.initPid = ev.Pid
 		case "error":
-			c.drainAfterFailure()
-			c.cleanup()
-			return nil, &SetupError{Step: ev.Step, Err: ev.Err}
+			return &SetupError{Step: ev.Step, Err: ev.Err}
 		case "warning":
 			logWarning(ev)
 		case "ready":
-			// Stats opens the cgroup's counter files on first use: here,
-			// rather than between the program's exit and Wait's return.
-			_, _ = c.limiter.Stats()
-			p.built.Add(1)
-			p.refillNS.Add(int64(time.Since(t0)))
-			return c, nil
+			ready = true
+		}
+		if ready && c.initPid != 0 {
+			return nil
 		}
 	}
-	c.drainAfterFailure()
-	c.cleanup()
-	return nil, &SetupError{Step: "start", Err: "the jail ended before it was ready"}
+	return &SetupError{Step: "start", Err: "the jail ended before it was ready"}
 }
 
 // discard kills an unused jail and removes it from the host.

@@ -305,3 +305,32 @@ func selfRSS() int64 {
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize())
 }
+
+// The helper's "init" and the jail's "ready" come from two processes in
+// either order. A pooled jail whose "init" came after its "ready" was once
+// put in the pool with that event unread, and take() read it as the idle
+// jail's death (TestPoolNeverReusesAJail: Hits 3 of 4, once, on a fresh
+// machine). awaitReady takes both, and nothing more.
+func TestPoolAwaitReadyEitherOrder(t *testing.T) {
+	for name, order := range map[string][]event{
+		"init first":  {{Kind: "init", Pid: 42}, {Kind: "ready"}},
+		"ready first": {{Kind: "ready"}, {Kind: "init", Pid: 42}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := &Cmd{events: make(chan event, 4)}
+			for _, ev := range order {
+				c.events <- ev
+			}
+			c.events <- event{Kind: "exit"} // what comes after the request
+			require.NoError(t, c.awaitReady())
+			assert.Equal(t, 42, c.initPid)
+			require.Len(t, c.events, 1, "awaitReady read past the jail's readiness")
+			assert.Equal(t, "exit", (<-c.events).Kind)
+		})
+	}
+	c := &Cmd{events: make(chan event, 1)}
+	c.events <- event{Kind: "ready"}
+	close(c.events)
+	var se *SetupError
+	require.ErrorAs(t, c.awaitReady(), &se, "a jail that ends before its init pid is not ready")
+}
