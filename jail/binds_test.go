@@ -49,9 +49,9 @@ func TestBindPlantedSymlinkRefused(t *testing.T) {
 		var setup *SetupError
 		require.ErrorAs(t, err, &setup, "the bind of %s must fail", src)
 		assert.Equal(t, "resolve binds", setup.Step)
-		assert.Contains(t, setup.Err, src+" is a symlink to "+c.to+" owned by uid ")
-		assert.Contains(t, setup.Err, "not root")
-		assert.Contains(t, setup.Err, "FollowSymlinks")
+		assert.Contains(t, setup.Err.Error(), src+" is a symlink to "+c.to+" owned by uid ")
+		assert.Contains(t, setup.Err.Error(), "not root")
+		assert.Contains(t, setup.Err.Error(), "FollowSymlinks")
 		assert.Empty(t, stdout, "nothing ran")
 		// The CLI and the template path too.
 		_, ok := templateKeyOf(&cfg, DefaultWorkDir)
@@ -110,7 +110,7 @@ func TestBindFollowSymlinksOptIn(t *testing.T) {
 	_, _, _, err := run(t, Config{Binds: []Bind{{Source: link, Target: "/d"}}}, "/bin/cat", "/d/f")
 	var setup *SetupError
 	require.ErrorAs(t, err, &setup)
-	assert.Contains(t, setup.Err, "owned by uid 4242")
+	assert.Contains(t, setup.Err.Error(), "owned by uid 4242")
 
 	stdout, errOut, r, err := run(t, Config{Binds: []Bind{{Source: link, Target: "/d", FollowSymlinks: true}}}, "/bin/cat", "/d/f")
 	require.NoError(t, err, errOut)
@@ -150,7 +150,7 @@ func TestBindSourceSwappedFailsClosed(t *testing.T) {
 			var setup *SetupError
 			require.ErrorAs(t, err, &setup)
 			assert.Equal(t, "bind", setup.Step)
-			assert.Contains(t, setup.Err, c.want)
+			assert.Contains(t, setup.Err.Error(), c.want)
 			assert.Empty(t, stdout)
 		})
 	}
@@ -287,14 +287,14 @@ func TestBindIDMapRefusals(t *testing.T) {
 	_, _, _, err := run(t, Config{Binds: []Bind{{Source: dir, Target: "/out", Writable: true, IDMap: true}}}, "/bin/true")
 	var setup *SetupError
 	require.ErrorAs(t, err, &setup)
-	assert.Contains(t, setup.Err, "the owner would be root")
-	assert.Contains(t, setup.Err, "OwnerUID")
+	assert.Contains(t, setup.Err.Error(), "the owner would be root")
+	assert.Contains(t, setup.Err.Error(), "OwnerUID")
 
 	// sysfs cannot be idmapped.
 	_, _, _, err = run(t, Config{Binds: []Bind{{Source: "/sys/kernel/mm", Target: "/k", IDMap: true, OwnerUID: 4242, OwnerGID: 4242}}}, "/bin/true")
 	require.ErrorAs(t, err, &setup)
 	assert.Equal(t, "bind", setup.Step)
-	assert.Contains(t, setup.Err, "cannot be idmapped")
+	assert.Contains(t, setup.Err.Error(), "cannot be idmapped")
 	assertHostClean(t, mounts)
 }
 
@@ -344,7 +344,7 @@ func TestNestedBindTargetPlantedSymlink(t *testing.T) {
 		_, _, _, err = run(t, Config{Binds: []Bind{cfg.Binds[0], {Source: data, Target: target}}}, "/bin/true")
 		var setup *SetupError
 		require.ErrorAs(t, err, &setup, target)
-		assert.Contains(t, setup.Err, want, target)
+		assert.Contains(t, setup.Err.Error(), want, target)
 	}
 	ents, err := os.ReadDir(victim)
 	require.NoError(t, err)

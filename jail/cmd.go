@@ -132,7 +132,7 @@ func (c *Cmd) Start() (err error) {
 		return err
 	}
 	if len(c.ExtraFiles) > MaxExtraFiles {
-		return &SetupError{Step: "config", Err: fmt.Sprintf("%d extra files: at most %d", len(c.ExtraFiles), MaxExtraFiles)}
+		return &SetupError{Step: "config", Err: fmt.Errorf("%d extra files: at most %d", len(c.ExtraFiles), MaxExtraFiles)}
 	}
 	adoptEarlySpawner()
 	if jailsStarted.Add(1) > 1 {
@@ -140,13 +140,13 @@ func (c *Cmd) Start() (err error) {
 	}
 	if c.pool != nil {
 		if c.TTY != nil {
-			return &SetupError{Step: "config", Err: "a pooled jail has no TTY: start the command with jail.Command instead"}
+			return &SetupError{Step: "config", Err: errors.New("a pooled jail has no TTY: start the command with jail.Command instead")}
 		}
 		return c.startPooled()
 	}
 	c.cfg, err = c.Config.withDefaults()
 	if err != nil {
-		return &SetupError{Step: "config", Err: err.Error()}
+		return &SetupError{Step: "config", Err: err}
 	}
 	defer func() {
 		if err != nil {
@@ -204,7 +204,7 @@ func (c *Cmd) awaitStart() error {
 		case "init":
 			c.initPid = ev.Pid
 		case "error":
-			return &SetupError{Step: ev.Step, Err: ev.Err}
+			return ev.setupError()
 		case "warning":
 			logWarning(ev)
 		case "started":
@@ -224,7 +224,7 @@ func (c *Cmd) awaitStart() error {
 		c.watch()
 		return nil
 	}
-	return &SetupError{Step: "start", Err: "the jail ended before the program started"}
+	return &SetupError{Step: "start", Err: errors.New("the jail ended before the program started")}
 }
 
 // stoppedEarly reports whether brig itself killed the jail (its output cap
@@ -241,7 +241,7 @@ func (c *Cmd) stoppedEarly() bool {
 func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 	var err error
 	if c.lease, err = leaseHostID(c.cfg.HostIDs); err != nil {
-		return nil, &SetupError{Step: "lease host id", Err: err.Error()}
+		return nil, &SetupError{Step: "lease host id", Err: err}
 	}
 	opts := c.cgroupOptions(cold)
 	// A cold jail on cgroup v1 gets its cgroups while it is built (joinLater):
@@ -254,7 +254,7 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 	if !joinLater {
 		c.limiter, err = newLimiter(c.cfg.Limits, opts)
 		if err != nil {
-			return nil, &SetupError{Step: "create cgroup", Err: err.Error()}
+			return nil, &SetupError{Step: "create cgroup", Err: err}
 		}
 	}
 	// After Planned or New: the sweep finds the parents in their probe.
@@ -265,11 +265,11 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 	}
 	mounts, err := resolve(c.cfg.Binds, c.cfg.Tmpfs)
 	if err != nil {
-		return nil, &SetupError{Step: "resolve binds", Err: err.Error()}
+		return nil, &SetupError{Step: "resolve binds", Err: err}
 	}
 	filter, err := c.seccompFilter()
 	if err != nil {
-		return nil, &SetupError{Step: "seccomp", Err: err.Error()}
+		return nil, &SetupError{Step: "seccomp", Err: err}
 	}
 	dir := c.workDir()
 	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
@@ -344,12 +344,12 @@ var newLimiter = cgroup.New
 func (c *Cmd) joinLater() error {
 	l, err := newLimiter(c.cfg.Limits, c.cgroupOptions(true))
 	if err != nil {
-		return &SetupError{Step: "create cgroup", Err: err.Error()}
+		return &SetupError{Step: "create cgroup", Err: err}
 	}
 	c.limiter = l
 	if l.Kind() != cgroup.Cgroup1 {
 		// The spec carries no rlimits of another kind's: never run so.
-		return &SetupError{Step: "create cgroup", Err: fmt.Sprintf("planned a cgroup1 limiter, got %s", l.Kind())}
+		return &SetupError{Step: "create cgroup", Err: fmt.Errorf("planned a cgroup1 limiter, got %s", l.Kind())}
 	}
 	join, _ := l.SelfMove()
 	var e encoder
@@ -362,11 +362,11 @@ func (c *Cmd) joinLater() error {
 			// write's would name only the consequence.
 			for ev := range c.events {
 				if ev.Kind == "error" {
-					return &SetupError{Step: ev.Step, Err: ev.Err}
+					return ev.setupError()
 				}
 			}
 		}
-		return &SetupError{Step: "join cgroup", Err: err.Error()}
+		return &SetupError{Step: "join cgroup", Err: err}
 	}
 	return nil
 }
@@ -476,7 +476,7 @@ func sendSpec(specW *os.File, s *spec) error {
 	_, err := specW.Write(s.encode())
 	specW.Close()
 	if err != nil {
-		return &SetupError{Step: "send spec", Err: err.Error()}
+		return &SetupError{Step: "send spec", Err: err}
 	}
 	return nil
 }
@@ -488,16 +488,16 @@ func sendSpec(specW *os.File, s *spec) error {
 func (c *Cmd) launchHelper() (*os.File, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
-		return nil, &SetupError{Step: "pipe", Err: err.Error()}
+		return nil, &SetupError{Step: "pipe", Err: err}
 	}
 	c.closers = append(c.closers, specW) // until it is handed back
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		return nil, &SetupError{Step: "pipe", Err: err.Error()}
+		return nil, &SetupError{Step: "pipe", Err: err}
 	}
 	fail := func(step string, err error) (*os.File, error) {
 		statusR.Close()
-		return nil, &SetupError{Step: step, Err: err.Error()}
+		return nil, &SetupError{Step: step, Err: err}
 	}
 	controlR, controlW, err := os.Pipe()
 	if err != nil {

@@ -6,6 +6,11 @@
 //	out, err := cmd.Output() // a *jail.ExitError unless the program exited 0 by itself
 //	fmt.Println(cmd.Result.Reason)
 //
+// A jail that cannot be built fails with a *SetupError naming the step; its
+// cause unwraps: errors.Is(err, syscall.ENOENT) for a program that is not
+// there, errors.Is(err, cgroup.ErrUnavailable) for cgroups required but
+// not to be had.
+//
 // The zero Config is the safe default: every namespace, no network, a
 // read-only root with only /tmp, the working directory and /dev/shm
 // writable (one small tmpfs, which Config.Tmpfs paths share too), small

@@ -3,7 +3,8 @@
 // the rlimits, sets no_new_privs, drops every capability (bounding and
 // ambient too), switches to the jail user, resets signals and loads seccomp
 // as the very last thing before execve. Failures come back to init on a
-// close-on-exec pipe as "step: cause"; a successful execve closes it empty.
+// close-on-exec pipe as "errno step: cause" (errno 0 when there is none); a
+// successful execve closes it empty.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,7 @@
 #include "stage.h"
 
 __attribute__((noreturn)) static void child_fail(int fd, const char *step, int err) {
-	dprintf(fd, "%s: %s", step, errstr(err));
+	dprintf(fd, "%d %s: %s", err, step, errstr(err));
 	_exit(127);
 }
 
@@ -47,11 +48,11 @@ __attribute__((noreturn)) static void exec_failed(int fd, const char *path, int 
 			char *interp = head + 2;
 			interp += strspn(interp, " \t");
 			interp[strcspn(interp, " \t\r\n")] = '\0';
-			dprintf(fd, "exec: the interpreter %s named by the #! line of %s is not in the jail (bind it in, or fix the #! line)", interp, path);
+			dprintf(fd, "%d exec: the interpreter %s named by the #! line of %s is not in the jail (bind it in, or fix the #! line)", err, interp, path);
 			_exit(127);
 		}
 		if (n >= 4 && memcmp(head, "\177ELF", 4) == 0) {
-			dprintf(fd, "exec: %s needs a program loader (its ELF interpreter) that is not in the jail", path);
+			dprintf(fd, "%d exec: %s needs a program loader (its ELF interpreter) that is not in the jail", err, path);
 			_exit(127);
 		}
 	}
@@ -74,7 +75,7 @@ static char *look_path(const struct spec *s) {
 	if (strchr(s->path, '/') != NULL) {
 		int err = executable(s->path);
 		if (err == -EACCES) {
-			fail(0, step, "%s: permission denied", s->path);
+			fail(EACCES, step, "%s", s->path);
 			return NULL;
 		}
 		if (err < 0) {
@@ -100,7 +101,7 @@ static char *look_path(const struct spec *s) {
 		free(p);
 	}
 	free(dirs);
-	fail(0, step, "not found in PATH \"%s\"", path);
+	fail_as(ENOENT, step, "not found in PATH \"%s\"", path);
 	return NULL;
 }
 
@@ -240,12 +241,12 @@ __attribute__((noreturn)) static void prefork_stage(struct spec *s, int request_
 	close(STATUS_FD);
 	int files[3 + MAX_EXTRA], nfiles = 0;
 	if (read_request(s, request_fd, files, &nfiles) < 0) {
-		dprintf(report_fd, "%s: %s", failed.step, failed.err);
+		dprintf(report_fd, "%d %s: %s", failed.errnum, failed.step, failed.err);
 		_exit(127);
 	}
 	char *path = look_path(s);
 	if (path == NULL) {
-		dprintf(report_fd, "%s: %s", failed.step, failed.err);
+		dprintf(report_fd, "%d %s: %s", failed.errnum, failed.step, failed.err);
 		_exit(127);
 	}
 	report_fd = place_files(files, files + 3, s->exec.nextra, report_fd);
@@ -254,7 +255,7 @@ __attribute__((noreturn)) static void prefork_stage(struct spec *s, int request_
 }
 
 // await_exec reads the exec stage's report: empty once execve succeeded,
-// else "step: cause". It returns pid, or -1 with `failed` set.
+// else "errno step: cause". It returns pid, or -1 with `failed` set.
 static int await_exec(const struct spec *s, pid_t pid, int report_fd) {
 	char msg[4096];
 	size_t n = 0;
@@ -274,17 +275,23 @@ static int await_exec(const struct spec *s, pid_t pid, int report_fd) {
 	msg[n] = '\0';
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
 	}
-	char *cause = strstr(msg, ": ");
+	char *what = msg, *end;
+	long errnum = strtol(msg, &end, 10);
+	if (end != msg && *end == ' ' && errnum >= 0 && errnum < 4096)
+		what = end + 1;
+	else
+		errnum = 0;
+	char *cause = strstr(what, ": ");
 	if (cause == NULL)
-		return fail(0, "exec stage", "%s", msg);
+		return fail_as((int)errnum, "exec stage", "%s", what);
 	*cause = '\0';
 	cause += 2;
-	if (strcmp(msg, "exec") == 0) {
+	if (strcmp(what, "exec") == 0) {
 		char step[600];
 		snprintf(step, sizeof step, "exec %s", s->path != NULL ? s->path : "");
-		return fail(0, step, "%s", cause);
+		return fail_as((int)errnum, step, "%s", cause);
 	}
-	return fail(0, msg, "%s", cause);
+	return fail_as((int)errnum, what, "%s", cause);
 }
 
 // A stage child shares init's memory until its execve (CLONE_VM and

@@ -58,7 +58,7 @@ func TestExtraFilesLimit(t *testing.T) {
 	var se *SetupError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "config", se.Step)
-	assert.Contains(t, se.Err, "at most 64")
+	assert.Contains(t, se.Err.Error(), "at most 64")
 }
 
 func TestSignalReachesProgramGroup(t *testing.T) {

@@ -290,7 +290,8 @@ func TestFaultSetupFailsHalfway(t *testing.T) {
 				} else {
 					assert.Equal(t, tc.step, se.Step, "%v", se)
 				}
-				assert.NotEmpty(t, se.Err)
+				require.Error(t, se.Err)
+				assert.NotEmpty(t, se.Err.Error())
 				assert.Less(t, time.Since(start), 5*time.Second)
 				assert.Empty(t, hostile.SettleLeaks(snap, hostileIDs(), 2*time.Second, os.Getpid()))
 				assertFds(t, fds)
@@ -328,7 +329,7 @@ func TestFaultCgroupFailsWhileJailIsBuilt(t *testing.T) {
 	var se *SetupError
 	require.ErrorAs(t, err, &se, "want a SetupError, got %v", err)
 	assert.Equal(t, "create cgroup", se.Step)
-	assert.Contains(t, se.Err, "injected")
+	assert.Contains(t, se.Err.Error(), "injected")
 	assert.Equal(t, 1, made, "the cgroups are made once, after the spec went out")
 	assert.Empty(t, hostile.SettleLeaks(snap, hostileIDs(), 2*time.Second, os.Getpid()))
 	assertFds(t, fds)

@@ -209,9 +209,7 @@ static void clone_sources(struct spec *s) {
 		}
 		if (m->tree_fd < 0) {
 			// "bind" names the step; the target leads the message.
-			char msg[sizeof failed.step + sizeof failed.err + 2];
-			snprintf(msg, sizeof msg, "%s: %s", failed.step, failed.err);
-			fail(0, "bind", "%s", msg);
+			fail_under("bind");
 			die();
 		}
 	}

@@ -455,7 +455,7 @@ __attribute__((noreturn)) static void reap(int prog) {
 			if (pid < 0 && errno == EINTR)
 				continue;
 			if (pid < 0) {
-				report_error("reap", errstr(errno));
+				report_error("reap", errno, errstr(errno));
 				_exit(1);
 			}
 			if (pid == 0)

@@ -588,7 +588,7 @@ func TestSetupErrorsNameTheStep(t *testing.T) {
 	var se *SetupError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "exec /no/such/program", se.Step)
-	assert.Contains(t, se.Err, "no such file")
+	assert.Contains(t, se.Err.Error(), "no such file")
 
 	_, _, _, err = run(t, Config{Binds: []Bind{{Source: "/no/such/dir"}}}, "/bin/true")
 	require.ErrorAs(t, err, &se)

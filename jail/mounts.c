@@ -327,9 +327,7 @@ static int bind_tmpfs(int root, const char *target) {
 		return fail(errno, step, "chmod and chown %s", src);
 	if (bind_from(root, src, NULL, target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0) {
 		// Named as the caller asked for it; the bind it is made of says why.
-		char msg[sizeof failed.step + sizeof failed.err + 2];
-		snprintf(msg, sizeof msg, "%s: %s", failed.step, failed.err);
-		return fail(0, step, "%s", msg);
+		return fail_under(step);
 	}
 	return 0;
 }

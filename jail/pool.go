@@ -3,6 +3,7 @@ package jail
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,7 +68,7 @@ func NewPool(ctx context.Context, cfg Config, size int) (*Pool, error) {
 	}
 	full, err := cfg.withDefaults()
 	if err != nil {
-		return nil, &SetupError{Step: "config", Err: err.Error()}
+		return nil, &SetupError{Step: "config", Err: err}
 	}
 	p := &Pool{cfg: cfg, full: full, size: size}
 	p.cond = sync.NewCond(&p.mu)
@@ -252,7 +253,7 @@ func (p *Pool) prestart() (*Cmd, error) {
 	c := &Cmd{Config: p.cfg, cfg: p.full, ctx: context.Background()}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, &SetupError{Step: "request socket", Err: err.Error()}
+		return nil, &SetupError{Step: "request socket", Err: err}
 	}
 	c.request = os.NewFile(uintptr(fds[0]), "request")
 	peer := os.NewFile(uintptr(fds[1]), "request")
@@ -305,7 +306,7 @@ func (c *Cmd) awaitReady() error {
 		case "init":
 			c.initPid = ev.Pid
 		case "error":
-			return &SetupError{Step: ev.Step, Err: ev.Err}
+			return ev.setupError()
 		case "warning":
 			logWarning(ev)
 		case "ready":
@@ -315,7 +316,7 @@ func (c *Cmd) awaitReady() error {
 			return nil
 		}
 	}
-	return &SetupError{Step: "start", Err: "the jail ended before it was ready"}
+	return &SetupError{Step: "start", Err: errors.New("the jail ended before it was ready")}
 }
 
 // discard kills an unused jail and removes it from the host.
@@ -356,7 +357,7 @@ func (c *Cmd) startPooled() (err error) {
 	}()
 	c.start = time.Now()
 	if err := c.sendRequest(); err != nil {
-		return &SetupError{Step: "send request", Err: err.Error()}
+		return &SetupError{Step: "send request", Err: err}
 	}
 	return c.awaitStart()
 }

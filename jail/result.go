@@ -78,10 +78,16 @@ func (e *ExitError) Error() string {
 }
 
 // SetupError is a failure to build the jail, before the program ran. Step
-// names what brig was doing ("mount /proc", "create cgroup").
+// names what brig was doing ("mount /proc", "create cgroup"); Err is the
+// cause, which errors.Is and errors.As see through: cgroup.ErrUnavailable
+// when the limiter asked for cannot be had, the syscall.Errno the jail's
+// set-up failed with (syscall.ENOENT for a program that is not there,
+// syscall.EACCES for one that is not executable).
 type SetupError struct {
 	Step string
-	Err  string
+	Err  error
 }
 
-func (e *SetupError) Error() string { return fmt.Sprintf("jail setup: %s: %s", e.Step, e.Err) }
+func (e *SetupError) Error() string { return fmt.Sprintf("jail setup: %s: %v", e.Step, e.Err) }
+
+func (e *SetupError) Unwrap() error { return e.Err }

@@ -216,22 +216,42 @@ const char *errstr(int err) {
 	return buf;
 }
 
-int fail(int err, const char *step, const char *fmt, ...) {
+static void record(int err, int spell, const char *step, const char *fmt, va_list ap) {
 	snprintf(failed.step, sizeof failed.step, "%s", step);
+	failed.errnum = err;
 	char what[1024] = "";
-	if (fmt != NULL) {
-		va_list ap;
-		va_start(ap, fmt);
+	if (fmt != NULL)
 		vsnprintf(what, sizeof what, fmt, ap);
-		va_end(ap);
-	}
+	if (!spell)
+		err = 0;
 	if (what[0] != '\0' && err != 0)
 		snprintf(failed.err, sizeof failed.err, "%s: %s", what, errstr(err));
 	else if (what[0] != '\0')
 		snprintf(failed.err, sizeof failed.err, "%s", what);
 	else
 		snprintf(failed.err, sizeof failed.err, "%s", errstr(err));
+}
+
+int fail(int err, const char *step, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	record(err, 1, step, fmt, ap);
+	va_end(ap);
 	return -1;
+}
+
+int fail_as(int err, const char *step, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	record(err, 0, step, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int fail_under(const char *step) {
+	char msg[sizeof failed.step + sizeof failed.err + 2];
+	snprintf(msg, sizeof msg, "%s: %s", failed.step, failed.err);
+	return fail_as(failed.errnum, step, "%s", msg);
 }
 
 // Each event is one write shorter than PIPE_BUF, so lines from the helper
@@ -275,9 +295,9 @@ void report_init(int pid) {
 	emit(line, (size_t)n);
 }
 
-static void report_problem(const char *kind, const char *step, const char *err) {
+static void report_problem(const char *kind, const char *step, int errnum, const char *err) {
 	char line[MAX_EVENT];
-	size_t n = (size_t)snprintf(line, sizeof line, "{\"k\":\"%s\",\"step\":", kind);
+	size_t n = (size_t)snprintf(line, sizeof line, "{\"k\":\"%s\",\"errno\":%d,\"step\":", kind, errnum);
 	n += put_json_string(line + n, 600, step);
 	n += (size_t)snprintf(line + n, sizeof line - n, ",\"err\":");
 	n += put_json_string(line + n, sizeof line - n - 3, err);
@@ -286,12 +306,12 @@ static void report_problem(const char *kind, const char *step, const char *err) 
 	emit(line, n);
 }
 
-void report_error(const char *step, const char *err) {
-	report_problem("error", step, err);
+void report_error(const char *step, int errnum, const char *err) {
+	report_problem("error", step, errnum, err);
 }
 
 void report_warning(const char *step, const char *err) {
-	report_problem("warning", step, err);
+	report_problem("warning", step, 0, err);
 }
 
 void report_exit(int code, int sig, long maxrss_kb) {
@@ -307,7 +327,7 @@ void report_done(long utime_us, long stime_us) {
 }
 
 void die(void) {
-	report_error(failed.step, failed.err);
+	report_error(failed.step, failed.errnum, failed.err);
 	_exit(1);
 }
 

@@ -100,14 +100,23 @@ int parse_spec(struct reader *r, struct spec *s);
 int parse_exec_settings(struct reader *r, struct exec_settings *e);
 
 // A failed set-up step: what was being done and why it failed, reported to
-// the supervisor as an "error" event whose step becomes SetupError.Step.
+// the supervisor as an "error" event whose step becomes SetupError.Step and
+// whose errno (0 when there is none) SetupError.Err wraps, so a caller can
+// test the cause with errors.Is instead of matching text.
 struct failure {
 	char step[512];
 	char err[2048];
+	int errnum;
 };
 extern struct failure failed;
 int write_file(const char *path, const char *data, int flags);
+// fail records err's text after the message; fail_as records err as the
+// cause but the message alone, for a message that already says it better;
+// fail_under makes the recorded failure the cause of step, its old step
+// leading the message, its errno kept. Each returns -1.
 int fail(int err, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int fail_as(int err, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int fail_under(const char *step);
 const char *errstr(int err);
 
 // read_full reads exactly n bytes (EOF first: -1 with EPIPE).
@@ -120,7 +129,7 @@ int received_fds(struct msghdr *msg, int *fds, int max);
 // Events on the status pipe: JSON lines, each one atomic write (wire.go).
 void report_simple(const char *kind);
 void report_init(int pid);
-void report_error(const char *step, const char *err);
+void report_error(const char *step, int errnum, const char *err);
 void report_warning(const char *step, const char *err); // the jail goes on; the supervisor logs it
 void report_exit(int code, int sig, long maxrss_kb);
 void report_done(long utime_us, long stime_us);

@@ -189,7 +189,7 @@ func TestTmpfsRefused(t *testing.T) {
 		var setup *SetupError
 		require.ErrorAs(t, err, &setup, "%q", c.cfg.Tmpfs)
 		assert.Equal(t, "config", setup.Step)
-		assert.Contains(t, setup.Err, c.want)
+		assert.Contains(t, setup.Err.Error(), c.want)
 		assert.Empty(t, stdout)
 	}
 	// The benign side: the most there may be, with /tmp (scratch already:
@@ -231,7 +231,7 @@ func TestTmpfsAndBinds(t *testing.T) {
 	var setup *SetupError
 	require.ErrorAs(t, err, &setup)
 	assert.Equal(t, "tmpfs /data/nope", setup.Step)
-	assert.Equal(t, "create mount point /data/nope: read-only file system", setup.Err)
+	assert.Equal(t, "create mount point /data/nope: read-only file system", setup.Err.Error())
 	assertHostClean(t, mounts)
 }
 
@@ -304,7 +304,7 @@ func TestTmpfsThroughPlantedSymlinkRefused(t *testing.T) {
 		var setup *SetupError
 		require.ErrorAs(t, err, &setup, p)
 		assert.Equal(t, "tmpfs "+p, setup.Step)
-		assert.Contains(t, setup.Err, want)
+		assert.Contains(t, setup.Err.Error(), want)
 		assert.Empty(t, stdout)
 	}
 	_, err := os.Stat("/brig-tmpfs-test")

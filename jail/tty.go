@@ -64,20 +64,20 @@ func (c *Cmd) startTTY() error {
 	oob := make([]byte, unix.CmsgSpace(4))
 	_, oobn, _, _, err := unix.Recvmsg(int(c.ttySock.Fd()), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
-		return &SetupError{Step: "open tty", Err: fmt.Sprintf("receive the pty's master from init: %v", err)}
+		return &SetupError{Step: "open tty", Err: fmt.Errorf("receive the pty's master from init: %w", err)}
 	}
 	fds, err := receivedFDs(oob[:oobn])
 	if err != nil || len(fds) != 1 {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		return &SetupError{Step: "open tty", Err: fmt.Sprintf("receive the pty's master from init: %d fds (%v)", len(fds), err)}
+		return &SetupError{Step: "open tty", Err: fmt.Errorf("receive the pty's master from init: %d fds (%v)", len(fds), err)}
 	}
 	// Non-blocking, so that the runtime's poller serves it and Close ends
 	// a copy blocked on it.
 	if err := unix.SetNonblock(fds[0], true); err != nil {
 		unix.Close(fds[0])
-		return &SetupError{Step: "open tty", Err: err.Error()}
+		return &SetupError{Step: "open tty", Err: err}
 	}
 	master := os.NewFile(uintptr(fds[0]), "pty master")
 	c.ttyMaster.Store(master)

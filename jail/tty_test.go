@@ -234,7 +234,7 @@ func TestTTYRefusedForPool(t *testing.T) {
 	err = cmd.Start()
 	var setup *SetupError
 	require.ErrorAs(t, err, &setup)
-	assert.Contains(t, setup.Err, "pooled jail has no TTY")
+	assert.Contains(t, setup.Err.Error(), "pooled jail has no TTY")
 	require.NoError(t, p.Command(context.Background(), "/bin/true").Run())
 }
 

@@ -3,6 +3,7 @@ package jail
 import (
 	"bytes"
 	"encoding/binary"
+	"syscall"
 )
 
 // What the jail's stages (see the package documentation) exchange. The
@@ -196,9 +197,10 @@ type event struct {
 	Kind string `json:"k"` // "init", "error", "warning", "ready", "started", "exit", "done"
 	// init: init's pid on the host
 	Pid int `json:"pid,omitempty"`
-	// error, warning
-	Step string `json:"step,omitempty"`
-	Err  string `json:"err,omitempty"`
+	// error, warning: the step, the cause's text and its errno (0: none)
+	Step  string `json:"step,omitempty"`
+	Err   string `json:"err,omitempty"`
+	Errno int    `json:"errno,omitempty"`
 	// exit: the program's status as init saw it
 	Code     int   `json:"code,omitempty"`
 	Signal   int   `json:"sig,omitempty"`
@@ -206,4 +208,26 @@ type event struct {
 	// done: init's usage as the helper reaped it (every process of the jail)
 	UserUS int64 `json:"ut,omitempty"`
 	SysUS  int64 `json:"st,omitempty"`
+}
+
+// setupError is the SetupError an "error" event reports.
+func (ev *event) setupError() *SetupError {
+	return &SetupError{Step: ev.Step, Err: &stageError{msg: ev.Err, errno: syscall.Errno(ev.Errno)}}
+}
+
+// stageError is a failure the helper or init reported: its text, which
+// already spells the errno where it matters, and the errno itself, so
+// that errors.Is(err, syscall.ENOENT) holds through a SetupError.
+type stageError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *stageError) Error() string { return e.msg }
+
+func (e *stageError) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
 }
