@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile"
 )
 
 // runSessionPayload sends a session payload ("# session: python|shell")

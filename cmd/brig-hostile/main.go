@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/brig-sandbox/brig/cgroup"
-	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile"
 	"github.com/brig-sandbox/brig/jail"
 )
 
