@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/testenv"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,7 +17,7 @@ import (
 // A setup failure names its cause and the fix, not what the cause broke
 // further down (a mask of /proc, a clone's EAGAIN, a bare ENOENT).
 func TestSetupErrorsNameTheCause(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(dir, 0o755))
 	script := filepath.Join(dir, "script")
