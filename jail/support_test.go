@@ -51,4 +51,3 @@ func buildBrig(t *testing.T) string {
 	}
 	return brigBin
 }
-
