@@ -95,19 +95,21 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./jail/
 
 clean:
-	rm -f brig
+	rm -f brig brig-hostile
 
 # The hostile corpus (testdata/hostile) through the Go API, `brig run` as root
 # and `brig run` as nobody, with the automatic limiter and with rlimits:
 # one line per payload, then "N passed, M failed".
+# HOSTILE_ARGS go to brig-hostile (e.g. -run ex_fork_bomb), HOSTILE_VIA and
+# HOSTILE_LIMITERS to internal/hostile/run.sh.
 .PHONY: hostile soak
 hostile: build
-	$(GO) build -o hostile/brig-hostile ./hostile/cmd/brig-hostile
-	sh hostile/run.sh
+	$(GO) build -o brig-hostile ./cmd/brig-hostile
+	sh internal/hostile/run.sh $(HOSTILE_ARGS)
 
 # 2000 mixed runs, 8 at once, through one long-lived supervisor: one summary line.
 SOAK_RUNS ?= 2000
 SOAK_PARALLEL ?= 8
 soak: deps
-	$(GO) build -o hostile/brig-hostile ./hostile/cmd/brig-hostile
-	./hostile/brig-hostile soak -runs $(SOAK_RUNS) -parallel $(SOAK_PARALLEL)
+	$(GO) build -o brig-hostile ./cmd/brig-hostile
+	./brig-hostile soak -runs $(SOAK_RUNS) -parallel $(SOAK_PARALLEL)

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // These tests use the real kernel: real cgroups, real processes, no mocks.
@@ -24,8 +26,9 @@ import (
 // never touches a running supervisor's "brig" parent; TestMain removes that
 // parent afterwards and fails the run if anything is left in it.
 //
-// In the cgroup-v2 VM (vm/run-test.sh sets BRIG_IN_VM=1) everything runs
-// 10-40 times slower, so time budgets are scaled.
+// Time bounds are stretched by BRIG_TIME_SCALE (testenv.Scaled): the race
+// target and the cgroup-v2 VM set it. In the VM (vm/run-test.sh also sets
+// BRIG_IN_VM=1) a few bounds that are not waits are longer too.
 
 var (
 	testParent = fmt.Sprintf("brig-test-%d", os.Getpid())
@@ -64,13 +67,6 @@ func removeTestParents() error {
 	return err
 }
 
-func scaled(d time.Duration) time.Duration {
-	if inVM {
-		return 10 * d
-	}
-	return d
-}
-
 func testOpts(k Kind) Options { return Options{Kind: k, Parent: testParent} }
 
 // forEachCgroupKind runs f for cgroup2 and cgroup1, skipping a kind this
@@ -86,9 +82,7 @@ func forEachCgroupKind(t *testing.T, f func(t *testing.T, k Kind)) {
 
 func skipUnlessUsable(t *testing.T, k Kind) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
+	testenv.RequireRoot(t)
 	r := Detect(testOpts(k))
 	be := r.Cgroup1
 	if k == Cgroup2 {
@@ -189,7 +183,7 @@ func TestMemoryLimit(t *testing.T) {
 		t.Run("under", func(t *testing.T) {
 			l := newLimiter(t, k, Limits{Memory: 64 * mib})
 			c := startIn(t, l, helperCmd("hog", "BRIG_CG_MB=8"))
-			ws := c.wait(t, scaled(20*time.Second))
+			ws := c.wait(t, testenv.Scaled(20*time.Second))
 			require.True(t, ws.Exited() && ws.ExitStatus() == 0, "8 MiB under a 64 MiB limit must succeed: %v %s", ws, c.out)
 			st, err := l.Stats()
 			require.NoError(t, err)
@@ -199,7 +193,7 @@ func TestMemoryLimit(t *testing.T) {
 		t.Run("over", func(t *testing.T) {
 			l := newLimiter(t, k, Limits{Memory: 64 * mib})
 			c := startIn(t, l, helperCmd("hog", "BRIG_CG_MB=200"))
-			ws := c.wait(t, scaled(30*time.Second))
+			ws := c.wait(t, testenv.Scaled(30*time.Second))
 			require.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "200 MiB over a 64 MiB limit must be OOM-killed: %v %s", ws, c.out)
 			st, err := l.Stats()
 			require.NoError(t, err)
@@ -217,9 +211,9 @@ func TestMemoryLimit(t *testing.T) {
 func TestPidsLimit(t *testing.T) {
 	forEachCgroupKind(t, func(t *testing.T, k Kind) {
 		l := newLimiter(t, k, Limits{Pids: 20})
-		secs := int(scaled(3*time.Second) / time.Second)
+		secs := int(testenv.Scaled(3*time.Second) / time.Second)
 		c := startIn(t, l, helperCmd("spawn", "BRIG_CG_SECS="+strconv.Itoa(secs)))
-		ws := c.wait(t, scaled(30*time.Second))
+		ws := c.wait(t, testenv.Scaled(30*time.Second))
 		t.Logf("spawner: %s", strings.TrimSpace(c.out.String()))
 		require.True(t, ws.Exited() && ws.ExitStatus() == 0, "forks beyond pids.max=20 must fail with EAGAIN: %v %s", ws, c.out)
 		var started int
@@ -240,7 +234,7 @@ func TestCPULimit(t *testing.T) {
 		}
 		start := time.Now()
 		c := startIn(t, l, helperCmd("spin", fmt.Sprintf("BRIG_CG_MS=%d", wall.Milliseconds())))
-		ws := c.wait(t, scaled(30*time.Second))
+		ws := c.wait(t, testenv.Scaled(30*time.Second))
 		elapsed := time.Since(start)
 		require.True(t, ws.Exited() && ws.ExitStatus() == 0, "%v %s", ws, c.out)
 		st, err := l.Stats()
@@ -263,7 +257,7 @@ func TestCloseKillsEverything(t *testing.T) {
 		c := startIn(t, l, exec.Command("/bin/sh", "-c", "read x; sleep 100 & sleep 100 & exec sleep 100"))
 		var pids []int
 		require.Eventually(t, func() bool { pids = procsOf(t, l); return len(pids) >= 3 },
-			scaled(10*time.Second), 10*time.Millisecond, "sleepers did not start")
+			testenv.Scaled(10*time.Second), 10*time.Millisecond, "sleepers did not start")
 
 		start := time.Now()
 		require.NoError(t, l.Close())
@@ -275,7 +269,7 @@ func TestCloseKillsEverything(t *testing.T) {
 		for _, pid := range pids {
 			assert.True(t, goneOrZombie(pid), "pid %d survived Close", pid)
 		}
-		ws := c.wait(t, scaled(5*time.Second))
+		ws := c.wait(t, testenv.Scaled(5*time.Second))
 		assert.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "%v", ws)
 		require.NoError(t, l.Kill(), "Kill after Close is a no-op")
 	})
@@ -286,12 +280,12 @@ func TestKill(t *testing.T) {
 		l := newLimiter(t, k, Limits{})
 		c := startIn(t, l, exec.Command("/bin/sh", "-c", "read x; sleep 100 & exec sleep 100"))
 		require.Eventually(t, func() bool { return len(procsOf(t, l)) >= 2 },
-			scaled(10*time.Second), 10*time.Millisecond)
+			testenv.Scaled(10*time.Second), 10*time.Millisecond)
 		require.NoError(t, l.Kill())
-		ws := c.wait(t, scaled(5*time.Second))
+		ws := c.wait(t, testenv.Scaled(5*time.Second))
 		assert.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "%v", ws)
 		require.Eventually(t, func() bool { return len(procsOf(t, l)) == 0 },
-			scaled(5*time.Second), 10*time.Millisecond, "the orphaned sleep must die too")
+			testenv.Scaled(5*time.Second), 10*time.Millisecond, "the orphaned sleep must die too")
 		for _, d := range cgroupDirs(l) {
 			assert.DirExists(t, d, "Kill must not remove the cgroup")
 		}
@@ -377,7 +371,7 @@ func TestRemoveStale(t *testing.T) {
 		case <-waited:
 			ws := sleeper.ProcessState.Sys().(syscall.WaitStatus)
 			assert.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "%v", ws)
-		case <-time.After(scaled(5 * time.Second)):
+		case <-time.After(testenv.Scaled(5 * time.Second)):
 			sleeper.Process.Kill()
 			t.Fatal("the stale cgroup's process was not killed")
 		}
@@ -586,9 +580,9 @@ func TestV2Delegation(t *testing.T) {
 			dir := filepath.Join(deleg, d)
 			if pids, _ := readPids(filepath.Join(dir, "cgroup.procs")); len(pids) > 0 {
 				killPids(pids)
-				waitUnpopulated(dir, time.Now().Add(scaled(5*time.Second)))
+				waitUnpopulated(dir, time.Now().Add(testenv.Scaled(5*time.Second)))
 			}
-			assert.NoError(t, rmdirCgroup(dir, time.Now().Add(scaled(5*time.Second))))
+			assert.NoError(t, rmdirCgroup(dir, time.Now().Add(testenv.Scaled(5*time.Second))))
 		}
 	})
 	startInDeleg := func(cmd *exec.Cmd) {
@@ -639,7 +633,7 @@ func TestStatsRereadsUntilClosed(t *testing.T) {
 		before, err := l.Stats()
 		require.NoError(t, err)
 		c := startIn(t, l, helperCmd("spin", "BRIG_CG_MS=200"))
-		ws := c.wait(t, scaled(30*time.Second))
+		ws := c.wait(t, testenv.Scaled(30*time.Second))
 		require.True(t, ws.Exited() && ws.ExitStatus() == 0, "%v %s", ws, c.out)
 		after, err := l.Stats()
 		require.NoError(t, err)
@@ -688,7 +682,7 @@ func TestV1WithoutFreezerAndCPUAccounting(t *testing.T) {
 	}
 	c := startIn(t, l, exec.Command("/bin/sh", "-c", "read x; sleep 100 & exec sleep 100"))
 	require.Eventually(t, func() bool { return len(procsOf(t, l)) >= 2 },
-		scaled(10*time.Second), 10*time.Millisecond)
+		testenv.Scaled(10*time.Second), 10*time.Millisecond)
 	st, err := l.Stats()
 	require.NoError(t, err)
 	assert.True(t, st.MemoryPeakKnown)
@@ -696,10 +690,10 @@ func TestV1WithoutFreezerAndCPUAccounting(t *testing.T) {
 	assert.False(t, st.CPUTimeKnown, "no cpuacct, no CPU time")
 
 	require.NoError(t, l.Kill())
-	ws := c.wait(t, scaled(5*time.Second))
+	ws := c.wait(t, testenv.Scaled(5*time.Second))
 	assert.True(t, ws.Signaled() && ws.Signal() == syscall.SIGKILL, "%v", ws)
 	require.Eventually(t, func() bool { return len(procsOf(t, l)) == 0 },
-		scaled(5*time.Second), 10*time.Millisecond, "the orphaned sleep must die too")
+		testenv.Scaled(5*time.Second), 10*time.Millisecond, "the orphaned sleep must die too")
 	require.NoError(t, l.Close())
 	for _, d := range dirs {
 		assert.NoDirExists(t, d)

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // An ended jail's v1 cgroups go to the next jail of the same limits with
@@ -32,7 +34,7 @@ func TestV1Reuse(t *testing.T) {
 	dirs := cgroupDirs(first)
 	// Hits the pids limit, then the memory limit.
 	c := startIn(t, first, exec.Command("/bin/sh", "-c", "read x; for i in $(seq 30); do sleep 0.1 & done 2>/dev/null; wait"))
-	c.wait(t, scaled(20*time.Second))
+	c.wait(t, testenv.Scaled(20*time.Second))
 	// The shell may give up at the refused fork and leave sleeps behind;
 	// as their subreaper this test reaps them (host pid 1 may take its
 	// time, and a zombie still counts in pids.current).
@@ -44,9 +46,9 @@ func TestV1Reuse(t *testing.T) {
 		}
 		n, err := readInt(filepath.Join(first.(*v1Limiter).pidsDir, "pids.current"))
 		return err == nil && n == 0
-	}, scaled(5*time.Second), 10*time.Millisecond)
+	}, testenv.Scaled(5*time.Second), 10*time.Millisecond)
 	c = startIn(t, first, helperCmd("hog", "BRIG_CG_MB=100"))
-	c.wait(t, scaled(30*time.Second))
+	c.wait(t, testenv.Scaled(30*time.Second))
 	st, err := first.Stats()
 	require.NoError(t, err)
 	require.Positive(t, st.PidsLimitHits, "%+v", st)
@@ -76,7 +78,7 @@ func TestV1Reuse(t *testing.T) {
 	assert.Zero(t, st.OOMKills)
 	assert.LessOrEqual(t, st.MemoryPeak, int64(reuseMaxCharge))
 	c = startIn(t, next, exec.Command("/bin/sh", "-c", "read x; echo ok"))
-	ws := c.wait(t, scaled(5*time.Second))
+	ws := c.wait(t, testenv.Scaled(5*time.Second))
 	require.True(t, ws.Exited() && ws.ExitStatus() == 0, "%s", c.out)
 
 	other, err := New(Limits{Memory: 64 * mib, Pids: 16}, opts)
@@ -99,7 +101,7 @@ func TestV1Reuse(t *testing.T) {
 	require.DirExists(t, dirs[0])
 	require.Eventually(t, func() bool {
 		return !slices.ContainsFunc(dirs, func(d string) bool { _, err := os.Stat(d); return err == nil })
-	}, scaled(2*time.Second), 10*time.Millisecond, "an idle set outlived reuseIdle")
+	}, testenv.Scaled(2*time.Second), 10*time.Millisecond, "an idle set outlived reuseIdle")
 }
 
 // A set whose memory cgroup still has more than reuseMaxCharge charged (a
@@ -119,7 +121,7 @@ func TestV1ReuseOnlyUncharged(t *testing.T) {
 	require.NoError(t, err)
 	dirs := cgroupDirs(l)
 	c := startIn(t, l, exec.Command("/bin/sh", "-c", "read x; head -c 4M /dev/zero >"+shm))
-	ws := c.wait(t, scaled(5*time.Second))
+	ws := c.wait(t, testenv.Scaled(5*time.Second))
 	require.True(t, ws.Exited() && ws.ExitStatus() == 0, "%s", c.out)
 	require.NoError(t, l.Close())
 	for _, d := range dirs {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // plantLinks runs a first jail with out bound writable at /out that plants
@@ -30,7 +32,7 @@ func plantLinks(t *testing.T, out, secret string) {
 // The two-step attack of issue 16: a second jail binding a symlink the
 // first planted must not get the host's root, nor a file it could not reach.
 func TestBindPlantedSymlinkRefused(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	out := t.TempDir()
 	require.NoError(t, os.Chmod(out, 0o777))
@@ -68,7 +70,7 @@ func TestBindPlantedSymlinkRefused(t *testing.T) {
 
 // The benign side: the host's own symlinks (root's) are followed.
 func TestBindThroughRootSymlink(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	dir := t.TempDir()
 	real := filepath.Join(dir, "real")
@@ -97,7 +99,7 @@ func TestBindThroughRootSymlink(t *testing.T) {
 // Bind.FollowSymlinks follows a symlink of anyone's; without it the same
 // source is refused.
 func TestBindFollowSymlinksOptIn(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	dir := t.TempDir()
 	real := filepath.Join(dir, "real")
@@ -122,7 +124,7 @@ func TestBindFollowSymlinksOptIn(t *testing.T) {
 // A source swapped between the supervisor's resolution and the helper's
 // open fails closed: for another directory, and for a symlink (even root's).
 func TestBindSourceSwappedFailsClosed(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	for _, c := range []struct {
 		name, want string
@@ -198,7 +200,7 @@ func ownerOf(t *testing.T, path string) (uint32, uint32) {
 // write at all in a directory only its owner may write; with IDMap both
 // write as the directory's owner, whose files they are on the host.
 func TestBindIDMapTwoRuns(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	out := filepath.Join(t.TempDir(), "out")
 	require.NoError(t, os.Mkdir(out, 0o755))
@@ -281,7 +283,7 @@ func idmapProcesses(uid uint32) []string {
 
 // Root is never an owner, and a filesystem that cannot be idmapped says so.
 func TestBindIDMapRefusals(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	dir := t.TempDir() // root's
 	_, _, _, err := run(t, Config{Binds: []Bind{{Source: dir, Target: "/out", Writable: true, IDMap: true}}}, "/bin/true")
@@ -326,7 +328,7 @@ func TestWireConstantsMatchStageH(t *testing.T) {
 // (attach_tree opens it beneath the root following none), and nothing is
 // mounted or created through it.
 func TestNestedBindTargetPlantedSymlink(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	out := t.TempDir()
 	require.NoError(t, os.Chmod(out, 0o777))

@@ -10,7 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile"
+	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/seccomp"
 )
 
@@ -57,7 +58,7 @@ ctypes.string_at(0)
 // crash reaches the helper; when brig's own hard limit is 0 the jail gets
 // 0 (it cannot raise it) and brig warns.
 func TestCrashRunsNoHostCoreHelper(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	mounts := countMounts()
 	logger, err := hostile.InstallCoreLogger()

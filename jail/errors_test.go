@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/seccomp"
 
 	"github.com/stretchr/testify/assert"
@@ -20,7 +21,7 @@ import (
 // A setup failure names its cause and the fix, not what the cause broke
 // further down (a mask of /proc, a clone's EAGAIN, a bare ENOENT).
 func TestSetupErrorsNameTheCause(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(dir, 0o755))
 	script := filepath.Join(dir, "script")
@@ -74,7 +75,7 @@ func limitsOf(memory, pids int64) (l cgroup.Limits) {
 // started ahead under the default policy, or forked by init after the
 // request under another), and its text reads as it always did.
 func TestSetupErrorsKeepTheirErrno(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(dir, 0o755))
@@ -139,7 +140,7 @@ func pooled(t *testing.T, cfg Config) func(string) *Cmd {
 // as before and wraps none; one that names another step keeps the errno
 // of the step below it (a tmpfs inside a read-only bind: EROFS).
 func TestSetupErrorsKeepTheErrnoOfTheStepBelow(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	data := t.TempDir()
 	require.NoError(t, os.Chmod(data, 0o755))
@@ -159,7 +160,7 @@ func TestSetupErrorsKeepTheErrnoOfTheStepBelow(t *testing.T) {
 // and pooled, with an error that is cgroup.ErrUnavailable, as the cgroup
 // package documents; the same Config without RequireCgroups's kind runs.
 func TestSetupErrorIsCgroupUnavailable(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	r := cgroup.Detect(cgroup.Options{})
 	var kind cgroup.Kind
 	switch {

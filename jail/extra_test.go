@@ -13,10 +13,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 func TestExtraFilesReachTheProgram(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	toJailR, toJailW, err := os.Pipe()
 	require.NoError(t, err)
 	fromJailR, fromJailW, err := os.Pipe()
@@ -38,7 +40,7 @@ func TestExtraFilesReachTheProgram(t *testing.T) {
 // The most extra files a jail passes on all arrive; one more is refused
 // before anything starts, with a message that says the limit.
 func TestExtraFilesLimit(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	files := make([]*os.File, MaxExtraFiles+1)
 	for i := range files {
 		f, err := os.Open(os.DevNull)
@@ -62,7 +64,7 @@ func TestExtraFilesLimit(t *testing.T) {
 }
 
 func TestSignalReachesProgramGroup(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	stdout, w := io.Pipe()
 	cmd := Command(context.Background(), Config{Timeout: 10 * time.Second}, "/bin/bash", "-c",
 		// Whether ^C lands in a foreground sleep or in bash itself, the

@@ -21,7 +21,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/brig-sandbox/brig/cgroup"
-	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile"
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // Faults: the supervisor dies in the middle of runs, set-up fails half
@@ -146,7 +147,7 @@ func jailCgroups(pid int) []string {
 }
 
 func TestFaultSupervisorKilledMidRun(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	for _, kind := range limiters(t) {
 		t.Run(string(kind), func(t *testing.T) {
@@ -173,7 +174,7 @@ func TestFaultSupervisorKilledMidRun(t *testing.T) {
 				if len(left) == 0 {
 					break
 				}
-				require.Less(t, time.Since(killed), scaled(time.Second), "jail processes outlived their supervisor by a second: %v", left)
+				require.Less(t, time.Since(killed), testenv.Scaled(time.Second), "jail processes outlived their supervisor by a second: %v", left)
 				time.Sleep(10 * time.Millisecond)
 			}
 			t.Logf("every jail died %v after the supervisor", time.Since(killed).Round(time.Millisecond))
@@ -207,7 +208,7 @@ func cgroupHierarchies(t *testing.T) []string {
 
 // TestFaultCLIKilledMidRun: `brig run` itself is SIGKILLed.
 func TestFaultCLIKilledMidRun(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if testing.Short() {
 		t.Skip("builds the CLI")
 	}
@@ -239,7 +240,7 @@ func TestFaultCLIKilledMidRun(t *testing.T) {
 // SetupError naming the step and leaves nothing: no process, mount,
 // cgroup directory or file, and no fd or goroutine in the supervisor.
 func TestFaultSetupFailsHalfway(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(dir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "noexec"), []byte("#!/bin/sh\necho hi\n"), 0o644))
@@ -307,7 +308,7 @@ func TestFaultSetupFailsHalfway(t *testing.T) {
 // fails there, Start returns the SetupError and the helper ends the jail it
 // started: no process, mount, cgroup, fd or goroutine is left.
 func TestFaultCgroupFailsWhileJailIsBuilt(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if kind, err := cgroup.Planned(cgroup.Options{}); err != nil || kind != cgroup.Cgroup1 {
 		t.Skipf("the limiter here is %q (%v): join-later is cgroup v1's", kind, err)
 	}
@@ -350,7 +351,7 @@ func fdCount() int {
 // TestFaultStdio: the program closes stdout early, never reads its stdin,
 // or the caller's writer fails: no hang, and nothing left.
 func TestFaultStdio(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	snap := hostile.Snapshot(hostileIDs())
 	fds, gor := fdCount(), runtime.NumGoroutine()
 
@@ -470,7 +471,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("consumer
 // promptly, the jail with it, and nothing may be left behind, including
 // the jail's cgroup.
 func TestFaultCLIStdoutClosed(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if testing.Short() {
 		t.Skip("builds the CLI")
 	}
@@ -524,7 +525,7 @@ func openPty(t *testing.T) (master, slave *os.File) {
 // not. A pipe fed from the terminal gives the program its input and
 // nothing more.
 func TestFaultTerminalStdin(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	m, s := openPty(t)
 	defer m.Close()
 	defer s.Close()
@@ -550,7 +551,7 @@ func TestFaultTerminalStdin(t *testing.T) {
 // program's; brig's own log lines (the rlimit fallback warning as nobody,
 // the stale-cgroup notice as root) must not be mixed into it.
 func TestFaultCLIQuietIsQuiet(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if testing.Short() {
 		t.Skip("builds the CLI")
 	}
@@ -571,7 +572,7 @@ func TestFaultCLIQuietIsQuiet(t *testing.T) {
 // teardown: the jail's processes end and its cgroups are removed by this
 // brig run itself, not left for the next one.
 func TestFaultCLISignaled(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if testing.Short() {
 		t.Skip("builds the CLI")
 	}

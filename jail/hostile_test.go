@@ -1,20 +1,19 @@
-package jail
+package jail_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/brig-sandbox/brig/cgroup"
-	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile/apirun"
+	"github.com/brig-sandbox/brig/internal/testenv"
+	"github.com/brig-sandbox/brig/jail"
 )
 
 // The hostile corpus (testdata/hostile, see package hostile for the
@@ -25,53 +24,6 @@ import (
 // BRIG_HOSTILE_LIMITER picks the limiter (default auto);
 // BRIG_HOSTILE_RUN, a regular expression, keeps the payloads whose name
 // it matches (a plain name matches itself and every name containing it).
-
-// apiRunner runs a payload through the Go API.
-type apiRunner struct{}
-
-func (apiRunner) Name() string { return "api" }
-
-func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
-	p := r.Payload
-	cfg := Config{Timeout: p.Config.Timeout, OutputLimit: p.Config.OutputLimit, TmpfsSize: p.Config.TmpfsSize,
-		SeccompKill: p.Config.SeccompKill, Tmpfs: p.Config.TmpfsPaths}
-	cfg.Limits = cgroup.Limits{Memory: p.Config.Memory, Pids: p.Config.Pids, CPUs: p.Config.CPUs, CPUTime: p.Config.CPUTime}
-	if r.Limiter != "" && r.Limiter != "auto" {
-		cfg.Limiter = cgroup.Kind(r.Limiter)
-	}
-	for _, b := range r.Binds() {
-		cfg.Binds = append(cfg.Binds, Bind{Source: b.Source, Target: b.Target, Writable: b.Writable})
-	}
-	if p.Session != "" {
-		return runSessionPayload(ctx, cfg, p), nil // hostile_session_test.go
-	}
-	var stdout, stderr strings.Builder
-	cmd := Command(ctx, cfg, hostile.Interpreters[p.Interp], "-c", p.Source)
-	cmd.Env = r.Env
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if p.Config.Stdin != "" {
-		cmd.Stdin = strings.NewReader(p.Config.Stdin)
-	}
-	if p.Config.TTY {
-		cmd.TTY = &TTY{}
-	}
-	err := cmd.Run()
-	o := &hostile.Outcome{Stdout: stdout.String(), Stderr: stderr.String(), Supervisor: os.Getpid()}
-	if cmd.Result == nil {
-		o.SetupError = fmt.Sprint(err)
-		return o, nil
-	}
-	res := cmd.Result
-	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = string(res.Reason), res.ExitCode, res.Signal, res.StdoutTruncated, res.Limiter
-	return o, nil
-}
-
-// hostileIDs are the host ids of jails: this test process's range (see
-// TestMain) and the CLI's, which is brig's real default.
-func hostileIDs() hostile.JailIDs {
-	return hostile.JailIDs{First: DefaultHostIDs.First, Count: DefaultHostIDs.Count,
-		More: []hostile.JailIDs{{First: 1_500_000_000, Count: 65536}}}
-}
 
 func loadCorpus(t *testing.T) []*hostile.Payload {
 	t.Helper()
@@ -90,41 +42,9 @@ func loadCorpus(t *testing.T) []*hostile.Payload {
 	return out
 }
 
-var (
-	brigOnce sync.Once
-	brigBin  string
-	brigErr  error
-)
-
-// buildBrig builds the CLI once per test binary into a directory nobody
-// may list (0711), so the unprivileged runs can execute it.
-func buildBrig(t *testing.T) string {
-	t.Helper()
-	brigOnce.Do(func() {
-		dir, err := hostile.Corpus()
-		if err != nil {
-			brigErr = err
-			return
-		}
-		root := filepath.Dir(filepath.Dir(dir))
-		bin, err := os.MkdirTemp("", "brig-cli-")
-		if err != nil {
-			brigErr = err
-			return
-		}
-		_ = os.Chmod(bin, 0o711)
-		brigBin = filepath.Join(bin, "brig")
-		brigErr = hostile.BuildCLI(root, brigBin)
-	})
-	if brigErr != nil {
-		t.Fatalf("build the CLI: %v", brigErr)
-	}
-	return brigBin
-}
-
 func TestHostileCorpus(t *testing.T) {
-	requireRoot(t)
-	requirePython(t)
+	testenv.RequireRoot(t)
+	jail.RequirePython(t)
 	payloads := loadCorpus(t)
 	bait, err := hostile.SetBait()
 	require.NoError(t, err)
@@ -143,9 +63,9 @@ func TestHostileCorpus(t *testing.T) {
 		rn     hostile.Runner
 		unpriv bool
 	}
-	ways := []way{{rn: apiRunner{}}}
+	ways := []way{{rn: apirun.Runner{}}}
 	if !testing.Short() {
-		brig := buildBrig(t)
+		brig := jail.BuildBrig(t)
 		ways = append(ways, way{rn: &hostile.CLIRunner{Brig: brig, Tmp: tmp}})
 		if setpriv, err := exec.LookPath("setpriv"); err == nil {
 			ways = append(ways, way{unpriv: true, rn: &hostile.CLIRunner{Brig: brig, Tmp: tmp, Tag: "cli-nobody",
@@ -153,7 +73,7 @@ func TestHostileCorpus(t *testing.T) {
 		}
 	}
 	for _, w := range ways {
-		opt := hostile.Options{Limiter: limiter, IDs: hostileIDs(), Unpriv: w.unpriv}
+		opt := hostile.Options{Limiter: limiter, IDs: jail.HostileIDs(), Unpriv: w.unpriv}
 		if w.unpriv {
 			opt.IDs.Extra = []uint32{65534}
 		}
@@ -190,7 +110,7 @@ func clipOut(s string) string {
 // outside a jail (they are run here, on the host, and must exit 99
 // without reaching the payload).
 func TestHostileCorpusFormat(t *testing.T) {
-	requirePython(t)
+	jail.RequirePython(t)
 	payloads := loadCorpus(t)
 	require.NotEmpty(t, payloads)
 	for _, p := range payloads {

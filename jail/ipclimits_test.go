@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -80,7 +81,7 @@ func checkIPCProbe(t *testing.T, out string, memory int64) {
 // every limiter, its program cannot raise them, and it still can use SysV
 // IPC; the jail has its own RLIMIT_SIGPENDING and login uid.
 func TestJailIPCLimitsAndQuotas(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("ipcmk"); err != nil {
 		t.Skip("needs ipcmk (util-linux)")
 	}
@@ -123,7 +124,7 @@ func TestHelperIPCUnprivileged(t *testing.T) {
 // one owned by a user namespace below the jail's (init.c's
 // own_ipc_namespace). The limits hold there too.
 func TestJailIPCLimitsUnprivileged(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Skip("needs setpriv (util-linux) to run as nobody")

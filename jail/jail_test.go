@@ -21,6 +21,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 const python = "/usr/bin/python3"
@@ -37,13 +39,6 @@ def _jailed():
 if not _jailed():
     print("NOT JAILED: refusing", file=sys.stderr); sys.exit(99)
 `
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: these tests build jails with a private host uid range")
-	}
-}
 
 func requirePython(t *testing.T) {
 	t.Helper()
@@ -154,7 +149,7 @@ func countMounts() int {
 }
 
 func TestIdentityAndPrivileges(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	before := countMounts()
 	out, errOut, r := runPython(t, Config{}, `
 st = open("/proc/self/status").read()
@@ -198,7 +193,7 @@ func lineWith(out, prefix string) string {
 }
 
 func TestPIDNamespaceSeesOnlyItself(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	out, errOut, r := runPython(t, Config{}, `
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 print("count", len(pids), "max", max(pids))
@@ -228,7 +223,7 @@ except OSError as e:
 // binds) hold exactly the host's bytes, the largest (mime.types, 73 KB here)
 // included.
 func TestEtcCopiesMatchHost(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	var files []string
 	for _, m := range mustSystemMounts(t) {
 		if m.Copy {
@@ -290,7 +285,7 @@ func mustSystemMounts(t *testing.T) []mountSpec {
 }
 
 func TestHostFilesInvisible(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	wd, _ := os.Getwd()
 	out, errOut, r := runPython(t, Config{}, fmt.Sprintf(`
 for p in ["/root", "/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh", "/home", %q, "/sys", "/run", "/var", "/etc/ssl/private"]:
@@ -306,7 +301,7 @@ print("root", sorted(os.listdir("/")))
 }
 
 func TestFilesystemWritability(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	cfg := Config{TmpfsSize: 8 << 20}
 	out, errOut, r := runPython(t, cfg, `
 import errno
@@ -341,7 +336,7 @@ print("kcore", len(open("/proc/kcore", "rb").read()) if os.path.exists("/proc/kc
 }
 
 func TestNetworkOnlyLoopback(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	out, errOut, r := runPython(t, Config{}, `
 import socket
 ifs = [l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]]
@@ -366,7 +361,7 @@ import socket as so; print("hostname", so.gethostname())
 // in a network namespace of its own with lo alone and up, the supervisor
 // logs how the first maker ended, and nothing of either maker is left.
 func TestSilentNetworkMakerReplaced(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	logs := &logBuffer{}
 	prev := slog.Default()
@@ -425,7 +420,7 @@ func (l *logBuffer) String() string {
 // one's abstract unix socket (names are per network namespace) is not
 // there for the other.
 func TestEachJailHasItsOwnNetwork(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	host, err := os.Readlink("/proc/self/ns/net")
 	require.NoError(t, err)
@@ -469,7 +464,7 @@ print(os.readlink("/proc/self/ns/net"))
 }
 
 func TestEnvironmentIsClean(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	t.Setenv("BRIG_TEST_SECRET", "hunter2")
 	cmd := Command(context.Background(), Config{}, "/bin/sh", "-c", "env; cat /proc/1/environ 2>&1; true")
 	cmd.Env = []string{"GIVEN=yes"}
@@ -482,7 +477,7 @@ func TestEnvironmentIsClean(t *testing.T) {
 }
 
 func TestBenignWorkloads(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	out, errOut, r := runPython(t, Config{}, `
 import threading, subprocess, multiprocessing, asyncio, sqlite3, json
 res = []
@@ -510,7 +505,7 @@ db = sqlite3.connect("/tmp/t.db"); db.execute("create table t(x)"); db.execute("
 }
 
 func TestExitCodeAndSignal(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	_, _, r, err := run(t, Config{}, "/bin/sh", "-c", "exit 7")
 	var ee *ExitError
 	require.ErrorAs(t, err, &ee)
@@ -524,19 +519,19 @@ func TestExitCodeAndSignal(t *testing.T) {
 }
 
 func TestTimeoutKillsTree(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	before := countMounts()
 	start := time.Now()
 	_, _, r, err := run(t, Config{Timeout: 500 * time.Millisecond}, "/bin/sh", "-c", "sleep 100 & sleep 100 & sleep 100")
 	require.Error(t, err)
 	assert.Equal(t, ReasonTimeout, r.Reason)
-	assert.Less(t, time.Since(start), scaled(5*time.Second))
+	assert.Less(t, time.Since(start), testenv.Scaled(5*time.Second))
 	assert.GreaterOrEqual(t, r.WallTime, 500*time.Millisecond)
 	assertHostClean(t, before)
 }
 
 func TestContextCancelKillsJail(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := Command(ctx, Config{}, "/bin/sleep", "100")
 	require.NoError(t, cmd.Start())
@@ -548,7 +543,7 @@ func TestContextCancelKillsJail(t *testing.T) {
 }
 
 func TestDaemonDiesWithJail(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	// The daemon double-forks, leaves the session and outlives its parent;
 	// the program then exits at once. Nothing of the jail may survive.
 	_, _, r, err := run(t, Config{}, "/bin/sh", "-c", "(setsid sh -c 'sleep 300' </dev/null >/dev/null 2>&1 &) ; sleep 0.2; exit 0")
@@ -558,7 +553,7 @@ func TestDaemonDiesWithJail(t *testing.T) {
 }
 
 func TestOutputLimit(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	var stdout bytes.Buffer
 	cmd := Command(context.Background(), Config{OutputLimit: 1 << 20}, "/usr/bin/yes")
 	cmd.Stdout = &stdout
@@ -573,7 +568,7 @@ func TestOutputLimit(t *testing.T) {
 }
 
 func TestCombinedOutputAndStdin(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	cmd := Command(context.Background(), Config{}, "/bin/sh", "-c", "cat; echo err >&2")
 	cmd.Stdin = strings.NewReader("from stdin\n")
 	out, err := cmd.CombinedOutput()
@@ -582,7 +577,7 @@ func TestCombinedOutputAndStdin(t *testing.T) {
 }
 
 func TestSetupErrorsNameTheStep(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	before := countMounts()
 	_, _, _, err := run(t, Config{}, "/no/such/program")
 	var se *SetupError
@@ -602,7 +597,7 @@ func TestSetupErrorsNameTheStep(t *testing.T) {
 }
 
 func TestBinds(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(dir, 0o777))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "in.txt"), []byte("hello"), 0o644))
@@ -621,7 +616,7 @@ func TestBinds(t *testing.T) {
 }
 
 func TestKillMinusOneStaysInJail(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	// Bait on the host: a process with the same power the jail would need.
 	bait := Command(context.Background(), Config{Timeout: -1}, "/bin/sleep", "60")
 	hostBait, err := os.StartProcess("/bin/sleep", []string{"sleep", "60"}, &os.ProcAttr{})

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // limiters are the kinds this host can run; rlimit always.
@@ -41,10 +42,10 @@ func hostResponsive(t *testing.T) time.Duration {
 }
 
 func TestMemoryBomb(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, kind := range limiters(t) {
 		t.Run(string(kind), func(t *testing.T) {
-			cfg := Config{Limiter: kind, Timeout: scaled(20 * time.Second)}
+			cfg := Config{Limiter: kind, Timeout: testenv.Scaled(20 * time.Second)}
 			cfg.Limits.Memory = 256 << 20
 			_, errOut, r := runPython(t, cfg, `
 a = []
@@ -72,7 +73,7 @@ while True:
 }
 
 func TestForkBombs(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	for _, kind := range limiters(t) {
 		t.Run(string(kind), func(t *testing.T) {
@@ -92,8 +93,8 @@ while True:
         time.sleep(0.01)
 `)
 			assert.Equal(t, ReasonTimeout, r.Reason)
-			assert.Less(t, time.Since(start), scaled(10*time.Second))
-			assert.Less(t, hostResponsive(t), scaled(time.Second))
+			assert.Less(t, time.Since(start), testenv.Scaled(10*time.Second))
+			assert.Less(t, hostResponsive(t), testenv.Scaled(time.Second))
 			assertHostClean(t, before)
 
 			// The shell classic, after the jail proves where it is.
@@ -101,8 +102,8 @@ while True:
 			_, _, r, _ = run(t, cfg, "/bin/bash", "-c", `[ $$ -lt 64 ] && grep -qv '^ *0 *0 ' /proc/self/uid_map || exit 99; b(){ b|b& };b; wait`)
 			require.NotEqual(t, 99, r.ExitCode, "not jailed")
 			assert.Contains(t, []Reason{ReasonTimeout, ReasonExited, ReasonSignaled}, r.Reason)
-			assert.Less(t, time.Since(start), scaled(10*time.Second))
-			assert.Less(t, hostResponsive(t), scaled(time.Second))
+			assert.Less(t, time.Since(start), testenv.Scaled(10*time.Second))
+			assert.Less(t, hostResponsive(t), testenv.Scaled(time.Second))
 			assertHostClean(t, before)
 
 			out, _, r, err := run(t, cfg, "/bin/sh", "-c", "for i in 1 2 3 4 5; do echo $i & done; wait")
@@ -114,7 +115,7 @@ while True:
 }
 
 func TestCPUSpinIsThrottled(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, kind := range limiters(t) {
 		if kind == cgroup.RlimitOnly {
 			continue // no bandwidth control without cgroups
@@ -137,7 +138,7 @@ func TestCPUSpinIsThrottled(t *testing.T) {
 // program's children included, and a spinner the program left behind,
 // which the namespace's end kills and reaps.
 func TestCPUTimeFromRusage(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, kind := range limiters(t) {
 		t.Run(string(kind), func(t *testing.T) {
 			const work = "(i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done); (while :; do :; done) & sleep 0.3"
@@ -157,10 +158,10 @@ func TestCPUTimeFromRusage(t *testing.T) {
 }
 
 func TestCPUTimeBudget(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, kind := range limiters(t) {
 		t.Run(string(kind), func(t *testing.T) {
-			cfg := Config{Limiter: kind, Timeout: scaled(10 * time.Second)}
+			cfg := Config{Limiter: kind, Timeout: testenv.Scaled(10 * time.Second)}
 			cfg.Limits.CPUTime = time.Second
 			cfg.Limits.CPUs = 2
 			start := time.Now()
@@ -176,7 +177,7 @@ func TestCPUTimeBudget(t *testing.T) {
 }
 
 func TestRequireCgroups(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	cfg := Config{Limiter: cgroup.RlimitOnly, RequireCgroups: true}
 	_, _, _, err := run(t, cfg, "/bin/true")
 	var se *SetupError
@@ -186,7 +187,7 @@ func TestRequireCgroups(t *testing.T) {
 }
 
 func TestResultNamesLimiter(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, kind := range limiters(t) {
 		cmd := Command(context.Background(), Config{Limiter: kind}, "/bin/true")
 		require.NoError(t, cmd.Run())
@@ -202,7 +203,7 @@ func TestResultNamesLimiter(t *testing.T) {
 // Every way, the jail is measured by its cgroup: CPU time and peak memory
 // come from the cgroup only when init was placed.
 func TestCgroup1Placement(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if !cgroup.Detect(cgroup.Options{}).Cgroup1.Usable {
 		t.Skip("no usable cgroup v1 here: the placement under test is v1's")
 	}

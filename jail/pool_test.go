@@ -16,11 +16,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 func newTestPool(t *testing.T, cfg Config, size int) *Pool {
 	t.Helper()
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	p, err := NewPool(context.Background(), cfg, size)
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
@@ -191,7 +193,7 @@ func TestPoolErrorsAndFallback(t *testing.T) {
 // Close kills the idle jails and leaves nothing on the host; a jail in use
 // keeps running until its own Wait.
 func TestPoolCloseLeavesHostClean(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	before := countMounts()
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := NewPool(ctx, Config{}, 3)
@@ -214,7 +216,7 @@ func TestPoolCloseLeavesHostClean(t *testing.T) {
 	assertHostClean(t, before)
 	// The busy jail's cgroups, kept for reuse at its Wait, go after their
 	// idle time (cgroup/reuse.go).
-	assert.Eventually(t, func() bool { return len(jailCgroups(os.Getpid())) == 0 }, scaled(2*time.Second), 10*time.Millisecond,
+	assert.Eventually(t, func() bool { return len(jailCgroups(os.Getpid())) == 0 }, testenv.Scaled(2*time.Second), 10*time.Millisecond,
 		"cgroups left: %v", jailCgroups(os.Getpid()))
 
 	// A closed pool still runs commands, cold.
@@ -239,7 +241,7 @@ func TestPoolReplacesDeadJail(t *testing.T) {
 // once on a 2-core machine. Each jail is cold-started and blocks reading
 // its stdin until all are alive.
 func TestManyLiveJails(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if testing.Short() {
 		t.Skip("500 jails")
 	}

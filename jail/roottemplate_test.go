@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // rootListing prints what a jail sees of its root: every entry of /, /etc
@@ -74,7 +76,7 @@ func missingFrom(have, want []string) []string {
 // itself; the template cannot be changed from a jail, and the host's mount
 // table never shows it.
 func TestRootTemplateMatchesOwnRoot(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	hostMounts := countMounts()
 	if err := buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
@@ -167,7 +169,7 @@ func TestRootTemplateOnSharedMounts(t *testing.T) {
 		}
 		return
 	}
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
 		t.Skip("needs unshare(1) from util-linux")

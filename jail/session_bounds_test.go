@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // A cell runs in its driver's process and can reach everything the driver
@@ -65,7 +67,7 @@ func runBounded(t *testing.T, sess interface {
 	select {
 	case r := <-done:
 		return r
-	case <-time.After(scaled(opts.Timeout + DefaultInterruptGrace + StreamSettle + 30*time.Second)):
+	case <-time.After(testenv.Scaled(opts.Timeout + DefaultInterruptGrace + StreamSettle + 30*time.Second)):
 		sess.Close()
 		t.Fatalf("Run did not return long after its %v cell timeout", opts.Timeout)
 		return nil
@@ -229,7 +231,7 @@ func TestSessionCanceledWhileOutputRedirected(t *testing.T) {
 		assert.Equal(t, CellCanceled, r.Status, "%+v", r)
 		r = sh.Run(context.Background(), "true", RunOptions{Timeout: time.Minute})
 		assert.Equal(t, CellOK, r.Status, "%+v", r)
-	case <-time.After(scaled(30 * time.Second)):
+	case <-time.After(testenv.Scaled(30 * time.Second)):
 		sh.Close()
 		t.Fatal("Run ignored its context")
 	}
@@ -244,7 +246,7 @@ func callBounded(t *testing.T, what string, fn func() error) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(scaled(FileOpTimeout + 20*time.Second)):
+	case <-time.After(testenv.Scaled(FileOpTimeout + 20*time.Second)):
 		t.Fatalf("%s did not return", what)
 		return nil
 	}
@@ -314,7 +316,7 @@ fcntl.fcntl(fd, fcntl.F_GETLEASE)
 // symlinks, FIFOs and sparse files are described and refused, never
 // followed, waited on or read whole.
 func TestReadFileInWritableBindOutput(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	before := countMounts()
 	out := t.TempDir()

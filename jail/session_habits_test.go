@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // A cell's CPU time reaches its result (it was computed before the
@@ -38,7 +40,7 @@ func TestSessionDeadCellKeepsOutput(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := newPython(t, c.cfg)
-			r := p.Run(ctx, c.code, RunOptions{Timeout: scaled(20 * time.Second)})
+			r := p.Run(ctx, c.code, RunOptions{Timeout: testenv.Scaled(20 * time.Second)})
 			require.Equal(t, CellDead, r.Status, "%+v", r)
 			assert.Equal(t, "before the end\n", r.Stdout)
 		})

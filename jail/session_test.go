@@ -10,11 +10,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 func newPython(t *testing.T, cfg Config) *PythonSession {
 	t.Helper()
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	p, err := NewPythonSession(context.Background(), cfg)
 	require.NoError(t, err)
@@ -24,7 +26,7 @@ func newPython(t *testing.T, cfg Config) *PythonSession {
 
 func newShell(t *testing.T, cfg Config) *ShellSession {
 	t.Helper()
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	sh, err := NewShellSession(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { sh.Close() })

@@ -1,4 +1,4 @@
-package jail
+package jail_test
 
 import (
 	"context"
@@ -10,7 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile/apirun"
+	"github.com/brig-sandbox/brig/internal/testenv"
+	"github.com/brig-sandbox/brig/jail"
 )
 
 // TestSoak runs mixed benign and hostile one-shot payloads from the
@@ -19,8 +22,8 @@ import (
 // fds, goroutines and memory must stay flat. CI runs 200; `make soak`
 // runs 2000 (BRIG_SOAK_RUNS and BRIG_SOAK_PARALLEL change it here).
 func TestSoak(t *testing.T) {
-	requireRoot(t)
-	requirePython(t)
+	testenv.RequireRoot(t)
+	jail.RequirePython(t)
 	runs, parallel := envInt("BRIG_SOAK_RUNS", 200), envInt("BRIG_SOAK_PARALLEL", 8)
 	if testing.Short() {
 		runs = 40
@@ -31,8 +34,8 @@ func TestSoak(t *testing.T) {
 	require.NoError(t, err)
 	defer bait.Close()
 	limiter := os.Getenv("BRIG_HOSTILE_LIMITER")
-	rep := hostile.Soak(context.Background(), apiRunner{}, mix, bait,
-		hostile.SoakOptions{Runs: runs, Parallel: parallel, Limiter: limiter, IDs: hostileIDs(), Seed: uint64(time.Now().UnixNano())})
+	rep := hostile.Soak(context.Background(), apirun.Runner{}, mix, bait,
+		hostile.SoakOptions{Runs: runs, Parallel: parallel, Limiter: limiter, IDs: jail.HostileIDs(), Seed: uint64(time.Now().UnixNano())})
 	t.Log(rep.Summary(parallel))
 	assert.Equal(t, runs, rep.Runs)
 	assert.Empty(t, rep.Failures, "wrong verdicts")

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // spawnerPid is the running spawner's pid, or 0.
@@ -42,7 +44,7 @@ func parentOf(t *testing.T, pid int) int {
 // A jail's helper is the spawner's child once the spawner runs, and a
 // spawner killed from outside is replaced without failing a jail.
 func TestSpawner(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	before := countMounts()
 	run := func() *Cmd {
 		cmd := Command(context.Background(), Config{}, "/bin/sleep", "10")
@@ -91,7 +93,7 @@ func TestSpawner(t *testing.T) {
 // forked runs to its end unharmed, the spawner is reaped (no process of it
 // is left), and later jails still run and get a new spawner.
 func TestCloseSpawner(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	before := countMounts()
 	old := spawnerPid()
 	require.NotZero(t, old, "TestMain starts the spawner")

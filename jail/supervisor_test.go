@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -32,7 +33,7 @@ func TestHelperSupervisor(t *testing.T) {
 }
 
 func TestSupervisorDeathKillsJail(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	before := countMounts()
 	sup := exec.Command(os.Args[0], "-test.run=^TestHelperSupervisor$")
 	sup.Env = append(os.Environ(), "BRIG_TEST_SUPERVISOR=1")
@@ -48,7 +49,7 @@ func TestSupervisorDeathKillsJail(t *testing.T) {
 	_ = sup.Wait()
 	killed := time.Now()
 	for len(jailProcesses()) > 0 {
-		require.Less(t, time.Since(killed), scaled(time.Second), "jail outlived its supervisor: %v", jailProcesses())
+		require.Less(t, time.Since(killed), testenv.Scaled(time.Second), "jail outlived its supervisor: %v", jailProcesses())
 		time.Sleep(10 * time.Millisecond)
 	}
 	assertHostClean(t, before)
@@ -79,7 +80,7 @@ func TestHelperShortSupervisor(t *testing.T) {
 // kept for reuse (which would otherwise wait 250 ms, or for the next
 // supervisor's sweep once it has exited) go with the spawner.
 func TestCloseSpawnerLeavesNothing(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if !cgroup.Detect(cgroup.Options{}).Cgroup1.Usable {
 		t.Skip("cgroup reuse needs the v1 limiter; this host has no usable cgroup v1")
 	}

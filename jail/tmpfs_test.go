@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 var tmpfsPaths = []string{"/var/brig-tmpfs-test", "/home/brig/.cache", "/tmp/x", "/work/sub"}
@@ -84,7 +86,7 @@ func assertNoTmpfsOnHost(t *testing.T, paths []string) {
 // (the first run leaves files in each); nothing of it is on the host
 // afterwards.
 func TestTmpfs(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	mounts := countMounts()
 	_, err := os.Stat(tmpfsPaths[0])
@@ -105,7 +107,7 @@ func TestTmpfs(t *testing.T) {
 // share TmpfsSize and its inode cap with /tmp and the work directory: a
 // jail never gets more writable memory by asking for more of them.
 func TestTmpfsSharesTheSizeCap(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	mounts := countMounts()
 	paths := []string{"/var/a", "/var/b", "/var/c", "/var/d"}
@@ -161,7 +163,7 @@ print(err, n)
 // allowed; nothing runs. /tmp is taken, changing nothing; the work
 // directory gets a fresh one as any path does.
 func TestTmpfsRefused(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	many := make([]string, MaxTmpfs+1)
 	for i := range many {
@@ -209,7 +211,7 @@ func TestTmpfsRefused(t *testing.T) {
 // it (the tmpfs is mounted first), and a tmpfs inside a bind's target
 // covers that part of the bind, whatever order they were given in.
 func TestTmpfsAndBinds(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	data := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(data, "file"), []byte("from host\n"), 0o644))
@@ -256,7 +258,7 @@ func TestTmpfsPool(t *testing.T) {
 // is read-only from the start) finds its Tmpfs paths' mount points there,
 // and a jail of other Tmpfs paths gets a template of its own.
 func TestTmpfsRootTemplate(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	mounts := countMounts()
 	cfg := Config{Tmpfs: tmpfsPaths}
@@ -288,7 +290,7 @@ func TestTmpfsRootTemplate(t *testing.T) {
 // mount point is never looked up through the link, so nothing is created
 // or covered on the host's /. The path without the link works.
 func TestTmpfsThroughPlantedSymlinkRefused(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts := countMounts()
 	out := t.TempDir()
 	require.NoError(t, os.Chmod(out, 0o777))

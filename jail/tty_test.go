@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // syncBuffer is a bytes.Buffer a test may read while the copy writes it.
@@ -39,7 +41,7 @@ func (s *syncBuffer) String() string {
 // waitFor waits until out holds want, or fails the test.
 func waitFor(t *testing.T, out *syncBuffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(scaled(10 * time.Second))
+	deadline := time.Now().Add(testenv.Scaled(10 * time.Second))
 	for !strings.Contains(out.String(), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q in the pty's output: %q", want, out.String())
@@ -100,7 +102,7 @@ func runTTY(t *testing.T, tty *TTY, stdin string, name string, args ...string) (
 // host's devpts does not hold, the controlling terminal of the program's
 // session, and nothing of it is left on the host afterwards.
 func TestTTYIsAPtyOfTheJailsDevpts(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts, fds := countMounts(), ptyFDs(t)
 	out, r, err := runTTY(t, &TTY{}, "", "/bin/sh", "-c",
 		`test -t 0 && test -t 1 && test -t 2 && echo ISATTY; echo "TTY=$(tty)"; `+
@@ -126,7 +128,7 @@ func TestTTYIsAPtyOfTheJailsDevpts(t *testing.T) {
 // The window size given is the pty's, and a resize reaches the program
 // (stty size reads it; the program's SIGWINCH handler runs).
 func TestTTYWindowSizeAndResize(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	var out syncBuffer
 	in, inW, err := os.Pipe()
 	require.NoError(t, err)
@@ -150,7 +152,7 @@ func TestTTYWindowSizeAndResize(t *testing.T) {
 // Python's input() reads a line over the pty (echoed, as a terminal does),
 // and the end of Stdin is the terminal's end of file.
 func TestTTYPythonInput(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	out, r, err := runTTY(t, &TTY{}, "brig\n", python, "-c",
 		`import sys; name = input("name? "); print("hello", name, sys.stdin.isatty());`+
@@ -166,7 +168,7 @@ func TestTTYPythonInput(t *testing.T) {
 // A flood over the pty is capped by the output limit, and the timeout
 // still kills: the jail is gone and nothing is left on the host.
 func TestTTYOutputLimitAndTimeout(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	mounts, fds := countMounts(), ptyFDs(t)
 	var out bytes.Buffer
 	cmd := Command(context.Background(), Config{OutputLimit: 1 << 20}, "/usr/bin/yes")
@@ -200,7 +202,7 @@ func TestTTYOutputLimitAndTimeout(t *testing.T) {
 // program has no fd of the caller's terminal to try it on. The benign
 // ioctls a terminal program makes (its size, its modes) still work.
 func TestTTYRefusesTIOCSTI(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	requirePython(t)
 	out, r, err := runTTY(t, &TTY{}, "", python, "-c", jailedPrelude+`
 import fcntl, termios, struct, os
@@ -225,7 +227,7 @@ print("FDS", [(f, os.readlink("/proc/self/fd/%d" % f)) for f in fds if f < 3])
 // A Pool's jails have no pty: the command is refused, by name, and a
 // pooled command without one still runs.
 func TestTTYRefusedForPool(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	p, err := NewPool(context.Background(), Config{}, 1)
 	require.NoError(t, err)
 	defer p.Close()
@@ -254,7 +256,7 @@ func TestTTYSpecFlag(t *testing.T) {
 // socket reaches nothing of the program. Until a jail was built both
 // without and from a root template (whose fd comes before the socket).
 func TestTTYWithExtraFiles(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	seen := map[bool]bool{}
 	for i := 0; i < 50 && !(seen[true] && seen[false]); i++ {
 		if i > 0 {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // TestHelperUnprivileged is not a test: TestUnprivileged re-runs a copy of
@@ -34,7 +36,7 @@ func TestHelperUnprivileged(t *testing.T) {
 }
 
 func TestUnprivileged(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Skip("needs setpriv (util-linux) to run as nobody")

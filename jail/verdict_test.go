@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // The Reason is about the program itself: a child the OOM killer killed
@@ -17,13 +18,13 @@ import (
 // is a success, through the Result and the error alike. The program
 // killed itself is oom (TestMemoryBomb).
 func TestOOMOfAChildIsCountedNotTheReason(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, kind := range limiters(t) {
 		if kind == cgroup.RlimitOnly {
 			continue // rlimits never OOM-kill: the child gets MemoryError
 		}
 		t.Run(string(kind), func(t *testing.T) {
-			cfg := Config{Limiter: kind, Timeout: scaled(20 * time.Second)}
+			cfg := Config{Limiter: kind, Timeout: testenv.Scaled(20 * time.Second)}
 			cfg.Limits.Memory = 96 << 20
 			out, errOut, r := runPython(t, cfg, `
 pid = os.fork()
@@ -45,7 +46,7 @@ print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 // With SeccompKill a child killed for a refused call is named in the
 // Result while the program, which exited, keeps the reason exited.
 func TestSeccompKillOfAChildIsNamed(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	if _, err := os.Stat("/dev/kmsg"); err != nil {
 		t.Skip("no /dev/kmsg: the kernel's seccomp records cannot be read here")
 	}
@@ -60,7 +61,7 @@ func TestSeccompKillOfAChildIsNamed(t *testing.T) {
 		}
 	}
 	time.Sleep(window + 500*time.Millisecond)
-	cfg := Config{SeccompKill: true, Timeout: scaled(10 * time.Second)}
+	cfg := Config{SeccompKill: true, Timeout: testenv.Scaled(10 * time.Second)}
 	out, errOut, r := runPython(t, cfg, `
 import ctypes
 pid = os.fork()
@@ -83,13 +84,13 @@ ctypes.CDLL(None, use_errno=True).unshare(0x10000000)
 
 // A fork the pids limit refused is counted in the Result.
 func TestPidsLimitHitsCounted(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t)
 	for _, kind := range limiters(t) {
 		if kind == cgroup.RlimitOnly {
 			continue // RLIMIT_NPROC keeps no count
 		}
 		t.Run(string(kind), func(t *testing.T) {
-			cfg := Config{Limiter: kind, Timeout: scaled(10 * time.Second)}
+			cfg := Config{Limiter: kind, Timeout: testenv.Scaled(10 * time.Second)}
 			cfg.Limits.Pids = 8
 			out, errOut, r := runPython(t, cfg, `
 import time

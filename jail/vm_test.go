@@ -13,37 +13,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // These tests belong to the cgroup-v2 VM (vm/run-test.sh, `make vm-test`),
 // which boots a pure cgroup2 kernel and sets BRIG_EXPECT_CGROUP2=1 and
-// BRIG_TIME_SCALE on the guest's kernel command line.
-
-// timeScale is how many times slower than natively this binary runs:
-// BRIG_TIME_SCALE (a positive float; the VM runner sets it, since software
-// emulation is 10-40 times slower for fork/exec-heavy work), 1 otherwise.
-func timeScale() float64 {
-	if f, err := strconv.ParseFloat(os.Getenv("BRIG_TIME_SCALE"), 64); err == nil && f > 0 {
-		return f
-	}
-	return 1
-}
-
-// scaled stretches a time bound written for native speed by timeScale.
-func scaled(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * timeScale())
-}
+// BRIG_TIME_SCALE (testenv.Scaled) on the guest's kernel command line.
 
 // expectCgroup2 says whether this run must exercise cgroup v2: in the VM a
 // v2 test that skipped would hide exactly what the VM is for.
 func expectCgroup2() bool { return os.Getenv("BRIG_EXPECT_CGROUP2") == "1" }
-
-func TestScaled(t *testing.T) {
-	t.Setenv("BRIG_TIME_SCALE", "2.5")
-	assert.Equal(t, 5*time.Second, scaled(2*time.Second))
-	t.Setenv("BRIG_TIME_SCALE", "nonsense")
-	assert.Equal(t, 2*time.Second, scaled(2*time.Second))
-}
 
 // TestPureCgroup2 runs where BRIG_EXPECT_CGROUP2=1 (the VM) and fails, never
 // skips, when cgroup v2 is not what the jail uses there. It also proves the
@@ -62,7 +41,7 @@ func TestPureCgroup2(t *testing.T) {
 	assert.Equal(t, cgroup.Cgroup2, r.Pick, "%s", r)
 	require.Contains(t, limiters(t), cgroup.Cgroup2, "the limit tests would not run their cgroup2 subtests")
 
-	cfg := Config{Limiter: cgroup.Cgroup2, RequireCgroups: true, Timeout: scaled(30 * time.Second)}
+	cfg := Config{Limiter: cgroup.Cgroup2, RequireCgroups: true, Timeout: testenv.Scaled(30 * time.Second)}
 	cfg.Limits.Memory = 96 << 20
 	cfg.Limits.Pids = 24
 	cmd := Command(context.Background(), cfg, "/bin/sleep", "60")

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"

@@ -20,18 +20,18 @@ type SoakOptions struct {
 	Seed           uint64
 }
 
-// Metrics are the supervisor's own resources.
-type Metrics struct {
+// metrics are the supervisor's own resources.
+type metrics struct {
 	FDs, Goroutines int
 	RSS, Heap       int64 // bytes
 }
 
-// Measure reads this process's metrics after a garbage collection.
-func Measure() Metrics {
+// measure reads this process's metrics after a garbage collection.
+func measure() metrics {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m := Metrics{Goroutines: runtime.NumGoroutine(), Heap: int64(ms.HeapInuse)}
+	m := metrics{Goroutines: runtime.NumGoroutine(), Heap: int64(ms.HeapInuse)}
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		m.FDs = len(ents)
 	}
@@ -51,7 +51,7 @@ type SoakReport struct {
 	Runs, OK      int
 	Failures      []string
 	Leaks         []string
-	Before, After Metrics // after the warm-up, and at the end
+	Before, After metrics // after the warm-up, and at the end
 	Wall          time.Duration
 	Mix           map[string]int
 }
@@ -133,12 +133,12 @@ func Soak(ctx context.Context, rn Runner, mix []*Payload, bait *Bait, opt SoakOp
 			go func() {
 				defer wg.Done()
 				for p := range jobs {
-					o, err := rn.Run(ctx, Run{Payload: p, Limiter: opt.Limiter, Env: bait.Env()})
+					o, err := rn.Run(ctx, Run{Payload: p, Limiter: opt.Limiter, Env: bait.env()})
 					var fails []string
 					if err != nil {
 						fails = []string{err.Error()}
 					} else {
-						fails = append(p.Verdict(o, false), bait.Leaked(o.Stdout, o.Stderr)...)
+						fails = append(p.verdict(o, false), bait.leaked(o.Stdout, o.Stderr)...)
 					}
 					mu.Lock()
 					rep.Runs++
@@ -162,11 +162,11 @@ func Soak(ctx context.Context, rn Runner, mix []*Payload, bait *Bait, opt SoakOp
 		wg.Wait()
 	}
 	runBatch(order[:warm])
-	rep.Before = Measure()
+	rep.Before = measure()
 	runBatch(order[warm:])
 	rep.Wall = time.Since(start)
 	time.Sleep(200 * time.Millisecond) // let exited goroutines finish
-	rep.After = Measure()
-	rep.Leaks = append(SettleLeaks(before, opt.IDs, 5*time.Second, os.Getpid()), bait.Check()...)
+	rep.After = measure()
+	rep.Leaks = append(SettleLeaks(before, opt.IDs, 5*time.Second, os.Getpid()), bait.touched()...)
 	return rep
 }

@@ -21,13 +21,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SecretEnv is the variable of the supervisor's environment that must
+// secretEnv is the variable of the supervisor's environment that must
 // never reach a jail.
-const SecretEnv = "BRIG_BAIT_SECRET"
+const secretEnv = "BRIG_BAIT_SECRET"
 
 // Bait is what the host sets out before the runs: things a jail must not
 // reach, each told to the payload (by port, key, pid or path, never its
-// secret) so that it can try. Check says whether all of it is untouched.
+// secret) so that it can try; afterwards RunOne checks that none of it was touched.
 type Bait struct {
 	Secret   string // in the env var, the secret file, the /dev/shm file and the shm segment
 	Proc     *os.Process
@@ -63,7 +63,7 @@ func SetBait() (*Bait, error) {
 			b.Close()
 		}
 	}()
-	if err := os.Setenv(SecretEnv, b.Secret); err != nil {
+	if err := os.Setenv(secretEnv, b.Secret); err != nil {
 		return nil, err
 	}
 	// A host process the jail would like to signal or ptrace.
@@ -158,29 +158,29 @@ func hostIPv4s() []string {
 	return ips
 }
 
-// Port is the bait listener's TCP port.
-func (b *Bait) Port() int { return b.tcp.Addr().(*net.TCPAddr).Port }
+// port is the bait listener's TCP port.
+func (b *Bait) port() int { return b.tcp.Addr().(*net.TCPAddr).Port }
 
-// Env is what a payload is told about the bait.
-func (b *Bait) Env() []string {
+// env is what a payload is told about the bait.
+func (b *Bait) env() []string {
 	return []string{
 		"BAIT_PID=" + strconv.Itoa(b.Proc.Pid),
-		"BAIT_PORT=" + strconv.Itoa(b.Port()),
+		"BAIT_PORT=" + strconv.Itoa(b.port()),
 		"BAIT_HOST_IPS=" + strings.Join(b.hostIPs, ","),
 		"BAIT_ABSTRACT=" + b.abstract,
 		"BAIT_SHM_KEY=" + strconv.Itoa(b.shmKey),
 		"BAIT_SHM_ID=" + strconv.Itoa(b.shmID),
 		"BAIT_DEVSHM=" + b.devShm,
 		"BAIT_SECRET_FILE=" + b.file,
-		"BAIT_SECRET_ENV=" + SecretEnv,
+		"BAIT_SECRET_ENV=" + secretEnv,
 	}
 }
 
-// Probe is the host's own use of its services during a run: a fresh
+// probe is the host's own use of its services during a run: a fresh
 // process, a loopback connection and an inotify instance (what every
 // file-watching daemon of the host's root needs). It returns how long they
 // took.
-func (b *Bait) Probe() (time.Duration, error) {
+func (b *Bait) probe() (time.Duration, error) {
 	start := time.Now()
 	if err := exec.Command("/bin/true").Run(); err != nil {
 		return 0, fmt.Errorf("host cannot start /bin/true: %w", err)
@@ -244,8 +244,8 @@ func timerAs(uid int) error {
 	return <-errc
 }
 
-// Check says what of the bait was touched; nil means nothing.
-func (b *Bait) Check() []string {
+// touched says what of the bait was touched; nil means nothing.
+func (b *Bait) touched() []string {
 	var bad []string
 	if err := b.Proc.Signal(unix.Signal(0)); err != nil {
 		bad = append(bad, "bait process is gone: "+err.Error())
@@ -278,8 +278,8 @@ func (b *Bait) Check() []string {
 	return bad
 }
 
-// Leaked reports the secrets found in a run's output.
-func (b *Bait) Leaked(outs ...string) []string {
+// leaked reports the secrets found in a run's output.
+func (b *Bait) leaked(outs ...string) []string {
 	var bad []string
 	for _, o := range outs {
 		if strings.Contains(o, b.Secret) {
@@ -290,9 +290,9 @@ func (b *Bait) Leaked(outs ...string) []string {
 	return bad
 }
 
-// EmptyOutbox removes what a run left in the outbox, without following
+// emptyOutbox removes what a run left in the outbox, without following
 // anything the jail planted there.
-func (b *Bait) EmptyOutbox() error {
+func (b *Bait) emptyOutbox() error {
 	ents, err := os.ReadDir(b.Outbox)
 	if err != nil {
 		return err
@@ -306,7 +306,7 @@ func (b *Bait) EmptyOutbox() error {
 
 // Close takes the bait back.
 func (b *Bait) Close() {
-	os.Unsetenv(SecretEnv)
+	os.Unsetenv(secretEnv)
 	if b.Proc != nil {
 		_ = b.Proc.Kill()
 		_, _ = b.Proc.Wait()

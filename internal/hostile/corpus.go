@@ -1,8 +1,8 @@
 // Package hostile runs brig's hostile corpus (testdata/hostile) and checks
 // the host around every run. It knows nothing of the jail package, so that
 // the jail package's own tests can use it: a Runner turns a Run into an
-// Outcome through the Go API (in the jail tests and cmd/brig-hostile) or
-// through the CLI (CLIRunner here).
+// Outcome through the Go API (package apirun, used by the jail tests and
+// cmd/brig-hostile) or through the CLI (CLIRunner here).
 //
 // A payload is one file, Python (.py) or shell (.sh, or bash with
 // "# interp: bash"), whose header comments carry its verdict:
@@ -33,7 +33,7 @@
 // built, with that text in the error; nothing else is judged.
 //
 // With config result-in-outbox (which implies outbox) the CLI runs write
-// brig's --result file into the outbox as brig-result.json (ResultName);
+// brig's --result file into the outbox as brig-result.json (resultName);
 // the Go API runs have no such file.
 //
 // A two-step payload (config then-bind=SRC:DST, which implies outbox) runs
@@ -51,8 +51,8 @@
 // cell-reason-contains (the rest of the line), besides stdout-* and
 // stderr-*; "# config: cell-timeout=2s" sets the cell's timeout (default
 // 30s). The runner holds the cell to a bound: a cell that has not returned
-// within its timeout and SessionGrace fails, and the session is closed;
-// through the CLI, brig session must then end within SessionGrace of a
+// within its timeout and sessionGrace fails, and the session is closed;
+// through the CLI, brig session must then end within sessionGrace of a
 // SIGTERM while its stdin stays open, with status 143.
 //
 // Every payload is run behind a prelude (prelude.py, prelude.sh) that
@@ -112,7 +112,7 @@ type Config struct {
 	// ThenBind[0] (a relative path) read-only at ThenBind[1].
 	ThenBind [2]string
 	// ResultInOutbox: `brig run` writes its --result file into the outbox,
-	// as ResultName, where the jail could plant something in its place.
+	// as resultName, where the jail could plant something in its place.
 	ResultInOutbox bool
 	// TTY: the program's stdin, stdout and stderr are a pty of the jail's
 	// own devpts (jail.Cmd.TTY, brig run --tty); its output, stderr
@@ -120,9 +120,9 @@ type Config struct {
 	TTY bool
 }
 
-// ResultName is the name of the --result file in the outbox of a payload
+// resultName is the name of the --result file in the outbox of a payload
 // with ResultInOutbox.
-const ResultName = "brig-result.json"
+const resultName = "brig-result.json"
 
 type check struct {
 	key, val string
@@ -132,8 +132,8 @@ type check struct {
 // Interpreter paths in the jail.
 var Interpreters = map[string]string{"python": "/usr/bin/python3", "sh": "/bin/sh", "bash": "/bin/bash"}
 
-// Guard is the first statement every payload must make.
-const Guard = "brig_jailed()"
+// guard is the first statement every payload must make.
+const guard = "brig_jailed()"
 
 // Load reads every payload of dir (files *.py and *.sh, not prelude.*).
 func Load(dir string) ([]*Payload, error) {
@@ -186,7 +186,7 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 		if !strings.HasPrefix(line, "#") {
 			// The first statement must be the guard.
 			if !strings.HasPrefix(line, "brig_jailed") {
-				return nil, fmt.Errorf("first statement must be %s (prove jailed first), not %q", Guard, line)
+				return nil, fmt.Errorf("first statement must be %s (prove jailed first), not %q", guard, line)
 			}
 			sawGuard = true
 			break
@@ -235,7 +235,7 @@ func parse(path string, preludes map[string]string) (*Payload, error) {
 		}
 	}
 	if !sawGuard {
-		return nil, fmt.Errorf("no statement %s", Guard)
+		return nil, fmt.Errorf("no statement %s", guard)
 	}
 	if len(p.expect[""]) == 0 {
 		return nil, fmt.Errorf("no '# expect:' line")
@@ -294,16 +294,16 @@ func (c *Config) parse(s string) error {
 		case "cpu-time":
 			c.CPUTime, err = time.ParseDuration(v)
 		case "memory":
-			c.Memory, err = ParseSize(v)
+			c.Memory, err = parseSize(v)
 		case "tmpfs":
-			c.TmpfsSize, err = ParseSize(v)
+			c.TmpfsSize, err = parseSize(v)
 		case "tmpfs-path":
 			if !filepath.IsAbs(v) {
 				return fmt.Errorf("config %s: want tmpfs-path=/ABSOLUTE/PATH", f)
 			}
 			c.TmpfsPaths = append(c.TmpfsPaths, v)
 		case "output-limit":
-			c.OutputLimit, err = ParseSize(v)
+			c.OutputLimit, err = parseSize(v)
 		case "pids":
 			c.Pids, err = strconv.ParseInt(v, 10, 64)
 		case "cpus":
@@ -339,8 +339,8 @@ func (c *Config) parse(s string) error {
 	return nil
 }
 
-// ParseSize reads 64K, 8M, 1G (powers of 1024) or a plain byte count.
-func ParseSize(s string) (int64, error) {
+// parseSize reads 64K, 8M, 1G (powers of 1024) or a plain byte count.
+func parseSize(s string) (int64, error) {
 	mult := int64(1)
 	switch {
 	case strings.HasSuffix(s, "K"):
@@ -370,11 +370,11 @@ type Outcome struct {
 	Overrun          []string
 }
 
-// SessionGrace is how long after its cell timeout a session payload's cell
+// sessionGrace is how long after its cell timeout a session payload's cell
 // must have returned: the interrupt grace (2 s) and the streams' settle
 // time (2 s) of jail sessions, and room for a loaded host. It is a bound
 // (a hung cell never returns), not a measure of speed.
-const SessionGrace = 10 * time.Second
+const sessionGrace = 10 * time.Second
 
 // CellTimeout is the cell timeout of a session payload.
 func (p *Payload) CellTimeout() time.Duration {
@@ -386,12 +386,12 @@ func (p *Payload) CellTimeout() time.Duration {
 
 // RunCellBounded runs a session payload's cell through run and holds it to
 // its bound: when run has not returned within the cell timeout and
-// SessionGrace, stop is called (it should close the session) and the
+// sessionGrace, stop is called (it should close the session) and the
 // outcome says the bound was broken.
 func (p *Payload) RunCellBounded(run func() *Outcome, stop func()) *Outcome {
 	done := make(chan *Outcome, 1)
 	go func() { done <- run() }()
-	bound := p.CellTimeout() + SessionGrace
+	bound := p.CellTimeout() + sessionGrace
 	t := time.NewTimer(bound)
 	defer t.Stop()
 	select {
@@ -400,12 +400,12 @@ func (p *Payload) RunCellBounded(run func() *Outcome, stop func()) *Outcome {
 	case <-t.C:
 	}
 	stop()
-	over := fmt.Sprintf("the cell did not return within %v (its %v timeout and %v)", bound, p.CellTimeout(), SessionGrace)
+	over := fmt.Sprintf("the cell did not return within %v (its %v timeout and %v)", bound, p.CellTimeout(), sessionGrace)
 	select {
 	case o := <-done:
 		o.Overrun = append(o.Overrun, over)
 		return o
-	case <-time.After(SessionGrace):
+	case <-time.After(sessionGrace):
 		return &Outcome{Overrun: []string{over, "nor after the session was closed"}}
 	}
 }
@@ -437,9 +437,9 @@ func (p *Payload) KnownBug(limiter string, unpriv bool) string {
 	return ""
 }
 
-// Verdict checks an outcome against the payload's expectations for the
+// verdict checks an outcome against the payload's expectations for the
 // limiter kind it ran under; it returns the failures.
-func (p *Payload) Verdict(o *Outcome, unpriv bool) []string {
+func (p *Payload) verdict(o *Outcome, unpriv bool) []string {
 	var wantSetup []string
 	for _, s := range selectors(o.Limiter, unpriv) {
 		for _, c := range p.expect[s] {

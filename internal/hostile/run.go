@@ -84,7 +84,7 @@ func (c *CLIRunner) Name() string {
 }
 
 // Args are the `brig run` arguments for a run.
-func CLIArgs(r Run) []string {
+func cliArgs(r Run) []string {
 	p := r.Payload
 	args := []string{"run", "--quiet"}
 	if r.Limiter != "" {
@@ -142,7 +142,7 @@ func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
 	if r.Payload.Config.ResultInOutbox && r.Outbox != "" {
 		// Where the jail can write: brig must not write through what it
 		// planted there (RunOne empties the outbox afterwards).
-		resName = filepath.Join(r.Outbox, ResultName)
+		resName = filepath.Join(r.Outbox, resultName)
 	} else {
 		res, err := os.CreateTemp(c.Tmp, "result-*.json")
 		if err != nil {
@@ -153,7 +153,7 @@ func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
 		defer os.Remove(res.Name())
 		resName = res.Name()
 	}
-	args := CLIArgs(r)
+	args := cliArgs(r)
 	args = append(args, "--result", resName, "--", Interpreters[r.Payload.Interp], "-c", r.Payload.Source)
 	argv := append(append([]string{}, c.Wrap...), c.Brig)
 	argv = append(argv, args...)
@@ -164,7 +164,7 @@ func (c *CLIRunner) Run(ctx context.Context, r Run) (*Outcome, error) {
 		cmd.Stdin = strings.NewReader(r.Payload.Config.Stdin)
 	}
 	// The supervisor's environment carries the secret: brig must not pass it on.
-	cmd.Env = append(os.Environ(), SecretEnv+"="+os.Getenv(SecretEnv))
+	cmd.Env = append(os.Environ(), secretEnv+"="+os.Getenv(secretEnv))
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -300,7 +300,7 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 	// for it, so one payload's harm is not charged to the next.
 	settle := time.Now().Add(5 * time.Second)
 	for {
-		_, err := bait.Probe()
+		_, err := bait.probe()
 		if err == nil {
 			break
 		}
@@ -334,7 +334,7 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 			case <-stop:
 				return
 			case <-t.C:
-				d, err := bait.Probe()
+				d, err := bait.probe()
 				if err != nil && probeErr == nil {
 					probeErr = err
 				}
@@ -343,7 +343,7 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 		}
 	}()
 	var fails []string
-	run := Run{Payload: p, Limiter: opt.Limiter, Env: bait.Env(), Outbox: bait.Outbox}
+	run := Run{Payload: p, Limiter: opt.Limiter, Env: bait.env(), Outbox: bait.Outbox}
 	if p.Config.ThenBind[0] != "" {
 		// A two-step payload: the first run plants, and must succeed.
 		first := run
@@ -355,7 +355,7 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 		case o.SetupError != "" || o.Reason != "exited" || o.ExitCode != 0:
 			fails = append(fails, fmt.Sprintf("step 1: reason=%s exit=%d setup=%q stderr=%q, want exit 0", o.Reason, o.ExitCode, o.SetupError, clip(o.Stderr)))
 		default:
-			fails = append(fails, bait.Leaked(o.Stdout, o.Stderr)...)
+			fails = append(fails, bait.leaked(o.Stdout, o.Stderr)...)
 		}
 		run.Step, run.Env = 2, append(slices.Clip(run.Env), "BRIG_STEP=2")
 	}
@@ -365,12 +365,12 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 	if err != nil {
 		return append(fails, "run: "+err.Error()), nil
 	}
-	fails = append(fails, p.Verdict(o, opt.Unpriv)...)
+	fails = append(fails, p.verdict(o, opt.Unpriv)...)
 	if core != nil {
 		fails = append(fails, coreHelperRuns(core, opt.IDs)...)
 	}
-	fails = append(fails, bait.Leaked(o.Stdout, o.Stderr)...)
-	fails = append(fails, bait.Check()...)
+	fails = append(fails, bait.leaked(o.Stdout, o.Stderr)...)
+	fails = append(fails, bait.touched()...)
 	if probeErr != nil {
 		fails = append(fails, "host unresponsive: "+probeErr.Error())
 	} else if worst > opt.MaxProbe {
@@ -382,7 +382,7 @@ func RunOne(ctx context.Context, rn Runner, p *Payload, bait *Bait, opt Options)
 	}
 	fails = append(fails, SettleLeaks(before, opt.IDs, 2*time.Second, sups...)...)
 	if p.Config.Outbox {
-		if err := bait.EmptyOutbox(); err != nil {
+		if err := bait.emptyOutbox(); err != nil {
 			fails = append(fails, "empty outbox: "+err.Error())
 		}
 	}

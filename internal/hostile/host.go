@@ -187,10 +187,10 @@ func orphans(ids JailIDs) []string {
 	return out
 }
 
-// Leaks compares a snapshot taken after a run with one taken before and
+// leaks compares a snapshot taken after a run with one taken before and
 // lists what the run left behind. supervisors are the pids whose jails
 // have all ended: a cgroup of theirs that still exists is a leak too.
-func (after *Host) Leaks(before *Host, supervisors ...int) []string {
+func (after *Host) leaks(before *Host, supervisors ...int) []string {
 	var bad []string
 	for m := range after.Mounts {
 		if !before.Mounts[m] {
@@ -245,7 +245,7 @@ func alive(pid int) bool {
 func SettleLeaks(before *Host, ids JailIDs, grace time.Duration, supervisors ...int) []string {
 	deadline := time.Now().Add(grace)
 	for {
-		bad := Snapshot(ids).Leaks(before, supervisors...)
+		bad := Snapshot(ids).leaks(before, supervisors...)
 		if len(bad) == 0 || time.Now().After(deadline) {
 			return bad
 		}

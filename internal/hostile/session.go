@@ -13,11 +13,11 @@ import (
 	"time"
 )
 
-// SessionArgs are the `brig session --jsonl` arguments for a session
-// payload: the jail flags of CLIArgs (not --env: a session's variables are
+// sessionArgs are the `brig session --jsonl` arguments for a session
+// payload: the jail flags of cliArgs (not --env: a session's variables are
 // set by its cells) and the cell timeout.
-func SessionArgs(r Run) []string {
-	run := CLIArgs(r)
+func sessionArgs(r Run) []string {
+	run := cliArgs(r)
 	args := []string{"session", r.Payload.Session, "--jsonl", "--cell-timeout", r.Payload.CellTimeout().String()}
 	for i := 0; i < len(run); i++ {
 		switch run[i] {
@@ -47,14 +47,14 @@ type cellResponse struct {
 }
 
 // runSession sends the payload as one cell to `brig session --jsonl`, then,
-// with stdin still open, sends SIGTERM: brig must end within SessionGrace
+// with stdin still open, sends SIGTERM: brig must end within sessionGrace
 // with status 143 whatever the cell left behind. A cell that overruns its
 // bound gets the SIGTERM early; SIGKILL comes only when that fails too.
 func (c *CLIRunner) runSession(ctx context.Context, r Run) (*Outcome, error) {
 	argv := append(append([]string{}, c.Wrap...), c.Brig)
-	argv = append(argv, SessionArgs(r)...)
+	argv = append(argv, sessionArgs(r)...)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), SecretEnv+"="+os.Getenv(SecretEnv))
+	cmd.Env = append(os.Environ(), secretEnv+"="+os.Getenv(secretEnv))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -110,8 +110,8 @@ func (c *CLIRunner) runSession(ctx context.Context, r Run) (*Outcome, error) {
 		if code := cmd.ProcessState.ExitCode(); code != 128+int(syscall.SIGTERM) && len(o.Overrun) == 0 {
 			o.Overrun = append(o.Overrun, fmt.Sprintf("brig session exited %d after SIGTERM, want 143: %s", code, strings.TrimSpace(stderr.String())))
 		}
-	case <-time.After(SessionGrace):
-		o.Overrun = append(o.Overrun, fmt.Sprintf("brig session did not end within %v of SIGTERM (stdin open)", SessionGrace))
+	case <-time.After(sessionGrace):
+		o.Overrun = append(o.Overrun, fmt.Sprintf("brig session did not end within %v of SIGTERM (stdin open)", sessionGrace))
 		_ = cmd.Process.Kill()
 		<-exited
 	case <-ctx.Done():

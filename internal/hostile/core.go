@@ -15,10 +15,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CorePatternFile is the kernel's core_pattern. It is global to the
+// corePatternFile is the kernel's core_pattern. It is global to the
 // machine (no namespace has its own), so a CoreLogger changes what every
 // crash on the host does for as long as it is installed.
-const CorePatternFile = "/proc/sys/kernel/core_pattern"
+const corePatternFile = "/proc/sys/kernel/core_pattern"
 
 // coreLoggerMu keeps one CoreLogger at a time in this process: each
 // restores the value it found.
@@ -60,9 +60,9 @@ func InstallCoreLogger() (*CoreLogger, error) {
 }
 
 func installCoreLogger() (*CoreLogger, error) {
-	old, err := os.ReadFile(CorePatternFile)
+	old, err := os.ReadFile(corePatternFile)
 	if err != nil {
-		return nil, fmt.Errorf("core logger: read %s: %w", CorePatternFile, err)
+		return nil, fmt.Errorf("core logger: read %s: %w", corePatternFile, err)
 	}
 	dir, err := os.MkdirTemp("", "brig-core-logger-")
 	if err != nil {
@@ -76,9 +76,9 @@ func installCoreLogger() (*CoreLogger, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("core logger: %w", err)
 	}
-	if err := os.WriteFile(CorePatternFile, []byte("|"+l.script+" %P %u %h %c %e"), 0o644); err != nil {
+	if err := os.WriteFile(corePatternFile, []byte("|"+l.script+" %P %u %h %c %e"), 0o644); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("core logger: set %s (needs root): %w", CorePatternFile, err)
+		return nil, fmt.Errorf("core logger: set %s (needs root): %w", corePatternFile, err)
 	}
 	return l, nil
 }
@@ -90,9 +90,9 @@ func (l *CoreLogger) Close() error {
 	}
 	l.closed = true
 	defer coreLoggerMu.Unlock()
-	err := os.WriteFile(CorePatternFile, []byte(l.old), 0o644)
+	err := os.WriteFile(corePatternFile, []byte(l.old), 0o644)
 	if err != nil {
-		err = fmt.Errorf("core logger: restore %s to %q: %w", CorePatternFile, l.old, err)
+		err = fmt.Errorf("core logger: restore %s to %q: %w", corePatternFile, l.old, err)
 	}
 	l.waitIdle(10 * time.Second)
 	return errors.Join(err, os.RemoveAll(l.dir))

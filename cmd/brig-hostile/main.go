@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/brig-sandbox/brig/cgroup"
-	"github.com/brig-sandbox/brig/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile"
+	"github.com/brig-sandbox/brig/internal/hostile/apirun"
 	"github.com/brig-sandbox/brig/jail"
 )
 
@@ -69,7 +69,7 @@ func corpusMain(args []string) int {
 		var rn hostile.Runner
 		switch way {
 		case "api":
-			rn = &apiRunner{}
+			rn = apirun.Runner{}
 		case "cli":
 			abs, err := filepath.Abs(*brig)
 			if err != nil {
@@ -167,51 +167,6 @@ func unprivRunner(brig, tmp string) (hostile.Runner, error) {
 		Wrap: []string{setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"}}, nil
 }
 
-// apiRunner runs payloads through the Go API in this process.
-type apiRunner struct{}
-
-func (apiRunner) Name() string { return "api" }
-
-func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
-	return RunAPI(ctx, r)
-}
-
-// RunAPI is the Go API way of running a payload.
-func RunAPI(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
-	p := r.Payload
-	cfg := jail.Config{Timeout: p.Config.Timeout, OutputLimit: p.Config.OutputLimit, TmpfsSize: p.Config.TmpfsSize,
-		SeccompKill: p.Config.SeccompKill, Tmpfs: p.Config.TmpfsPaths}
-	cfg.Limits.Memory, cfg.Limits.Pids, cfg.Limits.CPUs, cfg.Limits.CPUTime = p.Config.Memory, p.Config.Pids, p.Config.CPUs, p.Config.CPUTime
-	if r.Limiter != "" && r.Limiter != "auto" {
-		cfg.Limiter = cgroup.Kind(r.Limiter)
-	}
-	for _, b := range r.Binds() {
-		cfg.Binds = append(cfg.Binds, jail.Bind{Source: b.Source, Target: b.Target, Writable: b.Writable})
-	}
-	if p.Session != "" {
-		return runSessionPayload(ctx, cfg, p), nil // session.go
-	}
-	var stdout, stderr strings.Builder
-	cmd := jail.Command(ctx, cfg, hostile.Interpreters[p.Interp], "-c", p.Source)
-	cmd.Env = r.Env
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if p.Config.Stdin != "" {
-		cmd.Stdin = strings.NewReader(p.Config.Stdin)
-	}
-	if p.Config.TTY {
-		cmd.TTY = &jail.TTY{}
-	}
-	err := cmd.Run()
-	o := &hostile.Outcome{Stdout: stdout.String(), Stderr: stderr.String(), Supervisor: os.Getpid()}
-	if cmd.Result == nil {
-		o.SetupError = fmt.Sprint(err)
-		return o, nil
-	}
-	res := cmd.Result
-	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = string(res.Reason), res.ExitCode, res.Signal, res.StdoutTruncated, res.Limiter
-	return o, nil
-}
-
 func soakMain(args []string) int {
 	fs := flag.NewFlagSet("brig-hostile soak", flag.ExitOnError)
 	runs := fs.Int("runs", 2000, "number of runs")
@@ -226,7 +181,7 @@ func soakMain(args []string) int {
 	}
 	defer bait.Close()
 	ids := hostile.JailIDs{First: jail.DefaultHostIDs.First, Count: jail.DefaultHostIDs.Count}
-	rep := hostile.Soak(context.Background(), apiRunner{}, hostile.SoakMix(payloads), bait,
+	rep := hostile.Soak(context.Background(), apirun.Runner{}, hostile.SoakMix(payloads), bait,
 		hostile.SoakOptions{Runs: *runs, Parallel: *parallel, Limiter: *limiter, IDs: ids, Seed: uint64(time.Now().UnixNano())})
 	bad := append(append(rep.Failures, rep.Leaks...), rep.Flat()...)
 	if *verbose || len(bad) > 0 {
