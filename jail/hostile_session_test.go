@@ -31,7 +31,7 @@ func runSessionPayload(ctx context.Context, cfg Config, p *hostile.Payload) *hos
 	sess.Close()
 	o.Supervisor = os.Getpid()
 	if r := sess.Result(); r != nil {
-		o.Limiter = r.Limiter
+		o.Limiter = string(r.Limiter)
 	}
 	return o
 }

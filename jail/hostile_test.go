@@ -34,7 +34,10 @@ func (apiRunner) Name() string { return "api" }
 func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 	p := r.Payload
 	cfg := Config{Timeout: p.Config.Timeout, OutputLimit: p.Config.OutputLimit, TmpfsSize: p.Config.TmpfsSize,
-		SeccompKill: p.Config.SeccompKill, Tmpfs: p.Config.TmpfsPaths}
+		Tmpfs: p.Config.TmpfsPaths}
+	if p.Config.SeccompKill {
+		cfg.SeccompMode = SeccompKill
+	}
 	cfg.Limits = cgroup.Limits{Memory: p.Config.Memory, Pids: p.Config.Pids, CPUs: p.Config.CPUs, CPUTime: p.Config.CPUTime}
 	if r.Limiter != "" && r.Limiter != "auto" {
 		cfg.Limiter = cgroup.Kind(r.Limiter)
@@ -62,7 +65,7 @@ func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, erro
 		return o, nil
 	}
 	res := cmd.Result
-	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = string(res.Reason), res.ExitCode, res.Signal, res.StdoutTruncated, res.Limiter
+	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = string(res.Reason), res.ExitCode, res.Signal, res.StdoutTruncated, string(res.Limiter)
 	return o, nil
 }
 

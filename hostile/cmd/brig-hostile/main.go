@@ -180,7 +180,10 @@ func (apiRunner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, erro
 func RunAPI(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 	p := r.Payload
 	cfg := jail.Config{Timeout: p.Config.Timeout, OutputLimit: p.Config.OutputLimit, TmpfsSize: p.Config.TmpfsSize,
-		SeccompKill: p.Config.SeccompKill, Tmpfs: p.Config.TmpfsPaths}
+		Tmpfs: p.Config.TmpfsPaths}
+	if p.Config.SeccompKill {
+		cfg.SeccompMode = jail.SeccompKill
+	}
 	cfg.Limits.Memory, cfg.Limits.Pids, cfg.Limits.CPUs, cfg.Limits.CPUTime = p.Config.Memory, p.Config.Pids, p.Config.CPUs, p.Config.CPUTime
 	if r.Limiter != "" && r.Limiter != "auto" {
 		cfg.Limiter = cgroup.Kind(r.Limiter)
@@ -208,7 +211,7 @@ func RunAPI(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 		return o, nil
 	}
 	res := cmd.Result
-	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = string(res.Reason), res.ExitCode, res.Signal, res.StdoutTruncated, res.Limiter
+	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = string(res.Reason), res.ExitCode, res.Signal, res.StdoutTruncated, string(res.Limiter)
 	return o, nil
 }
 

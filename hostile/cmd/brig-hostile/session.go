@@ -41,7 +41,7 @@ func runSessionPayload(ctx context.Context, cfg jail.Config, p *hostile.Payload)
 	sess.Close()
 	o.Supervisor = os.Getpid()
 	if r := sess.Result(); r != nil {
-		o.Limiter = r.Limiter
+		o.Limiter = string(r.Limiter)
 	}
 	return o
 }
