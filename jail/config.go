@@ -261,7 +261,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.HostIDs = DefaultHostIDs
 	}
 	if c.RequireCgroups && c.Limiter == cgroup.RlimitOnly {
-		return c, fmt.Errorf("limiter rlimit and require-cgroups exclude each other: drop RequireCgroups to run under rlimits, or pick a cgroup limiter")
+		return c, fmt.Errorf("Limiter rlimit and RequireCgroups exclude each other: drop RequireCgroups to run under rlimits, or pick a cgroup limiter (or none, to detect one)")
 	}
 	switch c.SeccompMode {
 	case SeccompEnforce, SeccompKill, SeccompLog:

@@ -84,6 +84,9 @@ func (jf *jailFlags) finish() error {
 	default:
 		return fmt.Errorf("--limiter %q: want auto, cgroup2, cgroup1 or rlimit", jf.limiter)
 	}
+	if cfg.Limiter == cgroup.RlimitOnly && cfg.RequireCgroups {
+		return errors.New("--limiter rlimit and --require-cgroups exclude each other: drop --require-cgroups to run under rlimits, or pick --limiter auto, cgroup2 or cgroup1")
+	}
 	// The modes exclude each other: one refused call cannot both kill the
 	// program and be let through, and without a filter nothing is refused.
 	switch {
