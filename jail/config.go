@@ -116,9 +116,10 @@ const (
 	// SeccompEnforce fails a refused call with the policy's error number
 	// (EPERM, ENOSYS): the default.
 	SeccompEnforce SeccompMode = iota
-	// SeccompKill kills the program at a refused call (reason "seccomp",
-	// Result.SeccompSyscall naming the call when the kernel reports it):
-	// the policy's seccomp.Policy.KillOnRefusal.
+	// SeccompKill kills the process that makes a refused call (the
+	// program's reason is then "seccomp"; Result.SeccompSyscall names the
+	// call when the kernel reports it): the policy's
+	// seccomp.Policy.KillOnRefusal.
 	SeccompKill
 	// SeccompLog lets refused calls through and lists them in
 	// Result.SeccompLogged, to tune a profile: the policy's
