@@ -397,7 +397,8 @@ func removeStaleOnce(opts cgroup.Options) <-chan struct{} {
 }
 
 func (c *Cmd) seccompFilter() ([]byte, error) {
-	if c.cfg.DisableSeccomp {
+	mode := c.cfg.SeccompMode
+	if mode == SeccompOff {
 		slog.Warn("jail: seccomp disabled: the jailed program may use every system call")
 		// Only the filter keeps RLIMIT_CORE at 1 (seccomp/coreguard.go).
 		if p, err := os.ReadFile(corePatternFile); err == nil && bytes.HasPrefix(p, []byte("|")) {
@@ -406,7 +407,7 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 		}
 		return nil, nil
 	}
-	if c.cfg.SeccompKill || c.cfg.SeccompLog {
+	if mode != SeccompEnforce {
 		// Only the kernel knows which call was refused; it says so in kmsg.
 		if cur, err := seccomp.OpenLogCursor(); err == nil {
 			c.kmsg = cur
@@ -414,13 +415,7 @@ func (c *Cmd) seccompFilter() ([]byte, error) {
 			slog.Debug("jail: cannot read kernel seccomp records", "err", err)
 		}
 	}
-	variant := seccomp.DefaultEnforce
-	switch {
-	case c.cfg.SeccompKill:
-		variant = seccomp.DefaultKill
-	case c.cfg.SeccompLog:
-		variant = seccomp.DefaultLog
-	}
+	variant := mode.variant()
 	if c.cfg.Seccomp == nil {
 		return seccomp.DefaultProgram(variant)
 	}
@@ -786,7 +781,7 @@ func (c *Cmd) Wait() error {
 }
 
 func (c *Cmd) result(wall time.Duration) *Result {
-	r := &Result{Reason: ReasonExited, WallTime: wall, Limiter: string(c.limiter.Kind()),
+	r := &Result{Reason: ReasonExited, WallTime: wall, Limiter: c.limiter.Kind(),
 		StdoutTruncated: c.stdoutCut, StderrTruncated: c.stderrCut}
 	if c.exitEv != nil {
 		r.ExitCode, r.Signal = c.exitEv.Code, c.exitEv.Signal
@@ -814,9 +809,9 @@ func (c *Cmd) result(wall time.Duration) *Result {
 	case c.kmsg == nil:
 	case r.Signal == int(syscall.SIGSYS):
 		logged, _ = c.kmsg.Wait(c.lease.Jail, 250*time.Millisecond)
-	case c.cfg.SeccompLog:
+	case c.cfg.SeccompMode == SeccompLog:
 		logged, _ = c.kmsg.Wait(c.lease.Jail, 50*time.Millisecond)
-	case c.cfg.SeccompKill:
+	case c.cfg.SeccompMode == SeccompKill:
 		// The program exited, but a process it started may have been
 		// killed: that record was printed long before this exit.
 		logged, _ = c.kmsg.Records(c.lease.Jail)
@@ -824,7 +819,7 @@ func (c *Cmd) result(wall time.Duration) *Result {
 	if err == nil {
 		r.OOMKills, r.PidsLimitHits = st.OOMKills, st.PidsLimitHits
 	}
-	if !c.cfg.SeccompLog {
+	if c.cfg.SeccompMode != SeccompLog {
 		for _, rec := range logged {
 			r.SeccompSyscall = rec.Syscall
 		}
@@ -844,12 +839,11 @@ func (c *Cmd) result(wall time.Duration) *Result {
 	case r.Signal != 0:
 		r.Reason = ReasonSignaled
 	}
-	if c.cfg.SeccompLog {
+	if c.cfg.SeccompMode == SeccompLog {
 		for _, rec := range logged {
 			r.SeccompLogged = append(r.SeccompLogged, rec.Syscall)
 		}
 	}
-	r.WallTimeMS, r.CPUTimeMS = r.WallTime.Milliseconds(), r.CPUTime.Milliseconds()
 	return r
 }
 

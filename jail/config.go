@@ -98,19 +98,62 @@ type Config struct {
 
 	// Seccomp is the system call policy; nil means seccomp.Default().
 	Seccomp *seccomp.Policy
-	// DisableSeccomp runs without any seccomp filter. Loud and explicit.
-	DisableSeccomp bool
-	// SeccompKill makes refused system calls kill the program (reason
-	// "seccomp", naming the call when the kernel reports it) instead of
-	// failing with an error number.
-	SeccompKill bool
-	// SeccompLog lets refused system calls through and records them in
-	// Result.SeccompLogged, to tune a profile. It weakens the jail.
-	SeccompLog bool
+	// SeccompMode says what a refused system call does; the zero value,
+	// SeccompEnforce, fails it as the policy says.
+	SeccompMode SeccompMode
 
 	// HostIDs is the range of host ids jails map to when the supervisor is
 	// root; the zero value means DefaultHostIDs.
 	HostIDs IDRange
+}
+
+// SeccompMode says what the jail's seccomp policy does with a system call
+// it refuses. One value, so that modes that exclude each other (kill and
+// log) cannot both be asked for.
+type SeccompMode int
+
+const (
+	// SeccompEnforce fails a refused call with the policy's error number
+	// (EPERM, ENOSYS): the default.
+	SeccompEnforce SeccompMode = iota
+	// SeccompKill kills the process that makes a refused call (the
+	// program's reason is then "seccomp"; Result.SeccompSyscall names the
+	// call when the kernel reports it): the policy's
+	// seccomp.Policy.KillOnRefusal.
+	SeccompKill
+	// SeccompLog lets refused calls through and lists them in
+	// Result.SeccompLogged, to tune a profile: the policy's
+	// seccomp.Policy.LogOnly. It weakens the jail.
+	SeccompLog
+	// SeccompOff runs without any seccomp filter, so the program may use
+	// every system call (and lower RLIMIT_CORE, which only the filter
+	// keeps). Loud and explicit; Config.Seccomp must then be nil.
+	SeccompOff
+)
+
+func (m SeccompMode) String() string {
+	switch m {
+	case SeccompEnforce:
+		return "enforce"
+	case SeccompKill:
+		return "kill"
+	case SeccompLog:
+		return "log"
+	case SeccompOff:
+		return "off"
+	}
+	return fmt.Sprintf("SeccompMode(%d)", int(m))
+}
+
+// variant is the seccomp package's name of a filtering mode.
+func (m SeccompMode) variant() seccomp.DefaultVariant {
+	switch m {
+	case SeccompKill:
+		return seccomp.DefaultKill
+	case SeccompLog:
+		return seccomp.DefaultLog
+	}
+	return seccomp.DefaultEnforce
 }
 
 // Bind makes a host path visible in the jail.
@@ -219,10 +262,16 @@ func (c Config) withDefaults() (Config, error) {
 		c.HostIDs = DefaultHostIDs
 	}
 	if c.RequireCgroups && c.Limiter == cgroup.RlimitOnly {
-		return c, fmt.Errorf("limiter rlimit and require-cgroups exclude each other")
+		return c, fmt.Errorf("Limiter rlimit and RequireCgroups exclude each other: drop RequireCgroups to run under rlimits, or pick a cgroup limiter (or none, to detect one)")
 	}
-	if c.SeccompKill && c.SeccompLog {
-		return c, fmt.Errorf("seccomp: kill and log modes exclude each other")
+	switch c.SeccompMode {
+	case SeccompEnforce, SeccompKill, SeccompLog:
+	case SeccompOff:
+		if c.Seccomp != nil {
+			return c, fmt.Errorf("seccomp: a policy with SeccompOff: the policy would be ignored; drop one of the two")
+		}
+	default:
+		return c, fmt.Errorf("seccomp mode %v: want SeccompEnforce, SeccompKill, SeccompLog or SeccompOff", c.SeccompMode)
 	}
 	if err := checkWorkDir(c.WorkDir, c.Binds); err != nil {
 		return c, err

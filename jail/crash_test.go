@@ -54,7 +54,7 @@ ctypes.string_at(0)
 // kill variant and a custom policy that allows every call; the program's
 // result still says which signal ended it; and the same logger does run
 // for a crash on the host, so its silence means something. Without
-// seccomp (DisableSeccomp, documented) the jail can lower its limit and a
+// seccomp (SeccompOff, documented) the jail can lower its limit and a
 // crash reaches the helper; when brig's own hard limit is 0 the jail gets
 // 0 (it cannot raise it) and brig warns.
 func TestCrashRunsNoHostCoreHelper(t *testing.T) {
@@ -100,7 +100,7 @@ func TestCrashRunsNoHostCoreHelper(t *testing.T) {
 	t.Run("kill", func(t *testing.T) {
 		// Under --seccomp-kill the attempt itself is the end, with SIGSYS,
 		// which would dump core too.
-		cfg := Config{SeccompKill: true, Hostname: hostname("kill")}
+		cfg := Config{SeccompMode: SeccompKill, Hostname: hostname("kill")}
 		_, errOut, r := runPython(t, cfg, "import resource\nresource.setrlimit(resource.RLIMIT_CORE, (0, 0))\nprint('survived')")
 		assert.Equal(t, ReasonSeccomp, r.Reason, errOut)
 		assert.Equal(t, 31, r.Signal)
@@ -116,7 +116,7 @@ func TestCrashRunsNoHostCoreHelper(t *testing.T) {
 	require.NoError(t, logger.Control(), "the logger must run for a crash on the host")
 
 	t.Run("without seccomp", func(t *testing.T) {
-		cfg := Config{DisableSeccomp: true, Hostname: hostname("noseccomp")}
+		cfg := Config{SeccompMode: SeccompOff, Hostname: hostname("noseccomp")}
 		out, _, r := runPython(t, cfg, "import resource, ctypes\nresource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"+
 			"print('lowered', resource.getrlimit(resource.RLIMIT_CORE), flush=True)\nctypes.string_at(0)")
 		assert.Contains(t, out, "lowered (0, 0)")

@@ -191,7 +191,7 @@ func TestResultNamesLimiter(t *testing.T) {
 	for _, kind := range limiters(t) {
 		cmd := Command(context.Background(), Config{Limiter: kind}, "/bin/true")
 		require.NoError(t, cmd.Run())
-		assert.Equal(t, string(kind), cmd.Result.Limiter)
+		assert.Equal(t, kind, cmd.Result.Limiter)
 	}
 	_ = os.Getpid
 }
@@ -219,7 +219,7 @@ func TestCgroup1Placement(t *testing.T) {
 		// or the namespace's end reaped.
 		assert.Greater(t, c.Result.CPUTime, time.Duration(0), "CPU time from the helper's rusage")
 		assert.Greater(t, c.Result.PeakMemory, int64(0), "peak from the memory cgroup")
-		assert.Equal(t, "cgroup1", c.Result.Limiter)
+		assert.Equal(t, cgroup.Cgroup1, c.Result.Limiter)
 		// In its own cgroup namespace, entered after the move, the program
 		// sees each hierarchy's jail cgroup as the root.
 		for _, ctrl := range []string{"memory", "pids", "cpu"} {
@@ -247,7 +247,7 @@ func TestCgroup1Placement(t *testing.T) {
 			require.NoError(t, c.Wait())
 			assert.Greater(t, c.Result.CPUTime, time.Duration(0), "CPU time from cpuacct")
 			assert.Greater(t, c.Result.PeakMemory, int64(0), "peak from the memory cgroup")
-			assert.Equal(t, "cgroup1", c.Result.Limiter)
+			assert.Equal(t, cgroup.Cgroup1, c.Result.Limiter)
 		})
 	}
 	assertHostClean(t, before)

@@ -3,6 +3,8 @@ package jail
 import (
 	"fmt"
 	"time"
+
+	"github.com/brig-sandbox/brig/cgroup"
 )
 
 // Reason says why a run ended.
@@ -22,35 +24,35 @@ const (
 // The Reason is about the program itself. When a limit killed another of
 // the jail's processes and the program went on to exit, the Reason is
 // exited (or signaled) and the counters say what happened: OOMKills,
-// PidsLimitHits, and SeccompSyscall (with Config.SeccompKill).
+// PidsLimitHits, and SeccompSyscall (under SeccompKill).
 
-// Result is what a finished run reports.
+// Result is what a finished run reports. It carries no wire format of its
+// own: brig's CLI writes it as JSON in shapes of its own (cmd/brig).
 type Result struct {
-	ExitCode   int           `json:"exit_code"` // -1 when the program died of a signal
-	Signal     int           `json:"signal"`    // the signal that ended the program, or 0
-	Reason     Reason        `json:"reason"`
-	WallTime   time.Duration `json:"-"`
-	CPUTime    time.Duration `json:"-"`
-	PeakMemory int64         `json:"peak_memory_bytes"`
+	ExitCode   int // -1 when the program died of a signal
+	Signal     int // the signal that ended the program, or 0
+	Reason     Reason
+	WallTime   time.Duration
+	CPUTime    time.Duration
+	PeakMemory int64 // bytes
 
-	WallTimeMS      int64  `json:"wall_time_ms"`
-	CPUTimeMS       int64  `json:"cpu_time_ms"`
-	StdoutTruncated bool   `json:"stdout_truncated"`
-	StderrTruncated bool   `json:"stderr_truncated"`
-	Limiter         string `json:"limiter"`
+	StdoutTruncated bool
+	StderrTruncated bool
+	// Limiter is the kind of limiter that bounded the run.
+	Limiter cgroup.Kind
 	// OOMKills counts the jail's processes the OOM killer killed (cgroup
 	// limiters only; 0 under rlimits, which never OOM-kill).
-	OOMKills int64 `json:"oom_kills"`
+	OOMKills int64
 	// PidsLimitHits counts the forks the pids limit refused (cgroup
 	// limiters only).
-	PidsLimitHits int64 `json:"pids_limit_hits"`
+	PidsLimitHits int64
 	// SeccompSyscall names the refused system call that killed the program,
-	// or with Config.SeccompKill one of its processes, when the kernel
-	// reported it.
-	SeccompSyscall string `json:"seccomp_syscall,omitempty"`
+	// or under SeccompKill one of its processes, when the kernel reported
+	// it.
+	SeccompSyscall string
 	// SeccompLogged lists the system calls the policy would have refused,
-	// in SeccompLog mode.
-	SeccompLogged []string `json:"seccomp_logged,omitempty"`
+	// under SeccompLog.
+	SeccompLogged []string
 }
 
 // Success reports whether the program exited with status 0 on its own.

@@ -77,26 +77,25 @@ type RunOptions struct {
 
 // CellException describes an exception raised by a Python cell.
 type CellException struct {
-	Type      string `json:"type"`
-	Message   string `json:"message"`
-	Traceback string `json:"traceback"`
+	Type      string
+	Message   string
+	Traceback string
 }
 
-// CellResult is what one cell produced.
+// CellResult is what one cell produced. It carries no wire format of its
+// own: brig's CLI writes it as JSON in a shape of its own (cmd/brig).
 type CellResult struct {
-	Status          CellStatus     `json:"status"`
-	Stdout          string         `json:"stdout"`
-	Stderr          string         `json:"stderr"`
-	Value           *string        `json:"value"`     // repr of a final expression (Python), or nil
-	Error           *CellException `json:"error"`     // the exception (Python), or nil
-	ExitCode        *int           `json:"exit_code"` // the command's status (shell), or nil
-	Reason          string         `json:"reason"`    // why the session died, when Status is dead
-	WallTime        time.Duration  `json:"-"`
-	CPUTime         time.Duration  `json:"-"`
-	WallTimeMS      int64          `json:"wall_time_ms"`
-	CPUTimeMS       int64          `json:"cpu_time_ms"`
-	StdoutTruncated bool           `json:"stdout_truncated"`
-	StderrTruncated bool           `json:"stderr_truncated"`
+	Status          CellStatus
+	Stdout          string
+	Stderr          string
+	Value           *string        // repr of a final expression (Python), or nil
+	Error           *CellException // the exception (Python), or nil
+	ExitCode        *int           // the command's status (shell), or nil
+	Reason          string         // why the session died, when Status is dead
+	WallTime        time.Duration
+	CPUTime         time.Duration
+	StdoutTruncated bool
+	StderrTruncated bool
 }
 
 // ErrSessionDead is returned (wrapped) for calls on a session that ended.
@@ -243,10 +242,7 @@ func (s *session) Close() error {
 func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce string) error, readReply func() error) (res *CellResult) {
 	start := time.Now()
 	res = &CellResult{Status: CellOK}
-	defer func() {
-		res.WallTime = time.Since(start)
-		res.WallTimeMS = res.WallTime.Milliseconds()
-	}()
+	defer func() { res.WallTime = time.Since(start) }()
 	if why := s.dead(); why != "" {
 		return deadCell(res, why)
 	}

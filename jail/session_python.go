@@ -34,12 +34,16 @@ func NewPythonSession(ctx context.Context, cfg Config) (*PythonSession, error) {
 	return &PythonSession{session: s, replies: bufio.NewReader(s.replies)}, nil
 }
 
-// pythonReply is the driver's reply to one cell.
+// pythonReply is the driver's reply to one cell (driver.py's reply).
 type pythonReply struct {
-	Nonce string         `json:"nonce"`
-	Value *string        `json:"value"`
-	Error *CellException `json:"error"`
-	CPU   float64        `json:"cpu"`
+	Nonce string  `json:"nonce"`
+	Value *string `json:"value"`
+	Error *struct {
+		Type      string `json:"type"`
+		Message   string `json:"message"`
+		Traceback string `json:"traceback"`
+	} `json:"error"`
+	CPU float64 `json:"cpu"`
 }
 
 // Run executes code as one cell and returns what it produced. If the code
@@ -77,9 +81,11 @@ func (p *PythonSession) Run(ctx context.Context, code string, opts RunOptions) *
 	if res.Status == CellDead {
 		return res
 	}
-	res.Value, res.Error = reply.Value, reply.Error
+	res.Value = reply.Value
+	if e := reply.Error; e != nil {
+		res.Error = &CellException{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+	}
 	res.CPUTime = time.Duration(reply.CPU * float64(time.Second))
-	res.CPUTimeMS = res.CPUTime.Milliseconds()
 	if res.Error != nil && res.Status == CellOK {
 		res.Status = CellError
 	}

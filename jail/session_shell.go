@@ -79,7 +79,6 @@ func (sh *ShellSession) Run(ctx context.Context, command string, opts RunOptions
 	}
 	res.ExitCode = &status
 	res.CPUTime = max(0, cpu-sh.cpu)
-	res.CPUTimeMS = res.CPUTime.Milliseconds()
 	sh.cpu = cpu
 	return res
 }

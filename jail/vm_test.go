@@ -70,7 +70,7 @@ func TestPureCgroup2(t *testing.T) {
 	cmd.Kill()
 	require.Error(t, cmd.Wait())
 	assert.Equal(t, ReasonSignaled, cmd.Result.Reason)
-	assert.Equal(t, string(cgroup.Cgroup2), cmd.Result.Limiter)
+	assert.Equal(t, cgroup.Cgroup2, cmd.Result.Limiter)
 	_, err = os.Stat(dir)
 	assert.True(t, os.IsNotExist(err), "the jail's cgroup must be removed: %v", err)
 
@@ -78,5 +78,5 @@ func TestPureCgroup2(t *testing.T) {
 	out, _, res, err := run(t, cfg, "/bin/cat", "/proc/self/cgroup")
 	require.NoError(t, err)
 	assert.Equal(t, "0::/\n", out)
-	assert.Equal(t, string(cgroup.Cgroup2), res.Limiter)
+	assert.Equal(t, cgroup.Cgroup2, res.Limiter)
 }

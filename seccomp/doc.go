@@ -110,7 +110,7 @@
 // would otherwise run as root on the host for every crash in the jail; the
 // guard keeps the jail from lowering it. It is not a rule of the policy so
 // that no profile can lose it (see coreguard.go). Policy.OCI does not show
-// it. Only a jail without seccomp (jail.Config.DisableSeccomp) is without
+// it. Only a jail without seccomp (jail.SeccompOff) is without
 // it. A socket core_pattern ("@/path", Linux 6.16 on) is not stopped by any
 // RLIMIT_CORE: the kernel connects to the host's socket for every crash.
 //

@@ -22,6 +22,8 @@ type jailFlags struct {
 	network          string
 	limiter          string
 	seccomp          string
+	seccompKill      bool
+	seccompLog       bool
 }
 
 func registerJailFlags(fs *flag.FlagSet, cfg *jail.Config, env *[]string) *jailFlags {
@@ -65,8 +67,8 @@ func registerJailFlags(fs *flag.FlagSet, cfg *jail.Config, env *[]string) *jailF
 	fs.StringVar(&jf.limiter, "limiter", "auto", "auto, cgroup2, cgroup1 or rlimit")
 	fs.BoolVar(&cfg.RequireCgroups, "require-cgroups", false, "fail instead of falling back to rlimits")
 	fs.StringVar(&jf.seccomp, "seccomp", "default", "default, none, or an OCI seccomp profile FILE")
-	fs.BoolVar(&cfg.SeccompLog, "seccomp-log", false, "allow refused system calls but record them in the result")
-	fs.BoolVar(&cfg.SeccompKill, "seccomp-kill", false, "kill the program on a refused system call instead of failing the call")
+	fs.BoolVar(&jf.seccompLog, "seccomp-log", false, "allow refused system calls but record them in the result")
+	fs.BoolVar(&jf.seccompKill, "seccomp-kill", false, "kill the program on a refused system call instead of failing the call")
 	return jf
 }
 
@@ -82,10 +84,26 @@ func (jf *jailFlags) finish() error {
 	default:
 		return fmt.Errorf("--limiter %q: want auto, cgroup2, cgroup1 or rlimit", jf.limiter)
 	}
+	if cfg.Limiter == cgroup.RlimitOnly && cfg.RequireCgroups {
+		return errors.New("--limiter rlimit and --require-cgroups exclude each other: drop --require-cgroups to run under rlimits, or pick --limiter auto, cgroup2 or cgroup1")
+	}
+	// The modes exclude each other: one refused call cannot both kill the
+	// program and be let through, and without a filter nothing is refused.
+	switch {
+	case jf.seccompKill && jf.seccompLog:
+		return errors.New("--seccomp-kill and --seccomp-log exclude each other: kill stops the program at the first refused system call, log lets every one through and lists them; pass one")
+	case jf.seccompKill:
+		cfg.SeccompMode = jail.SeccompKill
+	case jf.seccompLog:
+		cfg.SeccompMode = jail.SeccompLog
+	}
 	switch jf.seccomp {
 	case "default":
 	case "none":
-		cfg.DisableSeccomp = true
+		if cfg.SeccompMode != jail.SeccompEnforce {
+			return fmt.Errorf("--seccomp none with --seccomp-%s: without a filter no system call is refused; drop one of the two", cfg.SeccompMode)
+		}
+		cfg.SeccompMode = jail.SeccompOff
 		fmt.Fprintln(os.Stderr, "brig: warning: --seccomp none: the program may use every system call")
 	default:
 		p, err := seccomp.LoadOCIFile(jf.seccomp)

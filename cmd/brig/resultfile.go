@@ -72,9 +72,10 @@ func openResultFile(path string) (*resultFile, error) {
 	return f, nil
 }
 
-// commit writes r and, for a file, renames it over the name.
+// commit writes r as a resultJSON and, for a file, renames it over the
+// name.
 func (f *resultFile) commit(r *jail.Result) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.MarshalIndent(newResultJSON(r), "", "  ")
 	if err != nil {
 		return err
 	}

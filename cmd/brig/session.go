@@ -264,12 +264,6 @@ func (w eventWriter) Write(p []byte) (int, error) {
 	return len(p), w.enc.Encode(outputEvent{ID: w.id, Type: w.kind, Data: string(p)})
 }
 
-// response is one result line: the CellResult with the request's id.
-type response struct {
-	ID *string `json:"id"`
-	*jail.CellResult
-}
-
 // serveJSONL answers one result line per request line, in order. A
 // malformed line (one over MaxRequestLine too) gets a result with status
 // "error" and the session goes on. It returns at the end of the input or
@@ -281,8 +275,8 @@ func serveJSONL(ctx context.Context, sess cellRunner, in io.Reader, out io.Write
 	protocolError := func(id *string, msg string) {
 		encMu.Lock()
 		defer encMu.Unlock()
-		_ = enc.Encode(response{ID: id, CellResult: &jail.CellResult{Status: jail.CellError,
-			Error: &jail.CellException{Type: "ProtocolError", Message: msg}}})
+		_ = enc.Encode(newCellJSON(id, &jail.CellResult{Status: jail.CellError,
+			Error: &jail.CellException{Type: "ProtocolError", Message: msg}}))
 	}
 	for {
 		l, ok := nextLine(ctx, lines)
@@ -314,7 +308,7 @@ func serveJSONL(ctx context.Context, sess cellRunner, in io.Reader, out io.Write
 		}
 		res := sess.Run(ctx, code, opts)
 		encMu.Lock()
-		_ = enc.Encode(response{ID: id, CellResult: res})
+		_ = enc.Encode(newCellJSON(id, res))
 		encMu.Unlock()
 	}
 }

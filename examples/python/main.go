@@ -7,7 +7,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -36,6 +35,7 @@ func main() {
 	if stderr.Len() > 0 {
 		fmt.Printf("stderr: %s", stderr.String())
 	}
-	result, _ := json.MarshalIndent(cmd.Result, "", "  ")
-	fmt.Printf("result: %s\n", result)
+	r := cmd.Result
+	fmt.Printf("result: %s, exit code %d, wall %v, cpu %v, peak memory %d KiB, limiter %s\n",
+		r.Reason, r.ExitCode, r.WallTime.Round(time.Millisecond), r.CPUTime.Round(time.Millisecond), r.PeakMemory>>10, r.Limiter)
 }

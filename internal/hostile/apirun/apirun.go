@@ -30,7 +30,10 @@ func (Runner) Name() string { return "api" }
 func (Runner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) {
 	p := r.Payload
 	cfg := jail.Config{Timeout: p.Config.Timeout, OutputLimit: p.Config.OutputLimit, TmpfsSize: p.Config.TmpfsSize,
-		SeccompKill: p.Config.SeccompKill, Tmpfs: p.Config.TmpfsPaths}
+		Tmpfs: p.Config.TmpfsPaths}
+	if p.Config.SeccompKill {
+		cfg.SeccompMode = jail.SeccompKill
+	}
 	cfg.Limits = cgroup.Limits{Memory: p.Config.Memory, Pids: p.Config.Pids, CPUs: p.Config.CPUs, CPUTime: p.Config.CPUTime}
 	if r.Limiter != "" && r.Limiter != "auto" {
 		cfg.Limiter = cgroup.Kind(r.Limiter)
@@ -58,7 +61,7 @@ func (Runner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) 
 		return o, nil
 	}
 	res := cmd.Result
-	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = string(res.Reason), res.ExitCode, res.Signal, res.StdoutTruncated, res.Limiter
+	o.Reason, o.ExitCode, o.Signal, o.StdoutTruncated, o.Limiter = string(res.Reason), res.ExitCode, res.Signal, res.StdoutTruncated, string(res.Limiter)
 	return o, nil
 }
 
@@ -85,7 +88,7 @@ func runSession(ctx context.Context, cfg jail.Config, p *hostile.Payload) *hosti
 	sess.Close()
 	o.Supervisor = os.Getpid()
 	if r := sess.Result(); r != nil {
-		o.Limiter = r.Limiter
+		o.Limiter = string(r.Limiter)
 	}
 	return o
 }
