@@ -185,8 +185,8 @@ class _BrigLanguage:
             room = self.max_output - shown[0]
             if room > 0:
                 chunks.put(text[:room])
-                if len(text) > room:
-                    chunks.put(f"\n[brig: output cut at {self.max_output} characters]\n")
+            if shown[0] <= self.max_output < shown[0] + len(text):
+                chunks.put(f"\n[brig: output cut at {self.max_output} characters]\n")
             shown[0] += len(text)
 
         done = []

@@ -90,8 +90,12 @@ class AdapterTest(unittest.TestCase):
         self.addCleanup(py.terminate)
         gen = py.run("import os, time\nprint('first', flush=True)\n"
                      "while not os.path.exists('/sig/go'): time.sleep(0.05)\nprint('second')")
-        first = next(gen)["content"]
-        self.assertEqual(first, "first\n", "output comes while the block still runs")
+        # The output arrives in pieces as it is written (print may write
+        # "first" and "\n" apart); the block waits for the file meanwhile.
+        seen = ""
+        while "first\n" not in seen:
+            seen += next(gen)["content"]
+        self.assertEqual(seen, "first\n", "output comes while the block still runs")
         open(os.path.join(d, "go"), "w").close()
         self.assertEqual("".join(m["content"] for m in gen), "second\n")
 
