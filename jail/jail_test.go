@@ -104,7 +104,7 @@ func jailProcesses() []string {
 				fields := strings.Fields(rest)
 				if len(fields) > 0 {
 					uid, _ := strconv.ParseUint(fields[0], 10, 32)
-					if uid >= uint64(DefaultHostIDs.First) && uid < uint64(DefaultHostIDs.First)+uint64(DefaultHostIDs.Count) {
+					if ids := testHostIDs(); uid >= uint64(ids.First) && uid < uint64(ids.First)+uint64(ids.Count) {
 						left = append(left, f)
 					}
 				}
@@ -252,9 +252,9 @@ for p in %q.split():
 // symlinked file gets its target, and absent entries are left out. This
 // host has symlinks among them (/etc/localtime, /etc/ssl/certs' files).
 func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
-	systemCache.Lock()
-	systemCache.mounts = nil // not another test's copy
-	systemCache.Unlock()
+	DefaultSupervisor.system.Lock()
+	DefaultSupervisor.system.mounts = nil // not another test's copy
+	DefaultSupervisor.system.Unlock()
 	got := map[string]string{}
 	for _, m := range mustSystemMounts(t) {
 		if m.Optional {
@@ -279,7 +279,7 @@ func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
 
 func mustSystemMounts(t *testing.T) []mountSpec {
 	t.Helper()
-	ms, err := systemMounts()
+	ms, err := DefaultSupervisor.systemMounts()
 	require.NoError(t, err)
 	return ms
 }
