@@ -282,18 +282,17 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 	env = append(env, c.Env...)
 	s := &spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
-		Hostname:        c.cfg.Hostname,
-		Etc:             identityFiles(dir, c.cfg.Hostname),
-		IDs:             *c.lease,
-		Mounts:          mounts,
-		Template:        c.fromTemplate,
-		TmpfsSize:       c.cfg.TmpfsSize,
-		NewNet:          true,
-		TTY:             c.TTY != nil,
-		JoinLater:       joinLater,
-		IPCSysctls:      ipcSysctls(c.cfg.Limits.Memory),
-		testSilentMaker: testSilentMaker.Load(),
-		Exec:            execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
+		Hostname:   c.cfg.Hostname,
+		Etc:        identityFiles(dir, c.cfg.Hostname),
+		IDs:        *c.lease,
+		Mounts:     mounts,
+		Template:   c.fromTemplate,
+		TmpfsSize:  c.cfg.TmpfsSize,
+		NewNet:     true,
+		TTY:        c.TTY != nil,
+		JoinLater:  joinLater,
+		IPCSysctls: ipcSysctls(c.cfg.Limits.Memory),
+		Exec:       execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
 	}
 	if !joinLater {
 		s.CgroupDir, s.ProcsFiles = c.limiter.Dir(), c.limiter.ProcsFiles()
@@ -329,10 +328,6 @@ func (c *Cmd) cgroupOptions(cold bool) cgroup.Options {
 	return cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent,
 		NoFreezer: true, NoCPUAccounting: cold && c.cfg.Limits.CPUTime == 0, Reuse: c.sup.started.Load() > 1}
 }
-
-// testSilentMaker makes jails' first network maker end without a word
-// (specTestSilentMaker), for the test of its replacement.
-var testSilentMaker atomic.Bool
 
 // logWarning logs what the helper or init reported and got past: the jail
 // goes on as if it had not happened.

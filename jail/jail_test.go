@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/internal/testenv"
+	"github.com/brig-sandbox/brig/internal/testenv/silentmaker"
 )
 
 const python = "/usr/bin/python3"
@@ -367,8 +368,9 @@ func TestSilentNetworkMakerReplaced(t *testing.T) {
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
 	defer slog.SetDefault(prev)
-	testSilentMaker.Store(true)
-	defer testSilentMaker.Store(false)
+	// The hostname that silentmaker's hook (linked into this test binary
+	// only) gives a silent first maker.
+	cfg := Config{Hostname: silentmaker.Hostname}
 	before := countMounts()
 	host, err := os.Readlink("/proc/self/ns/net")
 	require.NoError(t, err)
@@ -386,9 +388,9 @@ print(ifs, a.recv(4), os.readlink("/proc/self/ns/net"))
 		assert.Equal(t, "['lo'] b'ping'", f[0]+" "+f[1], how)
 		assert.NotEqual(t, host, f[2], "%s: the host's network namespace", how)
 	}
-	out, err := Command(context.Background(), Config{}, python, "-c", code).Output()
+	out, err := Command(context.Background(), cfg, python, "-c", code).Output()
 	check("cold", out, err)
-	p, err := NewPool(context.Background(), Config{}, 1)
+	p, err := NewPool(context.Background(), cfg, 1)
 	require.NoError(t, err)
 	out, err = p.Command(context.Background(), python, "-c", code).Output()
 	check("pooled", out, err)
