@@ -89,6 +89,15 @@ func Command(ctx context.Context, cfg Config, name string, args ...string) *Cmd 
 	return DefaultSupervisor.Command(ctx, cfg, name, args...)
 }
 
+// supervisor is the Cmd's Supervisor: DefaultSupervisor for a Cmd made
+// as a literal.
+func (c *Cmd) supervisor() *Supervisor {
+	if c.sup == nil {
+		return DefaultSupervisor
+	}
+	return c.sup
+}
+
 // Run starts the command and waits for it.
 func (c *Cmd) Run() error {
 	if err := c.Start(); err != nil {
@@ -135,9 +144,7 @@ func (c *Cmd) Start() (err error) {
 	if len(c.ExtraFiles) > MaxExtraFiles {
 		return &SetupError{Step: "config", Err: fmt.Errorf("%d extra files: at most %d", len(c.ExtraFiles), MaxExtraFiles)}
 	}
-	if c.sup == nil { // a Cmd made as a literal
-		c.sup = DefaultSupervisor
-	}
+	c.sup = c.supervisor()
 	if c.sup == DefaultSupervisor {
 		adoptEarlySpawner()
 	}
@@ -326,7 +333,7 @@ func (c *Cmd) workDir() string {
 // starts one, leaves none behind. (Per supervisor: Supervisor.started.)
 func (c *Cmd) cgroupOptions(cold bool) cgroup.Options {
 	return cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent,
-		NoFreezer: true, NoCPUAccounting: cold && c.cfg.Limits.CPUTime == 0, Reuse: c.sup.started.Load() > 1}
+		NoFreezer: true, NoCPUAccounting: cold && c.cfg.Limits.CPUTime == 0, Reuse: c.supervisor().started.Load() > 1}
 }
 
 // logWarning logs what the helper or init reported and got past: the jail
