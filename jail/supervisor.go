@@ -19,6 +19,9 @@ import (
 // Command, NewPool and the sessions use DefaultSupervisor, as http.Get
 // uses http.DefaultClient; a program needs another one only for a second
 // host id range, or to close one set of jails' helpers while others run.
+// The host ids themselves are leased per jail, machine-wide (ids.go), and
+// released when the jail is cleaned up: two supervisors with overlapping
+// ranges never give two live jails one id.
 type Supervisor struct {
 	opts SupervisorOptions
 
@@ -48,7 +51,9 @@ type SupervisorOptions struct {
 }
 
 // NewSupervisor returns a Supervisor with opts. It starts nothing: its
-// spawner and templates come with its jails.
+// spawner and templates come with its jails. (The zero Supervisor is
+// NewSupervisor(SupervisorOptions{}); a Supervisor is used by pointer,
+// never copied.)
 func NewSupervisor(opts SupervisorOptions) *Supervisor {
 	return &Supervisor{opts: opts}
 }
