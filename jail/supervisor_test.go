@@ -236,3 +236,27 @@ func TestTwoSupervisors(t *testing.T) {
 	assert.NotZero(t, spawnerPid(), "the default supervisor's spawner is not the others'")
 	assertHostClean(t, before)
 }
+
+// A Supervisor's jails take their host ids from its options' range, and a
+// Config's HostIDs overrides it for its jail.
+func TestSupervisorHostIDs(t *testing.T) {
+	testenv.RequireRoot(t)
+	base := testHostIDs()
+	own := IDRange{First: base.First + 1024, Count: 2} // one pair: the ids are known
+	override := IDRange{First: base.First + 1026, Count: 2}
+	s := NewSupervisor(SupervisorOptions{HostIDs: own})
+	defer s.Close()
+	for _, c := range []struct {
+		cfg  Config
+		want uint32
+	}{{Config{}, own.First}, {Config{HostIDs: override}, override.First}} {
+		cmd := s.Command(context.Background(), c.cfg, "/bin/true")
+		require.NoError(t, cmd.Run())
+		assert.Equal(t, c.want, cmd.lease.Init, "init's host id")
+		assert.Equal(t, c.want+1, cmd.lease.Jail, "the program's host id")
+	}
+	cmd := Command(context.Background(), Config{}, "/bin/true")
+	require.NoError(t, cmd.Run())
+	assert.True(t, cmd.lease.Init >= base.First && cmd.lease.Init < base.First+base.Count,
+		"the default supervisor's jail has host id %d, outside this test process's range %+v", cmd.lease.Init, base)
+}
