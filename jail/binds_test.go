@@ -315,7 +315,7 @@ func TestWireConstantsMatchStageH(t *testing.T) {
 	for name, v := range map[string]any{
 		"SPEC_MAGIC": specMagic, "SPEC_FD": specFD, "STATUS_FD": statusFD, "CONTROL_FD": controlFD, "HELPER_EXTRA_FD": helperExtraFD,
 		"SPEC_NEW_NET": specNewNet, "SPEC_POOLED": specPooled, "SPEC_PRIVILEGED": specPrivileged, "SPEC_PREFORK": specPrefork,
-		"SPEC_JOIN_LATER": specJoinLater, "SPEC_TEMPLATE": specTemplate, "SPEC_TEST_SILENT_MAKER": specTestSilentMaker,
+		"SPEC_JOIN_LATER": specJoinLater, "SPEC_TEMPLATE": specTemplate,
 		"MOUNT_WRITABLE": mountWritable, "MOUNT_OPTIONAL": mountOptional, "MOUNT_COPY": mountCopy,
 		"MOUNT_CHECK_ID": mountCheckID, "MOUNT_IDMAP": mountIDMap, "MOUNT_TMPFS": mountTmpfs, "JAIL_UID": JailUID, "JAIL_GID": JailGID,
 	} {

@@ -51,7 +51,8 @@ type Cmd struct {
 	Result *Result
 
 	ctx                  context.Context
-	cfg                  Config // with defaults
+	sup                  *Supervisor // nil means DefaultSupervisor
+	cfg                  Config      // with defaults
 	lease                *hostIDLease
 	limiter              cgroup.Limiter
 	kmsg                 *seccomp.LogCursor
@@ -82,10 +83,19 @@ type Cmd struct {
 	fromTemplate bool
 }
 
-// Command returns a Cmd that runs name with args in a jail built from cfg.
-// Cancelling ctx kills the whole jail.
+// Command returns a Cmd that runs name with args in a jail built from cfg,
+// by DefaultSupervisor. Cancelling ctx kills the whole jail.
 func Command(ctx context.Context, cfg Config, name string, args ...string) *Cmd {
-	return &Cmd{Path: name, Args: append([]string{name}, args...), Config: cfg, ctx: ctx}
+	return DefaultSupervisor.Command(ctx, cfg, name, args...)
+}
+
+// supervisor is the Cmd's Supervisor: DefaultSupervisor for a Cmd made
+// as a literal.
+func (c *Cmd) supervisor() *Supervisor {
+	if c.sup == nil {
+		return DefaultSupervisor
+	}
+	return c.sup
 }
 
 // Run starts the command and waits for it.
@@ -134,9 +144,12 @@ func (c *Cmd) Start() (err error) {
 	if len(c.ExtraFiles) > MaxExtraFiles {
 		return &SetupError{Step: "config", Err: fmt.Errorf("%d extra files: at most %d", len(c.ExtraFiles), MaxExtraFiles)}
 	}
-	adoptEarlySpawner()
-	if jailsStarted.Add(1) > 1 {
-		warmSpawner() // for this process's next jails
+	c.sup = c.supervisor()
+	if c.sup == DefaultSupervisor {
+		adoptEarlySpawner()
+	}
+	if c.sup.started.Add(1) > 1 {
+		c.sup.warmSpawner() // for the supervisor's next jails
 	}
 	if c.pool != nil {
 		if c.TTY != nil {
@@ -144,7 +157,7 @@ func (c *Cmd) Start() (err error) {
 		}
 		return c.startPooled()
 	}
-	c.cfg, err = c.Config.withDefaults()
+	c.cfg, err = c.sup.withDefaults(c.Config)
 	if err != nil {
 		return &SetupError{Step: "config", Err: err}
 	}
@@ -258,8 +271,8 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 		}
 	}
 	// After Planned or New: the sweep finds the parents in their probe.
-	c.staleSweep = removeStaleOnce(opts)
-	resolve := rootMounts
+	c.staleSweep = c.sup.removeStaleOnce(opts)
+	resolve := c.sup.rootMounts
 	if c.fromTemplate {
 		resolve = bindMounts // the template holds the system mounts
 	}
@@ -276,18 +289,17 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 	env = append(env, c.Env...)
 	s := &spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
-		Hostname:        c.cfg.Hostname,
-		Etc:             identityFiles(dir, c.cfg.Hostname),
-		IDs:             *c.lease,
-		Mounts:          mounts,
-		Template:        c.fromTemplate,
-		TmpfsSize:       c.cfg.TmpfsSize,
-		NewNet:          true,
-		TTY:             c.TTY != nil,
-		JoinLater:       joinLater,
-		IPCSysctls:      ipcSysctls(c.cfg.Limits.Memory),
-		testSilentMaker: testSilentMaker.Load(),
-		Exec:            execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
+		Hostname:   c.cfg.Hostname,
+		Etc:        identityFiles(dir, c.cfg.Hostname),
+		IDs:        *c.lease,
+		Mounts:     mounts,
+		Template:   c.fromTemplate,
+		TmpfsSize:  c.cfg.TmpfsSize,
+		NewNet:     true,
+		TTY:        c.TTY != nil,
+		JoinLater:  joinLater,
+		IPCSysctls: ipcSysctls(c.cfg.Limits.Memory),
+		Exec:       execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
 	}
 	if !joinLater {
 		s.CgroupDir, s.ProcsFiles = c.limiter.Dir(), c.limiter.ProcsFiles()
@@ -299,7 +311,7 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 // takeTemplate takes the root template for this jail, if there is one; its
 // fd goes to the helper with the others (launchHelper).
 func (c *Cmd) takeTemplate() {
-	c.template = acquireTemplate(&c.cfg, c.workDir())
+	c.template = c.sup.acquireTemplate(&c.cfg, c.workDir())
 	c.fromTemplate = c.template != nil
 }
 
@@ -318,15 +330,11 @@ func (c *Cmd) workDir() string {
 // that rusage exists.) Two cgroups fewer to make, join and remove: 8 at a
 // time, 0.94x the time per jail. A process that has started more than one
 // jail hands an ended jail's cgroups to its next (Reuse); brig run, which
-// starts one, leaves none behind.
+// starts one, leaves none behind. (Per supervisor: Supervisor.started.)
 func (c *Cmd) cgroupOptions(cold bool) cgroup.Options {
 	return cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent,
-		NoFreezer: true, NoCPUAccounting: cold && c.cfg.Limits.CPUTime == 0, Reuse: jailsStarted.Load() > 1}
+		NoFreezer: true, NoCPUAccounting: cold && c.cfg.Limits.CPUTime == 0, Reuse: c.supervisor().started.Load() > 1}
 }
-
-// testSilentMaker makes jails' first network maker end without a word
-// (specTestSilentMaker), for the test of its replacement.
-var testSilentMaker atomic.Bool
 
 // logWarning logs what the helper or init reported and got past: the jail
 // goes on as if it had not happened.
@@ -371,21 +379,19 @@ func (c *Cmd) joinLater() error {
 	return nil
 }
 
-// staleSweeps holds, per cgroup parent, the sweep this process started
-// (a channel closed when it is done).
-var staleSweeps sync.Map
-
-// removeStaleOnce removes, once per process and parent, the cgroups that
+// removeStaleOnce removes, once per supervisor and parent, the cgroups that
 // supervisors killed before they could clean up left behind. It sweeps in
 // the background, on another CPU than the jail's set-up; the jail waits for
 // it in cleanup, so that a process running one jail does not exit mid-sweep.
-func removeStaleOnce(opts cgroup.Options) <-chan struct{} {
+func (s *Supervisor) removeStaleOnce(opts cgroup.Options) <-chan struct{} {
 	done := make(chan struct{})
-	sweep, started := staleSweeps.LoadOrStore(opts.Parent, (<-chan struct{})(done))
+	sweep, started := s.sweeps.LoadOrStore(opts.Parent, (<-chan struct{})(done))
 	if started {
 		return sweep.(<-chan struct{})
 	}
+	s.bg.Add(1)
 	go func() {
+		defer s.bg.Done()
 		defer close(done)
 		if removed, err := cgroup.RemoveStale(opts); err != nil {
 			slog.Debug("jail: remove stale cgroups", "err", err)
@@ -525,7 +531,7 @@ func (c *Cmd) launchHelper() (*os.File, error) {
 	if ttySock != nil {
 		extra = append(extra[:len(extra):len(extra)], ttySock) // last (helper.c)
 	}
-	if spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, extra...)) {
+	if c.sup.spawnHelper(append([]*os.File{stdin, stdout, stderr, specR, statusW, controlR}, extra...)) {
 		c.helper = spawnedHelper{}
 	} else {
 		// No spawner (yet): this jail's helper is an exec of this binary.

@@ -38,7 +38,9 @@ const (
 // DefaultHostIDs is the range of host uids/gids given to jails when the
 // supervisor is root: one id per live jail, so per-uid kernel limits
 // (RLIMIT_NPROC) and signal permissions never cross jails. It sits far above
-// the ids that distributions and /etc/subuid hand out.
+// the ids that distributions and /etc/subuid hand out. A Supervisor's
+// SupervisorOptions.HostIDs replaces it, a Config's HostIDs per jail; it is
+// never changed, not even by tests.
 var DefaultHostIDs = IDRange{First: 1_500_000_000, Count: 65536}
 
 // Config describes a jail. Its zero value is the safe default: every
@@ -103,7 +105,8 @@ type Config struct {
 	SeccompMode SeccompMode
 
 	// HostIDs is the range of host ids jails map to when the supervisor is
-	// root; the zero value means DefaultHostIDs.
+	// root; the zero value means the Supervisor's (DefaultHostIDs unless
+	// its options say otherwise).
 	HostIDs IDRange
 }
 
@@ -257,9 +260,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Limits.Pids < MinPids {
 		return c, fmt.Errorf("pids limit %d: a jail needs at least %d (its init, the process that starts the program, and the program)", c.Limits.Pids, MinPids)
-	}
-	if c.HostIDs.Count == 0 {
-		c.HostIDs = DefaultHostIDs
 	}
 	if c.RequireCgroups && c.Limiter == cgroup.RlimitOnly {
 		return c, fmt.Errorf("Limiter rlimit and RequireCgroups exclude each other: drop RequireCgroups to run under rlimits, or pick a cgroup limiter (or none, to detect one)")

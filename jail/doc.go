@@ -19,6 +19,19 @@
 // ahead (each used once); PythonSession and ShellSession keep one
 // interpreter alive per jail and run cell after cell in it.
 //
+// A Supervisor starts the jails and owns what it keeps for its next ones:
+// a spawner process, root templates, the cgroups of ended jails kept for
+// reuse. Command, NewPool and the sessions use DefaultSupervisor, as
+// http.Get uses http.DefaultClient. A program calls its Close when it
+// starts no more jails, before it exits, so that nothing of brig outlives
+// it:
+//
+//	defer jail.DefaultSupervisor.Close()
+//
+// NewSupervisor makes another, with its own host id range
+// (SupervisorOptions) and its own Close; its Command, NewPool and session
+// constructors are the package's.
+//
 // # How a jail starts
 //
 //	supervisor ──▶ helper ──clone(namespaces)──▶ init (PID 1) ──clone(CLONE_VM|CLONE_VFORK)──▶ exec stage ──execve──▶ program
@@ -28,7 +41,7 @@
 // C in this package, run from a constructor of the same binary before the
 // Go runtime starts (stage.c): a program that imports jail needs no line in
 // main. The helper (helper.c) is an exec of the binary under the argv[0]
-// "brig:helper" or, from a process's second jail on, a fork of its spawner
+// "brig:helper" or, from a supervisor's second jail on, a fork of its spawner
 // (spawner.c). A program whose first jail starts right away (brig run) has
 // its spawner forked by the constructor, before the Go runtime starts: it
 // defines, in a cgo preamble of package main,
@@ -36,9 +49,7 @@
 //	int brig_spawner_at_start(int argc, char **argv) { return 1; }
 //
 // (returning nonzero for the arguments that start a jail; see
-// cmd/brig/spawner.go). Any program that ran jails calls CloseSpawner when
-// it starts no more, before it exits: it ends the spawner and removes the
-// ended jails' cgroups kept for reuse, so that nothing of brig outlives it. The
+// cmd/brig/spawner.go); that spawner is DefaultSupervisor's. The
 // helper clones init in new user, mount, PID, IPC and UTS
 // namespaces, maps the jail's users (ids.go), places init in the jail's
 // cgroup (../cgroup; on v1 a cold jail's init moves itself in, through the

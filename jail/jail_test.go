@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/internal/testenv"
+	"github.com/brig-sandbox/brig/internal/testenv/silentmaker"
 )
 
 const python = "/usr/bin/python3"
@@ -104,7 +105,7 @@ func jailProcesses() []string {
 				fields := strings.Fields(rest)
 				if len(fields) > 0 {
 					uid, _ := strconv.ParseUint(fields[0], 10, 32)
-					if uid >= uint64(DefaultHostIDs.First) && uid < uint64(DefaultHostIDs.First)+uint64(DefaultHostIDs.Count) {
+					if ids := testHostIDs(); uid >= uint64(ids.First) && uid < uint64(ids.First)+uint64(ids.Count) {
 						left = append(left, f)
 					}
 				}
@@ -252,9 +253,9 @@ for p in %q.split():
 // symlinked file gets its target, and absent entries are left out. This
 // host has symlinks among them (/etc/localtime, /etc/ssl/certs' files).
 func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
-	systemCache.Lock()
-	systemCache.mounts = nil // not another test's copy
-	systemCache.Unlock()
+	DefaultSupervisor.system.Lock()
+	DefaultSupervisor.system.mounts = nil // not another test's copy
+	DefaultSupervisor.system.Unlock()
 	got := map[string]string{}
 	for _, m := range mustSystemMounts(t) {
 		if m.Optional {
@@ -279,7 +280,7 @@ func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
 
 func mustSystemMounts(t *testing.T) []mountSpec {
 	t.Helper()
-	ms, err := systemMounts()
+	ms, err := DefaultSupervisor.systemMounts()
 	require.NoError(t, err)
 	return ms
 }
@@ -367,8 +368,9 @@ func TestSilentNetworkMakerReplaced(t *testing.T) {
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
 	defer slog.SetDefault(prev)
-	testSilentMaker.Store(true)
-	defer testSilentMaker.Store(false)
+	// The hostname that silentmaker's hook (linked into this test binary
+	// only) gives a silent first maker.
+	cfg := Config{Hostname: silentmaker.Hostname}
 	before := countMounts()
 	host, err := os.Readlink("/proc/self/ns/net")
 	require.NoError(t, err)
@@ -386,9 +388,9 @@ print(ifs, a.recv(4), os.readlink("/proc/self/ns/net"))
 		assert.Equal(t, "['lo'] b'ping'", f[0]+" "+f[1], how)
 		assert.NotEqual(t, host, f[2], "%s: the host's network namespace", how)
 	}
-	out, err := Command(context.Background(), Config{}, python, "-c", code).Output()
+	out, err := Command(context.Background(), cfg, python, "-c", code).Output()
 	check("cold", out, err)
-	p, err := NewPool(context.Background(), Config{}, 1)
+	p, err := NewPool(context.Background(), cfg, 1)
 	require.NoError(t, err)
 	out, err = p.Command(context.Background(), python, "-c", code).Output()
 	check("pooled", out, err)

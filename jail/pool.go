@@ -29,6 +29,7 @@ import (
 // the request, not from when the jail was built. CPU time and peak memory
 // include init's own work building the jail, as they do for a cold jail.
 type Pool struct {
+	sup  *Supervisor
 	cfg  Config // as given, for cold fallbacks
 	full Config // with defaults
 	size int
@@ -63,14 +64,19 @@ type PoolStats struct {
 // Close or until ctx is done. The first jail is built before NewPool
 // returns, so a Config that cannot work fails here.
 func NewPool(ctx context.Context, cfg Config, size int) (*Pool, error) {
+	return DefaultSupervisor.NewPool(ctx, cfg, size)
+}
+
+// NewPool is the package's NewPool with jails of this supervisor.
+func (s *Supervisor) NewPool(ctx context.Context, cfg Config, size int) (*Pool, error) {
 	if size < 1 {
 		return nil, fmt.Errorf("jail: pool size %d: must be at least 1", size)
 	}
-	full, err := cfg.withDefaults()
+	full, err := s.withDefaults(cfg)
 	if err != nil {
 		return nil, &SetupError{Step: "config", Err: err}
 	}
-	p := &Pool{cfg: cfg, full: full, size: size}
+	p := &Pool{sup: s, cfg: cfg, full: full, size: size}
 	p.cond = sync.NewCond(&p.mu)
 	first, err := p.prestart()
 	if err != nil {
@@ -92,7 +98,7 @@ func NewPool(ctx context.Context, cfg Config, size int) (*Pool, error) {
 // directory is mounted there while the jail is built); Config changes made
 // on the returned Cmd are ignored.
 func (p *Pool) Command(ctx context.Context, name string, args ...string) *Cmd {
-	c := Command(ctx, p.cfg, name, args...)
+	c := p.sup.Command(ctx, p.cfg, name, args...)
 	c.pool = p
 	return c
 }
@@ -250,7 +256,7 @@ func (p *Pool) release(c *Cmd, early bool) {
 // prestart builds one jail up to init waiting for its request.
 func (p *Pool) prestart() (*Cmd, error) {
 	t0 := time.Now()
-	c := &Cmd{Config: p.cfg, cfg: p.full, ctx: context.Background()}
+	c := &Cmd{Config: p.cfg, cfg: p.full, ctx: context.Background(), sup: p.sup}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, &SetupError{Step: "request socket", Err: err}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,8 +46,8 @@ const maxEtcCopy = 128 << 10
 // rootMounts lists the jail's system mounts followed by the caller's binds
 // and tmpfs directories, with every host source resolved now, on the host:
 // inside the jail an absolute symlink would resolve against the wrong root.
-func rootMounts(binds []Bind, tmpfs []string) ([]mountSpec, error) {
-	sys, err := systemMounts()
+func (s *Supervisor) rootMounts(binds []Bind, tmpfs []string) ([]mountSpec, error) {
+	sys, err := s.systemMounts()
 	if err != nil {
 		return nil, err
 	}
@@ -274,13 +273,8 @@ func bindOwner(b Bind, st *unix.Stat_t) (bool, uint32, uint32, error) {
 // The system part of the mounts is resolved at most once a second: ~25
 // symlink resolutions and stats that every jail would repeat (0.25 ms).
 // The caller's binds are resolved for each jail.
-var systemCache struct {
-	sync.Mutex
-	at     time.Time
-	mounts []mountSpec
-}
-
-func systemMounts() ([]mountSpec, error) {
+func (s *Supervisor) systemMounts() ([]mountSpec, error) {
+	systemCache := &s.system
 	systemCache.Lock()
 	defer systemCache.Unlock()
 	if systemCache.mounts != nil && time.Since(systemCache.at) < time.Second {

@@ -57,10 +57,12 @@ var templatesEnabled atomic.Bool
 func init() { templatesEnabled.Store(true) }
 
 // templateUses counts jails started from a template, templatesOpen the
-// templates whose fd is open (for tests: they hold an fd each, as a cache).
+// templates whose fd is open, in the process (for tests: they hold an fd
+// each, as a cache); Supervisor.templatesOpen counts its own.
 var templateUses, templatesOpen atomic.Int64
 
 type rootTemplate struct {
+	sup   *Supervisor
 	fd    *os.File // the detached tree (an O_PATH-like mount fd)
 	built time.Time
 	users int  // jails between acquire and release
@@ -113,7 +115,8 @@ type templateState struct {
 
 const templateIdle = 10 * time.Second
 
-var templates struct {
+// templateCache is a Supervisor's root templates.
+type templateCache struct {
 	sync.Mutex
 	byKey       map[templateKey]*templateState
 	unsupported bool // the kernel cannot clone a detached tree
@@ -123,7 +126,7 @@ var templates struct {
 // directory, hostname and bind targets, or nil: the jail then builds its
 // root itself. A non-nil template must be released once the helper
 // has its fd.
-func acquireTemplate(cfg *Config, dir string) *rootTemplate {
+func (s *Supervisor) acquireTemplate(cfg *Config, dir string) *rootTemplate {
 	if !templatesEnabled.Load() || os.Geteuid() != 0 {
 		return nil
 	}
@@ -132,6 +135,7 @@ func acquireTemplate(cfg *Config, dir string) *rootTemplate {
 		return nil
 	}
 	now := time.Now()
+	templates := &s.templates
 	templates.Lock()
 	defer templates.Unlock()
 	if templates.unsupported {
@@ -160,7 +164,11 @@ func acquireTemplate(cfg *Config, dir string) *rootTemplate {
 	}
 	if st.asked >= 2 && !st.building && !st.failed {
 		st.building = true
-		go func() { _ = refreshTemplate(key) }()
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			_ = s.refreshTemplate(key)
+		}()
 	}
 	return nil
 }
@@ -179,9 +187,11 @@ func (t *rootTemplate) retire() {
 func (t *rootTemplate) close() {
 	t.fd.Close()
 	templatesOpen.Add(-1)
+	t.sup.templatesOpen.Add(-1)
 }
 
 func (t *rootTemplate) release() {
+	templates := &t.sup.templates
 	templates.Lock()
 	defer templates.Unlock()
 	t.users--
@@ -192,10 +202,14 @@ func (t *rootTemplate) release() {
 
 // refreshTemplate builds the template for key and puts it in place of the
 // one it replaces.
-func refreshTemplate(key templateKey) error {
-	fd, err := buildTemplate(key)
+func (s *Supervisor) refreshTemplate(key templateKey) error {
+	fd, err := s.buildTemplate(key)
+	templates := &s.templates
 	templates.Lock()
 	defer templates.Unlock()
+	if templates.byKey == nil { // closed meanwhile
+		templates.byKey = map[templateKey]*templateState{}
+	}
 	st := templates.byKey[key]
 	if st == nil { // dropped meanwhile
 		st = &templateState{lastAsk: time.Now()}
@@ -214,15 +228,28 @@ func refreshTemplate(key templateKey) error {
 		return err
 	}
 	st.current.retire()
-	st.current = &rootTemplate{fd: fd, built: time.Now()}
+	st.current = &rootTemplate{sup: s, fd: fd, built: time.Now()}
 	templatesOpen.Add(1)
+	s.templatesOpen.Add(1)
 	return nil
+}
+
+// closeTemplates forgets every template, closing each fd once no jail is
+// handing it to a helper; the supervisor's next jails build anew. No
+// build runs: Close waited for them.
+func (s *Supervisor) closeTemplates() {
+	s.templates.Lock()
+	defer s.templates.Unlock()
+	for _, st := range s.templates.byKey {
+		st.current.retire()
+	}
+	s.templates.byKey = nil
 }
 
 // buildTemplateNow builds the template of cfg's jails in the caller's
 // goroutine (for tests, and for TestMain to build it before fds are counted).
-func buildTemplateNow(cfg Config) error {
-	full, err := cfg.withDefaults()
+func (s *Supervisor) buildTemplateNow(cfg Config) error {
+	full, err := s.withDefaults(cfg)
 	if err != nil {
 		return err
 	}
@@ -230,6 +257,7 @@ func buildTemplateNow(cfg Config) error {
 	if !ok {
 		return errors.New("no template for this configuration (a bind source cannot be looked at)")
 	}
+	templates := &s.templates
 	templates.Lock()
 	if templates.byKey == nil {
 		templates.byKey = map[templateKey]*templateState{}
@@ -240,7 +268,7 @@ func buildTemplateNow(cfg Config) error {
 	templates.byKey[key].building = true
 	templates.byKey[key].lastAsk = time.Now()
 	templates.Unlock()
-	return refreshTemplate(key)
+	return s.refreshTemplate(key)
 }
 
 var errTemplateUnsupported = errors.New("this kernel cannot build a detached mount tree and clone it (Linux 6.18 can, 6.1 cannot)")
@@ -254,9 +282,9 @@ var (
 		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}}
 )
 
-func buildTemplate(key templateKey) (*os.File, error) {
+func (s *Supervisor) buildTemplate(key templateKey) (*os.File, error) {
 	dir, hostname := key.dir, key.hostname
-	mounts, err := systemMounts()
+	mounts, err := s.systemMounts()
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,7 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 	testenv.RequireRoot(t)
 	requirePython(t)
 	hostMounts := countMounts()
-	if err := buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
+	if err := DefaultSupervisor.buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
 		t.Skipf("no root templates here: %v", err)
 	} else {
 		require.NoError(t, err)
@@ -97,7 +97,7 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 				templatesEnabled.Store(fromTemplate)
 				defer templatesEnabled.Store(true)
 				if fromTemplate {
-					require.NoError(t, buildTemplateNow(cfg))
+					require.NoError(t, DefaultSupervisor.buildTemplateNow(cfg))
 				}
 				uses := templateUses.Load()
 				out, err := Command(context.Background(), cfg, python, "-c", rootListing).Output()
@@ -135,9 +135,9 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 		`for f in /etc/passwd /etc/new /new /dev/new; do (echo x >> $f) 2>/dev/null && echo "wrote $f"; done; echo done`).CombinedOutput()
 	require.NoError(t, err)
 	assert.Equal(t, "done\n", string(out))
-	templates.Lock()
-	tpl := templates.byKey[templateKey{DefaultWorkDir, DefaultHostname, ""}].current
-	templates.Unlock()
+	DefaultSupervisor.templates.Lock()
+	tpl := DefaultSupervisor.templates.byKey[templateKey{DefaultWorkDir, DefaultHostname, ""}].current
+	DefaultSupervisor.templates.Unlock()
 	require.NotNil(t, tpl)
 	fd, err := unix.Openat(int(tpl.fd.Fd()), "etc/passwd", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	require.NoError(t, err)
@@ -157,7 +157,7 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 // --propagation shared), so the host's own mounts stay as they are.
 func TestRootTemplateOnSharedMounts(t *testing.T) {
 	if os.Getenv("BRIG_TEMPLATE_SHARED") == "1" {
-		if err := buildTemplateNow(Config{}); err != nil {
+		if err := DefaultSupervisor.buildTemplateNow(Config{}); err != nil {
 			t.Fatalf("build template: %v", err)
 		}
 		uses := templateUses.Load()
@@ -174,7 +174,7 @@ func TestRootTemplateOnSharedMounts(t *testing.T) {
 	if err != nil {
 		t.Skip("needs unshare(1) from util-linux")
 	}
-	if err := buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
+	if err := DefaultSupervisor.buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
 		t.Skipf("no root templates here: %v", err)
 	}
 	cmd := exec.Command(unshare, "--mount", "--propagation", "shared", os.Args[0], "-test.run=^TestRootTemplateOnSharedMounts$", "-test.v")

@@ -117,7 +117,7 @@ type session struct {
 	closeOnce sync.Once
 }
 
-func startSession(ctx context.Context, cfg Config, name string, args ...string) (*session, error) {
+func startSession(ctx context.Context, sup *Supervisor, cfg Config, name string, args ...string) (*session, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = -1 // a session lives until closed; cells have their own timeouts
 	}
@@ -139,7 +139,7 @@ func startSession(ctx context.Context, cfg Config, name string, args ...string) 
 	s := &session{cfg: cfg, requests: reqW, replies: repR, exited: make(chan struct{})}
 	s.stdout = newCellStream(outputLimit)
 	s.stderr = newCellStream(outputLimit)
-	s.cmd = Command(ctx, cfg, name, args...)
+	s.cmd = sup.Command(ctx, cfg, name, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	s.cmd.ExtraFiles = []*os.File{reqR, repW}
 	err = s.cmd.Start()

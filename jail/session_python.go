@@ -27,7 +27,13 @@ type PythonSession struct {
 // apply to the whole session; cfg.Timeout (none by default) bounds its
 // whole life, and each cell has its own timeout (RunOptions).
 func NewPythonSession(ctx context.Context, cfg Config) (*PythonSession, error) {
-	s, err := startSession(ctx, cfg, PythonInterpreter, "-u", "-c", pythonDriver)
+	return DefaultSupervisor.NewPythonSession(ctx, cfg)
+}
+
+// NewPythonSession is the package's NewPythonSession in a jail of this
+// supervisor.
+func (sup *Supervisor) NewPythonSession(ctx context.Context, cfg Config) (*PythonSession, error) {
+	s, err := startSession(ctx, sup, cfg, PythonInterpreter, "-u", "-c", pythonDriver)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,13 @@ type ShellSession struct {
 // NewShellSession starts a jailed bash waiting for commands. cfg is used as
 // in NewPythonSession.
 func NewShellSession(ctx context.Context, cfg Config) (*ShellSession, error) {
-	s, err := startSession(ctx, cfg, ShellInterpreter, "--norc", "--noprofile", "-c", shellDriver)
+	return DefaultSupervisor.NewShellSession(ctx, cfg)
+}
+
+// NewShellSession is the package's NewShellSession in a jail of this
+// supervisor.
+func (sup *Supervisor) NewShellSession(ctx context.Context, cfg Config) (*ShellSession, error) {
+	s, err := startSession(ctx, sup, cfg, ShellInterpreter, "--norc", "--noprofile", "-c", shellDriver)
 	if err != nil {
 		return nil, err
 	}

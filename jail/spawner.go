@@ -10,10 +10,8 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
-	"github.com/brig-sandbox/brig/cgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,13 +20,13 @@ import (
 // each jail. It is started in the background when a process starts its
 // second jail (or forked before the Go runtime starts, in a program that
 // asks: adoptEarlySpawner), is used once it runs, and ends after its
-// helpers when the supervisor dies or calls CloseSpawner.
+// helpers when the supervisor dies or calls Supervisor.Close.
 const spawnerArg0 = "brig:spawner"
 
-// The supervisor's spawner. A jail is one SOCK_SEQPACKET message carrying
-// the helper's fds; whatever goes wrong later is reported on the jail's
-// own status pipe, so there is no reply.
-var spawner struct {
+// spawnerState is a Supervisor's spawner. A jail is one SOCK_SEQPACKET
+// message carrying the helper's fds; whatever goes wrong later is reported
+// on the jail's own status pipe, so there is no reply.
+type spawnerState struct {
 	mu       sync.Mutex
 	conn     *os.File // our end of the socket; nil until it runs, or after it died
 	pid      int
@@ -38,15 +36,18 @@ var spawner struct {
 
 // warmSpawner starts the spawner in the background unless it runs or is
 // starting; jails exec their own helper until it is there.
-func warmSpawner() {
+func (s *Supervisor) warmSpawner() {
+	spawner := &s.spawner
 	spawner.mu.Lock()
 	defer spawner.mu.Unlock()
 	if spawner.conn != nil || spawner.starting {
 		return
 	}
 	spawner.starting = true
+	s.bg.Add(1)
 	go func() {
-		conn, pid, exited, err := startSpawner()
+		defer s.bg.Done()
+		conn, pid, exited, err := s.startSpawner()
 		if err != nil {
 			slog.Debug("jail: no spawner; helpers are exec'd", "err", err)
 		}
@@ -59,8 +60,10 @@ func warmSpawner() {
 
 // adoptEarlySpawner makes the spawner the constructor forked before the Go
 // runtime started (spawner.c: a program asks with brig_spawner_at_start)
-// this process's spawner, on its first jail.
+// DefaultSupervisor's spawner, on its first jail or Close: the constructor
+// ran before any Supervisor existed, so it belongs to the default one.
 var adoptEarlySpawner = sync.OnceFunc(func() {
+	s := DefaultSupervisor
 	fd, pid := int(C.brig_early_spawner_fd), int(C.brig_early_spawner_pid)
 	if fd < 0 {
 		return
@@ -70,13 +73,14 @@ var adoptEarlySpawner = sync.OnceFunc(func() {
 	// kernel's pidfd support with a vfork'd child (every brig run paid for
 	// it). The spawner is our child and no one else reaps it, so its pid
 	// stays its own until this wait.
-	exited := reapSpawner(conn, func() {
+	exited := s.reapSpawner(conn, func() {
 		for {
 			if _, err := unix.Wait4(pid, nil, 0, nil); err != unix.EINTR {
 				return
 			}
 		}
 	})
+	spawner := &s.spawner
 	spawner.mu.Lock()
 	adopted := spawner.conn == nil && !spawner.starting
 	if adopted {
@@ -90,59 +94,46 @@ var adoptEarlySpawner = sync.OnceFunc(func() {
 
 // reapSpawner waits in the background for the spawner at the other end of
 // conn (wait); the channel closes once it is reaped, and conn is forgotten.
-func reapSpawner(conn *os.File, wait func()) <-chan struct{} {
+func (s *Supervisor) reapSpawner(conn *os.File, wait func()) <-chan struct{} {
 	exited := make(chan struct{})
 	go func() {
 		wait()
 		close(exited)
-		spawnerDied(conn)
+		s.spawnerDied(conn)
 	}()
 	return exited
 }
 
-// CloseSpawner ends what this process keeps ready for its next jails and
-// waits until it is gone, so that nothing of brig outlives the program: the
-// spawner, if one runs (otherwise it exits only when it sees its supervisor
-// gone), and the ended jails' cgroups kept for reuse (otherwise removed
-// 250 ms after their jail, or by the next supervisor's sweep if the program
-// has exited by then). The spawner exits once the helpers it forked have,
-// so CloseSpawner returns only after the jails they run have ended: a
-// program calls it when it starts no more jails and its last one is over
-// (brig run does, before it exits). A later jail execs its helper and,
-// being the process's second, starts a new spawner.
-func CloseSpawner() {
-	adoptEarlySpawner() // one no jail has used yet
+// closeSpawner ends the spawner, if one runs, and returns once it is
+// reaped: it exits after the helpers it forked, so after their jails.
+func (s *Supervisor) closeSpawner() {
+	spawner := &s.spawner
 	spawner.mu.Lock()
 	conn, exited := spawner.conn, spawner.exited
-	forgetSpawnerLocked(conn)
+	s.forgetSpawnerLocked(conn)
 	spawner.mu.Unlock()
 	if conn != nil {
 		<-exited
 	}
-	cgroup.RemoveIdle()
 }
-
-// jailsStarted counts Start calls: a process that starts one jail only (brig
-// run) never starts a spawner; from the second on, one is warmed.
-var jailsStarted atomic.Int64
 
 // spawnerDied forgets conn, which could not take a request, so that the
 // next jail starts a new spawner.
-func spawnerDied(conn *os.File) {
-	spawner.mu.Lock()
-	defer spawner.mu.Unlock()
-	forgetSpawnerLocked(conn)
+func (s *Supervisor) spawnerDied(conn *os.File) {
+	s.spawner.mu.Lock()
+	defer s.spawner.mu.Unlock()
+	s.forgetSpawnerLocked(conn)
 }
 
 // forgetSpawnerLocked drops conn if it is still the spawner's; spawner.mu is held.
-func forgetSpawnerLocked(conn *os.File) {
-	if conn != nil && spawner.conn == conn {
-		spawner.conn = nil
+func (s *Supervisor) forgetSpawnerLocked(conn *os.File) {
+	if conn != nil && s.spawner.conn == conn {
+		s.spawner.conn = nil
 		conn.Close()
 	}
 }
 
-func startSpawner() (*os.File, int, <-chan struct{}, error) {
+func (s *Supervisor) startSpawner() (*os.File, int, <-chan struct{}, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("spawner socket: %w", err)
@@ -158,13 +149,13 @@ func startSpawner() (*os.File, int, <-chan struct{}, error) {
 		ours.Close()
 		return nil, 0, nil, fmt.Errorf("start spawner: %w", err)
 	}
-	return ours, cmd.Process.Pid, reapSpawner(ours, func() { _ = cmd.Wait() }), nil
+	return ours, cmd.Process.Pid, s.reapSpawner(ours, func() { _ = cmd.Wait() }), nil
 }
 
 // spawnHelper asks the running spawner for a helper with fds (stdin,
 // stdout, stderr, spec, status, control, extra files...). It reports false
 // when no spawner is ready: the caller then execs the helper itself.
-func spawnHelper(files []*os.File) bool {
+func (s *Supervisor) spawnHelper(files []*os.File) bool {
 	fds := make([]int, len(files))
 	for i, f := range files {
 		fds[i] = int(f.Fd())
@@ -172,6 +163,7 @@ func spawnHelper(files []*os.File) bool {
 	defer runtime.KeepAlive(files)
 	// Held while sending: the socket must not be closed, and its fd number
 	// reused, under our feet.
+	spawner := &s.spawner
 	spawner.mu.Lock()
 	defer spawner.mu.Unlock()
 	conn := spawner.conn
@@ -181,7 +173,7 @@ func spawnHelper(files []*os.File) bool {
 	if err := unix.Sendmsg(int(conn.Fd()), []byte{0}, unix.UnixRights(fds...), nil, 0); err != nil {
 		// A spawner that died (killed from outside) is replaced; this jail
 		// execs its helper.
-		forgetSpawnerLocked(conn)
+		s.forgetSpawnerLocked(conn)
 		return false
 	}
 	return true

@@ -18,6 +18,12 @@ import (
 
 // spawnerPid is the running spawner's pid, or 0.
 func spawnerPid() int {
+	return DefaultSupervisor.spawnerPid()
+}
+
+// spawnerPid is s's running spawner's pid, or 0.
+func (s *Supervisor) spawnerPid() int {
+	spawner := &s.spawner
 	spawner.mu.Lock()
 	defer spawner.mu.Unlock()
 	if spawner.conn == nil {

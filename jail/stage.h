@@ -27,7 +27,6 @@
 #define SPEC_PREFORK 8u // pooled, and the program's process waits for the request itself
 #define SPEC_JOIN_LATER 16u // cgroup v1 tasks files come on the control pipe; init joins itself
 #define SPEC_TEMPLATE 32u   // the root template's fd follows the extra files (roottemplate.go)
-#define SPEC_TEST_SILENT_MAKER 64u // tests only: the first network maker ends without its result byte
 #define SPEC_TTY 128u // the program gets a pty of the jail's devpts; its socket follows the template's fd (init.c's open_tty)
 #define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -103,4 +105,158 @@ func TestCloseSpawnerLeavesNothing(t *testing.T) {
 		}
 	}
 	t.Skip("no ended jail's cgroups were kept for reuse in 5 runs (more than 512 KiB charged each time): nothing for CloseSpawner to remove")
+}
+
+// Two Supervisors in one process run jails side by side, each with its own
+// spawner and root templates; closing one ends its spawner (no process of
+// it is left), closes its templates' fds and removes the cgroups kept for
+// reuse, while the other's jail under way runs on and its next jails still
+// come from its own spawner.
+func TestTwoSupervisors(t *testing.T) {
+	testenv.RequireRoot(t)
+	before := countMounts()
+	opts := SupervisorOptions{HostIDs: testHostIDs()}
+	a, b := NewSupervisor(opts), NewSupervisor(opts)
+	defer b.Close()
+	defer a.Close()
+
+	// Side by side: jails of both, at once, until each has its spawner
+	// and, where the kernel can, its template.
+	run := func(s *Supervisor, out *[]string) {
+		for range 4 {
+			o, err := s.Command(context.Background(), Config{}, "/bin/echo", "ok").Output()
+			if err != nil {
+				*out = append(*out, err.Error())
+			} else {
+				*out = append(*out, string(o))
+			}
+		}
+	}
+	var outA, outB []string
+	done := make(chan struct{})
+	go func() { run(a, &outA); close(done) }()
+	run(b, &outB)
+	<-done
+	for _, o := range append(outA, outB...) {
+		require.Equal(t, "ok\n", o)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(testenv.Scaled(3 * time.Second))
+		for !ok() {
+			require.True(t, time.Now().Before(deadline), what)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("a's spawner runs", func() bool { return a.spawnerPid() != 0 })
+	waitFor("b's spawner runs", func() bool { return b.spawnerPid() != 0 })
+	spA, spB := a.spawnerPid(), b.spawnerPid()
+	require.NotEqual(t, spA, spB, "each supervisor has a spawner of its own")
+	require.NotEqual(t, spawnerPid(), spA)
+	require.NotEqual(t, spawnerPid(), spB)
+	templates := !a.templates.unsupported && !b.templates.unsupported
+	if templates {
+		waitFor("a's template is built", func() bool { return a.templatesOpen.Load() > 0 || a.templates.unsupported })
+		waitFor("b's template is built", func() bool { return b.templatesOpen.Load() > 0 || b.templates.unsupported })
+		templates = !a.templates.unsupported
+	}
+	if !templates {
+		t.Log("no root templates on this kernel: their part is not checked")
+	}
+
+	// A jail of each, from its own spawner, held open by its stdin so
+	// that its helper can be looked at.
+	startCat := func(s *Supervisor, out *strings.Builder) (*Cmd, *os.File) {
+		t.Helper()
+		stdin, feed, err := os.Pipe()
+		require.NoError(t, err)
+		defer stdin.Close()
+		c := s.Command(context.Background(), Config{}, "/bin/cat")
+		c.Stdin, c.Stdout = stdin, out
+		require.NoError(t, c.Start())
+		return c, feed
+	}
+	var catA, out strings.Builder
+	ranA, feedA := startCat(a, &catA)
+	assert.Equal(t, spA, parentOf(t, parentOf(t, ranA.initPid)), "a's helper is a fork of a's spawner")
+	feedA.Close()
+	require.NoError(t, ranA.Wait())
+	live, feed := startCat(b, &out)
+	assert.Equal(t, spB, parentOf(t, parentOf(t, live.initPid)), "b's helper is a fork of b's spawner")
+
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(testenv.Scaled(5 * time.Second)):
+		t.Fatal("a.Close waited for a jail of b")
+	}
+	assert.ErrorIs(t, syscall.Kill(spA, 0), syscall.ESRCH, "a's closed spawner is left, or not reaped")
+	assert.Zero(t, a.spawnerPid())
+	assert.Zero(t, a.templatesOpen.Load(), "a template fd of a is left open")
+	assert.Nil(t, a.templates.byKey)
+	if templates {
+		assert.Positive(t, b.templatesOpen.Load(), "a.Close closed b's templates")
+	}
+	// No cgroup kept for reuse: every jail cgroup of this process left
+	// holds a live process (b's cat).
+	for _, d := range jailCgroups(os.Getpid()) {
+		procs, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err == nil {
+			assert.NotEmpty(t, strings.TrimSpace(string(procs)), "an empty jail cgroup is left after a.Close: %s", d)
+		}
+	}
+
+	// b is unharmed: its jail under way ends as it should, its spawner
+	// still forks its next jail.
+	_, err := feed.WriteString("still here\n")
+	require.NoError(t, err)
+	feed.Close()
+	require.NoError(t, live.Wait())
+	assert.Equal(t, "still here\n", out.String())
+	assert.Equal(t, spB, b.spawnerPid())
+	var outNext strings.Builder
+	next, feedNext := startCat(b, &outNext)
+	assert.Equal(t, spB, parentOf(t, parentOf(t, next.initPid)), "b's next helper is a fork of b's spawner")
+	feedNext.Close()
+	require.NoError(t, next.Wait())
+
+	// And a is usable after Close: its jails exec their helper.
+	o, err := a.Command(context.Background(), Config{}, "/bin/echo", "again").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "again\n", string(o))
+
+	require.NoError(t, b.Close())
+	require.NoError(t, a.Close())
+	assert.ErrorIs(t, syscall.Kill(spB, 0), syscall.ESRCH, "b's closed spawner is left, or not reaped")
+	assert.Zero(t, b.templatesOpen.Load(), "a template fd of b is left open")
+	assert.Zero(t, a.templatesOpen.Load())
+	assert.Empty(t, jailCgroups(os.Getpid()), "cgroups kept for reuse are left after Close")
+	assert.NotZero(t, spawnerPid(), "the default supervisor's spawner is not the others'")
+	assertHostClean(t, before)
+}
+
+// A Supervisor's jails take their host ids from its options' range, and a
+// Config's HostIDs overrides it for its jail.
+func TestSupervisorHostIDs(t *testing.T) {
+	testenv.RequireRoot(t)
+	base := testHostIDs()
+	own := IDRange{First: base.First + 1024, Count: 2} // one pair: the ids are known
+	override := IDRange{First: base.First + 1026, Count: 2}
+	s := NewSupervisor(SupervisorOptions{HostIDs: own})
+	defer s.Close()
+	for _, c := range []struct {
+		cfg  Config
+		want uint32
+	}{{Config{}, own.First}, {Config{HostIDs: override}, override.First}} {
+		cmd := s.Command(context.Background(), c.cfg, "/bin/true")
+		require.NoError(t, cmd.Run())
+		assert.Equal(t, c.want, cmd.lease.Init, "init's host id")
+		assert.Equal(t, c.want+1, cmd.lease.Jail, "the program's host id")
+	}
+	cmd := Command(context.Background(), Config{}, "/bin/true")
+	require.NoError(t, cmd.Run())
+	assert.True(t, cmd.lease.Init >= base.First && cmd.lease.Init < base.First+base.Count,
+		"the default supervisor's jail has host id %d, outside this test process's range %+v", cmd.lease.Init, base)
 }

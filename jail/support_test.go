@@ -16,7 +16,7 @@ import (
 // hostileIDs are the host ids of jails: this test process's range (see
 // TestMain) and the CLI's, which is brig's real default.
 func hostileIDs() hostile.JailIDs {
-	return hostile.JailIDs{First: DefaultHostIDs.First, Count: DefaultHostIDs.Count,
+	return hostile.JailIDs{First: testHostIDs().First, Count: testHostIDs().Count,
 		More: []hostile.JailIDs{{First: 1_500_000_000, Count: 65536}}}
 }
 
@@ -51,3 +51,6 @@ func buildBrig(t *testing.T) string {
 	}
 	return brigBin
 }
+
+// testHostIDs is the host id range of this test process's jails (TestMain).
+func testHostIDs() IDRange { return DefaultSupervisor.hostIDs(&Config{}) }

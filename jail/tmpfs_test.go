@@ -262,7 +262,7 @@ func TestTmpfsRootTemplate(t *testing.T) {
 	requirePython(t)
 	mounts := countMounts()
 	cfg := Config{Tmpfs: tmpfsPaths}
-	if err := buildTemplateNow(cfg); errors.Is(err, errTemplateUnsupported) {
+	if err := DefaultSupervisor.buildTemplateNow(cfg); errors.Is(err, errTemplateUnsupported) {
 		t.Skipf("no root templates here: %v", err)
 	} else {
 		require.NoError(t, err)
@@ -279,7 +279,7 @@ func TestTmpfsRootTemplate(t *testing.T) {
 		require.NoError(t, err, "%s", out)
 		require.Equal(t, uses+1, templateUses.Load(), "the jail was not started from the template")
 		checkTmpfsProbe(t, string(out), tmpfsPaths)
-		require.NoError(t, buildTemplateNow(cfg)) // fresh for the next: a template lives a second
+		require.NoError(t, DefaultSupervisor.buildTemplateNow(cfg)) // fresh for the next: a template lives a second
 	}
 	assertNoTmpfsOnHost(t, tmpfsPaths)
 	assertHostClean(t, mounts)

@@ -59,7 +59,7 @@ func jailPtys(t *testing.T) []string {
 	var left []string
 	for _, p := range m {
 		var st syscall.Stat_t
-		if syscall.Stat(p, &st) == nil && st.Uid >= DefaultHostIDs.First && st.Uid < DefaultHostIDs.First+DefaultHostIDs.Count {
+		if syscall.Stat(p, &st) == nil && st.Uid >= testHostIDs().First && st.Uid < testHostIDs().First+testHostIDs().Count {
 			left = append(left, p)
 		}
 	}

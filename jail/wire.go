@@ -54,8 +54,6 @@ type spec struct {
 	Template  bool
 	TmpfsSize int64
 	NewNet    bool
-	// testSilentMaker: see specTestSilentMaker.
-	testSilentMaker bool
 	// Pooled: Path, Args and Env are empty; init builds the whole jail,
 	// reports "ready" and waits for a request (pool.go) before it starts
 	// the exec stage.
@@ -119,10 +117,7 @@ const (
 	specPrefork    = 8
 	specJoinLater  = 16
 	specTemplate   = 32
-	// Tests only: the first network maker ends without its result byte
-	// (init.c), so that its replacement is exercised.
-	specTestSilentMaker = 64
-	specTTY             = 128 // a tty socket follows the template's fd (tty.go)
+	specTTY        = 128 // a tty socket follows the template's fd (tty.go)
 
 	mountWritable = 1
 	mountOptional = 2
@@ -158,7 +153,7 @@ func (s *spec) encode() []byte {
 	var e encoder
 	e.WriteString(specMagic)
 	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater) | boolFlag(s.Template, specTemplate) |
-		boolFlag(s.testSilentMaker, specTestSilentMaker) | boolFlag(s.TTY, specTTY))
+		boolFlag(s.TTY, specTTY))
 	e.u32(s.IDs.Init)
 	e.u32(s.IDs.Jail)
 	e.u32(s.IDs.GID)

@@ -30,7 +30,7 @@ func main() {
 	} else {
 		code = corpusMain(os.Args[1:])
 	}
-	jail.CloseSpawner() // no spawner or kept cgroup outlives this process
+	_ = jail.DefaultSupervisor.Close() // no spawner, template or kept cgroup outlives this process
 	os.Exit(code)
 }
 

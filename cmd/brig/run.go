@@ -17,7 +17,7 @@ import (
 // runMain implements `brig run`; it returns the process exit status: the
 // program's own, 128+N when it died of signal N, 125 when brig failed.
 func runMain(args []string) int {
-	defer jail.CloseSpawner() // also when no jail starts: leave no process behind
+	defer jail.DefaultSupervisor.Close() // also when no jail starts: leave no process behind
 	opt, err := parseRunFlags(args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -28,7 +28,7 @@ type cellRunner interface {
 
 // sessionMain implements `brig session python|shell [flags]`.
 func sessionMain(args []string) int {
-	defer jail.CloseSpawner() // after the session, or when none starts: leave no process behind
+	defer jail.DefaultSupervisor.Close() // after the session, or when none starts: leave no process behind
 	if len(args) == 0 || (args[0] != "python" && args[0] != "shell") {
 		fmt.Fprintln(os.Stderr, "brig: session needs python or shell: brig session python|shell [--jsonl] [flags]; run 'brig session python --help' for the flags")
 		return exitBrigFailed

@@ -26,6 +26,9 @@ func main() {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	// Nothing of brig outlives the program: its spawner, root templates
+	// and the cgroups it kept for its next jails go.
+	_ = jail.DefaultSupervisor.Close()
 	var exitErr *jail.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
 		fmt.Fprintln(os.Stderr, "jail failed:", err)

@@ -22,6 +22,9 @@ func main() {
 	}
 	cfg := jail.Config{Binds: []jail.Bind{{Source: dir, Target: "/data"}}}
 	out, err := jail.Command(context.Background(), cfg, "/bin/sh", "-c", line).CombinedOutput()
+	// Nothing of brig outlives the program: its spawner, root templates
+	// and the cgroups it kept for its next jails go.
+	_ = jail.DefaultSupervisor.Close()
 	fmt.Print(string(out))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "jail:", err)

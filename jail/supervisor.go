@@ -1,0 +1,132 @@
+package jail
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/brig-sandbox/brig/cgroup"
+)
+
+// A Supervisor starts jails and owns what it keeps between them for its
+// next ones: its spawner (a process that forks each jail's helper), the
+// root templates, the sweep of cgroups that killed supervisors left, and
+// the switch that hands an ended jail's v1 cgroups to the next. Close ends
+// all of it. Jails of two Supervisors in one process run side by side and
+// share nothing of this; closing one leaves the other's jails running.
+//
+// Command, NewPool and the sessions use DefaultSupervisor, as http.Get
+// uses http.DefaultClient; a program needs another one only for a second
+// host id range, or to close one set of jails' helpers while others run.
+// The host ids themselves are leased per jail, machine-wide (ids.go), and
+// released when the jail is cleaned up: two supervisors with overlapping
+// ranges never give two live jails one id.
+type Supervisor struct {
+	opts SupervisorOptions
+
+	spawner   spawnerState
+	templates templateCache
+	// templatesOpen counts its templates whose fd is open.
+	templatesOpen atomic.Int64
+	system        systemMountCache
+	// sweeps holds, per cgroup parent, the sweep of stale cgroups this
+	// supervisor started (a channel closed when it is done).
+	sweeps sync.Map
+	// started counts Start calls: a supervisor that starts one jail only
+	// (brig run) never starts a spawner nor keeps cgroups for reuse; from
+	// the second on, it does both.
+	started atomic.Int64
+	// bg counts the background work Close waits for: a spawner starting,
+	// a template being built, a stale-cgroup sweep.
+	bg sync.WaitGroup
+}
+
+// SupervisorOptions configures a Supervisor for its whole life.
+type SupervisorOptions struct {
+	// HostIDs is the range of host ids its jails map to when it runs as
+	// root; the zero value means DefaultHostIDs. Config.HostIDs overrides
+	// it per jail.
+	HostIDs IDRange
+}
+
+// NewSupervisor returns a Supervisor with opts. It starts nothing: its
+// spawner and templates come with its jails. (The zero Supervisor is
+// NewSupervisor(SupervisorOptions{}); a Supervisor is used by pointer,
+// never copied.)
+func NewSupervisor(opts SupervisorOptions) *Supervisor {
+	return &Supervisor{opts: opts}
+}
+
+// DefaultSupervisor is the Supervisor of Command, NewPool,
+// NewPythonSession and NewShellSession. A spawner forked before the Go
+// runtime started (brig_spawner_at_start, see the package doc) is its.
+var DefaultSupervisor = NewSupervisor(SupervisorOptions{})
+
+// hostIDs is the range a jail of cfg maps to.
+func (s *Supervisor) hostIDs(cfg *Config) IDRange {
+	if cfg.HostIDs.Count != 0 {
+		return cfg.HostIDs
+	}
+	if s.opts.HostIDs.Count != 0 {
+		return s.opts.HostIDs
+	}
+	return DefaultHostIDs
+}
+
+// withDefaults is cfg.withDefaults with the supervisor's host id range.
+func (s *Supervisor) withDefaults(cfg Config) (Config, error) {
+	full, err := cfg.withDefaults()
+	if err == nil {
+		full.HostIDs = s.hostIDs(&full)
+	}
+	return full, err
+}
+
+// Command returns a Cmd that runs name with args in a jail of this
+// supervisor built from cfg. Cancelling ctx kills the whole jail.
+func (s *Supervisor) Command(ctx context.Context, cfg Config, name string, args ...string) *Cmd {
+	return &Cmd{Path: name, Args: append([]string{name}, args...), Config: cfg, ctx: ctx, sup: s}
+}
+
+// Close ends what the supervisor keeps ready for its next jails and waits
+// until it is gone, so that nothing of brig outlives the program: its
+// spawner (otherwise it exits only when it sees its supervisor gone), its
+// root templates' fds, and the ended jails' cgroups kept for reuse
+// (otherwise removed a quarter of a second after their jail, or by the
+// next supervisor's sweep if the program has exited by then). The spawner
+// exits once the helpers it forked have, so Close returns only after the
+// jails they run have ended: a program calls it when it starts no more
+// jails and its last one is over (brig run does, before it exits), not
+// while another goroutine starts one. A later jail still works: it execs
+// its helper and warms a new spawner, the supervisor having started jails
+// before.
+//
+// The cgroups kept for reuse are package cgroup's, shared by the
+// process's supervisors (it imports nothing of brig): Close removes all
+// that no jail uses now, which costs another supervisor's next jail at
+// most making its cgroups afresh.
+func (s *Supervisor) Close() error {
+	if s == DefaultSupervisor {
+		adoptEarlySpawner() // one no jail has used yet
+	}
+	s.bg.Wait() // a spawner or template that is starting would outlive Close
+	s.closeSpawner()
+	s.closeTemplates()
+	cgroup.RemoveIdle()
+	return nil
+}
+
+// CloseSpawner is DefaultSupervisor.Close.
+//
+// Deprecated: call DefaultSupervisor.Close (or Close of the Supervisor
+// that ran the jails).
+func CloseSpawner() { _ = DefaultSupervisor.Close() }
+
+// systemMountCache keeps the system mounts resolved for a second
+// (systemMounts).
+type systemMountCache struct {
+	sync.Mutex
+	at     time.Time
+	mounts []mountSpec
+}
