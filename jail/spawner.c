@@ -77,8 +77,8 @@ void run_spawner(char **argv) {
 			signal(SIGCHLD, SIG_DFL);
 			close(SPAWNER_FD);
 			if (install(fds, n) < 0) {
-				dprintf(STATUS_FD, "{\"k\":\"error\",\"step\":\"start helper\",\"err\":\"install fds: %s\"}\n", errstr(errno));
-				_exit(1);
+				fail(errno, "start helper", "install fds");
+				die(); // on STATUS_FD, if install got as far as placing it
 			}
 			// Named for ps: it is a helper now (INIT_ARG0's rule holds).
 			memset(argv[0], 0, strlen(argv[0]));
@@ -87,7 +87,7 @@ void run_spawner(char **argv) {
 			run_helper(argv);
 		}
 		if (pid < 0)
-			dprintf(fds[4], "{\"k\":\"error\",\"step\":\"start helper\",\"err\":\"fork: %s\"}\n", errstr(errno));
+			dprintf(fds[STATUS_FD], "{\"k\":\"error\",\"errno\":%d,\"step\":\"start helper\",\"err\":\"fork: %s\"}\n", errno, errstr(errno));
 		for (int i = 0; i < n; i++)
 			close(fds[i]);
 	}
