@@ -26,8 +26,7 @@
 
 #include "stage.h"
 
-#define SPAWNER_FD 3
-#define HELPER_FDS 6 // stdin, stdout, stderr, spec, status, control
+#define HELPER_FDS HELPER_EXTRA_FD // stdin, stdout, stderr, spec, status, control
 #define MAX_FDS (HELPER_FDS + MAX_EXTRA + 2) // + the root template and a tty socket (helper.c)
 
 // install puts fds[i] on fd i and closes everything else.

@@ -20,6 +20,8 @@
 #define SPEC_MAGIC "BRIGSPEC3"
 #define EXEC_MAGIC "BRIGEXEC1"
 
+#define SPAWNER_FD 3 // the spawner's socket (spawner.go's startSpawner)
+
 // fds of the helper (wire.go)
 #define SPEC_FD 3
 #define STATUS_FD 4

@@ -21,6 +21,7 @@ import (
 // order on every channel (encoder), as the C reads them.
 const (
 	helperArg0 = C.HELPER_ARG0 // spawner.go has spawnerArg0
+	spawnerFD  = C.SPAWNER_FD
 
 	specFD    = C.SPEC_FD    // spec in, read to EOF
 	statusFD  = C.STATUS_FD  // events out
@@ -55,12 +56,13 @@ const (
 )
 
 // The public constants that stage.h spells too stay literals in config.go,
-// so that go doc shows their values, and the helper's fds are laid out by
-// the order of stageCmd's ExtraFiles (cmd.go's startHelper), which starts
-// at fd 3: this does not compile unless both sides agree (a duplicate key
-// false).
+// so that go doc shows their values, and the fds of the helper and the
+// spawner are laid out by the order of their ExtraFiles, which start at
+// fd 3 (cmd.go's startHelper, spawner.go's startSpawner): this does not
+// compile unless both sides agree (a duplicate key false).
 func _() {
 	_ = map[bool]int{false: 0, specFD == 3 && statusFD == 4 && controlFD == 5 && helperExtraFD == 6: 1}
+	_ = map[bool]int{false: 0, spawnerFD == 3: 1}
 	_ = map[bool]int{false: 0, MaxExtraFiles == C.MAX_EXTRA: 1}
 	_ = map[bool]int{false: 0, JailUID == C.JAIL_UID: 1}
 	_ = map[bool]int{false: 0, JailGID == C.JAIL_GID: 1}

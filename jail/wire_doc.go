@@ -19,7 +19,7 @@ package jail
 // are no longer than the name they replace.
 //
 // 2. Spawner request. Supervisor → spawner, on the SOCK_SEQPACKET socket
-// that is the spawner's fd 3 (spawner.go's spawnHelper, spawner.c): one
+// that is the spawner's SPAWNER_FD (spawner.go's spawnHelper, spawner.c): one
 // message of one byte (0) carrying, as SCM_RIGHTS, the helper's fds in the
 // order of message 3. No reply: the forked helper reports on its status
 // pipe, as does the spawner when the fork fails. When: each jail, once the
