@@ -60,7 +60,9 @@ package jail
 //	    u32 nextra, u32 filter_len, filter_len bytes of struct sock_filter
 //
 // A spec with bytes left over, or short of any field, is malformed and the
-// helper fails with step "helper".
+// helper fails with step "helper". The field order is the one thing here
+// the compiler does not check: TestSpecRoundTrip parses what encode wrote
+// with parse_spec itself (wire_decode.go) and wants every field back.
 //
 // 5. Events. Helper, init, a prefork program process and the spawner's
 // child → supervisor, on the status pipe (STATUS_FD; stage.c's report_*,
