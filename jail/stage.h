@@ -39,8 +39,9 @@
 #define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
 #define MAX_JOIN_LEN (64u << 10) // bytes of CONTROL_JOIN's list, at most
 
-// Commands on the control pipe (CONTROL_FD), one byte each; EOF means the
-// supervisor died, and kills the jail like CONTROL_KILL.
+// Commands on the control pipe (CONTROL_FD), a byte each and what the
+// comment says follows it; EOF means the supervisor died, and kills the
+// jail like CONTROL_KILL.
 #define CONTROL_KILL 'k'   // kill the whole jail
 #define CONTROL_SIGNAL 's' // followed by a signal number byte: for the program's process group
 #define CONTROL_JOIN 'j'   // followed by a u32 length and a JoinLater jail's "tasks" files (strs)
