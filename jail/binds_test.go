@@ -300,29 +300,6 @@ func TestBindIDMapRefusals(t *testing.T) {
 	assertHostClean(t, mounts)
 }
 
-// The spec's constants are spelt twice, in wire.go and stage.h: they must
-// agree, or the helper reads a different spec than the supervisor wrote.
-func TestWireConstantsMatchStageH(t *testing.T) {
-	b, err := os.ReadFile("stage.h")
-	require.NoError(t, err)
-	defs := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[0] == "#define" {
-			defs[f[1]] = strings.TrimSuffix(strings.Trim(f[2], `"`), "u")
-		}
-	}
-	for name, v := range map[string]any{
-		"SPEC_MAGIC": specMagic, "SPEC_FD": specFD, "STATUS_FD": statusFD, "CONTROL_FD": controlFD, "HELPER_EXTRA_FD": helperExtraFD,
-		"SPEC_NEW_NET": specNewNet, "SPEC_POOLED": specPooled, "SPEC_PRIVILEGED": specPrivileged, "SPEC_PREFORK": specPrefork,
-		"SPEC_JOIN_LATER": specJoinLater, "SPEC_TEMPLATE": specTemplate,
-		"MOUNT_WRITABLE": mountWritable, "MOUNT_OPTIONAL": mountOptional, "MOUNT_COPY": mountCopy,
-		"MOUNT_CHECK_ID": mountCheckID, "MOUNT_IDMAP": mountIDMap, "MOUNT_TMPFS": mountTmpfs, "JAIL_UID": JailUID, "JAIL_GID": JailGID,
-	} {
-		assert.Equal(t, fmt.Sprint(v), defs[name], name)
-	}
-}
-
 // A bind target inside a writable bind is a mount point created in the
 // host directory: one the jail planted there as a symlink is refused
 // (attach_tree opens it beneath the root following none), and nothing is

@@ -362,6 +362,9 @@ func (c *Cmd) joinLater() error {
 	join, _ := l.SelfMove()
 	var e encoder
 	e.strs(join)
+	if e.Len() > maxJoinLen {
+		return &SetupError{Step: "join cgroup", Err: fmt.Errorf("a list of %d cgroup files in %d bytes: at most %d bytes", len(join), e.Len(), maxJoinLen)}
+	}
 	msg := binary.NativeEndian.AppendUint32([]byte{controlJoin}, uint32(e.Len()))
 	if _, err := c.control.Write(append(msg, e.Bytes()...)); err != nil {
 		if errors.Is(err, syscall.EPIPE) {

@@ -68,7 +68,7 @@
 // exec stage (execstage.c) shares init's memory until its execve, as
 // posix_spawn's child does, drops every privilege and loads seccomp as the
 // last step before execve. The stages talk over pipes: a spec in, JSON
-// events out (wire.go).
+// events out (wire.go; wire_doc.go lays out every message).
 //
 // # Terminals
 //

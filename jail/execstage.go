@@ -13,8 +13,6 @@ import (
 	"github.com/brig-sandbox/brig/cgroup"
 )
 
-const execStageMagic = "BRIGEXEC1"
-
 // execSettings is what the exec stage applies before it runs the program.
 type execSettings struct {
 	UID, GID uint32

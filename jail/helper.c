@@ -27,10 +27,6 @@
 
 #include "stage.h"
 
-#define CONTROL_KILL 'k'
-#define CONTROL_SIGNAL 's'
-#define CONTROL_JOIN 'j'
-
 static char *read_all(int fd, size_t *len) {
 	size_t cap = 1 << 16, n = 0;
 	char *buf = malloc(cap);
@@ -318,7 +314,7 @@ static int pass_cgroups(int sock) {
 	if (r != 1 || cmd != CONTROL_JOIN)
 		return 0;
 	uint32_t len;
-	if (read_full(CONTROL_FD, &len, sizeof len) < 0 || len > (64u << 10))
+	if (read_full(CONTROL_FD, &len, sizeof len) < 0 || len > MAX_JOIN_LEN)
 		return fail(EIO, "join cgroup", "read the cgroup list");
 	uint8_t *raw = malloc(len ? len : 1);
 	if (raw == NULL || read_full(CONTROL_FD, raw, len) < 0)

@@ -26,8 +26,6 @@
 
 #include "stage.h"
 
-#define MAX_REQUEST (64u << 20)
-
 // Signals Cmd.Signal may send: init passes them to the program's process
 // group, as a terminal's ^C would.
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};

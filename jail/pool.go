@@ -368,8 +368,6 @@ func (c *Cmd) startPooled() (err error) {
 	return c.awaitStart()
 }
 
-const maxRequestLen = 64 << 20
-
 // sendRequest hands the program and its files to the waiting init: an
 // 8-byte length carrying the fds (stdin, stdout, stderr, then the extra
 // files) as SCM_RIGHTS, then the program, its arguments and environment
@@ -397,9 +395,10 @@ func (c *Cmd) sendRequest() error {
 	for i, f := range files {
 		fds[i] = int(f.Fd())
 	}
-	// One sendmsg carries the files, the length and (when the socket
-	// buffer takes it, as it does for any usual request) the whole body.
-	msg := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(body)), uint64(len(body)))
+	// One sendmsg carries the files, the length (native order, as init.c
+	// reads it) and (when the socket buffer takes it, as it does for any
+	// usual request) the whole body.
+	msg := binary.NativeEndian.AppendUint64(make([]byte, 0, 8+len(body)), uint64(len(body)))
 	msg = append(msg, body...)
 	conn, err := c.request.SyscallConn()
 	if err != nil {

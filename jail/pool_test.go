@@ -336,3 +336,38 @@ func TestPoolAwaitReadyEitherOrder(t *testing.T) {
 	var se *SetupError
 	require.ErrorAs(t, c.awaitReady(), &se, "a jail that ends before its init pid is not ready")
 }
+
+// A pooled jail's request is read by init whole, however many writes it
+// takes (a body larger than the socket's buffer), and one over
+// maxRequestLen (stage.h's MAX_REQUEST, which init.c enforces too) is
+// refused by the supervisor before it is sent; the pool then serves the
+// next command, and nothing of the refused jail is left.
+func TestPoolRequestSize(t *testing.T) {
+	before := countMounts()
+	p := newTestPool(t, Config{}, 1)
+	big := strings.Repeat("x", 100<<10)
+	var env []string
+	for i := range 8 {
+		env = append(env, fmt.Sprintf("BIG%d=%s", i, big))
+	}
+	c := p.Command(context.Background(), "/bin/sh", "-c", `printf '%s %s' "${#BIG0}" "${#BIG7}"`)
+	c.Env = env
+	out, err := c.Output()
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("%d %d", len(big), len(big)), string(out))
+	require.EqualValues(t, 1, p.Stats().Hits, "the request went to a pooled jail")
+
+	waitReady(t, p, 1)
+	c = p.Command(context.Background(), "/bin/true", strings.Repeat("y", maxRequestLen))
+	err = c.Run()
+	var setup *SetupError
+	require.ErrorAs(t, err, &setup)
+	assert.Equal(t, "send request", setup.Step)
+	assert.Contains(t, setup.Err.Error(), fmt.Sprintf("at most %d", maxRequestLen))
+
+	out, err = p.Command(context.Background(), "/bin/echo", "ok").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "ok\n", string(out))
+	p.Close()
+	assertHostClean(t, before)
+}

@@ -40,9 +40,6 @@ func identityFiles(home, hostname string) []string {
 	}
 }
 
-// maxEtcCopy is the largest /etc file copied rather than bound.
-const maxEtcCopy = 128 << 10
-
 // rootMounts lists the jail's system mounts followed by the caller's binds
 // and tmpfs directories, with every host source resolved now, on the host:
 // inside the jail an absolute symlink would resolve against the wrong root.

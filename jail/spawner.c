@@ -26,8 +26,7 @@
 
 #include "stage.h"
 
-#define SPAWNER_FD 3
-#define HELPER_FDS 6 // stdin, stdout, stderr, spec, status, control
+#define HELPER_FDS HELPER_EXTRA_FD // stdin, stdout, stderr, spec, status, control
 #define MAX_FDS (HELPER_FDS + MAX_EXTRA + 2) // + the root template and a tty socket (helper.c)
 
 // install puts fds[i] on fd i and closes everything else.
@@ -77,8 +76,8 @@ void run_spawner(char **argv) {
 			signal(SIGCHLD, SIG_DFL);
 			close(SPAWNER_FD);
 			if (install(fds, n) < 0) {
-				dprintf(STATUS_FD, "{\"k\":\"error\",\"step\":\"start helper\",\"err\":\"install fds: %s\"}\n", errstr(errno));
-				_exit(1);
+				fail(errno, "start helper", "install fds");
+				die(); // on STATUS_FD, if install got as far as placing it
 			}
 			// Named for ps: it is a helper now (INIT_ARG0's rule holds).
 			memset(argv[0], 0, strlen(argv[0]));
@@ -87,7 +86,7 @@ void run_spawner(char **argv) {
 			run_helper(argv);
 		}
 		if (pid < 0)
-			dprintf(fds[4], "{\"k\":\"error\",\"step\":\"start helper\",\"err\":\"fork: %s\"}\n", errstr(errno));
+			dprintf(fds[STATUS_FD], "{\"k\":\"error\",\"errno\":%d,\"step\":\"start helper\",\"err\":\"fork: %s\"}\n", errno, errstr(errno));
 		for (int i = 0; i < n; i++)
 			close(fds[i]);
 	}

@@ -21,7 +21,7 @@ import (
 // second jail (or forked before the Go runtime starts, in a program that
 // asks: adoptEarlySpawner), is used once it runs, and ends after its
 // helpers when the supervisor dies or calls Supervisor.Close.
-const spawnerArg0 = "brig:spawner"
+const spawnerArg0 = C.SPAWNER_ARG0
 
 // spawnerState is a Supervisor's spawner. A jail is one SOCK_SEQPACKET
 // message carrying the helper's fds; whatever goes wrong later is reported

@@ -2,7 +2,12 @@
 // constructor of the embedding binary, before the Go runtime starts: a re-exec
 // of the binary then costs what an exec of a tiny C program costs, and init
 // forks the program without a second exec. See wire.go for the stages and
-// the spec they read.
+// the spec they read, wire_doc.go for every message between them.
+//
+// Every value the supervisor (Go) and the stages (C) must agree on is
+// defined here, once; wire.go reads them through cgo, so a change here is a
+// change of both sides. Integers on every channel are in the machine's own
+// byte order: both ends are the same binary on the same machine.
 #ifndef BRIG_STAGE_H
 #define BRIG_STAGE_H
 
@@ -14,6 +19,8 @@
 #define INIT_ARG0 "brig:init"     // what init calls itself: no longer than HELPER_ARG0
 #define SPEC_MAGIC "BRIGSPEC3"
 #define EXEC_MAGIC "BRIGEXEC1"
+
+#define SPAWNER_FD 3 // the spawner's socket (spawner.go's startSpawner)
 
 // fds of the helper (wire.go)
 #define SPEC_FD 3
@@ -29,6 +36,16 @@
 #define SPEC_TEMPLATE 32u   // the root template's fd follows the extra files (roottemplate.go)
 #define SPEC_TTY 128u // the program gets a pty of the jail's devpts; its socket follows the template's fd (init.c's open_tty)
 #define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
+#define MAX_JOIN_LEN (64u << 10) // bytes of CONTROL_JOIN's list, at most
+
+// Commands on the control pipe (CONTROL_FD), a byte each and what the
+// comment says follows it; EOF means the supervisor died, and kills the
+// jail like CONTROL_KILL.
+#define CONTROL_KILL 'k'   // kill the whole jail
+#define CONTROL_SIGNAL 's' // followed by a signal number byte: for the program's process group
+#define CONTROL_JOIN 'j'   // followed by a u32 length and a JoinLater jail's "tasks" files (strs)
+
+#define MAX_REQUEST (64u << 20) // bytes of a pooled jail's request body, at most
 
 #define MOUNT_WRITABLE 1u
 #define MOUNT_OPTIONAL 2u
@@ -36,12 +53,12 @@
 #define MOUNT_CHECK_ID 8u // source must open, following no symlink, to dev:ino (wire.go's mountSpec)
 #define MOUNT_IDMAP 16u   // an idmapped mount: owner_uid:owner_gid on the host is the jail's user
 #define MOUNT_TMPFS 32u   // no source: target gets a fresh directory of the scratch tmpfs (Config.Tmpfs)
-#define MAX_COPY (128u << 10)
+#define MAX_COPY (128u << 10) // bytes of a file copied into the root rather than bound, at most
 
 #define JAIL_UID 1000
 #define JAIL_GID 1000
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
-#define MAX_EXTRA 64
+#define MAX_EXTRA 64 // extra files a jail passes on (Cmd.ExtraFiles), at most
 
 struct mount_spec {
 	char *source, *target, *symlink;

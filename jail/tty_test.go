@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -238,17 +237,6 @@ func TestTTYRefusedForPool(t *testing.T) {
 	require.ErrorAs(t, err, &setup)
 	assert.Contains(t, setup.Err.Error(), "pooled jail has no TTY")
 	require.NoError(t, p.Command(context.Background(), "/bin/true").Run())
-}
-
-// SPEC_TTY agrees between wire.go and stage.h.
-func TestTTYSpecFlag(t *testing.T) {
-	b, err := os.ReadFile("stage.h")
-	require.NoError(t, err)
-	assert.True(t, slices.ContainsFunc(strings.Split(string(b), "\n"), func(l string) bool {
-		f := strings.Fields(l)
-		return len(f) >= 3 && f[0] == "#define" && f[1] == "SPEC_TTY" && f[2] == "128u"
-	}))
-	assert.Equal(t, 128, specTTY)
 }
 
 // The tty socket goes after the caller's extra files and the root

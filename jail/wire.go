@@ -1,41 +1,73 @@
 package jail
 
+// #include "stage.h"
+import "C"
+
 import (
 	"bytes"
 	"encoding/binary"
 	"syscall"
 )
 
-// What the jail's stages (see the package documentation) exchange. The
-// supervisor writes a spec (below) to the helper's fd 3; init is the
-// helper's clone and has it already. Helper and init report events as JSON
-// lines on a shared status pipe (fd 4); each line is one write shorter than
-// PIPE_BUF, so lines never interleave.
+// What the jail's stages (see the package documentation) exchange; every
+// message is laid out in wire_doc.go. The supervisor writes a spec (below)
+// to the helper's fd 3; init is the helper's clone and has it already.
+// Helper and init report events as JSON lines on a shared status pipe
+// (fd 4); each line is one write shorter than PIPE_BUF, so lines never
+// interleave.
+//
+// Every value both sides must agree on is stage.h's, read here through
+// cgo: there is no second spelling to drift. Integers are in native byte
+// order on every channel (encoder), as the C reads them.
 const (
-	helperArg0 = "brig:helper"
+	helperArg0 = C.HELPER_ARG0 // spawner.go has spawnerArg0
+	spawnerFD  = C.SPAWNER_FD
 
-	specFD    = 3 // spec in, read to EOF
-	statusFD  = 4 // events out
-	controlFD = 5 // commands from the supervisor (below)
+	specFD    = C.SPEC_FD    // spec in, read to EOF
+	statusFD  = C.STATUS_FD  // events out
+	controlFD = C.CONTROL_FD // commands from the supervisor (below)
 	// The caller's extra files follow from fd 6; the program gets them
 	// from fd 3. A pooled jail (spec.Pooled) has no extra files when it is
 	// built; its request socket takes the first extra slot instead (pool.go).
-	helperExtraFD   = 6
+	helperExtraFD   = C.HELPER_EXTRA_FD
 	helperRequestFD = helperExtraFD
 
-	specMagic = "BRIGSPEC3"
+	specMagic      = C.SPEC_MAGIC
+	execStageMagic = C.EXEC_MAGIC // execSettings, inside the spec
+
+	// maxRequestLen caps a pooled jail's request body (pool.go, init.c).
+	maxRequestLen = C.MAX_REQUEST
+	// maxJoinLen caps controlJoin's list (cmd.go's joinLater, helper.c).
+	maxJoinLen = C.MAX_JOIN_LEN
+	// maxEtcCopy is the largest /etc file copied rather than bound
+	// (rootfs.go, roottemplate.go, mounts.c).
+	maxEtcCopy = C.MAX_COPY
 )
 
 // Control commands, one or two bytes each. EOF means the supervisor died,
 // and kills the jail like controlKill.
 const (
-	controlKill   = 'k' // kill the whole jail
-	controlSignal = 's' // followed by a signal number: send it to the program's process group
+	controlKill   = C.CONTROL_KILL   // kill the whole jail
+	controlSignal = C.CONTROL_SIGNAL // followed by a signal number: send it to the program's process group
 	// controlJoin is followed by a u32 length and that many bytes: the
 	// cgroup v1 "tasks" files of a JoinLater jail (strs). Sent once, before
 	// any other command but controlKill.
-	controlJoin = 'j'
+	controlJoin = C.CONTROL_JOIN
 )
+
+// The public constants that stage.h spells too stay literals in config.go,
+// so that go doc shows their values, and the fds of the helper and the
+// spawner are laid out by the order of their ExtraFiles, which start at
+// fd 3 (cmd.go's startHelper, spawner.go's startSpawner): this does not
+// compile unless both sides agree (a duplicate key false).
+func _() {
+	_ = map[bool]int{false: 0, specFD == 3 && statusFD == 4 && controlFD == 5 && helperExtraFD == 6: 1}
+	_ = map[bool]int{false: 0, spawnerFD == 3: 1}
+	_ = map[bool]int{false: 0, MaxExtraFiles == C.MAX_EXTRA: 1}
+	_ = map[bool]int{false: 0, JailUID == C.JAIL_UID: 1}
+	_ = map[bool]int{false: 0, JailGID == C.JAIL_GID: 1}
+	_ = map[bool]int{false: 0, DefaultPath == C.DEFAULT_PATH: 1}
+}
 
 // spec is everything the jail's stages need, resolved on the host.
 type spec struct {
@@ -111,20 +143,20 @@ type mountSpec struct {
 }
 
 const (
-	specNewNet     = 1
-	specPooled     = 2
-	specPrivileged = 4
-	specPrefork    = 8
-	specJoinLater  = 16
-	specTemplate   = 32
-	specTTY        = 128 // a tty socket follows the template's fd (tty.go)
+	specNewNet     = C.SPEC_NEW_NET
+	specPooled     = C.SPEC_POOLED
+	specPrivileged = C.SPEC_PRIVILEGED
+	specPrefork    = C.SPEC_PREFORK
+	specJoinLater  = C.SPEC_JOIN_LATER
+	specTemplate   = C.SPEC_TEMPLATE
+	specTTY        = C.SPEC_TTY // a tty socket follows the template's fd (tty.go)
 
-	mountWritable = 1
-	mountOptional = 2
-	mountCopy     = 4
-	mountCheckID  = 8
-	mountIDMap    = 16
-	mountTmpfs    = 32
+	mountWritable = C.MOUNT_WRITABLE
+	mountOptional = C.MOUNT_OPTIONAL
+	mountCopy     = C.MOUNT_COPY
+	mountCheckID  = C.MOUNT_CHECK_ID
+	mountIDMap    = C.MOUNT_IDMAP
+	mountTmpfs    = C.MOUNT_TMPFS
 )
 
 // encoder lays values out as stage.c's reader takes them: native-endian

@@ -1,0 +1,74 @@
+package jail
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/cgroup"
+)
+
+// The spec the supervisor encodes is the spec the helper parses, field for
+// field (decodeSpec runs stage.c's parse_spec). Every field holds a value
+// no other field holds, so two fields swapped on one side show; each spec
+// flag is set alone once and each mount has one flag of its own, so a
+// flag written as another shows; a spec cut short or with a byte left
+// over is refused, as the helper refuses it.
+func TestSpecRoundTrip(t *testing.T) {
+	base := spec{
+		Path: "/usr/bin/python3", Args: []string{"python3", "-c", "pass"}, Env: []string{"A=1", "B=2"},
+		Dir: "/work", Hostname: "host", Etc: []string{"passwd", "group", "hosts", "hostname"},
+		IDs:       hostIDLease{Init: 1_500_000_001, Jail: 1_500_000_002, GID: 1_500_000_003},
+		TmpfsSize: 64 << 20,
+		CgroupDir: "/sys/fs/cgroup/brig/j1", ProcsFiles: []string{"/p1", "/p2"},
+		JoinTasks: []string{"/j1", "/j2", "/j3"}, HomeTasks: []string{"/h1"},
+		IPCSysctls: []string{"kernel/msgmni=64", "kernel/shmall=4096"},
+		Exec: execSettings{
+			UID: 1000, GID: 1001, Extra: 2, Seccomp: []byte("01234567abcdefgh"),
+			Rlimits: []cgroup.Rlimit{{Resource: 7, Cur: 11, Max: 12}, {Resource: 1, Cur: 1 << 40, Max: 1<<40 + 1}},
+		},
+	}
+	for i, set := range []func(*mountSpec){
+		func(*mountSpec) {},
+		func(m *mountSpec) { m.Writable = true },
+		func(m *mountSpec) { m.Optional = true },
+		func(m *mountSpec) { m.Copy = true },
+		func(m *mountSpec) { m.CheckID = true },
+		func(m *mountSpec) { m.IDMap = true },
+		func(m *mountSpec) { m.Tmpfs = true },
+	} {
+		m := mountSpec{Source: fmt.Sprintf("/src%d", i), Target: fmt.Sprintf("/dst%d", i), Symlink: fmt.Sprintf("link%d", i),
+			Dev: uint64(100 + i), Ino: uint64(200 + i), OwnerUID: uint32(300 + i), OwnerGID: uint32(400 + i)}
+		set(&m)
+		base.Mounts = append(base.Mounts, m)
+	}
+	got, ok := decodeSpec(base.encode())
+	require.True(t, ok, "parse_spec refused the spec")
+	assert.Equal(t, &base, got)
+
+	for name, set := range map[string]func(*spec){
+		"NewNet":     func(s *spec) { s.NewNet = true },
+		"Pooled":     func(s *spec) { s.Pooled = true },
+		"Privileged": func(s *spec) { s.IDs.Privileged = true },
+		"Prefork":    func(s *spec) { s.Prefork = true },
+		"JoinLater":  func(s *spec) { s.JoinLater = true },
+		"Template":   func(s *spec) { s.Template = true },
+		"TTY":        func(s *spec) { s.TTY = true },
+	} {
+		s := base
+		set(&s)
+		got, ok := decodeSpec(s.encode())
+		require.True(t, ok, name)
+		assert.Equal(t, &s, got, name)
+	}
+
+	b := base.encode()
+	_, ok = decodeSpec(b[:len(b)-1])
+	assert.False(t, ok, "a spec cut short")
+	_, ok = decodeSpec(append(b[:len(b):len(b)], 0))
+	assert.False(t, ok, "a byte left over")
+	_, ok = decodeSpec(append([]byte("BRIGSPEC0"), b[len(specMagic):]...))
+	assert.False(t, ok, "another magic")
+}
