@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -364,7 +363,7 @@ import socket as so; print("hostname", so.gethostname())
 func TestSilentNetworkMakerReplaced(t *testing.T) {
 	testenv.RequireRoot(t)
 	requirePython(t)
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
 	defer slog.SetDefault(prev)
@@ -398,24 +397,6 @@ print(ifs, a.recv(4), os.readlink("/proc/self/ns/net"))
 	assert.GreaterOrEqual(t, strings.Count(logs.String(), "the maker ended without a word: exited with status 0"), 2,
 		"each replacement is logged with how the maker ended:\n%s", logs)
 	assertHostClean(t, before)
-}
-
-// logBuffer collects slog's output from the goroutines that log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Two jails alive at once have two network namespaces, neither the host's:

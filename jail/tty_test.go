@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,36 +17,6 @@ import (
 
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer a test may read while the copy writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor waits until out holds want, or fails the test.
-func waitFor(t *testing.T, out *syncBuffer, want string) {
-	t.Helper()
-	deadline := time.Now().Add(testenv.Scaled(10 * time.Second))
-	for !strings.Contains(out.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the pty's output: %q", want, out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // jailPtys lists the host's ptys whose owner is a jail's id: a pty of the
 // jail's own devpts must never show in the host's.
@@ -128,7 +97,7 @@ func TestTTYIsAPtyOfTheJailsDevpts(t *testing.T) {
 // (stty size reads it; the program's SIGWINCH handler runs).
 func TestTTYWindowSizeAndResize(t *testing.T) {
 	testenv.RequireRoot(t)
-	var out syncBuffer
+	var out testenv.Buffer
 	in, inW, err := os.Pipe()
 	require.NoError(t, err)
 	defer in.Close()
@@ -138,9 +107,9 @@ func TestTTYWindowSizeAndResize(t *testing.T) {
 	cmd.TTY = &TTY{Rows: 33, Cols: 101}
 	cmd.Stdin, cmd.Stdout = in, &out
 	require.NoError(t, cmd.Start())
-	waitFor(t, &out, "SIZE 33 101")
+	testenv.WaitFor(t, &out, "SIZE 33 101", 10*time.Second)
 	require.NoError(t, cmd.ResizeTTY(50, 132))
-	waitFor(t, &out, "WINCH 50 132")
+	testenv.WaitFor(t, &out, "WINCH 50 132", 10*time.Second)
 	_, err = inW.Write([]byte("go\n"))
 	require.NoError(t, err)
 	require.NoError(t, cmd.Wait(), "output: %q", out.String())

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/jail"
 )
 
@@ -60,23 +60,23 @@ func TestInteractivePythonExitAndInterrupt(t *testing.T) {
 	// Ctrl-C at the prompt drops the line being typed; the prompt goes on.
 	pr, pw := io.Pipe()
 	interrupts := make(chan os.Signal, 1)
-	var out syncBuilder
+	var out testenv.Buffer
 	done := make(chan struct{})
 	go func() {
 		interact(context.Background(), interruptible{sess: p, interrupts: interrupts}, "python", pr, &out, 5*time.Second, interrupts)
 		close(done)
 	}()
-	waitFor(t, &out, ">>> ")
+	testenv.WaitFor(t, &out, ">>> ", 15*time.Second)
 	interrupts <- syscall.SIGINT
-	waitFor(t, &out, "KeyboardInterrupt\n>>> ")
+	testenv.WaitFor(t, &out, "KeyboardInterrupt\n>>> ", 15*time.Second)
 	// Ctrl-C during a cell interrupts it; the session keeps its state.
 	io.WriteString(pw, "x = 41\n")
 	io.WriteString(pw, "import time; print('sleeping', flush=True); time.sleep(60)\n")
-	waitFor(t, &out, "sleeping\n")
+	testenv.WaitFor(t, &out, "sleeping\n", 15*time.Second)
 	interrupts <- syscall.SIGINT
-	waitFor(t, &out, "KeyboardInterrupt")
+	testenv.WaitFor(t, &out, "KeyboardInterrupt", 15*time.Second)
 	io.WriteString(pw, "x + 1\n")
-	waitFor(t, &out, "42\n")
+	testenv.WaitFor(t, &out, "42\n", 15*time.Second)
 	// exit() leaves without a traceback.
 	io.WriteString(pw, "exit()\nprint('after exit')\n")
 	select {
@@ -142,36 +142,6 @@ func cgroupsOf(pid int) []string {
 		return nil
 	})
 	return found
-}
-
-// syncBuilder is a strings.Builder the prompt writes to while the test reads.
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuilder) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuilder) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor waits until out holds want; it fails the test after a while.
-func waitFor(t *testing.T, out *syncBuilder, want string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(out.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in %q", want, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // "stream": true sends the cell's output as event lines, in order, before
