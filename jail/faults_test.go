@@ -555,12 +555,9 @@ func TestFaultCLIQuietIsQuiet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the CLI")
 	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("needs setpriv")
-	}
+	asNobody := testenv.AsNobody(t)
 	brig := buildBrig(t)
-	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", brig, "run", "--quiet", "--", "/bin/sh", "-c", "echo program >&2")
+	cmd := exec.Command(asNobody[0], append(asNobody[1:], brig, "run", "--quiet", "--", "/bin/sh", "-c", "echo program >&2")...)
 	cmd.Dir = "/"
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

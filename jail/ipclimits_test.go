@@ -124,11 +124,7 @@ func TestHelperIPCUnprivileged(t *testing.T) {
 // one owned by a user namespace below the jail's (init.c's
 // own_ipc_namespace). The limits hold there too.
 func TestJailIPCLimitsUnprivileged(t *testing.T) {
-	testenv.RequireRoot(t)
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("needs setpriv (util-linux) to run as nobody")
-	}
+	asNobody := testenv.AsNobody(t)
 	if _, err := exec.LookPath("ipcmk"); err != nil {
 		t.Skip("needs ipcmk (util-linux)")
 	}
@@ -139,7 +135,7 @@ func TestJailIPCLimitsUnprivileged(t *testing.T) {
 	bin := filepath.Join(dir, "jail.test")
 	copyFile(t, os.Args[0], bin)
 	require.NoError(t, os.Chmod(bin, 0o755))
-	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", bin, "-test.run=^TestHelperIPCUnprivileged$")
+	cmd := exec.Command(asNobody[0], append(asNobody[1:], bin, "-test.run=^TestHelperIPCUnprivileged$")...)
 	cmd.Dir = dir
 	cmd.Env = []string{"BRIG_TEST_IPC_UNPRIVILEGED=1", "PATH=/usr/bin:/bin"}
 	out, err := cmd.CombinedOutput()

@@ -36,11 +36,7 @@ func TestHelperUnprivileged(t *testing.T) {
 }
 
 func TestUnprivileged(t *testing.T) {
-	testenv.RequireRoot(t)
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("needs setpriv (util-linux) to run as nobody")
-	}
+	nobody := testenv.AsNobody(t)
 	dir, err := os.MkdirTemp("", "brig-unpriv-")
 	require.NoError(t, err)
 	defer os.RemoveAll(dir)
@@ -50,7 +46,7 @@ func TestUnprivileged(t *testing.T) {
 	require.NoError(t, os.Chmod(bin, 0o755))
 
 	asNobody := func(require bool) (string, error) {
-		cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", bin, "-test.run=^TestHelperUnprivileged$")
+		cmd := exec.Command(nobody[0], append(nobody[1:], bin, "-test.run=^TestHelperUnprivileged$")...)
 		cmd.Dir = dir
 		cmd.Env = []string{"BRIG_TEST_UNPRIVILEGED=1", "PATH=/usr/bin:/bin"}
 		if require {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/jail"
 )
 
@@ -126,13 +127,7 @@ func FuzzParseBind(f *testing.F) {
 // Unprivileged, the same refusal holds, and idmap is accepted only where it
 // changes nothing: the jail's user already is the caller on the host.
 func TestRunBindUnprivileged(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run brig as nobody")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("needs setpriv to run brig as nobody")
-	}
+	asNobody := testenv.AsNobody(t)
 	bin := buildBrig(t)
 	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o711))
 	dir, err := os.MkdirTemp("", "brig-binds-")
@@ -140,7 +135,7 @@ func TestRunBindUnprivileged(t *testing.T) {
 	defer os.RemoveAll(dir)
 	require.NoError(t, os.Chmod(dir, 0o755))
 	nobody := func(args ...string) (int, string, string) {
-		cmd := exec.Command(setpriv, append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", bin, "run", "--quiet"}, args...)...)
+		cmd := exec.Command(asNobody[0], append(append(asNobody[1:], bin, "run", "--quiet"), args...)...)
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		_ = cmd.Run()

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // brig run --tmpfs PATH (repeatable): a fresh, empty directory the program
@@ -68,23 +70,17 @@ func TestSessionTmpfs(t *testing.T) {
 // Unprivileged (brig run as nobody: init in a user namespace of nobody's),
 // --tmpfs works the same and shares the size.
 func TestRunTmpfsUnprivileged(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run brig as nobody")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("needs setpriv to run brig as nobody")
-	}
+	nobody := testenv.AsNobody(t)
 	bin := buildBrig(t)
 	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o711))
-	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", bin, "run", "--quiet",
+	cmd := exec.Command(nobody[0], append(nobody[1:], bin, "run", "--quiet",
 		"--tmpfs", "/var/brig-cli-tmpfs", "--tmpfs", "/tmp/x", "--tmpfs-size", "2M", "--", "/bin/sh", "-c",
 		`id -u; ls -A /var/brig-cli-tmpfs /tmp/x; echo hi > /var/brig-cli-tmpfs/f && cat /var/brig-cli-tmpfs/f
-head -c 3000000 /dev/zero > /tmp/x/big 2>/dev/null || echo full`)
+head -c 3000000 /dev/zero > /tmp/x/big 2>/dev/null || echo full`)...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Run(), stderr.String())
 	assert.Equal(t, "1000\n/tmp/x:\n\n/var/brig-cli-tmpfs:\nhi\nfull\n", stdout.String())
-	_, err = os.Stat("/var/brig-cli-tmpfs")
+	_, err := os.Stat("/var/brig-cli-tmpfs")
 	assert.ErrorIs(t, err, os.ErrNotExist, "made on the host")
 }

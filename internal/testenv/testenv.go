@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -32,4 +33,17 @@ func RequireRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the test builds jails or cgroups for real")
 	}
+}
+
+// AsNobody is the command prefix that runs a program as nobody (setpriv,
+// with no supplementary groups), for the tests of brig unprivileged. It
+// skips the test without root or setpriv (util-linux).
+func AsNobody(t testing.TB) []string {
+	t.Helper()
+	RequireRoot(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv (util-linux) to run as nobody")
+	}
+	return []string{setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"}
 }
