@@ -1,0 +1,75 @@
+// Package layout holds the test of who may import whom in brig's module.
+package layout
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/brig-sandbox/brig"
+
+// allowed lists, for each package of the module, the packages of the module
+// its non-test code may import. A package not listed may import none; a new
+// package is added here on purpose. The rules: cgroup and seccomp import
+// nothing of brig; jail only those two; the test support (internal/testenv,
+// its silentmaker) is imported by no program; the corpus runner
+// internal/hostile knows nothing of jail (jail's own tests import it), its
+// API runner does.
+var allowed = map[string][]string{
+	"cgroup":                       nil,
+	"seccomp":                      nil,
+	"jail":                         {"cgroup", "seccomp"},
+	"cmd/brig":                     {"cgroup", "jail", "seccomp"},
+	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
+	"examples/python":              {"jail"},
+	"examples/shell":               {"jail"},
+	"internal/hostile":             nil,
+	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail"},
+	"internal/testenv":             nil,
+	"internal/testenv/silentmaker": nil,
+}
+
+func TestImportRules(t *testing.T) {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(goBin, "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		pkg := strings.TrimPrefix(strings.TrimPrefix(f[0], module), "/")
+		if pkg == "internal/layout" {
+			continue
+		}
+		seen[pkg] = true
+		want, ok := allowed[pkg]
+		if !ok {
+			t.Errorf("%s: a package the import rules do not know; add it to allowed with what it may import", pkg)
+			continue
+		}
+		for _, imp := range f[1:] {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, module+"/")
+			if !slices.Contains(want, dep) {
+				t.Errorf("%s imports %s, which the import rules do not allow", pkg, dep)
+			}
+		}
+	}
+	for pkg := range allowed {
+		if !seen[pkg] {
+			t.Errorf("%s: listed in the import rules but not in the module", pkg)
+		}
+	}
+}
