@@ -230,7 +230,7 @@ func TestCgroup1Placement(t *testing.T) {
 		t.Run(fmt.Sprintf("self-move=%v", selfMove), func(t *testing.T) {
 			c := Command(context.Background(), Config{Limiter: cgroup.Cgroup1, RequireCgroups: true}, "/bin/sh", "-c", spin)
 			var err error
-			c.cfg, err = c.Config.withDefaults()
+			c.cfg, err = DefaultSupervisor.withDefaults(c.Config)
 			require.NoError(t, err)
 			c.start = time.Now()
 			s, err := c.buildSpec(false)
