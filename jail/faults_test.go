@@ -214,13 +214,7 @@ func TestFaultCLIKilledMidRun(t *testing.T) {
 	}
 	brig := buildBrig(t)
 	before := hostile.Snapshot(hostileIDs())
-	cli := exec.Command(brig, "run", "--quiet", "--", "/bin/sh", "-c", "echo up; (setsid sleep 300 &); sleep 300")
-	out, err := cli.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cli.Start())
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "up\n", line)
+	cli := startCLIUntilUp(t, brig, "echo up; (setsid sleep 300 &); sleep 300")
 	tree := procTree(cli.Process.Pid)
 	require.NoError(t, cli.Process.Signal(syscall.SIGKILL))
 	_ = cli.Wait()
@@ -577,15 +571,9 @@ func TestFaultCLISignaled(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			before := hostile.Snapshot(hostileIDs())
-			cli := exec.Command(brig, "run", "--quiet", "--", "/bin/sh", "-c", "echo up; sleep 300")
-			out, err := cli.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, cli.Start())
-			line, err := bufio.NewReader(out).ReadString('\n')
-			require.NoError(t, err)
-			require.Equal(t, "up\n", line)
+			cli := startCLIUntilUp(t, brig, "echo up; sleep 300")
 			require.NoError(t, cli.Process.Signal(sig))
-			err = cli.Wait()
+			err := cli.Wait()
 			var ee *exec.ExitError
 			require.ErrorAs(t, err, &ee, "brig run must report the canceled program")
 			assert.True(t, ee.Exited(), "brig run died of %v instead of tearing the jail down: %v", sig, err)
@@ -593,4 +581,18 @@ func TestFaultCLISignaled(t *testing.T) {
 			assert.Empty(t, withoutStale(hostile.SettleLeaks(before, hostileIDs(), time.Second)))
 		})
 	}
+}
+
+// startCLIUntilUp starts `brig run --quiet -- /bin/sh -c script` and returns
+// once the jailed script has printed its first line, "up".
+func startCLIUntilUp(t *testing.T, brig, script string) *exec.Cmd {
+	t.Helper()
+	cli := exec.Command(brig, "run", "--quiet", "--", "/bin/sh", "-c", script)
+	out, err := cli.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cli.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "up\n", line)
+	return cli
 }
