@@ -18,7 +18,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 GO=${GO:-go}
-CACHE=${BRIG_VM_CACHE:-$ROOT/.cache/vm}
+CACHE=${BRIG_VM_CACHE:-$ROOT/build/vm}
 mkdir -p "$CACHE" || exit 2
 SCALE=${BRIG_TIME_SCALE:-4}
 # Each VM gets 4 minutes; the guest's own -test.timeout (2m, 3m) fires first
