@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path"
 	"slices"
 	"strings"
@@ -20,7 +21,7 @@ import (
 )
 
 // rootProbe reports, as JSON, what a jail sees at each path named on its
-// stdin (one a line): the kind, mode, size and content hash of a file, the
+// stdin (one a line), and its umask: the kind, mode, size and content hash of a file, the
 // target of a link, the device number of a node, or null when absent; the
 // names in /, /etc and /dev; and its mount points with type and options.
 const rootProbe = `
@@ -50,7 +51,7 @@ for line in open("/proc/self/mountinfo"):
     f = line.split()
     sep = f.index("-")
     mounts[f[4]] = {"type": f[sep + 1], "opts": f[5].split(",")}
-print(json.dumps({"entries": {p: entry(p) for p in paths},
+print(json.dumps({"umask": os.umask(0), "entries": {p: entry(p) for p in paths},
                   "names": {d: sorted(os.listdir(d)) for d in ("/", "/etc", "/dev")},
                   "mounts": mounts}))
 `
@@ -70,6 +71,7 @@ type probedMount struct {
 }
 
 type probedRoot struct {
+	Umask   uint32                  `json:"umask"`
 	Entries map[string]*probedEntry `json:"entries"`
 	Names   map[string][]string     `json:"names"`
 	Mounts  map[string]probedMount  `json:"mounts"`
@@ -200,6 +202,25 @@ func TestRootMatchesDescription(t *testing.T) {
 		got := probeRoot(t, cfg, desc)
 		require.Equal(t, uses, templateUses.Load(), "the jail was started from a template")
 		checkRootAgainst(t, desc, DefaultWorkDir, got)
+		if os.Getenv("BRIG_ROOT_UMASK") == "1" {
+			assert.Equal(t, uint32(0o027), got.Umask, "the program's umask")
+		}
+	})
+
+	t.Run("own root under umask 027", func(t *testing.T) {
+		if os.Getenv("BRIG_ROOT_UMASK") == "1" {
+			t.Skip("in the supervisor started under it")
+		}
+		// A supervisor (and so its spawner) started under a umask that
+		// would take the jail's user's access to /etc: the modes made are
+		// still the description's, and the program gets the umask.
+		old := unix.Umask(0o027)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRootMatchesDescription$/^own_root$", "-test.v")
+		cmd.Env = append(os.Environ(), "BRIG_ROOT_UMASK=1", "BRIG_TEST_SUPERVISOR=1")
+		out, err := cmd.CombinedOutput()
+		unix.Umask(old)
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "--- PASS: TestRootMatchesDescription/own_root", "%s", out)
 	})
 
 	t.Run("template", func(t *testing.T) {
