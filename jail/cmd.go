@@ -290,7 +290,6 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 	s := &spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
 		Hostname:   c.cfg.Hostname,
-		Etc:        identityFiles(dir, c.cfg.Hostname),
 		IDs:        *c.lease,
 		Mounts:     mounts,
 		Template:   c.fromTemplate,
@@ -300,6 +299,9 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 		JoinLater:  joinLater,
 		IPCSysctls: ipcSysctls(c.cfg.Limits.Memory),
 		Exec:       execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
+	}
+	if !c.fromTemplate {
+		s.Root = rootOwn(dir, c.cfg.Hostname)
 	}
 	if !joinLater {
 		s.CgroupDir, s.ProcsFiles = c.limiter.Dir(), c.limiter.ProcsFiles()

@@ -76,8 +76,11 @@ type spec struct {
 	Env      []string
 	Dir      string
 	Hostname string
-	Etc      []string // the jail's identity files, identityFiles' order
 	IDs      hostIDLease
+	// Root: brig's own part of a jail's root (rootfs.go's rootOwn), which
+	// init applies before the scratch binds and Mounts; empty with
+	// Template, which holds it already.
+	Root []mountSpec
 	// Mounts in order; sources are absolute host paths with symlinks resolved.
 	Mounts []mountSpec
 	// Template: the root template's fd follows the extra files (and a
@@ -122,8 +125,13 @@ type spec struct {
 	Exec execSettings
 }
 
+// mountSpec is one entry of a jail's root: a bind (Source onto Target),
+// a copy, a symlink, a scratch tmpfs directory, or one of brig's own
+// entries (Dir, File, Device). Both builders apply the same entries:
+// mounts.c's apply_mount in a jail's own root, roottemplate.go's apply in a
+// template.
 type mountSpec struct {
-	Source   string // host path
+	Source   string // host path (with Dir and Tmpfs: the tmpfs's options)
 	Target   string // jail path
 	Writable bool
 	Optional bool // skip silently when Source does not exist
@@ -138,8 +146,19 @@ type mountSpec struct {
 	IDMap              bool
 	OwnerUID, OwnerGID uint32
 	// Tmpfs: no Source; Target gets a fresh directory of the jail's
-	// scratch tmpfs (Config.Tmpfs).
+	// scratch tmpfs (Config.Tmpfs). With Dir: Target gets a tmpfs of its
+	// own, mounted with Source's options, nosuid and noexec (devices
+	// allowed: /dev), read-only once the root is built.
 	Tmpfs bool
+	// Dir: Target is made a directory of mode Mode.
+	Dir bool
+	// File: Target is made a regular file of mode Mode holding Content.
+	File    bool
+	Content string
+	Mode    uint32
+	// Device: the host's device node Source is bound onto Target, nosuid
+	// and noexec, devices allowed.
+	Device bool
 }
 
 const (
@@ -157,6 +176,9 @@ const (
 	mountCheckID  = C.MOUNT_CHECK_ID
 	mountIDMap    = C.MOUNT_IDMAP
 	mountTmpfs    = C.MOUNT_TMPFS
+	mountDir      = C.MOUNT_DIR
+	mountFile     = C.MOUNT_FILE
+	mountDevice   = C.MOUNT_DEVICE
 )
 
 // encoder lays values out as stage.c's reader takes them: native-endian
@@ -170,6 +192,25 @@ func (e *encoder) strs(v []string) {
 	e.u32(uint32(len(v)))
 	for _, s := range v {
 		e.str(s)
+	}
+}
+
+// mounts lays a list of root entries out as stage.c's get_mounts reads it.
+func (e *encoder) mounts(ms []mountSpec) {
+	e.u32(uint32(len(ms)))
+	for _, m := range ms {
+		e.str(m.Source)
+		e.str(m.Target)
+		e.str(m.Symlink)
+		e.str(m.Content)
+		e.u32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy) |
+			boolFlag(m.CheckID, mountCheckID) | boolFlag(m.IDMap, mountIDMap) | boolFlag(m.Tmpfs, mountTmpfs) |
+			boolFlag(m.Dir, mountDir) | boolFlag(m.File, mountFile) | boolFlag(m.Device, mountDevice))
+		e.u32(m.Mode)
+		e.u64(m.Dev)
+		e.u64(m.Ino)
+		e.u32(m.OwnerUID)
+		e.u32(m.OwnerGID)
 	}
 }
 
@@ -194,20 +235,9 @@ func (s *spec) encode() []byte {
 	e.strs(s.Env)
 	e.str(s.Dir)
 	e.str(s.Hostname)
-	e.strs(s.Etc)
 	e.u64(uint64(s.TmpfsSize))
-	e.u32(uint32(len(s.Mounts)))
-	for _, m := range s.Mounts {
-		e.str(m.Source)
-		e.str(m.Target)
-		e.str(m.Symlink)
-		e.u32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy) |
-			boolFlag(m.CheckID, mountCheckID) | boolFlag(m.IDMap, mountIDMap) | boolFlag(m.Tmpfs, mountTmpfs))
-		e.u64(m.Dev)
-		e.u64(m.Ino)
-		e.u32(m.OwnerUID)
-		e.u32(m.OwnerGID)
-	}
+	e.mounts(s.Root)
+	e.mounts(s.Mounts)
 	e.str(s.CgroupDir)
 	e.strs(s.ProcsFiles)
 	e.strs(s.JoinTasks)
