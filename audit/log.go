@@ -3,6 +3,7 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -226,7 +227,7 @@ func (l *Log) findHead() error {
 }
 
 // Append writes r as the log's next record, with one write(2), before it
-// returns; under FsyncAlways it is on the disk too. An error means r is
+// returns (a process crash after that loses nothing); under FsyncAlways it is on the disk too. An error means r is
 // not in the log: the caller refuses the work r would record (brig serve
 // answers 503). After a write failure (the disk full) the next Append
 // tries again, and the first to succeed is preceded by a record of kind
@@ -336,11 +337,8 @@ func (l *Log) write(r Record) error {
 		}
 	}
 	line = append(line, '\n')
-	n, err := writeOnce(int(l.f.Fd()), line)
-	if err != nil || n != len(line) {
-		if err == nil {
-			err = fmt.Errorf("short write, %d of %d bytes (is the file system full?)", n, len(line))
-		}
+	n, err := writeAll(int(l.f.Fd()), line)
+	if err != nil {
 		// A part of a line must not stay in the middle of the log: cut
 		// it off now, or before the next write.
 		if n > 0 {
@@ -366,19 +364,24 @@ func (l *Log) write(r Record) error {
 	return nil
 }
 
-// writeOnce is one write(2), again only when a signal interrupted it
-// before it wrote anything.
-func writeOnce(fd int, b []byte) (int, error) {
-	for {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
+// writeAll writes b, in one write(2) unless the file system takes only a
+// part (then the rest, which fails with the cause: ENOSPC, EDQUOT).
+func writeAll(fd int, b []byte) (int, error) {
+	done := 0
+	for done < len(b) {
+		n, err := unix.Write(fd, b[done:])
+		if n > 0 {
+			done += n
 		}
-		if n < 0 {
-			n = 0
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return done, err
+		case n <= 0:
+			return done, io.ErrShortWrite
 		}
-		return n, err
 	}
+	return done, nil
 }
 
 // syncEvery is FsyncInterval's syncer. It syncs a duplicate of the file's
