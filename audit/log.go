@@ -76,6 +76,7 @@ type Log struct {
 	log  *slog.Logger
 
 	mu           sync.Mutex
+	lock         *os.File // flocked for the Log's life: one writer a log
 	f            *os.File // nil after a failed rotation, until the next Append opens it
 	dev, ino     uint64
 	size         int64
@@ -101,17 +102,19 @@ type TornTail struct {
 	File   string // the log's file
 	Offset int64  // where the torn bytes began
 	Bytes  int64
-	Saved  string // where Open moved them (PATH.torn-<time>)
+	Saved  string // where Open moved them: .NAME.torn-<time> beside the log
 }
 
 // Open opens the log at path, creating it (mode 0600) if missing, and
 // continues the chain of what is on disk: of the file's last intact
 // record, or when the file has none, of the newest rotated file's. A torn
-// last line (a crash mid-write) is moved aside to PATH.torn-<time>, the
+// last line (a crash mid-write) is moved aside to .NAME.torn-<time>, the
 // file cut back to its last whole line, and a record of kind
 // audit_torn_tail says so; the chain continues from the last intact
 // record. A last whole line that is not an intact record is not a crash's
-// doing: Open refuses the file.
+// doing: Open refuses the file. A log has one writer: Open holds a lock
+// (.NAME.lock beside the file) until Close, and a second Open of the same
+// log, in this process or another, fails.
 func Open(path string, opts Options) (*Log, error) {
 	var err error
 	if opts.Fsync, err = ParseFsync(string(opts.Fsync)); err != nil {
@@ -130,15 +133,20 @@ func Open(path string, opts Options) (*Log, error) {
 	if l.log == nil {
 		l.log = slog.Default()
 	}
+	if l.lock, err = lockLog(path); err != nil {
+		return nil, err
+	}
 	torn, err := recoverTail(path)
+	if err == nil {
+		err = l.openFile()
+	}
+	if err == nil {
+		if err = l.findHead(); err != nil {
+			l.f.Close()
+		}
+	}
 	if err != nil {
-		return nil, err
-	}
-	if err := l.openFile(); err != nil {
-		return nil, err
-	}
-	if err := l.findHead(); err != nil {
-		l.f.Close()
+		l.lock.Close()
 		return nil, err
 	}
 	if opts.Fsync == FsyncInterval {
@@ -175,7 +183,7 @@ func (l *Log) Head() (seq uint64, hash string) {
 func (l *Log) openFile() error {
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("audit: open %s: %w (the directory must exist and be writable)", l.path, err)
+		return fmt.Errorf("audit: open %s: %w (the log is a regular file, not a symlink, in a directory that exists)", l.path, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
@@ -432,6 +440,7 @@ func (l *Log) Close() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.lock.Close()
 	if l.f == nil {
 		return nil
 	}
@@ -444,6 +453,26 @@ func (l *Log) Close() error {
 		return fmt.Errorf("audit: close %s: %w", l.path, err)
 	}
 	return nil
+}
+
+// lockLog takes the log's lock file, .NAME.lock beside it (hidden, so
+// that a glob of the log's files leaves it out): two processes appending
+// to one log would break its chain.
+func lockLog(path string) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	name := filepath.Join(dir, "."+base+".lock")
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open the log's lock %s: %w (the log's directory must exist and be writable)", name, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("audit: %s is open in another process (another brig serve?): a log has one writer", path)
+		}
+		return nil, fmt.Errorf("audit: lock %s: %w", name, err)
+	}
+	return f, nil
 }
 
 // syncDir makes a directory's entries (a new or renamed file) durable.

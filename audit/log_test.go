@@ -303,6 +303,14 @@ func TestTornTail(t *testing.T) {
 	require.NoError(t, json.Unmarshal(fileLines(t, path)[5], &r))
 	assert.Equal(t, KindTornTail, r.Kind)
 	assert.Contains(t, r.Detail, filepath.Base(torn.Saved))
+	// The saved bytes and the lock are hidden: a glob of the log's files
+	// (brig audit verify audit.log*) leaves them out.
+	glob, err := filepath.Glob(path + "*")
+	require.NoError(t, err)
+	assert.Equal(t, []string{path}, glob)
+	hidden, err := filepath.Glob(filepath.Join(dir, ".audit.log.*"))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{torn.Saved, filepath.Join(dir, ".audit.log.lock")}, hidden)
 
 	// A whole file that is one torn line (a crash in the first record).
 	lone := filepath.Join(dir, "lone.log")
@@ -385,6 +393,22 @@ func TestRotation(t *testing.T) {
 	require.ErrorAs(t, err, &p)
 	assert.Equal(t, ProblemDeleted, p.Kind)
 	assert.Equal(t, 1, p.Line)
+
+	// A rotated file whose first line was edited is named, wherever it
+	// would go in the chain.
+	saved := fileLines(t, rotated[1])
+	edited := fileLines(t, rotated[1])
+	edited[0] = bytes.Replace(edited[0], []byte(`"seq":`), []byte(`"seq": `), 1)
+	writeLines(t, rotated[1], edited)
+	_, err = Verify(all...)
+	require.ErrorAs(t, err, &p)
+	assert.Equal(t, Problem{File: rotated[1], Line: 1, Kind: ProblemEdited, Detail: p.Detail}, *p)
+	writeLines(t, rotated[1], fileLines(t, rotated[1])[1:]) // now the chain lacks its first record
+	_, err = Verify(all...)
+	require.ErrorAs(t, err, &p)
+	assert.Equal(t, ProblemDeleted, p.Kind)
+	assert.Equal(t, rotated[1], p.File)
+	writeLines(t, rotated[1], saved)
 
 	// A crash between the rotation's rename and the new file: Open finds
 	// the head in the newest rotated file.
@@ -509,4 +533,22 @@ func TestSettings(t *testing.T) {
 	_, err = Verify(filepath.Join(dir, "missing.log"))
 	require.Error(t, err)
 	assert.False(t, errors.As(err, new(*Problem)), "an unreadable file is not a bad line")
+}
+
+// A log has one writer: a second Open, while the first is open, fails and
+// names the cause; after Close it works.
+func TestOneWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openLog(t, path, Options{})
+	appendN(t, l, 0, 2)
+	_, err := Open(path, Options{})
+	require.ErrorContains(t, err, "another process")
+	appendN(t, l, 2, 2)
+	require.NoError(t, l.Close())
+	l = openLog(t, path, Options{})
+	appendN(t, l, 4, 2)
+	require.NoError(t, l.Close())
+	rep, err := Verify(path)
+	require.NoError(t, err)
+	assert.Equal(t, 6, rep.Records)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,8 +18,8 @@ import (
 const maxTornBytes = 2 * MaxLineBytes
 
 // recoverTail finds bytes after the last newline of the file at path (a
-// record a crash cut), copies them to PATH.torn-<time> and cuts the file
-// back to its last whole line. It returns nil when the file ends whole.
+// record a crash cut), copies them to .NAME.torn-<time> beside it and
+// cuts the file back to its last whole line. It returns nil when the file ends whole.
 func recoverTail(path string) (*TornTail, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
@@ -47,7 +48,9 @@ func recoverTail(path string) (*TornTail, error) {
 	if _, err := f.ReadAt(torn, end); err != nil {
 		return nil, fmt.Errorf("audit: read the torn end of %s: %w", path, err)
 	}
-	saved := fmt.Sprintf("%s.torn-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	// Hidden, as the lock is: `brig audit verify audit.log*` leaves it out.
+	dir, base := filepath.Split(path)
+	saved := filepath.Join(dir, fmt.Sprintf(".%s.torn-%s", base, time.Now().UTC().Format("20060102T150405.000000000Z")))
 	if err := writeNew(saved, torn); err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func verifySources(srcs []source) (*Report, error) {
 	}
 	var live []source
 	for _, s := range srcs {
-		line, empty, err := firstLine(s)
+		line, ended, empty, err := firstLine(s)
 		if err != nil {
 			return nil, err
 		}
@@ -80,11 +80,14 @@ func verifySources(srcs []source) (*Report, error) {
 			continue // a new live file after a rotation
 		}
 		facts, ferr := checkLine(line)
-		if ferr != nil {
+		switch {
+		case ferr == nil:
+			s.firstSeq = facts.seq
+		case !ended:
 			// A lone torn line in a file of its own: ordered last.
 			s.firstSeq = ^uint64(0)
-		} else {
-			s.firstSeq = facts.seq
+		default:
+			return nil, &Problem{File: s.name, Line: 1, Kind: ProblemEdited, Detail: ferr.Error()}
 		}
 		live = append(live, s)
 	}
@@ -114,23 +117,23 @@ func verifySources(srcs []source) (*Report, error) {
 }
 
 // firstLine reads the first line of a source, up to the cap.
-func firstLine(s source) (line []byte, empty bool, err error) {
+func firstLine(s source) (line []byte, ended, empty bool, err error) {
 	rc, err := s.open()
 	if err != nil {
-		return nil, false, fmt.Errorf("audit: verify: %w", err)
+		return nil, false, false, fmt.Errorf("audit: verify: %w", err)
 	}
 	defer rc.Close()
-	line, tooLong, _, err := newLineReader(rc, MaxLineBytes).next()
+	line, tooLong, ended, err := newLineReader(rc, MaxLineBytes).next()
 	if err == io.EOF {
-		return nil, true, nil
+		return nil, false, true, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("audit: verify: read %s: %w", s.name, err)
+		return nil, false, false, fmt.Errorf("audit: verify: read %s: %w", s.name, err)
 	}
-	if tooLong {
-		return nil, false, &Problem{File: s.name, Line: 1, Kind: ProblemEdited, Detail: fmt.Sprintf("the line passes the %d-byte cap of a record", MaxLineBytes)}
+	if tooLong && ended {
+		return nil, false, false, &Problem{File: s.name, Line: 1, Kind: ProblemEdited, Detail: fmt.Sprintf("the line passes the %d-byte cap of a record", MaxLineBytes)}
 	}
-	return line, false, nil
+	return line, ended, false, nil
 }
 
 // verifier walks the chain across the files in order.
