@@ -16,13 +16,13 @@ import (
 func encodeLine(r Record) ([]byte, error) {
 	r = r.bounded()
 	r.Hash = ""
-	body, err := json.Marshal(r)
+	body, err := marshal(r)
 	if err == nil && len(body)+hashSuffixLen > MaxLineBytes && r.Input != nil {
 		// Text JSON escapes many times over: keep the hash, drop the text.
 		in := *r.Input
 		in.Code, in.Command, in.Truncated = "", nil, true
 		r.Input = &in
-		body, err = json.Marshal(r)
+		body, err = marshal(r)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: encode record: %w", err)
@@ -37,6 +37,18 @@ func encodeLine(r Record) ([]byte, error) {
 	line = hex.AppendEncode(line, sum[:])
 	line = append(line, `"}`...)
 	return line, nil
+}
+
+// marshal is r as JSON without HTML's escapes: code reads as written
+// ("1 << 32", not "1 \u003c\u003c 32").
+func marshal(r Record) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // lineFacts is what the chain needs of one line.
