@@ -235,13 +235,14 @@ func (l *Log) findHead() error {
 }
 
 // Append writes r as the log's next record, with one write(2), before it
-// returns (a process crash after that loses nothing); under FsyncAlways it is on the disk too. An error means r is
-// not in the log: the caller refuses the work r would record (brig serve
-// answers 503). After a write failure (the disk full) the next Append
-// tries again, and the first to succeed is preceded by a record of kind
-// audit_write_resumed that counts the failures; a file removed or
-// replaced under the log fails every Append (ErrFileGone) until the log
-// is opened anew.
+// returns (a crash of the process after that loses nothing); under
+// FsyncAlways it is on the disk too. An error means r is not in the log,
+// or (a failed fsync) may not be on the disk: the caller refuses the work
+// r would record (brig serve answers 503). After a write failure (the
+// disk full) the next Append tries again, and the first to succeed is
+// preceded by a record of kind audit_write_resumed that counts the
+// failures; a file removed or replaced under the log fails every Append
+// (ErrFileGone) until the log is opened anew.
 func (l *Log) Append(r Record) error {
 	if !validKind(r.Kind) {
 		return fmt.Errorf("audit: kind %q: want lower-case letters and underscores, at most %d", r.Kind, maxKindBytes)
