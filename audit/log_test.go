@@ -409,6 +409,17 @@ func TestRotation(t *testing.T) {
 	assert.Equal(t, ProblemDeleted, p.Kind)
 	assert.Equal(t, rotated[1], p.File)
 	writeLines(t, rotated[1], saved)
+	// A file cut short that is not the log's last: not a crash's doing.
+	cut, err := os.ReadFile(rotated[2])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(rotated[2], cut[:len(cut)-10], 0o600))
+	_, err = Verify(all...)
+	require.ErrorAs(t, err, &p)
+	assert.Equal(t, ProblemTorn, p.Kind)
+	assert.Equal(t, rotated[2], p.File)
+	require.NoError(t, os.WriteFile(rotated[2], cut, 0o600))
+	_, err = Verify(all...)
+	require.NoError(t, err)
 
 	// A crash between the rotation's rename and the new file: Open finds
 	// the head in the newest rotated file.
