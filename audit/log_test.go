@@ -285,6 +285,9 @@ func TestTornTail(t *testing.T) {
 	require.NotNil(t, rep.Torn)
 	assert.Equal(t, int64(len(cut)), rep.Torn.Bytes)
 	assert.Equal(t, 5, rep.Records)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, fi.Size()-int64(len(cut)), rep.Torn.Offset)
 
 	l = openLog(t, path, Options{})
 	torn := l.Torn()

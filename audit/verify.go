@@ -155,6 +155,7 @@ func (v *verifier) file(idx int) error {
 	}
 	defer rc.Close()
 	lr := newLineReader(rc, MaxLineBytes)
+	var offset int64
 	for lineNo := 1; ; lineNo++ {
 		line, tooLong, ended, err := lr.next()
 		if err == io.EOF {
@@ -170,9 +171,9 @@ func (v *verifier) file(idx int) error {
 			if idx == len(v.srcs)-1 {
 				n := int64(len(line))
 				if tooLong {
-					n = -1
+					n = -1 // longer than a record: Open will say how long
 				}
-				v.report.Torn = &TornTail{File: s.name, Offset: -1, Bytes: n}
+				v.report.Torn = &TornTail{File: s.name, Offset: offset, Bytes: n}
 				return nil
 			}
 			return bad(ProblemTorn, "a line without its newline at the end of a file that is not the log's last")
@@ -187,6 +188,7 @@ func (v *verifier) file(idx int) error {
 		if err := v.link(idx, lineNo, facts, bad); err != nil {
 			return err
 		}
+		offset += int64(len(line)) + 1
 		v.before, v.beforeLine = v.last, v.lastAt
 		v.last, v.lastAt, v.lastFile = facts, lineNo, s.name
 		v.n++
