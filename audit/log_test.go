@@ -473,6 +473,14 @@ func TestFileGoneUnderLog(t *testing.T) {
 			rep, err := Verify(moved)
 			require.NoError(t, err)
 			assert.Equal(t, 3, rep.Records, "nothing written to the moved file after it was found gone")
+
+			// Opened anew (a restart), the log starts a file at its name.
+			l = openLog(t, path, Options{})
+			appendN(t, l, 0, 1)
+			require.NoError(t, l.Close())
+			rep, err = Verify(path)
+			require.NoError(t, err)
+			assert.Equal(t, 1, rep.Records)
 		})
 	}
 }
