@@ -1,0 +1,214 @@
+package egress
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	errIdle    = errors.New("idle timeout")
+	errByteCap = errors.New("byte cap reached")
+)
+
+// activity is when a connection last moved a byte either way: a tunnel is
+// idle only when neither direction has moved for the idle timeout.
+type activity struct {
+	last atomic.Int64 // UnixNano of the last completed write
+	idle time.Duration
+}
+
+func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
+
+// deadline is when the connection becomes idle unless a byte moves.
+func (a *activity) deadline() time.Time { return time.Unix(0, a.last.Load()).Add(a.idle) }
+
+// meteredConn is one side of a proxied connection: reads wait out the
+// idle timeout of the whole connection, writes count bytes, keep the
+// activity and stop at the proxy's byte cap. It hides ReadFrom and WriteTo,
+// so copies use the proxy's fixed buffers.
+type meteredConn struct {
+	net.Conn
+	r       io.Reader // the client's buffered reader, or the conn itself
+	act     *activity
+	written atomic.Int64
+	total   *atomic.Int64 // the proxy's bytes this way
+	max     int64         // 0: no cap
+}
+
+func (m *meteredConn) Read(b []byte) (int, error) {
+	for {
+		n, err := m.r.Read(b)
+		var ne net.Error
+		if n == 0 && err != nil && errors.As(err, &ne) && ne.Timeout() {
+			d := m.act.deadline()
+			if !time.Now().Before(d) {
+				return 0, errIdle
+			}
+			// The other direction moved bytes since this read began.
+			m.Conn.SetReadDeadline(d)
+			continue
+		}
+		return n, err
+	}
+}
+
+func (m *meteredConn) Write(b []byte) (int, error) {
+	allowed := len(b)
+	var capErr error
+	if m.max > 0 {
+		if after := m.total.Add(int64(len(b))); after > m.max {
+			over := min(after-m.max, int64(len(b)))
+			m.total.Add(-over)
+			allowed -= int(over)
+			capErr = errByteCap
+		}
+	} else {
+		m.total.Add(int64(len(b)))
+	}
+	n, err := m.Conn.Write(b[:allowed])
+	m.written.Add(int64(n))
+	if n > 0 {
+		m.act.touch()
+	}
+	if err == nil {
+		err = capErr
+	}
+	if n < allowed {
+		m.total.Add(-int64(allowed - n))
+	}
+	return n, err
+}
+
+// closeWrite half-closes c when it can, so the peer sees the end of this
+// direction while the other still flows.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+func (p *Proxy) meter(cl, ul *meteredConn) {
+	cl.total, cl.max = &p.bytesDn, p.pol.MaxBytesDown
+	ul.total, ul.max = &p.bytesUp, p.pol.MaxBytesUp
+	d := time.Now().Add(p.pol.IdleTimeout)
+	cl.Conn.SetReadDeadline(d)
+	ul.Conn.SetReadDeadline(d)
+}
+
+// tunnel copies both ways until both ends have closed, or one fails, or
+// the connection idles or meets a byte cap; it returns why it was cut
+// short, or "".
+func (p *Proxy) tunnel(cl, ul *meteredConn) string {
+	p.meter(cl, ul)
+	upErr := make(chan error, 1)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		upErr <- p.copyHalf(ul, cl)
+	}()
+	down := p.copyHalf(cl, ul)
+	up := <-upErr
+	return p.cutReason(errors.Join(up, down))
+}
+
+// copyHalf copies src to dst with one pooled buffer; at src's end it
+// half-closes dst, and on any failure it closes both so the other half
+// stops too.
+func (p *Proxy) copyHalf(dst, src *meteredConn) error {
+	bp := p.bufs.Get().(*[]byte)
+	defer p.bufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				dst.Conn.Close()
+				src.Conn.Close()
+				return werr
+			}
+		}
+		if err == io.EOF {
+			closeWrite(dst.Conn)
+			return nil
+		}
+		if err != nil {
+			dst.Conn.Close()
+			src.Conn.Close()
+			return err
+		}
+	}
+}
+
+func (p *Proxy) cutReason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, errIdle):
+		return fmt.Sprintf("closed after %s with no byte either way (the policy's IdleTimeout)", p.pol.IdleTimeout)
+	case errors.Is(err, errByteCap):
+		return "closed at the run's byte cap (the policy's MaxBytesUp or MaxBytesDown)"
+	case p.isClosed():
+		return "closed with the proxy"
+	}
+	return ""
+}
+
+// hopHeaders are the headers of one hop, not passed on (RFC 9110 7.6.1).
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func removeHopHeaders(h http.Header) {
+	for _, f := range h.Values("Connection") {
+		for _, name := range strings.Split(f, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+}
+
+// forward passes one plain-HTTP request to the destination, in origin
+// form and with "Connection: close", and its response back; one request
+// per client connection, so a second request cannot reuse a connection
+// made for the first one's host.
+func (p *Proxy) forward(req *http.Request, cl, ul *meteredConn) string {
+	p.meter(cl, ul)
+	removeHopHeaders(req.Header)
+	req.Close = true
+	if err := req.Write(ul); err != nil {
+		if r := p.cutReason(err); r != "" {
+			return r
+		}
+		cl.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		writeStatus(cl.Conn, http.StatusBadGateway, "sending the request failed: "+err.Error())
+		return "sending the request failed: " + err.Error()
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(ul, 4096), req)
+	if err != nil {
+		if r := p.cutReason(err); r != "" {
+			return r
+		}
+		cl.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		writeStatus(cl.Conn, http.StatusBadGateway, "the destination's response is not HTTP: "+err.Error())
+		return "the destination's response is not HTTP: " + err.Error()
+	}
+	defer resp.Body.Close()
+	removeHopHeaders(resp.Header)
+	resp.Close = true
+	if err := resp.Write(cl); err != nil {
+		return p.cutReason(err)
+	}
+	return ""
+}
