@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/hostile":             nil,
 	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail"},
 	"internal/testenv":             nil,
+	"internal/testenv/netlab":      nil,
 	"internal/testenv/silentmaker": nil,
 }
 
