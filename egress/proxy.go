@@ -348,7 +348,7 @@ func (p *Proxy) readRequest(br *bufio.Reader) (rq request, code int, msg string)
 		case req.URL.Scheme == "https":
 			return rq, http.StatusBadRequest, "https:// goes through CONNECT; set HTTPS_PROXY, not only HTTP_PROXY"
 		case req.URL.Scheme != "http" || req.URL.Host == "":
-			return rq, http.StatusMethodNotAllowed, "this is brig's egress proxy: it serves CONNECT host:port and absolute http:// URLs only; set HTTP_PROXY and HTTPS_PROXY to use it"
+			return rq, http.StatusMethodNotAllowed, "only CONNECT host:port and absolute http:// URLs are served here; set HTTP_PROXY and HTTPS_PROXY to this proxy"
 		case req.URL.User != nil:
 			return rq, http.StatusBadRequest, "user information in the URL is not forwarded"
 		}

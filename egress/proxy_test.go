@@ -1,0 +1,262 @@
+package egress_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brig-sandbox/brig/egress"
+	"github.com/brig-sandbox/brig/internal/testenv"
+	"github.com/brig-sandbox/brig/internal/testenv/netlab"
+)
+
+// TestProxyAllowsAndRefuses: allowed names and named addresses get through
+// (HTTPS through CONNECT, plain HTTP as absolute URIs, IPv4 and IPv6);
+// every other destination is refused with a 403 naming it and why, the
+// refusals are listed for the run's result, and the allowed ones still
+// work after the hostile ones.
+func TestProxyAllowsAndRefuses(t *testing.T) {
+	lb := startLab(t, labPolicy(t))
+
+	benign := func() {
+		t.Helper()
+		for _, u := range []string{"https://www.example.com/", "http://www.example.com/", "https://198.51.100.2/", "https://files.example.com/"} {
+			code, body, err := lb.get(t, u)
+			if err != nil || code != 200 || !strings.Contains(body, "hello from the test internet") {
+				t.Fatalf("GET %s through the proxy: %d %q %v", u, code, body, err)
+			}
+		}
+	}
+	benign()
+
+	refusals := []struct{ target, want string }{
+		{"other.example.net:443", "not on the allow list; add --allow other.example.net"},
+		{"blocked.example.com:443", "denied by --deny blocked.example.com"},
+		{"www.example.com:8443", "port 8443 is not allowed for www.example.com"},
+		{"198.51.100.2:80", "port 80 is not allowed for 198.51.100.2"},
+		{"203.0.113.5:443", "IP address the policy does not name"},
+		{"[2001:db8::2]:443", "IP address the policy does not name"},
+		{"10.0.0.5:443", "10.0.0.5 is a private address"},
+		{"127.0.0.1:443", "127.0.0.1 is a loopback address"},
+		{"[::ffff:127.0.0.1]:443", "127.0.0.1 is a loopback address"},
+		{"169.254.169.254:80", "the cloud metadata address"},
+		{"198.51.100.1:443", "an address of this host"},
+		{"private.example.com:443", "resolves to 10.0.0.5, a private address"},
+		{"loop.example.com:443", "resolves to 127.0.0.1, a loopback address"},
+		{"mapped.example.com:443", "resolves to 127.0.0.1, a loopback address"},
+		{"meta.example.com:80", "resolves to 169.254.169.254, the cloud metadata address"},
+		{"meta6.example.com:443", "resolves to fd00:ec2::254, the cloud metadata address"},
+		{"rebind.example.com:443", "resolves to 192.168.1.1, a private address"},
+		{"hostaddr.example.com:443", "an address of this host"},
+		{"nxdomain.example.com:443", "cannot resolve nxdomain.example.com"},
+		{"2130706433:443", "looks like a number"},
+		{"www.example.com", "want host:port"},
+	}
+	for _, r := range refusals {
+		code, reason := lb.connect(t, r.target)
+		if code == 200 || !strings.Contains(reason, r.want) {
+			t.Errorf("CONNECT %s: %d %q; want a refusal saying %q", r.target, code, reason, r.want)
+		}
+	}
+	// Plain HTTP: the same checks, plus the Host header must be the target.
+	plain := []struct{ header, want string }{
+		{"GET http://private.example.com/ HTTP/1.1\r\nHost: private.example.com\r\n\r\n", "resolves to 10.0.0.5"},
+		{"GET http://www.example.com/ HTTP/1.1\r\nHost: private.example.com\r\n\r\n", "does not match"},
+		{"GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n", "absolute http:// URLs are served"},
+		{"GET https://www.example.com/ HTTP/1.1\r\nHost: www.example.com\r\n\r\n", "goes through CONNECT"},
+		{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "absolute http:// URLs are served"},
+	}
+	for _, p := range plain {
+		resp, c, _ := lb.raw(t, p.header)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		c.Close()
+		if resp.StatusCode < 400 || !strings.Contains(resp.Status+string(body), p.want) {
+			t.Errorf("%q: %s %q; want a refusal saying %q", p.header, resp.Status, body, p.want)
+		}
+	}
+	// The jail's own namespace has no route: a client ignoring the proxy
+	// fails closed.
+	if c, err := lb.jail.DialContext(t.Context(), "tcp", "198.51.100.2:80"); err == nil {
+		c.Close()
+		t.Error("the jail's namespace reached the test internet without the proxy")
+	}
+	benign()
+
+	refused := lb.proxy.Refused()
+	for _, r := range refusals[:18] {
+		host, _, _ := net.SplitHostPort(r.target)
+		host = strings.Trim(host, "[]")
+		if host == "::ffff:127.0.0.1" {
+			host = "127.0.0.1"
+		}
+		if !slices.ContainsFunc(refused, func(x egress.Refusal) bool { return x.Host == host && strings.Contains(x.Reason, r.want) }) {
+			t.Errorf("Refused() lacks %s (%s): %+v", r.target, r.want, refused)
+		}
+	}
+	// The allowed connections were events too, with their bytes.
+	ev := lb.waitEvent(t, "allowed CONNECT www.example.com:443", func(ev egress.Event) bool {
+		return ev.Allowed && ev.Method == http.MethodConnect && ev.Host == "www.example.com" && ev.Port == 443
+	})
+	if ev.BytesUp == 0 || ev.BytesDown == 0 || !ev.Addr.IsValid() || ev.Reason != "" {
+		t.Errorf("allowed event %+v: want bytes both ways, the address, no reason", ev)
+	}
+	for _, ev := range lb.eventsCopy() {
+		if ev.Allowed && ev.Addr != netlab.ServerAddr4 && ev.Addr != netlab.ServerAddr6 {
+			t.Errorf("an allowed connection went to %s: %+v", ev.Addr, ev)
+		}
+	}
+}
+
+// TestProxyConnectionCaps: MaxConcurrent refuses the connection over the
+// cap while the others stay open and lets one in once one closes;
+// MaxConnections refuses any connection after the budget.
+func TestProxyConnectionCaps(t *testing.T) {
+	pol := labPolicy(t)
+	pol.MaxConcurrent = 2
+	pol.MaxConnections = 5
+	lb := startLab(t, pol)
+
+	open := func() net.Conn {
+		resp, c, _ := lb.raw(t, "CONNECT www.example.com:443 HTTP/1.1\r\nHost: www.example.com:443\r\n\r\n")
+		if resp.StatusCode != 200 {
+			c.Close()
+			t.Fatalf("CONNECT under the cap: %s", resp.Status)
+		}
+		return c
+	}
+	a, b := open(), open()                                                  // 2 of 5
+	resp, c, _ := lb.raw(t, "CONNECT www.example.com:443 HTTP/1.1\r\n\r\n") // not counted
+	c.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(resp.Status, "2 connections at once") {
+		t.Fatalf("third concurrent CONNECT: %s; want 503 naming the cap", resp.Status)
+	}
+	a.Close()
+	// Once the proxy has seen a's end, a new connection fits again.
+	lb.waitEvent(t, "the end of the first tunnel", func(ev egress.Event) bool { return ev.Allowed })
+	d := open() // 3 of 5
+	b.Close()
+	d.Close()
+	lb.waitEvent(t, "three tunnels ended", func(egress.Event) bool {
+		n := 0
+		for _, ev := range lb.eventsCopy() {
+			if ev.Allowed {
+				n++
+			}
+		}
+		return n == 3
+	})
+	open().Close() // 4 of 5
+	lb.waitEvent(t, "four tunnels ended", func(egress.Event) bool {
+		n := 0
+		for _, ev := range lb.eventsCopy() {
+			if ev.Allowed {
+				n++
+			}
+		}
+		return n == 4
+	})
+	open().Close() // 5 of 5
+	resp, c, _ = lb.raw(t, "CONNECT www.example.com:443 HTTP/1.1\r\n\r\n")
+	c.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Status, "5 connections are used up") {
+		t.Fatalf("CONNECT past MaxConnections: %s; want 403 naming the budget", resp.Status)
+	}
+	if !slices.ContainsFunc(lb.proxy.Refused(), func(r egress.Refusal) bool { return strings.Contains(r.Reason, "MaxConnections") }) {
+		t.Errorf("Refused() lacks the budget: %+v", lb.proxy.Refused())
+	}
+}
+
+// TestProxyTimeouts: a client that sends its header slowly (slowloris) is
+// answered 408 and cut, a tunnel nobody uses is closed at the idle
+// timeout; a prompt client's download is unaffected.
+func TestProxyTimeouts(t *testing.T) {
+	pol := labPolicy(t)
+	pol.HeaderTimeout = testenv.Scaled(300 * time.Millisecond)
+	pol.IdleTimeout = testenv.Scaled(300 * time.Millisecond)
+	lb := startLab(t, pol)
+
+	slow := lb.dialProxy(t)
+	defer slow.Close()
+	slow.SetDeadline(time.Now().Add(testenv.Scaled(30 * time.Second)))
+	io.WriteString(slow, "CONNECT www.exa")
+	got, _ := io.ReadAll(slow) // the proxy answers and closes
+	if !strings.HasPrefix(string(got), "HTTP/1.1 408 ") {
+		t.Errorf("slow header: %q; want a 408 and the end of the connection", got)
+	}
+
+	resp, tun, br := lb.raw(t, "CONNECT www.example.com:443 HTTP/1.1\r\n\r\n")
+	defer tun.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %s", resp.Status)
+	}
+	if n, err := io.Copy(io.Discard, br); err != nil || n != 0 {
+		t.Errorf("idle tunnel: read %d bytes, %v; want the proxy to end it (EOF)", n, err)
+	}
+	lb.waitEvent(t, "an idle tunnel cut", func(ev egress.Event) bool { return strings.Contains(ev.Reason, "IdleTimeout") })
+
+	// A download that keeps moving is not idle, however long it takes.
+	code, body, err := lb.get(t, "https://www.example.com/bytes?n=4000000")
+	if err != nil || code != 200 || len(body) != 4000000 {
+		t.Errorf("download with short timeouts: %d, %d bytes, %v", code, len(body), err)
+	}
+}
+
+// TestProxyByteCap: the run's downloaded bytes stop at MaxBytesDown; what
+// fits under it arrives whole.
+func TestProxyByteCap(t *testing.T) {
+	pol := labPolicy(t)
+	pol.MaxBytesDown = 200000
+	lb := startLab(t, pol)
+	code, body, err := lb.get(t, "http://www.example.com/bytes?n=1000")
+	if err != nil || code != 200 || len(body) != 1000 {
+		t.Fatalf("small download under the cap: %d, %d bytes, %v", code, len(body), err)
+	}
+	_, body, err = lb.get(t, "http://www.example.com/bytes?n=1000000")
+	if err == nil && len(body) == 1000000 {
+		t.Fatal("a download over MaxBytesDown arrived whole")
+	}
+	lb.waitEvent(t, "the byte cap", func(ev egress.Event) bool { return strings.Contains(ev.Reason, "byte cap") })
+	if _, down := lb.proxy.Bytes(); down > pol.MaxBytesDown {
+		t.Errorf("%d bytes down, over the cap of %d", down, pol.MaxBytesDown)
+	}
+}
+
+// TestProxyHeaderCap: a request header over MaxHeaderBytes is refused
+// without being buffered whole.
+func TestProxyHeaderCap(t *testing.T) {
+	lb := startLab(t, labPolicy(t))
+	big := "CONNECT www.example.com:443 HTTP/1.1\r\nX-Pad: " + strings.Repeat("a", egress.MaxHeaderBytes) + "\r\n\r\n"
+	c := lb.dialProxy(t)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(testenv.Scaled(30 * time.Second)))
+	go io.WriteString(c, big) // the proxy may stop reading before the end
+	got, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(got), "HTTP/1.1 431 ") {
+		t.Errorf("oversized header: %.80q; want a 431", got)
+	}
+	if code, _, err := lb.get(t, "https://www.example.com/"); err != nil || code != 200 {
+		t.Errorf("after the oversized header, a normal request: %d %v", code, err)
+	}
+}
+
+// TestProxyCloseCutsTunnels: Close ends open tunnels and returns only
+// when every goroutine of the proxy has (startLab's cleanup counts them).
+func TestProxyCloseCutsTunnels(t *testing.T) {
+	lb := startLab(t, labPolicy(t))
+	resp, tun, br := lb.raw(t, "CONNECT www.example.com:443 HTTP/1.1\r\n\r\n")
+	defer tun.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %s", resp.Status)
+	}
+	lb.proxy.Close()
+	if n, _ := io.Copy(io.Discard, br); n != 0 {
+		t.Errorf("read %d bytes from a tunnel the proxy closed", n)
+	}
+	if _, err := lb.jail.DialContext(t.Context(), "tcp", lb.addr); err == nil {
+		t.Error("the proxy's listener still accepts after Close")
+	}
+}
