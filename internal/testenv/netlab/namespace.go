@@ -104,9 +104,14 @@ func (ns *Namespace) DialContext(ctx context.Context, network, address string) (
 }
 
 // Command is a program to be run inside the namespace (through nsenter,
-// which takes it as fd 3).
+// which takes it as fd 3 and execs the program in its own place).
 func (ns *Namespace) Command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command("nsenter", append([]string{"--net=/proc/self/fd/3", "--", name}, args...)...)
+	return ns.CommandContext(context.Background(), name, args...)
+}
+
+// CommandContext is Command killed when ctx is done.
+func (ns *Namespace) CommandContext(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/proc/self/fd/3", "--", name}, args...)...)
 	cmd.ExtraFiles = []*os.File{ns.f}
 	return cmd
 }
