@@ -63,7 +63,7 @@ func labPolicy(t testing.TB) egress.Policy {
 	return p
 }
 
-func startLab(t *testing.T, pol egress.Policy) *lab {
+func startLab(t testing.TB, pol egress.Policy) *lab {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	// Registered first, so it runs last: after the proxy and the internet
@@ -100,7 +100,7 @@ func startLab(t *testing.T, pol egress.Policy) *lab {
 	return lb
 }
 
-func checkGoroutines(t *testing.T, before int) {
+func checkGoroutines(t testing.TB, before int) {
 	deadline := time.Now().Add(testenv.Scaled(10 * time.Second))
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -123,7 +123,7 @@ func (lb *lab) client() (*http.Client, func()) {
 	return &http.Client{Transport: tr, Timeout: testenv.Scaled(30 * time.Second)}, tr.CloseIdleConnections
 }
 
-func (lb *lab) get(t *testing.T, u string) (int, string, error) {
+func (lb *lab) get(t testing.TB, u string) (int, string, error) {
 	t.Helper()
 	c, done := lb.client()
 	defer done()
@@ -137,7 +137,7 @@ func (lb *lab) get(t *testing.T, u string) (int, string, error) {
 }
 
 // dialProxy connects to the proxy from inside the jail's namespace.
-func (lb *lab) dialProxy(t *testing.T) net.Conn {
+func (lb *lab) dialProxy(t testing.TB) net.Conn {
 	t.Helper()
 	c, err := lb.jail.DialContext(t.Context(), "tcp", lb.addr)
 	if err != nil {
@@ -148,7 +148,7 @@ func (lb *lab) dialProxy(t *testing.T) net.Conn {
 
 // raw sends a request header to the proxy and reads the response header;
 // the connection is returned open (a tunnel after a 200).
-func (lb *lab) raw(t *testing.T, header string) (*http.Response, net.Conn, *bufio.Reader) {
+func (lb *lab) raw(t testing.TB, header string) (*http.Response, net.Conn, *bufio.Reader) {
 	t.Helper()
 	c := lb.dialProxy(t)
 	c.SetDeadline(time.Now().Add(testenv.Scaled(30 * time.Second)))
@@ -165,7 +165,7 @@ func (lb *lab) raw(t *testing.T, header string) (*http.Response, net.Conn, *bufi
 	return resp, c, br
 }
 
-func (lb *lab) connect(t *testing.T, target string) (status int, reason string) {
+func (lb *lab) connect(t testing.TB, target string) (status int, reason string) {
 	t.Helper()
 	resp, c, _ := lb.raw(t, fmt.Sprintf("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target))
 	defer c.Close()
@@ -181,7 +181,7 @@ func (lb *lab) eventsCopy() []egress.Event {
 
 // waitEvent waits for an event that ok accepts (events come when a
 // connection ends, after the client has seen its end).
-func (lb *lab) waitEvent(t *testing.T, what string, ok func(egress.Event) bool) egress.Event {
+func (lb *lab) waitEvent(t testing.TB, what string, ok func(egress.Event) bool) egress.Event {
 	t.Helper()
 	deadline := time.Now().Add(testenv.Scaled(10 * time.Second))
 	for time.Now().Before(deadline) {
