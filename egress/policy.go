@@ -81,6 +81,20 @@ func (r Rule) String() string {
 	return s + ":" + strconv.Itoa(r.Port)
 }
 
+// MarshalText writes the rule as String does, so a Policy in JSON (a
+// service template) lists destinations as the CLI takes them.
+func (r Rule) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads a rule as ParseRule does.
+func (r *Rule) UnmarshalText(b []byte) error {
+	v, err := ParseRule(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
 func (r Rule) wildcard() bool { return strings.HasPrefix(r.Host, "*.") }
 
 // matchesName says whether the rule names host (already normalized).
@@ -263,24 +277,24 @@ func normalizeHost(s string) (string, error) {
 // (deny wins), caps and timeouts. The zero Policy allows nothing; zero caps
 // and timeouts take the Default* values.
 type Policy struct {
-	Allow []Rule
-	Deny  []Rule
+	Allow []Rule `json:"allow,omitempty"`
+	Deny  []Rule `json:"deny,omitempty"`
 
 	// MaxConcurrent caps the connections open at once; MaxConnections the
 	// connections over the proxy's life (a run's).
-	MaxConcurrent  int
-	MaxConnections int
+	MaxConcurrent  int `json:"max_concurrent,omitempty"`
+	MaxConnections int `json:"max_connections,omitempty"`
 	// MaxBytesUp and MaxBytesDown cap the bytes sent out and received over
 	// the proxy's life; 0 is no cap.
-	MaxBytesUp   int64
-	MaxBytesDown int64
+	MaxBytesUp   int64 `json:"max_bytes_up,omitempty"`
+	MaxBytesDown int64 `json:"max_bytes_down,omitempty"`
 
 	// ConnectTimeout bounds resolving and dialing a destination;
 	// IdleTimeout a connection with no byte moving either way;
 	// HeaderTimeout a client's whole request header (slowloris).
-	ConnectTimeout time.Duration
-	IdleTimeout    time.Duration
-	HeaderTimeout  time.Duration
+	ConnectTimeout time.Duration `json:"connect_timeout_ns,omitempty"`
+	IdleTimeout    time.Duration `json:"idle_timeout_ns,omitempty"`
+	HeaderTimeout  time.Duration `json:"header_timeout_ns,omitempty"`
 }
 
 // AllowDestination adds the destination s (ParseRule's form); it has the

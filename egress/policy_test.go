@@ -1,7 +1,9 @@
 package egress
 
 import (
+	"encoding/json"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -237,4 +239,30 @@ func FuzzParseRule(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPolicyJSON(t *testing.T) {
+	var p Policy
+	for _, s := range []string{"pypi.org:443", "*.example.com", "[2001:db8::1]:443", "198.51.100.0/24"} {
+		if err := p.AllowDestination(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Deny = []Rule{{Host: "bad.example.com"}}
+	p.MaxConcurrent = 3
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"allow":["pypi.org:443","*.example.com","[2001:db8::1]:443","198.51.100.0/24"]`) {
+		t.Errorf("JSON %s does not list destinations as the CLI writes them", b)
+	}
+	var back Policy
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, p) {
+		t.Errorf("round trip: %+v, %v; want %+v", back, err, p)
+	}
+	err = json.Unmarshal([]byte(`{"allow":["exa mple.com"]}`), &back)
+	if err == nil || !strings.Contains(err.Error(), "only letters") {
+		t.Errorf("a bad destination in JSON: %v; want ParseRule's error", err)
+	}
 }
