@@ -93,6 +93,7 @@ except Exception as e:
 	if err == nil || !strings.Contains(out, "403") || !strings.Contains(out, "169.254.169.254") {
 		t.Fatalf("urllib to a name of the metadata address: %v\n%s; want a 403 naming the address", err, out)
 	}
+	t.Logf("urllib, refused: %s", out)
 }
 
 // TestPipInstallThroughProxy: `pip install --index-url` of the netlab
