@@ -120,10 +120,35 @@ func (p *Proxy) tunnel(cl, ul *meteredConn) string {
 	return p.cutReason(errors.Join(up, down))
 }
 
-// copyHalf copies src to dst with one pooled buffer; at src's end it
-// half-closes dst, and on any failure it closes both so the other half
-// stops too.
+// copyHalf copies src to dst until src's end, then half-closes dst; on
+// any failure it closes both so the other half stops too.
 func (p *Proxy) copyHalf(dst, src *meteredConn) error {
+	err := p.copyBytes(dst, src)
+	if err == nil {
+		closeWrite(dst.Conn)
+		return nil
+	}
+	dst.Conn.Close()
+	src.Conn.Close()
+	return err
+}
+
+func (p *Proxy) copyBytes(dst, src *meteredConn) error {
+	// The client's first bytes may sit in its header reader already.
+	if br, ok := src.r.(*bufio.Reader); ok && br.Buffered() > 0 {
+		b, _ := br.Peek(br.Buffered())
+		if _, err := dst.Write(b); err != nil {
+			return err
+		}
+		br.Discard(len(b))
+		src.r = src.Conn
+	}
+	if rf, ok := dst.Conn.(io.ReaderFrom); ok && src.r == src.Conn {
+		switch src.Conn.(type) {
+		case *net.TCPConn, *net.UnixConn:
+			return p.spliceBytes(dst, src, rf)
+		}
+	}
 	bp := p.bufs.Get().(*[]byte)
 	defer p.bufs.Put(bp)
 	buf := *bp
@@ -131,19 +156,63 @@ func (p *Proxy) copyHalf(dst, src *meteredConn) error {
 		n, err := src.Read(buf)
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				dst.Conn.Close()
-				src.Conn.Close()
 				return werr
 			}
 		}
 		if err == io.EOF {
-			closeWrite(dst.Conn)
 			return nil
 		}
 		if err != nil {
-			dst.Conn.Close()
-			src.Conn.Close()
 			return err
+		}
+	}
+}
+
+// spliceChunk bounds one kernel-side copy, so bytes are counted and the
+// connection's activity kept while a large transfer runs.
+const spliceChunk = 1 << 20
+
+// spliceBytes copies socket to socket inside the kernel (splice, through
+// TCPConn.ReadFrom on a LimitedReader) in chunks: each chunk is reserved
+// against the byte cap first, so the run's total never passes it, and each
+// ends by a deadline a quarter of the idle timeout away, so a slow but
+// moving transfer keeps the connection's activity fresh for the other
+// direction's idle check.
+func (p *Proxy) spliceBytes(dst, src *meteredConn, rf io.ReaderFrom) error {
+	for {
+		chunk := int64(spliceChunk)
+		if dst.max > 0 {
+			if after := dst.total.Add(chunk); after > dst.max {
+				over := min(after-dst.max, chunk)
+				dst.total.Add(-over)
+				chunk -= over
+			}
+			if chunk <= 0 {
+				return errByteCap
+			}
+		}
+		src.Conn.SetReadDeadline(time.Now().Add(p.pol.IdleTimeout / 4))
+		lr := &io.LimitedReader{R: src.Conn, N: chunk}
+		n, err := rf.ReadFrom(lr)
+		if dst.max > 0 {
+			dst.total.Add(n - chunk) // give back what was reserved and not used
+		} else {
+			dst.total.Add(n)
+		}
+		dst.written.Add(n)
+		if n > 0 {
+			dst.act.touch()
+		}
+		var ne net.Error
+		switch {
+		case err != nil && errors.As(err, &ne) && ne.Timeout():
+			if n == 0 && !time.Now().Before(dst.act.deadline()) {
+				return errIdle
+			}
+		case err != nil:
+			return err
+		case lr.N > 0:
+			return nil // src's end before the chunk's
 		}
 	}
 }
