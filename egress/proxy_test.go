@@ -1,6 +1,8 @@
 package egress_test
 
 import (
+	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -205,23 +207,78 @@ func TestProxyTimeouts(t *testing.T) {
 	}
 }
 
-// TestProxyByteCap: the run's downloaded bytes stop at MaxBytesDown; what
-// fits under it arrives whole.
+// TestProxyByteCap: the run's bytes stop at MaxBytesDown and MaxBytesUp,
+// on plain HTTP (copied through the proxy's buffers) and in a CONNECT
+// tunnel (copied in the kernel); what fits under the caps arrives whole.
 func TestProxyByteCap(t *testing.T) {
-	pol := labPolicy(t)
-	pol.MaxBytesDown = 200000
-	lb := startLab(t, pol)
-	code, body, err := lb.get(t, "http://www.example.com/bytes?n=1000")
-	if err != nil || code != 200 || len(body) != 1000 {
-		t.Fatalf("small download under the cap: %d, %d bytes, %v", code, len(body), err)
-	}
-	_, body, err = lb.get(t, "http://www.example.com/bytes?n=1000000")
-	if err == nil && len(body) == 1000000 {
-		t.Fatal("a download over MaxBytesDown arrived whole")
-	}
-	lb.waitEvent(t, "the byte cap", func(ev egress.Event) bool { return strings.Contains(ev.Reason, "byte cap") })
-	if _, down := lb.proxy.Bytes(); down > pol.MaxBytesDown {
-		t.Errorf("%d bytes down, over the cap of %d", down, pol.MaxBytesDown)
+	for _, via := range []string{"http", "connect"} {
+		t.Run(via, func(t *testing.T) {
+			pol := labPolicy(t)
+			pol.MaxBytesDown = 3 << 20
+			pol.MaxBytesUp = 1 << 20
+			lb := startLab(t, pol)
+			// An upload under MaxBytesUp arrives whole (before the caps are
+			// used up: they are the run's).
+			hc, done := lb.client()
+			resp, err := hc.Post("http://www.example.com/sink", "application/octet-stream", strings.NewReader(strings.Repeat("s", 100000)))
+			if err != nil {
+				t.Fatalf("a small upload: %v", err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			done()
+			if string(got) != "got 100000 bytes\n" {
+				t.Fatalf("a small upload: the server %q", got)
+			}
+			download := func(n int) (int64, error) {
+				var c net.Conn
+				var br *bufio.Reader
+				target := "http://www.example.com"
+				if via == "connect" {
+					var resp *http.Response
+					resp, c, br = lb.raw(t, "CONNECT www.example.com:80 HTTP/1.1\r\n\r\n")
+					if resp.StatusCode != 200 {
+						t.Fatalf("CONNECT: %s", resp.Status)
+					}
+					target = ""
+				} else {
+					c = lb.dialProxy(t)
+					br = bufio.NewReader(c)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(testenv.Scaled(30 * time.Second)))
+				fmt.Fprintf(c, "GET %s/bytes?n=%d HTTP/1.1\r\nHost: www.example.com\r\n\r\n", target, n)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					return 0, err
+				}
+				defer resp.Body.Close()
+				return io.Copy(io.Discard, resp.Body)
+			}
+			if got, err := download(1 << 20); err != nil || got != 1<<20 {
+				t.Fatalf("1 MiB under a 3 MiB cap: %d bytes, %v", got, err)
+			}
+			if got, err := download(8 << 20); err == nil && got == 8<<20 {
+				t.Fatal("8 MiB arrived whole under a 3 MiB cap")
+			}
+			lb.waitEvent(t, "the byte cap", func(ev egress.Event) bool { return strings.Contains(ev.Reason, "byte cap") })
+			if up, down := lb.proxy.Bytes(); down > pol.MaxBytesDown || up > pol.MaxBytesUp {
+				t.Errorf("%d bytes down, %d up; the caps are %d and %d", down, up, pol.MaxBytesDown, pol.MaxBytesUp)
+			}
+			// An upload over MaxBytesUp is cut.
+			c := lb.dialProxy(t)
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(testenv.Scaled(30 * time.Second)))
+			body := strings.Repeat("u", 2<<20)
+			go fmt.Fprintf(c, "POST http://www.example.com/sink HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			io.Copy(io.Discard, c)
+			if up, _ := lb.proxy.Bytes(); up > pol.MaxBytesUp {
+				t.Errorf("%d bytes up; the cap is %d", up, pol.MaxBytesUp)
+			}
+			lb.waitEvent(t, "the upload cut", func(ev egress.Event) bool {
+				return ev.Method == http.MethodPost && strings.Contains(ev.Reason, "byte cap")
+			})
+		})
 	}
 }
 

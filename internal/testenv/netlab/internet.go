@@ -163,6 +163,7 @@ func (in *Internet) LookupNetIP(ctx context.Context, network, host string) ([]ne
 //
 //	/            a greeting
 //	/bytes?n=N   N bytes (a large download)
+//	/sink        reads the request body whole and says how long it was
 //	/simple/...  a PEP 503 index holding the one wheel
 //	/packages/   the wheel
 func (in *Internet) handler() http.Handler {
@@ -189,6 +190,14 @@ func (in *Internet) handler() http.Handler {
 			}
 			n -= k
 		}
+	})
+	mux.HandleFunc("/sink", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "got %d bytes\n", n)
 	})
 	wh := in.Wheel
 	mux.HandleFunc("/simple/", func(w http.ResponseWriter, r *http.Request) {
