@@ -166,12 +166,14 @@ func (p *Proxy) admit(c net.Conn) {
 		return
 	}
 	p.mu.Unlock()
+	// Recorded before the client can see it, so Refused holds every
+	// refusal a client has been told of.
+	p.emit(Event{Time: time.Now(), Reason: refusal})
 	// The reply fits the socket's send buffer; the deadline is for a
 	// client whose buffer is somehow full.
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	writeStatus(c, code, "refused: "+refusal)
 	c.Close()
-	p.emit(Event{Time: time.Now(), Reason: refusal})
 }
 
 func (p *Proxy) isClosed() bool {
@@ -275,14 +277,18 @@ func (p *Proxy) serveConn(c net.Conn) {
 		p.wg.Done()
 	}()
 
+	// The header must be whole within HeaderTimeout of the accept, however
+	// it trickles in (slowloris): a plain deadline, which no byte extends.
 	c.SetReadDeadline(start.Add(p.pol.HeaderTimeout))
-	br := bufio.NewReaderSize(c, 4096)
+	act := &activity{idle: p.pol.IdleTimeout}
+	cr := &idleReader{c: c, act: act, plain: true}
+	br := bufio.NewReaderSize(cr, 4096)
 	rq, code, msg := p.readRequest(br)
 	if code != 0 {
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		writeStatus(c, code, msg)
 		ev.Reason, ev.Duration = msg, time.Since(start)
 		p.emit(ev)
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		writeStatus(c, code, msg)
 		return
 	}
 	c.SetReadDeadline(time.Time{})
@@ -291,19 +297,20 @@ func (p *Proxy) serveConn(c net.Conn) {
 	up, addr, reason, code := p.dial(rq.host, rq.port)
 	ev.Addr = addr
 	if up == nil {
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		writeStatus(c, code, fmt.Sprintf("refused %s %s: %s", rq.method, net.JoinHostPort(rq.host, strconv.Itoa(rq.port)), reason))
 		ev.Reason, ev.Duration = reason, time.Since(start)
 		p.emit(ev)
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		writeStatus(c, code, fmt.Sprintf("refused %s %s: %s", rq.method, net.JoinHostPort(rq.host, strconv.Itoa(rq.port)), reason))
 		return
 	}
 	defer p.untrack(up)
 	ev.Allowed = true
 
-	act := &activity{idle: p.pol.IdleTimeout}
+	// From here the connection is idle only when no byte moves either way.
 	act.touch()
+	cr.plain = false
 	cl := &meteredConn{Conn: c, r: br, act: act}
-	ul := &meteredConn{Conn: up, r: up, act: act}
+	ul := &meteredConn{Conn: up, r: &idleReader{c: up, act: act}, act: act}
 	if rq.method == http.MethodConnect {
 		if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err == nil {
 			ev.Reason = p.tunnel(cl, ul)
@@ -323,7 +330,7 @@ func (p *Proxy) readRequest(br *bufio.Reader) (rq request, code int, msg string)
 	if err != nil {
 		var ne net.Error
 		switch {
-		case errors.As(err, &ne) && ne.Timeout():
+		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errIdle):
 			return rq, http.StatusRequestTimeout, fmt.Sprintf("request header not complete within %s", p.pol.HeaderTimeout)
 		case errors.Is(err, errHeaderTooLarge):
 			return rq, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request header over %d bytes", MaxHeaderBytes)

@@ -200,6 +200,21 @@ func TestProxyTimeouts(t *testing.T) {
 	}
 	lb.waitEvent(t, "an idle tunnel cut", func(ev egress.Event) bool { return strings.Contains(ev.Reason, "IdleTimeout") })
 
+	// An upload that trickles, taking several idle timeouts in all but
+	// never pausing for one, is not idle.
+	up := lb.dialProxy(t)
+	defer up.Close()
+	up.SetDeadline(time.Now().Add(testenv.Scaled(60 * time.Second)))
+	const pieces = 30
+	fmt.Fprintf(up, "POST http://www.example.com/sink HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: %d\r\n\r\n", pieces)
+	for range pieces {
+		time.Sleep(pol.IdleTimeout / 10)
+		io.WriteString(up, "x")
+	}
+	if got, _ := io.ReadAll(up); !strings.Contains(string(got), fmt.Sprintf("got %d bytes", pieces)) {
+		t.Errorf("a trickling upload: %q; want the server to get all %d bytes", got, pieces)
+	}
+
 	// A download that keeps moving is not idle, however long it takes.
 	code, body, err := lb.get(t, "https://www.example.com/bytes?n=4000000")
 	if err != nil || code != 200 || len(body) != 4000000 {

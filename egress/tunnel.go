@@ -20,7 +20,7 @@ var (
 // activity is when a connection last moved a byte either way: a tunnel is
 // idle only when neither direction has moved for the idle timeout.
 type activity struct {
-	last atomic.Int64 // UnixNano of the last completed write
+	last atomic.Int64 // UnixNano of the last read or write that moved bytes
 	idle time.Duration
 }
 
@@ -29,35 +29,54 @@ func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
 // deadline is when the connection becomes idle unless a byte moves.
 func (a *activity) deadline() time.Time { return time.Unix(0, a.last.Load()).Add(a.idle) }
 
-// meteredConn is one side of a proxied connection: reads wait out the
-// idle timeout of the whole connection, writes count bytes, keep the
-// activity and stop at the proxy's byte cap. It hides ReadFrom and WriteTo,
-// so copies use the proxy's fixed buffers.
+// idleReader reads a connection under the idle timeout of the whole
+// proxied connection: a read that times out goes on while the other
+// direction has moved bytes within the timeout.
+type idleReader struct {
+	c   net.Conn
+	act *activity
+	// plain: a timeout is returned as it is (the request header's fixed
+	// deadline), and reads keep no activity.
+	plain bool
+}
+
+func (r *idleReader) Read(b []byte) (int, error) {
+	if r.plain {
+		return r.c.Read(b)
+	}
+	for {
+		n, err := r.c.Read(b)
+		var ne net.Error
+		if n == 0 && err != nil && errors.As(err, &ne) && ne.Timeout() {
+			d := r.act.deadline()
+			if !time.Now().Before(d) {
+				return 0, errIdle
+			}
+			r.c.SetReadDeadline(d)
+			continue
+		}
+		if n > 0 {
+			r.act.touch()
+		}
+		return n, err
+	}
+}
+
+// meteredConn is one side of a proxied connection: reads go through its
+// reader (an idleReader, or the client's header reader over one), writes
+// count bytes, keep the activity and stop at the proxy's byte cap. It hides
+// ReadFrom and WriteTo, so copies use the proxy's fixed buffers unless
+// copyBytes chooses the kernel's splice itself.
 type meteredConn struct {
 	net.Conn
-	r       io.Reader // the client's buffered reader, or the conn itself
+	r       io.Reader
 	act     *activity
 	written atomic.Int64
 	total   *atomic.Int64 // the proxy's bytes this way
 	max     int64         // 0: no cap
 }
 
-func (m *meteredConn) Read(b []byte) (int, error) {
-	for {
-		n, err := m.r.Read(b)
-		var ne net.Error
-		if n == 0 && err != nil && errors.As(err, &ne) && ne.Timeout() {
-			d := m.act.deadline()
-			if !time.Now().Before(d) {
-				return 0, errIdle
-			}
-			// The other direction moved bytes since this read began.
-			m.Conn.SetReadDeadline(d)
-			continue
-		}
-		return n, err
-	}
-}
+func (m *meteredConn) Read(b []byte) (int, error) { return m.r.Read(b) }
 
 func (m *meteredConn) Write(b []byte) (int, error) {
 	allowed := len(b)
@@ -141,9 +160,8 @@ func (p *Proxy) copyBytes(dst, src *meteredConn) error {
 			return err
 		}
 		br.Discard(len(b))
-		src.r = src.Conn
 	}
-	if rf, ok := dst.Conn.(io.ReaderFrom); ok && src.r == src.Conn {
+	if rf, ok := dst.Conn.(io.ReaderFrom); ok {
 		switch src.Conn.(type) {
 		case *net.TCPConn, *net.UnixConn:
 			return p.spliceBytes(dst, src, rf)
