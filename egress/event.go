@@ -24,7 +24,9 @@ type Event struct {
 }
 
 // Refusal is one refused destination, as a run's result lists it
-// (egress_refused): what was asked for and why it was refused.
+// (egress_refused): what was asked for, why it was refused, and how often.
+// Host is "" for a connection refused before its request was read (the
+// connection caps) or whose request was not one the proxy serves.
 type Refusal struct {
 	Host   string `json:"host"`
 	Port   int    `json:"port,omitempty"`

@@ -429,7 +429,7 @@ func hostHeaders(hdr []byte) ([]string, error) {
 func splitAuthority(a string, defaultPort int) (string, int, error) {
 	host, portStr, err := net.SplitHostPort(a)
 	if err != nil {
-		if defaultPort == 0 || strings.HasSuffix(a, "]") == false && strings.Contains(a, ":") {
+		if defaultPort == 0 || !strings.HasSuffix(a, "]") && strings.Contains(a, ":") {
 			return "", 0, errors.New("want host:port")
 		}
 		host, portStr = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]"), strconv.Itoa(defaultPort)

@@ -332,3 +332,22 @@ func TestProxyCloseCutsTunnels(t *testing.T) {
 		t.Error("the proxy's listener still accepts after Close")
 	}
 }
+
+// TestProxyOnlyInItsNamespace: the proxy's listener lives in its jail's
+// namespace: from another jail's namespace its address reaches nothing,
+// while from its own the proxy answers.
+func TestProxyOnlyInItsNamespace(t *testing.T) {
+	lb := startLab(t, labPolicy(t))
+	other, err := netlab.NewNamespace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if c, err := other.DialContext(t.Context(), "tcp", lb.addr); err == nil {
+		c.Close()
+		t.Fatalf("another namespace reached the proxy at %s", lb.addr)
+	}
+	if code, _ := lb.connect(t, "www.example.com:443"); code != 200 {
+		t.Fatalf("from its own namespace, CONNECT: %d", code)
+	}
+}
