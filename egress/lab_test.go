@@ -165,6 +165,8 @@ func (lb *lab) raw(t testing.TB, header string) (*http.Response, net.Conn, *bufi
 	return resp, c, br
 }
 
+// connect asks for a tunnel the test expects refused: the body of a
+// refusal is read to its end (a tunnel's would never end).
 func (lb *lab) connect(t testing.TB, target string) (status int, reason string) {
 	t.Helper()
 	resp, c, _ := lb.raw(t, fmt.Sprintf("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target))
