@@ -353,3 +353,21 @@ func TestProxyOnlyInItsNamespace(t *testing.T) {
 		t.Fatalf("from its own namespace, CONNECT: %s", resp.Status)
 	}
 }
+
+// TestProxyRefusesBadPolicy: a policy that does not validate is never
+// served; the listener is closed and nothing runs.
+func TestProxyRefusesBadPolicy(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &egress.Proxy{Policy: egress.Policy{MaxConcurrent: -1}}
+	if err := p.Serve(l); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Fatalf("Serve with a negative cap: %v; want the policy's error", err)
+	}
+	if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the listener of a refused policy still accepts")
+	}
+	p.Close()
+}
