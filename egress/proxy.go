@@ -284,6 +284,9 @@ func (p *Proxy) serveConn(c net.Conn) {
 	cr := &idleReader{c: c, act: act, plain: true}
 	br := bufio.NewReaderSize(cr, 4096)
 	rq, code, msg := p.readRequest(br)
+	if code == closedQuietly {
+		return
+	}
 	if code != 0 {
 		ev.Reason, ev.Duration = msg, time.Since(start)
 		p.emit(ev)
@@ -330,6 +333,8 @@ func (p *Proxy) readRequest(br *bufio.Reader) (rq request, code int, msg string)
 	if err != nil {
 		var ne net.Error
 		switch {
+		case len(hdr) == 0 && errors.Is(err, io.EOF):
+			return rq, closedQuietly, ""
 		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errIdle):
 			return rq, http.StatusRequestTimeout, fmt.Sprintf("request header not complete within %s", p.pol.HeaderTimeout)
 		case errors.Is(err, errHeaderTooLarge):
@@ -379,14 +384,18 @@ func (p *Proxy) readRequest(br *bufio.Reader) (rq request, code int, msg string)
 
 var errHeaderTooLarge = errors.New("request header too large")
 
+// closedQuietly is readRequest's code for a client that closed without
+// sending a byte: no request, so nothing to refuse or record.
+const closedQuietly = -1
+
 // readHeader returns the request line and headers up to and including the
 // blank line, reading at most max bytes.
 func readHeader(br *bufio.Reader, max int) ([]byte, error) {
 	var hdr []byte
-	lineStart := 0
+	lineStart, read := 0, 0
 	for {
 		chunk, err := br.ReadSlice('\n')
-		if len(hdr)+len(chunk) > max {
+		if read += len(chunk); read > max {
 			return nil, errHeaderTooLarge
 		}
 		hdr = append(hdr, chunk...)
@@ -394,7 +403,7 @@ func readHeader(br *bufio.Reader, max int) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return hdr, err
 		}
 		line := hdr[lineStart:]
 		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
