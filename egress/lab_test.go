@@ -44,6 +44,7 @@ var labNames = map[string][]netip.Addr{
 	"rebind.example.com":   {netlab.ServerAddr4, netip.MustParseAddr("192.168.1.1")},
 	"hostaddr.example.com": {netlab.HostAddr4},
 	"blocked.example.com":  {netlab.ServerAddr4},
+	"inrange.example.com":  {netip.MustParseAddr("192.0.2.9")},
 }
 
 // labPolicy allows the test internet's names and, on purpose, names that
@@ -57,8 +58,10 @@ func labPolicy(t testing.TB) egress.Policy {
 			t.Fatal(err)
 		}
 	}
-	if err := p.DenyDestination("blocked.example.com"); err != nil {
-		t.Fatal(err)
+	for _, s := range []string{"blocked.example.com", "192.0.2.0/24"} {
+		if err := p.DenyDestination(s); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return p
 }

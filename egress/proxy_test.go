@@ -38,6 +38,7 @@ func TestProxyAllowsAndRefuses(t *testing.T) {
 	refusals := []struct{ target, want string }{
 		{"other.example.net:443", "not on the allow list; add --allow other.example.net"},
 		{"blocked.example.com:443", "denied by --deny blocked.example.com"},
+		{"inrange.example.com:443", "resolves to 192.0.2.9, denied by --deny 192.0.2.0/24"},
 		{"www.example.com:8443", "port 8443 is not allowed for www.example.com"},
 		{"198.51.100.2:80", "port 80 is not allowed for 198.51.100.2"},
 		{"203.0.113.5:443", "IP address the policy does not name"},
@@ -89,7 +90,7 @@ func TestProxyAllowsAndRefuses(t *testing.T) {
 	benign()
 
 	refused := lb.proxy.Refused()
-	for _, r := range refusals[:18] {
+	for _, r := range refusals[:19] {
 		host, _, _ := net.SplitHostPort(r.target)
 		host = strings.Trim(host, "[]")
 		if host == "::ffff:127.0.0.1" {
