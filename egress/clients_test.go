@@ -2,6 +2,7 @@ package egress_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,15 @@ func TestCurlThroughProxy(t *testing.T) {
 	out, err = lb.run(t, env, curl, "-sS", "--fail", "--max-time", "60", "http://www.example.com/")
 	if err != nil || !strings.Contains(out, "hello from the test internet") {
 		t.Fatalf("curl http://www.example.com/: %v\n%s", err, out)
+	}
+	// A large upload: curl asks "Expect: 100-continue" and the proxy answers.
+	fi, err := os.Stat(python)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = lb.run(t, env, curl, "-sS", "--fail", "--max-time", "60", "--data-binary", "@"+python, "http://www.example.com/sink")
+	if want := fmt.Sprintf("got %d bytes\n", fi.Size()); err != nil || out != want {
+		t.Fatalf("curl upload: %v\n%s", err, out)
 	}
 	out, err = lb.run(t, env, curl, "-sS", "--fail", "--max-time", "60", "--cacert", lb.in.CAFile, "https://other.example.net/")
 	if err == nil || !strings.Contains(out, "403") {

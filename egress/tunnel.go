@@ -274,6 +274,14 @@ func (p *Proxy) forward(req *http.Request, cl, ul *meteredConn) string {
 	p.meter(cl, ul)
 	removeHopHeaders(req.Header)
 	req.Close = true
+	// The proxy sends the body on without waiting for the destination's
+	// word, so it gives the client its "100 Continue" itself.
+	if strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
+		req.Header.Del("Expect")
+		if _, err := io.WriteString(cl.Conn, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+			return ""
+		}
+	}
 	if err := req.Write(ul); err != nil {
 		if r := p.cutReason(err); r != "" {
 			return r
