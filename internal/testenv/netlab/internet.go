@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,6 +50,7 @@ type Internet struct {
 	// Wheel is the package the index serves.
 	Wheel Wheel
 
+	lock    net.Listener
 	mu      sync.Mutex
 	names   map[string][]netip.Addr
 	servers []*http.Server
@@ -67,13 +69,15 @@ func Start(t testing.TB) *Internet {
 			t.Skipf("netlab needs %s (iproute2, util-linux): %v", tool, err)
 		}
 	}
+	lock := holdTheInternet(t)
 	ns, err := NewNamespace()
 	if err != nil {
+		lock.Close()
 		t.Fatalf("netlab: %v", err)
 	}
 	var suffix [3]byte
 	rand.Read(suffix[:])
-	in := &Internet{NS: ns, HostVeth: "bnl" + hex.EncodeToString(suffix[:]), names: map[string][]netip.Addr{}}
+	in := &Internet{NS: ns, HostVeth: "bnl" + hex.EncodeToString(suffix[:]), names: map[string][]netip.Addr{}, lock: lock}
 	t.Cleanup(func() {
 		if err := in.Close(); err != nil {
 			t.Errorf("netlab teardown: %v", err)
@@ -232,7 +236,31 @@ func (in *Internet) Close() error {
 		errs = append(errs, fmt.Errorf("ip link del %s: %w: %s", in.HostVeth, err, out))
 	}
 	errs = append(errs, in.NS.Close())
+	in.lock.Close()
 	return errors.Join(errs...)
+}
+
+// holdTheInternet waits until no other test internet exists on this
+// machine and claims it: two would give the test's namespace two routes to
+// 198.51.100.0/24 (go test runs packages in parallel processes). The claim
+// is an abstract unix socket, which the kernel drops with its process, so
+// a crashed test leaves nothing that blocks the next.
+func holdTheInternet(t testing.TB) net.Listener {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		l, err := net.Listen("unix", "@brig-netlab-internet")
+		if err == nil {
+			return l
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("netlab: claim the test internet: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("netlab: another test internet has existed for 10 minutes (a test of another process holds @brig-netlab-internet)")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Gone reports what of a closed Internet is still there: the veth, or an
