@@ -24,8 +24,9 @@ const module = "github.com/brig-sandbox/brig"
 var allowed = map[string][]string{
 	"cgroup":                       nil,
 	"seccomp":                      nil,
+	"serve":                        {"cgroup", "jail"},
 	"jail":                         {"cgroup", "seccomp"},
-	"cmd/brig":                     {"cgroup", "jail", "seccomp"},
+	"cmd/brig":                     {"cgroup", "jail", "seccomp", "serve"},
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
 	"examples/python":              {"jail"},
 	"examples/shell":               {"jail"},
