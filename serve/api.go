@@ -172,7 +172,7 @@ func (s *Server) inSandbox(r *http.Request, t *tenant, fn func(sb *sandbox) *api
 	}
 	release, ok := sb.use()
 	if !ok {
-		return errorf(http.StatusNotFound, "not_found", "no sandbox %.40q", sb.id)
+		return errorf(http.StatusNotFound, "not_found", "no such sandbox")
 	}
 	defer release()
 	return fn(sb)

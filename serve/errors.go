@@ -78,6 +78,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, max int64, v any) *apiEr
 	switch {
 	case errors.As(err, &tooBig):
 		return errorf(http.StatusBadRequest, "body_too_large", "the request body is larger than the %d-byte cap (max_body_bytes)", max)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(http.StatusBadRequest, "bad_json", "malformed JSON: the body ends inside a value")
 	case errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, "bad_json", "the request body is empty: send a JSON object")
 	case errors.As(err, &typeErr):

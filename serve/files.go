@@ -98,6 +98,8 @@ func statBeneath(ws, rel string) (fileKind, error) {
 		return fileKind{dir: true}, nil
 	case unix.S_IFREG:
 		return fileKind{size: st.Size}, nil
+	case unix.S_IFLNK:
+		return fileKind{}, &os.PathError{Op: "open", Path: rel, Err: unix.ELOOP}
 	}
 	return fileKind{}, errNotRegular
 }

@@ -233,7 +233,7 @@ func (s *Server) lookup(t *tenant, id string) (*sandbox, *apiError) {
 	sb := s.sandboxes[id]
 	s.mu.Unlock()
 	if sb == nil || sb.tenant != t {
-		return nil, errorf(http.StatusNotFound, "not_found", "no sandbox %.40q", id)
+		return nil, errorf(http.StatusNotFound, "not_found", "no such sandbox")
 	}
 	return sb, nil
 }
