@@ -7,7 +7,7 @@ GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 PYTHON  := /usr/bin/python3
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: demo test check deps build vet unit race fuzz examples-test vm-test bench clean
+.PHONY: demo test check deps build vet unit race fuzz examples-test clients-test vm-test bench clean
 
 deps:
 	@missing=""; \
@@ -58,6 +58,12 @@ vm-test: deps
 	bash vm/setup.sh
 	GO=$(GO) bash vm/run-tests.sh
 
+# The Python client of brig serve (standard library only), against a real
+# brig serve on a unix socket and loopback TCP.
+clients-test: build
+	cd clients/python && BRIG=$(CURDIR)/brig $(PYTHON) -m unittest -v test_brig_client
+	$(GO) test -count=1 -run '^$$' ./cmd/brig/ >/dev/null
+
 # The Open Interpreter adapter, a Python client of `brig session --jsonl`.
 examples-test: build
 	cd examples/openinterpreter && BRIG=$(CURDIR)/brig $(PYTHON) -m unittest -v test_brig_languages
@@ -86,7 +92,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
 
-test: vet unit race fuzz examples-test vm-test
+test: vet unit race fuzz examples-test clients-test vm-test
 
 # The fast tier for day-to-day work: vet, gofmt and the tests with -short
 # (no soak, no CLI builds of the hostile corpus, no VM).

@@ -145,6 +145,7 @@ func writeBeneath(ws, rel string, owner uint32, body io.Reader, max int64) (int6
 			return err
 		}
 		if n > max {
+			_ = f.Truncate(0) // no half of a file the client did not mean to send
 			return errFileTooLarge
 		}
 		return nil
