@@ -73,6 +73,7 @@ type testServer struct {
 	srv      *Server
 	url      string // over TCP on loopback
 	sockURL  string // the same server over a unix socket
+	sock     string // that socket's path
 	tcp      *http.Client
 	unix     *http.Client
 	stateDir string
@@ -130,6 +131,7 @@ func startServer(t *testing.T, edit func(string) string) *testServer {
 	go ts.hs.Serve(ul)
 	ts.url = "http://" + l.Addr().String()
 	ts.sockURL = "http://brig"
+	ts.sock = sock
 	ts.tcp = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	ts.unix = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)

@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"cgroup":                       nil,
 	"seccomp":                      nil,
 	"serve":                        {"cgroup", "jail"},
+	"serve/client":                 nil,
 	"jail":                         {"cgroup", "seccomp"},
 	"cmd/brig":                     {"cgroup", "jail", "seccomp", "serve"},
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
