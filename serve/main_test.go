@@ -102,7 +102,7 @@ templates:
 
 // startServer serves a fresh server on loopback TCP and a unix socket;
 // edit changes the config text before it is parsed.
-func startServer(t *testing.T, edit func(string) string) *testServer {
+func startServer(t testing.TB, edit func(string) string) *testServer {
 	t.Helper()
 	testenv.RequireRoot(t)
 	ts := &testServer{stateDir: t.TempDir(), events: &recorder{}}
@@ -146,7 +146,7 @@ func startServer(t *testing.T, edit func(string) string) *testServer {
 
 // assertNothingLeft checks the host after the server closed: no jail
 // process of this test run, no mount or directory in the state dir.
-func (ts *testServer) assertNothingLeft(t *testing.T) {
+func (ts *testServer) assertNothingLeft(t testing.TB) {
 	t.Helper()
 	waitNoJails(t)
 	mounts, err := mountsBeneath(ts.stateDir)
@@ -159,7 +159,7 @@ func (ts *testServer) assertNothingLeft(t *testing.T) {
 
 // jailProcesses lists the host's processes running as one of this test
 // run's jail ids or as a workspace owner.
-func jailProcesses(t *testing.T) []string {
+func jailProcesses(t testing.TB) []string {
 	t.Helper()
 	dirs, _ := filepath.Glob("/proc/[0-9]*/status")
 	var out []string
@@ -185,7 +185,7 @@ func jailProcesses(t *testing.T) []string {
 // waitNoJails waits for this run's jails to be gone (the server kills
 // them, the kernel reaps them a moment later). A template's pool keeps
 // jails ready: call it mid-test only on a server without one (noPool).
-func waitNoJails(t *testing.T) {
+func waitNoJails(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(testenv.Scaled(10 * time.Second))
 	for len(jailProcesses(t)) > 0 && time.Now().Before(deadline) {
@@ -200,7 +200,7 @@ type answer struct {
 	header http.Header
 }
 
-func (a answer) json(t *testing.T) map[string]any {
+func (a answer) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(a.body, &m), "%s", a.body)
@@ -215,7 +215,7 @@ func (a answer) code() string {
 
 // do sends a request; body is JSON-encoded unless it is a string or
 // []byte (sent as is).
-func (ts *testServer) do(t *testing.T, c *http.Client, base, method, path, token string, body any, header ...string) answer {
+func (ts *testServer) do(t testing.TB, c *http.Client, base, method, path, token string, body any, header ...string) answer {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -246,13 +246,13 @@ func (ts *testServer) do(t *testing.T, c *http.Client, base, method, path, token
 }
 
 // as is do over TCP with alice's token.
-func (ts *testServer) as(t *testing.T, method, path string, body any, header ...string) answer {
+func (ts *testServer) as(t testing.TB, method, path string, body any, header ...string) answer {
 	t.Helper()
 	return ts.do(t, ts.tcp, ts.url, method, path, ts.alice, body, header...)
 }
 
 // newSandbox creates a sandbox of alice's and returns its id.
-func (ts *testServer) newSandbox(t *testing.T, body any) string {
+func (ts *testServer) newSandbox(t testing.TB, body any) string {
 	t.Helper()
 	if body == nil {
 		body = map[string]any{}
@@ -262,7 +262,7 @@ func (ts *testServer) newSandbox(t *testing.T, body any) string {
 	return a.json(t)["id"].(string)
 }
 
-func (ts *testServer) newContext(t *testing.T, sb, language string) string {
+func (ts *testServer) newContext(t testing.TB, sb, language string) string {
 	t.Helper()
 	a := ts.as(t, "POST", "/v1/sandboxes/"+sb+"/contexts", map[string]string{"language": language})
 	require.Equal(t, http.StatusCreated, a.status, "%s", a.body)
@@ -270,7 +270,7 @@ func (ts *testServer) newContext(t *testing.T, sb, language string) string {
 }
 
 // events reads an NDJSON answer.
-func readEvents(t *testing.T, body []byte) []map[string]any {
+func readEvents(t testing.TB, body []byte) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	sc := bufio.NewScanner(bytes.NewReader(body))
