@@ -28,6 +28,11 @@ func (s *Server) routes() {
 	handle("POST /v1/sandboxes/{id}/contexts/{cid}/execute", "execute", s.postExecute)
 	handle("POST /v1/sandboxes/{id}/contexts/{cid}/interrupt", "interrupt", s.postInterrupt)
 	handle("POST /v1/sandboxes/{id}/processes", "process", s.postProcess)
+	handle("GET /v1/sandboxes/{id}/processes/{pid}", "process.get", s.getProcess)
+	handle("POST /v1/sandboxes/{id}/processes/{pid}/stdin", "process.stdin", s.postStdin)
+	handle("POST /v1/sandboxes/{id}/processes/{pid}/signal", "process.signal", s.postSignal)
+	handle("POST /v1/sandboxes/{id}/processes/{pid}/wait", "process.wait", s.postWait)
+	handle("DELETE /v1/sandboxes/{id}/processes/{pid}", "process.delete", s.deleteProcess)
 	handle("GET /v1/sandboxes/{id}/files", "file.read", s.getFile)
 	handle("GET /v1/sandboxes/{id}/files/{path...}", "file.read", s.getFile)
 	handle("HEAD /v1/sandboxes/{id}/files/{path...}", "file.read", s.headFile)
@@ -283,6 +288,9 @@ func (s *Server) postProcess(w http.ResponseWriter, r *http.Request, t *tenant) 
 	if req.Template != "" {
 		return errorf(400, "unknown_field", "template: a process runs with its sandbox's template")
 	}
+	if req.Background && wantsStream(r) {
+		return errorf(400, "bad_request", "background: a background process answers with its id; stream its output with POST .../processes/{pid}/wait")
+	}
 	argv, aerr := req.argv(false)
 	if aerr != nil {
 		return aerr
@@ -295,6 +303,14 @@ func (s *Server) postProcess(w http.ResponseWriter, r *http.Request, t *tenant) 
 		done, aerr := s.startExecution(r.Context(), t)
 		if aerr != nil {
 			return aerr
+		}
+		if req.Background {
+			p, aerr := s.startProcess(sb, cfg, argv, req.Stdin, done)
+			if aerr != nil {
+				return aerr
+			}
+			writeJSON(w, http.StatusCreated, map[string]any{"id": p.id, "command": p.command, "status": "running"})
+			return nil
 		}
 		defer done()
 		ctx, cancel := s.workCtx(r.Context(), sb.ctx)

@@ -94,11 +94,16 @@ type runRequest struct {
 	Timeout  *durationField `json:"timeout"`
 	Memory   *sizeField     `json:"memory"`
 	Template string         `json:"template"`
+	// Background (processes only) starts the process and answers with its
+	// id at once.
+	Background bool `json:"background"`
 }
 
 // argv checks the request's program: a command, or code in a language.
 func (req *runRequest) argv(allowCode bool) ([]string, *apiError) {
 	switch {
+	case allowCode && req.Background:
+		return nil, errorf(400, "unknown_field", "background: only a sandbox's process runs in the background")
 	case len(req.Command) > 0 && (req.Code != nil || req.Language != ""):
 		return nil, errorf(400, "bad_request", "give command, or language and code, not both")
 	case len(req.Command) > 0:

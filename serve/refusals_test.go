@@ -365,5 +365,7 @@ func TestContextDeadKeepsOutput(t *testing.T) {
 	require.NotEmpty(t, evs)
 	first := evs[len(evs)-1]
 	assert.Equal(t, "canceled", first["status"], "%v", first)
-	assert.Equal(t, "started\n", first["stdout"])
+	// print may write "started" and its newline apart; the line itself is
+	// what the cell wrote before the interrupt.
+	assert.Contains(t, first["stdout"], "started")
 }

@@ -24,12 +24,13 @@ type sandbox struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	lastUsed time.Time
-	busy     int // requests using it now: it is not idle meanwhile
-	contexts map[string]*execContext
-	deleted  bool
-	gone     chan struct{} // closed once deleted and cleaned up
+	mu        sync.Mutex
+	lastUsed  time.Time
+	busy      int // requests using it now: it is not idle meanwhile
+	contexts  map[string]*execContext
+	processes map[string]*process // background processes
+	deleted   bool
+	gone      chan struct{} // closed once deleted and cleaned up
 }
 
 // execContext is a context: a live interpreter of the sandbox.
@@ -156,7 +157,7 @@ func (s *Server) createSandbox(t *tenant, req createSandboxRequest) (*sandbox, *
 	}
 	now := time.Now()
 	sb := &sandbox{id: id, tenant: t, template: tpl, dir: dir, owner: owner, bytes: bytes, inodes: inodes, created: now, lastUsed: now,
-		contexts: map[string]*execContext{}, gone: make(chan struct{})}
+		contexts: map[string]*execContext{}, processes: map[string]*process{}, gone: make(chan struct{})}
 	sb.ctx, sb.cancel = context.WithCancel(s.ctx)
 	s.mu.Lock()
 	s.sandboxes[id] = sb
@@ -194,6 +195,8 @@ func (s *Server) deleteSandbox(sb *sandbox) {
 	sb.deleted = true
 	ctxs := sb.contexts
 	sb.contexts = map[string]*execContext{}
+	procs := sb.processes
+	sb.processes = map[string]*process{}
 	sb.mu.Unlock()
 	s.mu.Lock()
 	delete(s.sandboxes, sb.id)
@@ -201,6 +204,9 @@ func (s *Server) deleteSandbox(sb *sandbox) {
 	sb.cancel() // kills its processes
 	for _, c := range ctxs {
 		c.in.close()
+	}
+	for _, p := range procs {
+		<-p.done // killed with the sandbox's context
 	}
 	// Processes of the sandbox end with its context; their handlers wait
 	// for the jail before they give the sandbox back.
