@@ -161,6 +161,24 @@ class Client:
         body = _drop_none(command=command, stdin=stdin, timeout=timeout, memory=memory)
         return self._execution("/v1/sandboxes/%s/processes" % _seg(sandbox), body, stream)
 
+    def start_process(self, sandbox, command, stdin=None, timeout=None, memory=None):
+        """A background process: returns {"id": ...} at once."""
+        body = _drop_none(command=command, stdin=stdin, timeout=timeout, memory=memory)
+        body["background"] = True
+        return self._json("POST", "/v1/sandboxes/%s/processes" % _seg(sandbox), body)
+
+    def write_stdin(self, sandbox, process, data=None, eof=False):
+        return self._json("POST", "/v1/sandboxes/%s/processes/%s/stdin" % (_seg(sandbox), _seg(process)), _drop_none(data=data, eof=eof))
+
+    def signal(self, sandbox, process, signal="TERM"):
+        return self._json("POST", "/v1/sandboxes/%s/processes/%s/signal" % (_seg(sandbox), _seg(process)), {"signal": signal})
+
+    def wait(self, sandbox, process, stream=False):
+        return self._execution("/v1/sandboxes/%s/processes/%s/wait" % (_seg(sandbox), _seg(process)), {}, stream)
+
+    def delete_process(self, sandbox, process):
+        return self._json("DELETE", "/v1/sandboxes/%s/processes/%s" % (_seg(sandbox), _seg(process)))
+
     # Files.
     def _file_path(self, sandbox, path):
         return "/v1/sandboxes/%s/files/%s" % (_seg(sandbox), urllib.parse.quote(path))
