@@ -256,7 +256,7 @@ func (s *Server) postExecute(w http.ResponseWriter, r *http.Request, t *tenant) 
 			c.running, c.stop = false, nil
 			c.mu.Unlock()
 		}()
-		res, _ := s.runCell(w, r, ctx, c, *req.Code, timeout, tpl.Jail.OutputLimit)
+		res, _ := s.runCell(w, r, ctx, cancel, c, *req.Code, timeout, tpl.Jail.OutputLimit)
 		s.obs.Observe(Event{Time: time.Now(), Tenant: t.Name, Action: "execute", Sandbox: sb.id, Context: c.id, Template: tpl.Name, Status: http.StatusOK,
 			Reason: res.Status, WallTime: time.Duration(res.WallTimeMS) * time.Millisecond, CPUTime: time.Duration(res.CPUTimeMS) * time.Millisecond})
 		return nil

@@ -24,29 +24,50 @@ func wantsStream(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), NDJSONType)
 }
 
+// StreamWriteTimeout bounds one write to a client. A client that stops
+// reading for this long has its stream ended and its execution killed (or
+// its cell interrupted): a stalled client holds no jail and no execution
+// slot for long.
+const StreamWriteTimeout = 30 * time.Second
+
 // ndjson writes an answer as NDJSON events, flushed one by one. The jail's
 // output is written as it comes, from the jail's copying goroutines: a slow
 // client holds up the jail's pipes (and so the program), never the
 // server's memory.
 type ndjson struct {
-	mu  sync.Mutex
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	enc *json.Encoder
+	mu     sync.Mutex
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	enc    *json.Encoder
+	failed bool
+	onFail func()
 }
 
-func newNDJSON(w http.ResponseWriter) *ndjson {
+// newNDJSON starts a streamed answer; onFail (when not nil) is called once
+// if a write fails, to end the execution nobody reads.
+func newNDJSON(w http.ResponseWriter, onFail func()) *ndjson {
 	w.Header().Set("Content-Type", NDJSONType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	return &ndjson{w: w, rc: http.NewResponseController(w), enc: json.NewEncoder(w)}
+	return &ndjson{w: w, rc: http.NewResponseController(w), enc: json.NewEncoder(w), onFail: onFail}
 }
 
 func (n *ndjson) event(v any) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.enc.Encode(v) == nil {
-		_ = n.rc.Flush()
+	if n.failed {
+		return
+	}
+	_ = n.rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
+	err := n.enc.Encode(v)
+	if err == nil {
+		err = n.rc.Flush()
+	}
+	if err != nil {
+		n.failed = true
+		if n.onFail != nil {
+			go n.onFail()
+		}
 	}
 }
 
@@ -175,7 +196,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd *jail.Cmd, 
 	var stream *ndjson
 	var stdout, stderr bytes.Buffer // bounded: the jail kills at OutputLimit
 	if wantsStream(r) {
-		stream = newNDJSON(w)
+		stream = newNDJSON(w, cmd.Kill)
 		cmd.Stdout, cmd.Stderr = streamWriter{stream, "stdout"}, streamWriter{stream, "stderr"}
 	} else {
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -214,11 +235,11 @@ func startError(err error) *apiError {
 // runCell executes code in a context and answers as execute does, with a
 // CellJSON. The client going away interrupts the cell (the context lives
 // on), as the interrupt endpoint does.
-func (s *Server) runCell(w http.ResponseWriter, r *http.Request, ctx context.Context, c *execContext, code string, timeout time.Duration, outputLimit int64) (CellJSON, bool) {
+func (s *Server) runCell(w http.ResponseWriter, r *http.Request, ctx context.Context, interrupt func(), c *execContext, code string, timeout time.Duration, outputLimit int64) (CellJSON, bool) {
 	var stream *ndjson
 	var stdout, stderr io.Writer
 	if wantsStream(r) {
-		stream = newNDJSON(w)
+		stream = newNDJSON(w, interrupt)
 		stdout, stderr = streamWriter{stream, "stdout"}, streamWriter{stream, "stderr"}
 	}
 	res := c.in.run(ctx, code, timeout, outputLimit, stdout, stderr)

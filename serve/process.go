@@ -303,7 +303,7 @@ func (s *Server) postWait(w http.ResponseWriter, r *http.Request, t *tenant) *ap
 		return aerr
 	}
 	if wantsStream(r) {
-		stream := newNDJSON(w)
+		stream := newNDJSON(w, nil) // the process is the sandbox's, not the waiter's
 		if p.log.follow(r.Context(), func(e outputEvent) { stream.event(e) }) != nil {
 			return nil
 		}
