@@ -336,14 +336,14 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request, t *tenant) *api
 			return fileError(rel, err)
 		}
 		if kind.dir {
-			entries, err := jail.ListDirIn(sb.dir, dotIfEmpty(rel))
+			entries, err := listWorkspaceDir(sb.dir, dotIfEmpty(rel))
 			if err != nil {
 				return fileError(rel, err)
 			}
 			writeJSON(w, http.StatusOK, map[string]any{"path": rel, "entries": entries})
 			return nil
 		}
-		data, err := jail.ReadFileIn(sb.dir, rel, s.cfg.MaxFileBytes)
+		data, err := readWorkspaceFile(sb.dir, rel, s.cfg.MaxFileBytes)
 		if err != nil {
 			return fileError(rel, err)
 		}

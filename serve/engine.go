@@ -71,3 +71,14 @@ func NewCellJSON(id *string, c *jail.CellResult) CellJSON {
 	}
 	return j
 }
+
+// readWorkspaceFile and listWorkspaceDir read beneath a host directory the
+// jails wrote, with the session file API's safety (openat2 beneath it, no
+// symlink followed, only a regular file read, capped).
+func readWorkspaceFile(dir, rel string, limit int64) ([]byte, error) {
+	return jail.ReadFileIn(dir, rel, limit)
+}
+
+func listWorkspaceDir(dir, rel string) ([]jail.FileInfo, error) {
+	return jail.ListDirIn(dir, rel)
+}
