@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/internal/hostile"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
@@ -202,26 +203,46 @@ templates: {default: {memory: 128M, workspace-size: 1M}}
 	a = ts.do(t, client, "http://brig", "POST", "/v1/sandboxes/"+sb+"/contexts", token, `{"language": "python"}`)
 	require.Equal(t, 201, a.status, "%s", a.body)
 	require.NotEmpty(t, workspaceUsers(), "the context's interpreter works in /workspace")
+	killed := srv.Process.Pid
+	require.NotEmpty(t, jailCgroupsAny(killed), "the killed server's jail has cgroups")
 	require.NoError(t, srv.Process.Signal(syscall.SIGKILL))
 	_ = srv.Wait()
 	mounts, err := mountsBeneath(stateDir)
 	require.NoError(t, err)
 	require.Len(t, mounts, 1, "the killed server's workspace is left mounted")
 
-	cfg, err := LoadConfig(config)
-	require.NoError(t, err)
-	next, err := New(cfg, Options{})
-	require.NoError(t, err)
+	// The next server on the same state_dir removes what it left: the
+	// workspace at its start, the cgroups at its first jail.
+	next := exec.Command(bin, "serve", "--config", config)
+	next.Stderr = os.Stderr
+	require.NoError(t, next.Start())
+	defer next.Process.Kill()
+	deadline = time.Now().Add(testenv.Scaled(20 * time.Second))
+	for {
+		resp, err := client.Get("http://brig/v1/health")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "server did not come up: %v", err)
+		time.Sleep(20 * time.Millisecond)
+	}
 	mounts, err = mountsBeneath(stateDir)
 	require.NoError(t, err)
 	assert.Empty(t, mounts)
 	entries, err := os.ReadDir(workspacesDir(stateDir))
 	require.NoError(t, err)
 	assert.Empty(t, entries)
+	a = ts.do(t, client, "http://brig", "POST", "/v1/runs", token, `{"command": ["/bin/true"]}`)
+	require.Equal(t, 200, a.status, "%s", a.body)
+	assert.Empty(t, jailCgroupsAny(killed), "the killed server's cgroups")
 	// Only one server per state_dir.
+	cfg, err := LoadConfig(config)
+	require.NoError(t, err)
 	_, err = New(cfg, Options{})
 	assert.ErrorContains(t, err, "another brig serve uses it")
-	require.NoError(t, next.Close())
+	require.NoError(t, next.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, next.Wait())
 	// The killed server's jails died with it (the library's helper kills
 	// a jail whose supervisor dies): no python of its context is left.
 	deadline = time.Now().Add(testenv.Scaled(10 * time.Second))
@@ -229,6 +250,18 @@ templates: {default: {memory: 128M, workspace-size: 1M}}
 		time.Sleep(20 * time.Millisecond)
 	}
 	assert.Empty(t, workspaceUsers())
+}
+
+// jailCgroupsAny lists the cgroups of jails of the supervisor pid, whatever
+// their host ids (brig serve's jails use the library's default range).
+func jailCgroupsAny(pid int) []string {
+	var dirs []string
+	for d := range hostile.Snapshot(hostile.JailIDs{First: 1_500_000_000, Count: 65536}).Cgroups {
+		if strings.HasPrefix(filepath.Base(d), fmt.Sprintf("brig-%d-", pid)) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }
 
 // workspaceUsers lists processes whose cwd is in a workspace (a context's

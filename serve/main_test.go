@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/hostile"
 	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/jail"
 )
@@ -149,6 +150,9 @@ func startServer(t testing.TB, edit func(string) string) *testServer {
 func (ts *testServer) assertNothingLeft(t testing.TB) {
 	t.Helper()
 	waitNoJails(t)
+	// The jails' cgroups, kept for reuse at their end, go when idle.
+	cgroup.RemoveIdle()
+	assert.Empty(t, jailCgroups(os.Getpid()), "cgroups left")
 	mounts, err := mountsBeneath(ts.stateDir)
 	require.NoError(t, err)
 	assert.Empty(t, mounts, "mounts left in the state dir")
@@ -192,6 +196,17 @@ func waitNoJails(t testing.TB) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	assert.Empty(t, jailProcesses(t), "jail processes still running")
+}
+
+// jailCgroups lists the cgroup directories of jails of the supervisor pid.
+func jailCgroups(pid int) []string {
+	var dirs []string
+	for d := range hostile.Snapshot(hostile.JailIDs{First: testIDs.First, Count: testIDs.Count}).Cgroups {
+		if strings.HasPrefix(filepath.Base(d), fmt.Sprintf("brig-%d-", pid)) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }
 
 type answer struct {
