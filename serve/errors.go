@@ -27,7 +27,11 @@ func errorf(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
 }
 
+// quotaError is a 429 naming the quota. Quotas of live objects free up
+// when the client deletes some, not with time: their Retry-After is a
+// second, the contract's floor.
 func quotaError(quota string, limit any, retry time.Duration) *apiError {
+	retry = max(retry, time.Second)
 	return &apiError{status: http.StatusTooManyRequests, code: "quota_exceeded", quota: quota, retryAfter: retry,
 		message: fmt.Sprintf("over the tenant's %s quota (%v); retry later or ask for a larger quota", quota, limit)}
 }

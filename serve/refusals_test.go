@@ -148,6 +148,7 @@ func TestQuotas(t *testing.T) {
 	a = ts.as(t, "POST", "/v1/sandboxes", map[string]any{"workspace_bytes": "128K"})
 	assert.Equal(t, 429, a.status)
 	assert.Contains(t, string(a.body), `"quota":"sandboxes"`)
+	assert.Equal(t, "1", a.header.Get("Retry-After"))
 	assert.NotEmpty(t, ts.events.find("sandbox.create"))
 
 	// contexts.
