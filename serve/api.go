@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/brig-sandbox/brig/jail"
@@ -17,7 +18,12 @@ type handler func(w http.ResponseWriter, r *http.Request, t *tenant) *apiError
 func (s *Server) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /v1/health", s.health)
-	handle := func(pattern, action string, h handler) { m.Handle(pattern, s.authed(action, h)) }
+	methods := map[string][]string{} // path → its methods, for the 405s
+	handle := func(pattern, action string, h handler) {
+		m.Handle(pattern, s.authed(action, h))
+		method, path, _ := strings.Cut(pattern, " ")
+		methods[path] = append(methods[path], method)
+	}
 	handle("POST /v1/runs", "run", s.postRun)
 	handle("POST /v1/sandboxes", "sandbox.create", s.postSandbox)
 	handle("GET /v1/sandboxes", "sandbox.list", s.listSandboxes)
@@ -38,6 +44,13 @@ func (s *Server) routes() {
 	handle("HEAD /v1/sandboxes/{id}/files/{path...}", "file.read", s.headFile)
 	handle("PUT /v1/sandboxes/{id}/files/{path...}", "file.write", s.putFile)
 	handle("DELETE /v1/sandboxes/{id}/files/{path...}", "file.delete", s.deleteFile)
+	for path, allowed := range methods {
+		allow := strings.Join(allowed, ", ")
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeAPIError(w, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s %.200s: this endpoint takes %s", r.Method, r.URL.Path, allow))
+		})
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, errorf(http.StatusNotFound, "not_found", "no such endpoint: %s %.200s (see docs/api.md)", r.Method, r.URL.Path))
 	})

@@ -102,6 +102,11 @@ func TestBadJSONRefused(t *testing.T) {
 	a := ts.as(t, "POST", "/v1/runs", `{"command": ["/bin/echo", "`+strings.Repeat("x", 3000)+`"]}`)
 	require.Equal(t, 200, a.status, "%s", a.body)
 	assert.Equal(t, strings.Repeat("x", 3000)+"\n", a.json(t)["stdout"])
+	// A method an endpoint does not take is a JSON 405.
+	a = ts.as(t, "PATCH", "/v1/sandboxes", nil)
+	assert.Equal(t, 405, a.status)
+	assert.Equal(t, "method_not_allowed", a.code())
+	assert.Contains(t, a.header.Get("Allow"), "POST")
 	// An unknown endpoint is a JSON 404 too.
 	a = ts.as(t, "GET", "/v1/nothing", nil)
 	assert.Equal(t, 404, a.status)
