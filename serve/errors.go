@@ -58,7 +58,7 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	// A client that does not read its answer holds the handler no longer
 	// than this.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)

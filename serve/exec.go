@@ -30,6 +30,9 @@ func wantsStream(r *http.Request) bool {
 // slot for long.
 const StreamWriteTimeout = 30 * time.Second
 
+// streamWriteTimeout is StreamWriteTimeout, shortened by tests.
+var streamWriteTimeout = StreamWriteTimeout
+
 // ndjson writes an answer as NDJSON events, flushed one by one. The jail's
 // output is written as it comes, from the jail's copying goroutines: a slow
 // client holds up the jail's pipes (and so the program), never the
@@ -58,7 +61,7 @@ func (n *ndjson) event(v any) {
 	if n.failed {
 		return
 	}
-	_ = n.rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
+	_ = n.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	err := n.enc.Encode(v)
 	if err == nil {
 		err = n.rc.Flush()

@@ -276,3 +276,39 @@ func workspaceUsers() []string {
 	}
 	return out
 }
+
+// A streamed client that stays connected but stops reading: once a write
+// to it has waited streamWriteTimeout, its run is killed, not left to run
+// to its limits.
+func TestStalledClientEndsItsRun(t *testing.T) {
+	ts := startServer(t, func(s string) string {
+		return strings.Replace(noPool(s), "default: {memory: 256M, pids: 64, timeout: 20s,", "default: {memory: 256M, pids: 64, timeout: 20s, output-limit: 16M,", 1)
+	})
+	saved := streamWriteTimeout
+	streamWriteTimeout = 300 * time.Millisecond
+	defer func() { streamWriteTimeout = saved }()
+	// A small receive buffer, never read: the server's writes block once
+	// its send buffer (at most the host's tcp_wmem, below the 16M the
+	// program may print) is full.
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	body := `{"command": ["/usr/bin/yes"]}`
+	_, err = fmt.Fprintf(conn, "POST /v1/runs HTTP/1.1\r\nHost: brig\r\nAuthorization: Bearer %s\r\nAccept: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		ts.alice, NDJSONType, len(body), body)
+	require.NoError(t, err)
+	deadline := time.Now().Add(testenv.Scaled(15 * time.Second))
+	for len(ts.events.find("run")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	runs := ts.events.find("run")
+	require.Len(t, runs, 1, "the run ended")
+	// Killed for its stalled client (the failed write kills the jail, and
+	// net/http ends the request's context: whichever comes first names
+	// it), not at its output limit or timeout.
+	assert.Contains(t, []string{"signaled", "canceled"}, runs[0].Reason)
+	waitNoJails(t)
+}
