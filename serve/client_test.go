@@ -59,6 +59,30 @@ func TestGoClient(t *testing.T) {
 	p, err := tcp.Process(ctx, sb.ID, client.RunRequest{Command: []string{"/bin/cat", "dir/a b.txt"}}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "spaced", p.Stdout)
+	bg, err := tcp.StartProcess(ctx, sb.ID, client.RunRequest{Command: []string{"/bin/sh", "-c", "read l; echo got:$l; sleep 600"}})
+	require.NoError(t, err)
+	n, err := tcp.WriteStdin(ctx, sb.ID, bg, []byte("x\n"), true)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	got := make(chan string, 1)
+	go func() {
+		var out string
+		_, _ = tcp.Wait(ctx, sb.ID, bg, func(_, d string) {
+			out += d
+			if strings.Contains(out, "got:x\n") {
+				select {
+				case got <- out:
+				default:
+				}
+			}
+		})
+	}()
+	assert.Equal(t, "got:x\n", <-got)
+	require.NoError(t, tcp.Signal(ctx, sb.ID, bg, "TERM"))
+	waited, err := tcp.Wait(ctx, sb.ID, bg, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "got:x\n", waited.Stdout)
+	require.NoError(t, tcp.DeleteProcess(ctx, sb.ID, bg))
 	interrupted, err := tcp.Interrupt(ctx, sb.ID, cx)
 	require.NoError(t, err)
 	assert.False(t, interrupted)

@@ -382,3 +382,49 @@ func (c *Client) ListDir(ctx context.Context, sandbox, path string) ([]FileInfo,
 func (c *Client) RemoveFile(ctx context.Context, sandbox, path string) error {
 	return c.json(ctx, "DELETE", filePath(sandbox, path), nil, nil)
 }
+
+// StartProcess starts a command in the background in a fresh jail of the
+// sandbox; it returns the process's id at once.
+func (c *Client) StartProcess(ctx context.Context, sandbox string, req RunRequest) (string, error) {
+	body := struct {
+		RunRequest
+		Background bool `json:"background"`
+	}{req, true}
+	var r struct{ ID string }
+	err := c.json(ctx, "POST", "/v1/sandboxes/"+url.PathEscape(sandbox)+"/processes", body, &r)
+	return r.ID, err
+}
+
+func processPath(sandbox, process string) string {
+	return "/v1/sandboxes/" + url.PathEscape(sandbox) + "/processes/" + url.PathEscape(process)
+}
+
+// WriteStdin writes data to a background process's stdin, and closes it
+// when eof; it returns how many bytes went in.
+func (c *Client) WriteStdin(ctx context.Context, sandbox, process string, data []byte, eof bool) (int, error) {
+	body := map[string]any{"eof": eof}
+	if data != nil {
+		body["data"] = string(data)
+	}
+	var r struct{ Written int }
+	err := c.json(ctx, "POST", processPath(sandbox, process)+"/stdin", body, &r)
+	return r.Written, err
+}
+
+// Signal sends INT, TERM, HUP, QUIT, USR1, USR2 or KILL to a background
+// process.
+func (c *Client) Signal(ctx context.Context, sandbox, process, signal string) error {
+	return c.json(ctx, "POST", processPath(sandbox, process)+"/signal", map[string]string{"signal": signal}, nil)
+}
+
+// Wait waits for a background process to end; onOutput, when not nil,
+// streams its output from the start.
+func (c *Client) Wait(ctx context.Context, sandbox, process string, onOutput OnOutput) (*Result, error) {
+	var r Result
+	return &r, c.execution(ctx, processPath(sandbox, process)+"/wait", map[string]any{}, onOutput, &r)
+}
+
+// DeleteProcess kills a background process if it runs and forgets it.
+func (c *Client) DeleteProcess(ctx context.Context, sandbox, process string) error {
+	return c.json(ctx, "DELETE", processPath(sandbox, process), nil, nil)
+}
