@@ -72,7 +72,8 @@ examples-test: build
 	$(GO) test -count=1 -run '^$$' ./cmd/brig/ >/dev/null
 
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
-# OCI seccomp profiles, the session's cell-stream splitter and the JSONL
+# OCI seccomp profiles, the session's cell-stream splitter, brig serve's config and
+# request bodies, and the JSONL
 # requests and their line reader. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz

@@ -29,7 +29,9 @@ func TestAuthRefused(t *testing.T) {
 			assert.JSONEq(t, `{"error":{"code":"unauthorized","message":"unauthorized"}}`, string(a.body), "no detail")
 		})
 	}
-	// The benign side: both tenants' tokens work, over both listeners.
+	// The benign side: both tenants' tokens work, over both listeners; the
+	// scheme's case does not matter (RFC 9110).
+	assert.Equal(t, 200, ts.do(t, ts.tcp, ts.url, "GET", "/v1/sandboxes", "", nil, "Authorization", "bearer "+ts.alice).status)
 	assert.Equal(t, 200, ts.do(t, ts.tcp, ts.url, "GET", "/v1/sandboxes", ts.bob, nil).status)
 	assert.Equal(t, 200, ts.do(t, ts.unix, ts.sockURL, "GET", "/v1/sandboxes", ts.alice, nil).status)
 	assert.NotEmpty(t, ts.events.find("sandbox.list"), "refusals are events")

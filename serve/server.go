@@ -121,9 +121,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // authenticate finds the request's tenant: a constant-time comparison of
 // the SHA-256 of its bearer token with every tenant's.
 func (s *Server) authenticate(r *http.Request) *tenant {
-	auth := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || token == "" || len(token) > 1024 {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > 1024 {
 		return nil
 	}
 	h := hashToken(token)
