@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -111,4 +112,26 @@ func BenchmarkHTTPRunParallel16(b *testing.B) {
 	for err := range errs {
 		b.Fatal(err)
 	}
+}
+
+// The server's own memory per idle sandbox with one Python context (the
+// interpreter's memory is its jail's): Go heap in use, after a GC, per
+// sandbox. Run with -benchtime=200x for the 200 idle sandboxes.
+func BenchmarkIdleSandboxMemory(b *testing.B) {
+	ts := startServer(b, func(s string) string {
+		s = strings.Replace(s, "sandboxes: 4, contexts: 4", "sandboxes: 1000, contexts: 1000, workspace_bytes: 100G", 1)
+		return strings.Replace(s, "concurrent: 4,", "concurrent: 64,", 1)
+	})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for range b.N {
+		sb := ts.newSandbox(b, nil)
+		ts.newContext(b, sb, "python")
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/float64(b.N), "heap-bytes/sandbox")
 }
