@@ -14,7 +14,7 @@ export BRIG_VM_CACHE ?= $(BUILD)/vm
 
 PREFIX  ?= /usr/local
 
-.PHONY: demo test check deps build install vet unit race fuzz examples-test vm-test bench clean
+.PHONY: demo test check deps build install vet unit race fuzz examples-test clients-test vm-test bench clean
 
 deps:
 	@missing=""; \
@@ -56,7 +56,7 @@ unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 # The packages that run goroutines: the supervisor side of jail, cgroup,
-# the audit log, the egress proxy.
+# the audit log, the egress proxy, serve.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -64,11 +64,17 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
-	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./cgroup/ ./audit/ ./egress/
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./cgroup/ ./audit/ ./egress/ ./serve/
 
 vm-test: deps
 	bash vm/setup.sh
 	GO=$(GO) bash vm/run-tests.sh
+
+# The Python client of brig serve (standard library only), against a real
+# brig serve on a unix socket and loopback TCP.
+clients-test: build
+	cd clients/python && BRIG=$(BUILD)/brig $(PYTHON) -m unittest -v test_brig_client
+	$(GO) test -count=1 -run '^$$' ./cmd/brig/ >/dev/null
 
 # The Open Interpreter adapter, a Python client of `brig session --jsonl`.
 examples-test: build
@@ -80,7 +86,7 @@ examples-test: build
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
 # OCI seccomp profiles, the session's cell-stream splitter, the JSONL
 # requests and their line reader, the audit log's verifier and line reader,
-# the egress policy's destinations and the egress proxy's request reader.
+# brig serve's config and request bodies, # the egress policy's destinations and the egress proxy's request reader.
 # A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
@@ -97,12 +103,14 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOCI$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./seccomp/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRule$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./egress/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./egress/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./serve/
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./serve/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuditLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./audit/
 
-test: vet unit race fuzz examples-test vm-test
+test: vet unit race fuzz examples-test clients-test vm-test
 
 # The fast tier for day-to-day work: vet, gofmt and the tests with -short
 # (no soak, no CLI builds of the hostile corpus, no VM).

@@ -1,67 +1,17 @@
 package main
 
-import "github.com/brig-sandbox/brig/jail"
+import "github.com/brig-sandbox/brig/serve"
 
 // The CLI's JSON: `brig run --result` writes a resultJSON, `brig session
-// --jsonl` a cellJSON per cell. They are brig's output format, a contract
-// with the programs that read it, so they live here and not on the
-// library's types: keys and value formats change only on purpose
-// (jsonshapes_test.go holds them). Durations are whole milliseconds.
+// --jsonl` a cellJSON per cell. The server answers with the same shapes,
+// so they live in package serve; jsonshapes_test.go holds their keys.
+type (
+	resultJSON    = serve.ResultJSON
+	cellJSON      = serve.CellJSON
+	exceptionJSON = serve.ExceptionJSON
+)
 
-// resultJSON is a jail.Result as `brig run --result` writes it.
-type resultJSON struct {
-	ExitCode        int      `json:"exit_code"`
-	Signal          int      `json:"signal"`
-	Reason          string   `json:"reason"`
-	PeakMemory      int64    `json:"peak_memory_bytes"`
-	WallTimeMS      int64    `json:"wall_time_ms"`
-	CPUTimeMS       int64    `json:"cpu_time_ms"`
-	StdoutTruncated bool     `json:"stdout_truncated"`
-	StderrTruncated bool     `json:"stderr_truncated"`
-	Limiter         string   `json:"limiter"`
-	OOMKills        int64    `json:"oom_kills"`
-	PidsLimitHits   int64    `json:"pids_limit_hits"`
-	SeccompSyscall  string   `json:"seccomp_syscall,omitempty"`
-	SeccompLogged   []string `json:"seccomp_logged,omitempty"`
-}
-
-func newResultJSON(r *jail.Result) resultJSON {
-	return resultJSON{ExitCode: r.ExitCode, Signal: r.Signal, Reason: string(r.Reason), PeakMemory: r.PeakMemory,
-		WallTimeMS: r.WallTime.Milliseconds(), CPUTimeMS: r.CPUTime.Milliseconds(),
-		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated, Limiter: string(r.Limiter),
-		OOMKills: r.OOMKills, PidsLimitHits: r.PidsLimitHits, SeccompSyscall: r.SeccompSyscall, SeccompLogged: r.SeccompLogged}
-}
-
-// cellJSON is one result line of `brig session --jsonl`: a jail.CellResult
-// with the request's id (null when the request had none).
-type cellJSON struct {
-	ID              *string        `json:"id"`
-	Status          string         `json:"status"`
-	Stdout          string         `json:"stdout"`
-	Stderr          string         `json:"stderr"`
-	Value           *string        `json:"value"`
-	Error           *exceptionJSON `json:"error"`
-	ExitCode        *int           `json:"exit_code"`
-	Reason          string         `json:"reason"`
-	WallTimeMS      int64          `json:"wall_time_ms"`
-	CPUTimeMS       int64          `json:"cpu_time_ms"`
-	StdoutTruncated bool           `json:"stdout_truncated"`
-	StderrTruncated bool           `json:"stderr_truncated"`
-}
-
-// exceptionJSON is a jail.CellException in a cellJSON.
-type exceptionJSON struct {
-	Type      string `json:"type"`
-	Message   string `json:"message"`
-	Traceback string `json:"traceback"`
-}
-
-func newCellJSON(id *string, c *jail.CellResult) cellJSON {
-	j := cellJSON{ID: id, Status: string(c.Status), Stdout: c.Stdout, Stderr: c.Stderr, Value: c.Value, ExitCode: c.ExitCode,
-		Reason: c.Reason, WallTimeMS: c.WallTime.Milliseconds(), CPUTimeMS: c.CPUTime.Milliseconds(),
-		StdoutTruncated: c.StdoutTruncated, StderrTruncated: c.StderrTruncated}
-	if e := c.Error; e != nil {
-		j.Error = &exceptionJSON{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
-	}
-	return j
-}
+var (
+	newResultJSON = serve.NewResultJSON
+	newCellJSON   = serve.NewCellJSON
+)

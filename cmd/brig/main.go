@@ -17,6 +17,8 @@ const usage = `brig runs untrusted programs in a jail.
 Usage:
   brig run [flags] -- COMMAND [ARG...]   run COMMAND in a fresh jail
   brig session python|shell [--jsonl]    a persistent interpreter in a jail
+  brig serve --config FILE [--listen ADDR]...  the HTTP service (docs/api.md)
+  brig token                             a new bearer token and its config line
   brig check [--json]                    report what this host supports
   brig audit verify|tail|grep FILE...    read brig serve's audit log
   brig version                           brig's version, commit, Go and libseccomp
@@ -47,6 +49,10 @@ func main() {
 		os.Exit(auditMain(os.Args[2:]))
 	case "session":
 		os.Exit(sessionMain(os.Args[2:]))
+	case "serve":
+		os.Exit(serveMain(os.Args[2:]))
+	case "token":
+		os.Exit(tokenMain(os.Args[2:]))
 	case "version", "--version":
 		fmt.Print(versionText())
 	case "help", "-h", "--help":

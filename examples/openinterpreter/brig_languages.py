@@ -14,6 +14,11 @@ code blocks the model writes, as with Open Interpreter's own languages.
 
 Set BRIG to the brig binary (default: "brig" on PATH) and BRIG_FLAGS to
 extra flags such as "--memory 256M --ro-bind /srv/data:/data".
+
+Server mode: with BRIG_URL set (unix:///run/brig/brig.sock or
+http://HOST:PORT) and BRIG_TOKEN, each language is a context of one
+sandbox of a `brig serve` instead (clients/python/brig_client.py, on
+PYTHONPATH or beside this repository's examples).
 """
 
 import collections
@@ -23,10 +28,11 @@ import queue
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import uuid
 
-__all__ = ["BrigSession", "BrigPython", "BrigShell"]
+__all__ = ["BrigSession", "BrigServerSession", "BrigPython", "BrigShell"]
 
 
 class BrigSession:
@@ -132,6 +138,81 @@ class BrigSession:
             proc.stderr.close()
 
 
+def _brig_client():
+    try:
+        import brig_client
+    except ImportError:
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.append(os.path.join(here, "..", "..", "clients", "python"))
+        import brig_client
+    return brig_client
+
+
+class BrigServerSession:
+    """One context of a brig serve sandbox, with BrigSession's interface.
+
+    The sandbox and the context are made at the first cell; a context that
+    dies is replaced at the next (the workspace stays)."""
+
+    def __init__(self, kind, url=None, token=None, template=None):
+        self.kind = kind
+        bc = _brig_client()
+        self._error = bc.BrigError
+        self._client = bc.Client(url or os.environ["BRIG_URL"], token or os.environ.get("BRIG_TOKEN", ""))
+        self._template = template
+        self._sandbox = None
+        self._context = None
+        self._lock = threading.Lock()
+
+    def _ensure(self):
+        if self._sandbox is None:
+            self._sandbox = self._client.create_sandbox(template=self._template)["id"]
+        if self._context is None:
+            self._context = self._client.create_context(self._sandbox, self.kind)["id"]
+        return self._sandbox, self._context
+
+    def run_cell(self, code, timeout=None, on_output=None):
+        with self._lock:
+            try:
+                sandbox, context = self._ensure()
+                result = None
+                for ev in self._client.execute(sandbox, context, code, timeout=timeout, stream=True):
+                    if ev.get("type") in ("stdout", "stderr"):
+                        if on_output is not None:
+                            on_output(ev["type"], ev["data"])
+                    elif ev.get("type") == "result":
+                        result = ev
+            except (self._error, OSError) as e:
+                return {"id": None, "status": "dead", "stdout": "", "stderr": "", "value": None,
+                        "error": None, "exit_code": None, "reason": "brig serve: %s" % e}
+            if result is None:
+                return {"id": None, "status": "dead", "stdout": "", "stderr": "", "value": None,
+                        "error": None, "exit_code": None, "reason": "brig serve: the stream ended without a result"}
+            if result.get("status") == "dead":
+                try:
+                    self._client.delete_context(sandbox, context)
+                except (self._error, OSError):
+                    pass
+                self._context = None  # the next cell starts a fresh interpreter
+            return result
+
+    def interrupt(self):
+        sandbox, context = self._sandbox, self._context
+        if sandbox and context:
+            try:
+                self._client.interrupt(sandbox, context)
+            except (self._error, OSError):
+                pass
+
+    def close(self):
+        sandbox, self._sandbox, self._context = self._sandbox, None, None
+        if sandbox:
+            try:
+                self._client.delete_sandbox(sandbox)
+            except (self._error, OSError):
+                pass
+
+
 def _tail(result):
     """What follows a cell's output: its value, error and brig's notes."""
     out = ""
@@ -170,7 +251,10 @@ class _BrigLanguage:
 
     def __init__(self, computer=None):
         self.computer = computer
-        self.session = BrigSession(self.kind)
+        if os.environ.get("BRIG_URL"):
+            self.session = BrigServerSession(self.kind)
+        else:
+            self.session = BrigSession(self.kind)
         limit = getattr(getattr(computer, "interpreter", None), "max_output", None)
         if isinstance(limit, int) and limit > 0:
             self.max_output = limit

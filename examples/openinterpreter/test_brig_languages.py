@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from brig_languages import BrigPython, BrigSession, BrigShell
+from brig_languages import BrigPython, BrigServerSession, BrigSession, BrigShell
 
 BRIG = os.environ.get("BRIG") or shutil.which("brig")
 
@@ -103,6 +103,69 @@ class AdapterTest(unittest.TestCase):
         out = self.content(py, "print('x' * 10000)")
         self.assertTrue(out.startswith("x" * 100 + "\n[brig: output cut at 100 characters]"), out[:200])
         self.assertLess(len(out), 300)
+
+
+@unittest.skipUnless(BRIG and os.geteuid() == 0, "needs a brig binary (BRIG=...) and root")
+class ServerModeTest(unittest.TestCase):
+    """The adapter with BRIG_URL: contexts of a real brig serve."""
+
+    @classmethod
+    def setUpClass(cls):
+        import subprocess
+        cls.dir = tempfile.mkdtemp(prefix="brig-oi-")
+        tok = dict(l.split(": ", 1) for l in subprocess.run([BRIG, "token"], check=True, capture_output=True, text=True).stdout.split("\n") if l)
+        sock = os.path.join(cls.dir, "brig.sock")
+        config = os.path.join(cls.dir, "serve.yaml")
+        with open(config, "w") as f:
+            f.write("state_dir: %s/state\nlisten: [unix:%s]\ntenants: [{name: oi, token_sha256: %s}]\n"
+                    "templates: {default: {memory: 256M, timeout: 120s}}\n" % (cls.dir, sock, tok["token_sha256"]))
+        cls.server = subprocess.Popen([BRIG, "serve", "--config", config], stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while not os.path.exists(sock) and time.time() < deadline:
+            time.sleep(0.05)
+        cls.env = {"BRIG_URL": "unix://" + sock, "BRIG_TOKEN": tok["token"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.terminate()
+        cls.server.wait(timeout=30)
+        left = os.listdir(os.path.join(cls.dir, "state", "workspaces"))
+        shutil.rmtree(cls.dir)
+        assert left == [], left
+
+    def setUp(self):
+        os.environ.update(self.env)
+        self.addCleanup(lambda: [os.environ.pop(k, None) for k in self.env])
+
+    def test_python_and_shell_through_the_server(self):
+        py = BrigPython()
+        self.addCleanup(py.terminate)
+        self.assertIsInstance(py.session, BrigServerSession)
+        self.assertEqual(TestContent.content(py, "x = 6"), "")
+        self.assertEqual(TestContent.content(py, "print('hi'); x * 7"), "hi\n42\n")
+        self.assertEqual(TestContent.content(py, "import os; os.getcwd()"), "'/workspace'\n")
+        sh = BrigShell()
+        self.addCleanup(sh.terminate)
+        self.assertEqual(TestContent.content(sh, "cd /tmp && V=ok; pwd; echo $V"), "/tmp\nok\n")
+
+    def test_streams_stops_and_replaces_a_dead_context(self):
+        py = BrigPython()
+        self.addCleanup(py.terminate)
+        gen = py.run("import time\nprint('first', flush=True)\ntime.sleep(60)")
+        seen = ""
+        while "first\n" not in seen:
+            seen += next(gen)["content"]
+        py.stop()
+        self.assertIn("[brig: the code was stopped]", "".join(m["content"] for m in gen))
+        r = py.session.run_cell("import os; print('bye', flush=True); os._exit(3)")
+        self.assertEqual((r["status"], r["stdout"]), ("dead", "bye\n"))
+        self.assertEqual(py.session.run_cell("'fresh'")["value"], "'fresh'")
+
+
+class TestContent:
+    @staticmethod
+    def content(lang, code):
+        return "".join(m["content"] for m in lang.run(code))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/serve"
+)
+
+const serveUsage = "brig serve --config FILE [--listen unix:PATH|tcp:HOST:PORT]... [--tls-cert FILE --tls-key FILE]"
+
+// serveMain is brig serve: the HTTP service of docs/api.md until SIGTERM
+// or SIGINT, which drain it.
+func serveMain(args []string) int {
+	fs := flag.NewFlagSet("brig serve", flag.ContinueOnError)
+	var configFile, tlsCert, tlsKey string
+	var listen []string
+	fs.StringVar(&configFile, "config", "", "the server's YAML config (tenants, templates, quotas; docs/api.md)")
+	fs.Var(listFlag{&listen}, "listen", "unix:PATH (mode 0660) or tcp:HOST:PORT (repeatable; adds to the config's listen; default unix:"+serve.DefaultSocketPath+")")
+	fs.StringVar(&tlsCert, "tls-cert", "", "PEM certificate for the tcp listeners")
+	fs.StringVar(&tlsKey, "tls-key", "", "PEM key for the tcp listeners")
+	if err := parseFlags(fs, args, serveUsage); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "brig serve:", err)
+		return exitBrigFailed
+	}
+	if configFile == "" || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "brig serve: usage:", serveUsage)
+		return exitBrigFailed
+	}
+	cfg, err := serve.LoadConfig(configFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig serve:", err)
+		return exitBrigFailed
+	}
+	if tlsCert != "" || tlsKey != "" {
+		if tlsCert == "" || tlsKey == "" {
+			fmt.Fprintln(os.Stderr, "brig serve: --tls-cert and --tls-key go together")
+			return exitBrigFailed
+		}
+		cfg.TLSCert, cfg.TLSKey = tlsCert, tlsKey
+	}
+	listen = append(cfg.Listen, listen...)
+	if len(listen) == 0 {
+		listen = []string{"unix:" + serve.DefaultSocketPath}
+	}
+	defer jail.DefaultSupervisor.Close()
+	if err := runServer(cfg, listen); err != nil {
+		fmt.Fprintln(os.Stderr, "brig serve:", err)
+		return exitBrigFailed
+	}
+	return 0
+}
+
+func runServer(cfg *serve.Config, listen []string) error {
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	for _, addr := range listen {
+		l, err := serveListener(addr, tlsConfig)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		listeners = append(listeners, l)
+	}
+	srv, err := serve.New(cfg, serve.Options{Logger: slog.Default()})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	var wg sync.WaitGroup
+	for _, l := range listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				slog.Error("serving", "listener", l.Addr().String(), "err", err)
+			}
+		}()
+		slog.Info("brig serve listening", "address", l.Addr().Network()+":"+l.Addr().String())
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	sig := <-sigs
+	slog.Info("draining", "signal", sig.String(), "grace", cfg.Lifecycle.DrainGrace)
+	srv.Drain(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(ctx)
+	wg.Wait()
+	return nil
+}
+
+// serveListener opens unix:PATH (mode 0660, a stale socket replaced) or
+// tcp:HOST:PORT (TLS when configured).
+func serveListener(addr string, tlsConfig *tls.Config) (net.Listener, error) {
+	kind, rest, _ := strings.Cut(addr, ":")
+	switch kind {
+	case "unix":
+		if fi, err := os.Lstat(rest); err == nil {
+			if fi.Mode().Type() != os.ModeSocket {
+				return nil, fmt.Errorf("--listen %s: %s exists and is not a socket; remove it or pick another path", addr, rest)
+			}
+			os.Remove(rest) // a socket a killed server left
+		}
+		l, err := net.Listen("unix", rest)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %s: %w", addr, err)
+		}
+		if err := os.Chmod(rest, 0o660); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("--listen %s: %w", addr, err)
+		}
+		return l, nil
+	case "tcp":
+		l, err := net.Listen("tcp", rest)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %s: %w", addr, err)
+		}
+		if tlsConfig != nil {
+			return tls.NewListener(l, tlsConfig), nil
+		}
+		return l, nil
+	}
+	return nil, fmt.Errorf("--listen %q: want unix:PATH or tcp:HOST:PORT", addr)
+}

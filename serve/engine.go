@@ -1,0 +1,84 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/brig-sandbox/brig/jail"
+)
+
+// Every call of the server into the library's session API is in this file,
+// so that the API's move to package session is a change of a few lines
+// here.
+
+// interpreter is a context's live session.
+type interpreter interface {
+	// run executes one cell; stdout and stderr receive its output as it
+	// comes, when not nil. ctx ending interrupts the cell.
+	run(ctx context.Context, code string, timeout time.Duration, outputLimit int64, stdout, stderr io.Writer) CellJSON
+	// err says why the interpreter can run no more cells, or nil.
+	err() error
+	close()
+}
+
+// startInterpreter starts a Python or shell session in a jail of cfg; ctx
+// bounds its whole life.
+func startInterpreter(ctx context.Context, language string, cfg jail.Config) (interpreter, error) {
+	switch language {
+	case "python":
+		s, err := jail.NewPythonSession(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &libraryInterpreter{run_: s.Run, s: s}, nil
+	case "shell":
+		s, err := jail.NewShellSession(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &libraryInterpreter{run_: s.Run, s: s}, nil
+	}
+	return nil, fmt.Errorf("language %q: want python or shell", language)
+}
+
+type librarySession interface {
+	Err() error
+	Close() error
+}
+
+type libraryInterpreter struct {
+	run_ func(ctx context.Context, code string, opts jail.RunOptions) *jail.CellResult
+	s    librarySession
+}
+
+func (l *libraryInterpreter) run(ctx context.Context, code string, timeout time.Duration, outputLimit int64, stdout, stderr io.Writer) CellJSON {
+	return NewCellJSON(nil, l.run_(ctx, code, jail.RunOptions{Timeout: timeout, OutputLimit: outputLimit, Stdout: stdout, Stderr: stderr}))
+}
+
+func (l *libraryInterpreter) err() error { return l.s.Err() }
+func (l *libraryInterpreter) close()     { _ = l.s.Close() }
+
+// NewCellJSON is c in the shape of `brig session --jsonl`, with the
+// request's id.
+func NewCellJSON(id *string, c *jail.CellResult) CellJSON {
+	j := CellJSON{ID: id, Status: string(c.Status), Stdout: c.Stdout, Stderr: c.Stderr, Value: c.Value, ExitCode: c.ExitCode,
+		Reason: c.Reason, WallTimeMS: c.WallTime.Milliseconds(), CPUTimeMS: c.CPUTime.Milliseconds(),
+		StdoutTruncated: c.StdoutTruncated, StderrTruncated: c.StderrTruncated}
+	if e := c.Error; e != nil {
+		j.Error = &ExceptionJSON{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+	}
+	return j
+}
+
+// readWorkspaceFile and listWorkspaceDir read beneath a host directory the
+// jails wrote, with the session file API's safety (openat2 beneath it, no
+// symlink followed, only a regular file read, capped).
+func readWorkspaceFile(dir, rel string, limit int64) ([]byte, error) {
+	return jail.ReadFileIn(dir, rel, limit)
+}
+
+func listWorkspaceDir(dir, rel string) ([]jail.FileInfo, error) {
+	return jail.ListDirIn(dir, rel)
+}
