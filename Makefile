@@ -44,7 +44,7 @@ vet: deps
 unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
-# The packages that run goroutines: the supervisor side of jail, cgroup.
+# The packages that run goroutines: the supervisor side of jail, session, cgroup.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -52,7 +52,7 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
-	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./cgroup/
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./cgroup/
 
 vm-test: deps
 	bash vm/setup.sh
@@ -81,8 +81,8 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOCI$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./seccomp/
-	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
-	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
+	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
+	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 
 test: vet unit race fuzz examples-test vm-test
 
@@ -92,7 +92,7 @@ check: vet
 	$(GO) test -p 1 -count=1 -short -timeout 10m ./...
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 200x ./jail/
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./jail/ ./session/
 
 clean:
 	rm -f brig brig-hostile

@@ -16,12 +16,12 @@
 // writable (one small tmpfs, which Config.Tmpfs paths share too), small
 // limits and the default seccomp policy.
 // Every loosening is a field to set. A Pool keeps jails of one Config built
-// ahead (each used once); PythonSession and ShellSession keep one
-// interpreter alive per jail and run cell after cell in it.
+// ahead (each used once); package session keeps one interpreter alive per
+// jail and runs cell after cell in it.
 //
 // A Supervisor starts the jails and owns what it keeps for its next ones:
 // a spawner process, root templates, the cgroups of ended jails kept for
-// reuse. Command, NewPool and the sessions use DefaultSupervisor, as
+// reuse. Command, NewPool and package session use DefaultSupervisor, as
 // http.Get uses http.DefaultClient. A program calls its Close when it
 // starts no more jails, before it exits, so that nothing of brig outlives
 // it:
@@ -29,8 +29,8 @@
 //	defer jail.DefaultSupervisor.Close()
 //
 // NewSupervisor makes another, with its own host id range
-// (SupervisorOptions) and its own Close; its Command, NewPool and session
-// constructors are the package's.
+// (SupervisorOptions) and its own Close; its Command and NewPool are the
+// package's.
 //
 // # How a jail starts
 //

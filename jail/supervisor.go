@@ -16,7 +16,7 @@ import (
 // all of it. Jails of two Supervisors in one process run side by side and
 // share nothing of this; closing one leaves the other's jails running.
 //
-// Command, NewPool and the sessions use DefaultSupervisor, as http.Get
+// Command, NewPool and package session use DefaultSupervisor, as http.Get
 // uses http.DefaultClient; a program needs another one only for a second
 // host id range, or to close one set of jails' helpers while others run.
 // The host ids themselves are leased per jail, machine-wide (ids.go), and
@@ -58,8 +58,8 @@ func NewSupervisor(opts SupervisorOptions) *Supervisor {
 	return &Supervisor{opts: opts}
 }
 
-// DefaultSupervisor is the Supervisor of Command, NewPool,
-// NewPythonSession and NewShellSession. A spawner forked before the Go
+// DefaultSupervisor is the Supervisor of Command, NewPool and package
+// session's NewPython and NewShell. A spawner forked before the Go
 // runtime started (brig_spawner_at_start, see the package doc) is its.
 var DefaultSupervisor = NewSupervisor(SupervisorOptions{})
 

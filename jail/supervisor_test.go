@@ -45,13 +45,13 @@ func TestSupervisorDeathKillsJail(t *testing.T) {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err)
 	require.Equal(t, "started\n", line)
-	require.NotEmpty(t, jailProcesses(), "the jail should be running")
+	require.NotEmpty(t, testenv.JailProcesses(testHostIDs().First, testHostIDs().Count), "the jail should be running")
 
 	require.NoError(t, sup.Process.Signal(syscall.SIGKILL))
 	_ = sup.Wait()
 	killed := time.Now()
-	for len(jailProcesses()) > 0 {
-		require.Less(t, time.Since(killed), testenv.Scaled(time.Second), "jail outlived its supervisor: %v", jailProcesses())
+	for len(testenv.JailProcesses(testHostIDs().First, testHostIDs().Count)) > 0 {
+		require.Less(t, time.Since(killed), testenv.Scaled(time.Second), "jail outlived its supervisor: %v", testenv.JailProcesses(testHostIDs().First, testHostIDs().Count))
 		time.Sleep(10 * time.Millisecond)
 	}
 	assertHostClean(t, before)

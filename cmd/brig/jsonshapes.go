@@ -1,6 +1,9 @@
 package main
 
-import "github.com/brig-sandbox/brig/jail"
+import (
+	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/session"
+)
 
 // The CLI's JSON: `brig run --result` writes a resultJSON, `brig session
 // --jsonl` a cellJSON per cell. They are brig's output format, a contract
@@ -32,7 +35,7 @@ func newResultJSON(r *jail.Result) resultJSON {
 		OOMKills: r.OOMKills, PidsLimitHits: r.PidsLimitHits, SeccompSyscall: r.SeccompSyscall, SeccompLogged: r.SeccompLogged}
 }
 
-// cellJSON is one result line of `brig session --jsonl`: a jail.CellResult
+// cellJSON is one result line of `brig session --jsonl`: a session.CellResult
 // with the request's id (null when the request had none).
 type cellJSON struct {
 	ID              *string        `json:"id"`
@@ -49,14 +52,14 @@ type cellJSON struct {
 	StderrTruncated bool           `json:"stderr_truncated"`
 }
 
-// exceptionJSON is a jail.CellException in a cellJSON.
+// exceptionJSON is a session.CellException in a cellJSON.
 type exceptionJSON struct {
 	Type      string `json:"type"`
 	Message   string `json:"message"`
 	Traceback string `json:"traceback"`
 }
 
-func newCellJSON(id *string, c *jail.CellResult) cellJSON {
+func newCellJSON(id *string, c *session.CellResult) cellJSON {
 	j := cellJSON{ID: id, Status: string(c.Status), Stdout: c.Stdout, Stderr: c.Stderr, Value: c.Value, ExitCode: c.ExitCode,
 		Reason: c.Reason, WallTimeMS: c.WallTime.Milliseconds(), CPUTimeMS: c.CPUTime.Milliseconds(),
 		StdoutTruncated: c.StdoutTruncated, StderrTruncated: c.StderrTruncated}

@@ -24,13 +24,15 @@ const module = "github.com/brig-sandbox/brig"
 var allowed = map[string][]string{
 	"cgroup":                       nil,
 	"seccomp":                      nil,
-	"jail":                         {"cgroup", "seccomp"},
-	"cmd/brig":                     {"cgroup", "jail", "seccomp"},
+	"jail":                         {"cgroup", "internal/supervisor", "seccomp"},
+	"session":                      {"internal/supervisor", "jail"},
+	"internal/supervisor":          nil,
+	"cmd/brig":                     {"cgroup", "jail", "seccomp", "session"},
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
 	"examples/python":              {"jail"},
 	"examples/shell":               {"jail"},
 	"internal/hostile":             nil,
-	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail"},
+	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail", "session"},
 	"internal/testenv":             nil,
 	"internal/testenv/silentmaker": nil,
 }
