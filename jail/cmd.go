@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/stage"
 	"github.com/brig-sandbox/brig/seccomp"
 	"golang.org/x/sys/unix"
 )
@@ -60,7 +61,7 @@ type Cmd struct {
 	staleSweep           <-chan struct{} // this process's sweep of stale cgroups
 	control              *os.File
 	start                time.Time
-	events               chan event // closed when the status pipe reaches EOF
+	events               chan stage.Event // closed when the status pipe reaches EOF
 	copiers              sync.WaitGroup
 	closers              []io.Closer // parent ends closed after the helper started
 	stopOnce             sync.Once
@@ -69,7 +70,7 @@ type Cmd struct {
 	stopTimer            func() bool
 	initPid              int // init's pid on the host, for /proc/PID/root
 	done                 chan struct{}
-	exitEv, doneEv       *event
+	exitEv, doneEv       *stage.Event
 	waitErr              error
 	pool                 *Pool    // set by Pool.Command
 	request              *os.File // a pooled jail's request socket (pool.go)
@@ -217,7 +218,7 @@ func (c *Cmd) awaitStart() error {
 		case "init":
 			c.initPid = ev.Pid
 		case "error":
-			return ev.setupError()
+			return setupErrorOf(ev)
 		case "warning":
 			logWarning(ev)
 		case "started":
@@ -251,7 +252,7 @@ func (c *Cmd) stoppedEarly() bool {
 
 // buildSpec leases the jail's ids, makes its cgroup (unless a cold jail
 // joins it later: cgroup v1) and resolves what it needs.
-func (c *Cmd) buildSpec(cold bool) (*spec, error) {
+func (c *Cmd) buildSpec(cold bool) (*stage.Spec, error) {
 	var err error
 	if c.lease, err = leaseHostID(c.cfg.HostIDs); err != nil {
 		return nil, &SetupError{Step: "lease host id", Err: err}
@@ -287,11 +288,11 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 	dir := c.workDir()
 	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
 	env = append(env, c.Env...)
-	s := &spec{
+	s := &stage.Spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
 		Hostname:   c.cfg.Hostname,
 		Etc:        identityFiles(dir, c.cfg.Hostname),
-		IDs:        *c.lease,
+		IDs:        c.lease.IDs,
 		Mounts:     mounts,
 		Template:   c.fromTemplate,
 		TmpfsSize:  c.cfg.TmpfsSize,
@@ -299,7 +300,7 @@ func (c *Cmd) buildSpec(cold bool) (*spec, error) {
 		TTY:        c.TTY != nil,
 		JoinLater:  joinLater,
 		IPCSysctls: ipcSysctls(c.cfg.Limits.Memory),
-		Exec:       execSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
+		Exec:       stage.ExecSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
 	}
 	if !joinLater {
 		s.CgroupDir, s.ProcsFiles = c.limiter.Dir(), c.limiter.ProcsFiles()
@@ -338,7 +339,7 @@ func (c *Cmd) cgroupOptions(cold bool) cgroup.Options {
 
 // logWarning logs what the helper or init reported and got past: the jail
 // goes on as if it had not happened.
-func logWarning(ev event) {
+func logWarning(ev stage.Event) {
 	slog.Warn("jail: "+ev.Step, "err", ev.Err)
 }
 
@@ -360,12 +361,12 @@ func (c *Cmd) joinLater() error {
 		return &SetupError{Step: "create cgroup", Err: fmt.Errorf("planned a cgroup1 limiter, got %s", l.Kind())}
 	}
 	join, _ := l.SelfMove()
-	var e encoder
-	e.strs(join)
-	if e.Len() > maxJoinLen {
-		return &SetupError{Step: "join cgroup", Err: fmt.Errorf("a list of %d cgroup files in %d bytes: at most %d bytes", len(join), e.Len(), maxJoinLen)}
+	var e stage.Encoder
+	e.Strs(join)
+	if e.Len() > stage.MaxJoinLen {
+		return &SetupError{Step: "join cgroup", Err: fmt.Errorf("a list of %d cgroup files in %d bytes: at most %d bytes", len(join), e.Len(), stage.MaxJoinLen)}
 	}
-	msg := binary.NativeEndian.AppendUint32([]byte{controlJoin}, uint32(e.Len()))
+	msg := binary.NativeEndian.AppendUint32([]byte{stage.ControlJoin}, uint32(e.Len()))
 	if _, err := c.control.Write(append(msg, e.Bytes()...)); err != nil {
 		if errors.Is(err, syscall.EPIPE) {
 			// The helper has ended: it failed a step of its own first (a
@@ -373,7 +374,7 @@ func (c *Cmd) joinLater() error {
 			// write's would name only the consequence.
 			for ev := range c.events {
 				if ev.Kind == "error" {
-					return ev.setupError()
+					return setupErrorOf(ev)
 				}
 			}
 		}
@@ -468,7 +469,7 @@ func (c *Cmd) rlimits() []cgroup.Rlimit {
 }
 
 // startHelper starts the helper and hands it the spec.
-func (c *Cmd) startHelper(s *spec) error {
+func (c *Cmd) startHelper(s *stage.Spec) error {
 	specW, err := c.launchHelper()
 	if err != nil {
 		return err
@@ -476,8 +477,8 @@ func (c *Cmd) startHelper(s *spec) error {
 	return sendSpec(specW, s)
 }
 
-func sendSpec(specW *os.File, s *spec) error {
-	_, err := specW.Write(s.encode())
+func sendSpec(specW *os.File, s *stage.Spec) error {
+	_, err := specW.Write(s.Encode())
 	specW.Close()
 	if err != nil {
 		return &SetupError{Step: "send spec", Err: err}
@@ -538,7 +539,7 @@ func (c *Cmd) launchHelper() (*os.File, error) {
 		c.helper = spawnedHelper{}
 	} else {
 		// No spawner (yet): this jail's helper is an exec of this binary.
-		h := stageCmd(helperArg0)
+		h := stageCmd(stage.HelperArg0)
 		h.Stdin, h.Stdout, h.Stderr = stdin, stdout, stderr
 		h.ExtraFiles = append([]*os.File{specR, statusW, controlR}, extra...)
 		if err := h.Start(); err != nil {
@@ -552,17 +553,17 @@ func (c *Cmd) launchHelper() (*os.File, error) {
 		}
 	}
 	c.closers = nil
-	c.events = make(chan event, 4)
+	c.events = make(chan stage.Event, 4)
 	go readEvents(statusR, c.events)
 	return specW, nil
 }
 
-func readEvents(r *os.File, out chan<- event) {
+func readEvents(r *os.File, out chan<- stage.Event) {
 	defer close(out)
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		var ev event
+		var ev stage.Event
 		if json.Unmarshal(sc.Bytes(), &ev) == nil {
 			out <- ev
 		}
@@ -710,7 +711,7 @@ func (c *Cmd) Signal(sig syscall.Signal) error {
 	default:
 		return fmt.Errorf("jail: signal %v cannot be forwarded; use Kill to end the jail", sig)
 	}
-	_, err := c.control.Write([]byte{controlSignal, byte(sig)})
+	_, err := c.control.Write([]byte{stage.ControlSignal, byte(sig)})
 	return err
 }
 
@@ -721,7 +722,7 @@ func (c *Cmd) Kill() { c.stop(ReasonSignaled) }
 func (c *Cmd) stop(why Reason) {
 	c.stopOnce.Do(func() {
 		c.stopWhy = why
-		_, _ = c.control.Write([]byte{controlKill})
+		_, _ = c.control.Write([]byte{stage.ControlKill})
 		if c.limiter != nil {
 			_ = c.limiter.Kill()
 		}
@@ -859,7 +860,7 @@ func (c *Cmd) result(wall time.Duration) *Result {
 // drainAfterFailure reaps a helper whose jail never started the program.
 func (c *Cmd) drainAfterFailure() {
 	if c.control != nil {
-		_, _ = c.control.Write([]byte{controlKill})
+		_, _ = c.control.Write([]byte{stage.ControlKill})
 	}
 	for range c.events {
 	}

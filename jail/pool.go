@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/stage"
 	"golang.org/x/sys/unix"
 )
 
@@ -263,7 +264,7 @@ func (p *Pool) prestart() (*Cmd, error) {
 	}
 	c.request = os.NewFile(uintptr(fds[0]), "request")
 	peer := os.NewFile(uintptr(fds[1]), "request")
-	c.ExtraFiles = []*os.File{peer} // becomes the helper's helperRequestFD
+	c.ExtraFiles = []*os.File{peer} // becomes the helper's stage.HelperRequestFD
 	c.takeTemplate()
 	// Built ahead: making the cgroups meanwhile (join-later) gains nothing.
 	s, err := c.buildSpec(false)
@@ -312,7 +313,7 @@ func (c *Cmd) awaitReady() error {
 		case "init":
 			c.initPid = ev.Pid
 		case "error":
-			return ev.setupError()
+			return setupErrorOf(ev)
 		case "warning":
 			logWarning(ev)
 		case "ready":
@@ -382,13 +383,13 @@ func (c *Cmd) sendRequest() error {
 		return err
 	}
 	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
-	var e encoder
-	e.str(c.Path)
-	e.strs(c.Args)
-	e.strs(append(env, c.Env...))
+	var e stage.Encoder
+	e.Str(c.Path)
+	e.Strs(c.Args)
+	e.Strs(append(env, c.Env...))
 	body := e.Bytes()
-	if len(body) > maxRequestLen {
-		return fmt.Errorf("request of %d bytes, at most %d", len(body), maxRequestLen)
+	if len(body) > stage.MaxRequestLen {
+		return fmt.Errorf("request of %d bytes, at most %d", len(body), stage.MaxRequestLen)
 	}
 	files := append([]*os.File{stdin, stdout, stderr}, c.ExtraFiles...)
 	fds := make([]int, len(files))

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/internal/stage"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
@@ -314,24 +315,24 @@ func selfRSS() int64 {
 // jail's death (TestPoolNeverReusesAJail: Hits 3 of 4, once, on a fresh
 // machine). awaitReady takes both, and nothing more.
 func TestPoolAwaitReadyEitherOrder(t *testing.T) {
-	for name, order := range map[string][]event{
+	for name, order := range map[string][]stage.Event{
 		"init first":  {{Kind: "init", Pid: 42}, {Kind: "ready"}},
 		"ready first": {{Kind: "ready"}, {Kind: "init", Pid: 42}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := &Cmd{events: make(chan event, 4)}
+			c := &Cmd{events: make(chan stage.Event, 4)}
 			for _, ev := range order {
 				c.events <- ev
 			}
-			c.events <- event{Kind: "exit"} // what comes after the request
+			c.events <- stage.Event{Kind: "exit"} // what comes after the request
 			require.NoError(t, c.awaitReady())
 			assert.Equal(t, 42, c.initPid)
 			require.Len(t, c.events, 1, "awaitReady read past the jail's readiness")
 			assert.Equal(t, "exit", (<-c.events).Kind)
 		})
 	}
-	c := &Cmd{events: make(chan event, 1)}
-	c.events <- event{Kind: "ready"}
+	c := &Cmd{events: make(chan stage.Event, 1)}
+	c.events <- stage.Event{Kind: "ready"}
 	close(c.events)
 	var se *SetupError
 	require.ErrorAs(t, c.awaitReady(), &se, "a jail that ends before its init pid is not ready")
@@ -339,7 +340,7 @@ func TestPoolAwaitReadyEitherOrder(t *testing.T) {
 
 // A pooled jail's request is read by init whole, however many writes it
 // takes (a body larger than the socket's buffer), and one over
-// maxRequestLen (stage.h's MAX_REQUEST, which init.c enforces too) is
+// stage.MaxRequestLen (stage.h's MAX_REQUEST, which init.c enforces too) is
 // refused by the supervisor before it is sent; the pool then serves the
 // next command, and nothing of the refused jail is left.
 func TestPoolRequestSize(t *testing.T) {
@@ -358,12 +359,12 @@ func TestPoolRequestSize(t *testing.T) {
 	require.EqualValues(t, 1, p.Stats().Hits, "the request went to a pooled jail")
 
 	waitReady(t, p, 1)
-	c = p.Command(context.Background(), "/bin/true", strings.Repeat("y", maxRequestLen))
+	c = p.Command(context.Background(), "/bin/true", strings.Repeat("y", stage.MaxRequestLen))
 	err = c.Run()
 	var setup *SetupError
 	require.ErrorAs(t, err, &setup)
 	assert.Equal(t, "send request", setup.Step)
-	assert.Contains(t, setup.Err.Error(), fmt.Sprintf("at most %d", maxRequestLen))
+	assert.Contains(t, setup.Err.Error(), fmt.Sprintf("at most %d", stage.MaxRequestLen))
 
 	out, err = p.Command(context.Background(), "/bin/echo", "ok").Output()
 	require.NoError(t, err)

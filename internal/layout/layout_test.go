@@ -24,9 +24,10 @@ const module = "github.com/brig-sandbox/brig"
 var allowed = map[string][]string{
 	"cgroup":                       nil,
 	"seccomp":                      nil,
-	"jail":                         {"cgroup", "internal/supervisor", "seccomp"},
+	"jail":                         {"cgroup", "internal/stage", "internal/supervisor", "seccomp"},
 	"session":                      {"internal/supervisor", "jail"},
 	"internal/supervisor":          nil,
+	"internal/stage":               {"cgroup"},
 	"cmd/brig":                     {"cgroup", "jail", "seccomp", "session"},
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
 	"examples/python":              {"jail"},

@@ -1,4 +1,4 @@
-package jail
+package stage
 
 // The messages between the jail's processes, in one place. Names in capitals
 // are stage.h's, which defines every value both sides use; wire.go reads
