@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/internal/stage"
+	"github.com/brig-sandbox/brig/internal/supervisor"
 	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/internal/testenv/silentmaker"
 )
@@ -186,9 +187,6 @@ for p in %q.split():
 // symlinked file gets its target, and absent entries are left out. This
 // host has symlinks among them (/etc/localtime, /etc/ssl/certs' files).
 func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
-	DefaultSupervisor.system.Lock()
-	DefaultSupervisor.system.mounts = nil // not another test's copy
-	DefaultSupervisor.system.Unlock()
 	got := map[string]string{}
 	for _, m := range mustSystemMounts(t) {
 		if m.Optional {
@@ -197,7 +195,7 @@ func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
 	}
 	py, _ := filepath.Glob("/etc/python3*")
 	symlinks := 0
-	for _, f := range append(slices.Clone(etcFiles), py...) {
+	for _, f := range append(supervisor.EtcFiles(), py...) {
 		want, err := filepath.EvalSymlinks(f)
 		if err != nil {
 			assert.NotContains(t, got, f, "absent on this host")
@@ -211,9 +209,9 @@ func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
 	assert.Positive(t, symlinks, "no /etc entry is a symlink on this host: the test shows less")
 }
 
-func mustSystemMounts(t *testing.T) []mountSpec {
+func mustSystemMounts(t *testing.T) []stage.Mount {
 	t.Helper()
-	ms, err := DefaultSupervisor.systemMounts()
+	ms, err := DefaultSupervisor.rt.SystemMounts(true) // not another test's copy
 	require.NoError(t, err)
 	return ms
 }
@@ -540,7 +538,7 @@ func TestKillMinusOneStaysInJail(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = hostBait.Kill(); _, _ = hostBait.Wait() }()
 	require.NoError(t, bait.Start())
-	defer func() { _ = bait.control.Close(); _ = bait.Wait() }()
+	defer func() { _ = bait.inst.CloseControl(); _ = bait.Wait() }()
 
 	out, errOut, r := runPython(t, Config{}, `
 import signal, subprocess

@@ -22,13 +22,13 @@ func TestMain(m *testing.M) {
 	// starts with its second jail: start it now, so that the tests' fd and
 	// goroutine counts do not see it appear in the middle.
 	if os.Geteuid() == 0 {
-		DefaultSupervisor.warmSpawner()
+		DefaultSupervisor.rt.WarmSpawner()
 		for i := 0; i < 300 && spawnerPid() == 0; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
 		// Likewise the default configuration's root template (an fd), which
 		// the jails' second start would build in the background.
-		_ = DefaultSupervisor.buildTemplateNow(Config{})
+		_ = buildTemplateNow(DefaultSupervisor, Config{})
 	}
 	code := m.Run()
 	if brigBin != "" {

@@ -90,7 +90,7 @@ open("/tmp/mark", "w").write("x"); open("/work/mark", "w").write("x")
 		out, err := c.Output()
 		require.NoError(t, err, "run %d", i)
 		assert.True(t, strings.HasPrefix(string(out), "[] 1"), "run %d saw a previous run: %s", i, out)
-		pids[fmt.Sprint(c.initPid)] = true
+		pids[fmt.Sprint(c.inst.InitPID())] = true
 	}
 	assert.Len(t, pids, 4, "every run has its own init")
 	st := p.Stats()
@@ -227,10 +227,7 @@ func TestPoolCloseLeavesHostClean(t *testing.T) {
 // A jail that dies while idle is noticed and replaced, never handed out.
 func TestPoolReplacesDeadJail(t *testing.T) {
 	p := newTestPool(t, Config{}, 1)
-	p.mu.Lock()
-	victim := p.ready[0]
-	p.mu.Unlock()
-	require.NoError(t, syscall.Kill(victim.initPid, syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(p.rt.ReadyInitPID(), syscall.SIGKILL))
 	time.Sleep(50 * time.Millisecond)
 	out, err := p.Command(context.Background(), "/bin/echo", "ok").Output()
 	require.NoError(t, err)
@@ -307,35 +304,6 @@ func selfRSS() int64 {
 	f := strings.Fields(string(b))
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize())
-}
-
-// The helper's "init" and the jail's "ready" come from two processes in
-// either order. A pooled jail whose "init" came after its "ready" was once
-// put in the pool with that event unread, and take() read it as the idle
-// jail's death (TestPoolNeverReusesAJail: Hits 3 of 4, once, on a fresh
-// machine). awaitReady takes both, and nothing more.
-func TestPoolAwaitReadyEitherOrder(t *testing.T) {
-	for name, order := range map[string][]stage.Event{
-		"init first":  {{Kind: "init", Pid: 42}, {Kind: "ready"}},
-		"ready first": {{Kind: "ready"}, {Kind: "init", Pid: 42}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			c := &Cmd{events: make(chan stage.Event, 4)}
-			for _, ev := range order {
-				c.events <- ev
-			}
-			c.events <- stage.Event{Kind: "exit"} // what comes after the request
-			require.NoError(t, c.awaitReady())
-			assert.Equal(t, 42, c.initPid)
-			require.Len(t, c.events, 1, "awaitReady read past the jail's readiness")
-			assert.Equal(t, "exit", (<-c.events).Kind)
-		})
-	}
-	c := &Cmd{events: make(chan stage.Event, 1)}
-	c.events <- stage.Event{Kind: "ready"}
-	close(c.events)
-	var se *SetupError
-	require.ErrorAs(t, c.awaitReady(), &se, "a jail that ends before its init pid is not ready")
 }
 
 // A pooled jail's request is read by init whole, however many writes it

@@ -2,23 +2,14 @@ package jail
 
 import "github.com/brig-sandbox/brig/internal/supervisor"
 
-// runningCmd shows package session (through supervisor.RunningOf) the
-// little of a started Cmd's runtime that its file API needs.
-type runningCmd struct{ c *Cmd }
-
-func (r runningCmd) InitPID() int    { return r.c.initPid }
-func (r runningCmd) WorkDir() string { return r.c.cfg.WorkDir }
-
-func (r runningCmd) JailHostID() (uint32, bool) {
-	return r.c.lease.Jail, r.c.lease.Privileged
-}
-
+// Package session reaches a started Cmd's runtime through
+// supervisor.RunningOf: its file API needs init's pid, the work directory
+// and the jail user's host id, which are no part of jail's API.
 func init() {
 	supervisor.RunningOf = func(cmd any) supervisor.Running {
-		c, ok := cmd.(*Cmd)
-		if !ok || c.lease == nil {
-			return nil
+		if c, ok := cmd.(*Cmd); ok && c.inst != nil {
+			return c.inst
 		}
-		return runningCmd{c}
+		return nil
 	}
 }

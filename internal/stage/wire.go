@@ -25,7 +25,7 @@ const (
 	// spawner (spawner.c): one small process per supervisor that forks a
 	// helper for each jail.
 	SpawnerArg0 = C.SPAWNER_ARG0
-	SpawnerFD  = C.SPAWNER_FD
+	SpawnerFD   = C.SPAWNER_FD
 
 	SpecFD    = C.SPEC_FD    // spec in, read to EOF
 	StatusFD  = C.STATUS_FD  // events out

@@ -18,8 +18,17 @@ type Running interface {
 	JailHostID() (id uint32, mapped bool)
 }
 
-// RunningOf returns the running jail behind a started *jail.Cmd, nil
-// before Start. Package jail sets it when it is initialized: the runtime
+// RunningOf returns the running jail behind a started *jail.Cmd (its
+// Instance), nil before Start. Package jail sets it when it is initialized: the runtime
 // of a Cmd is no part of jail's public API, and package session, which
 // builds on that API, needs this much of it.
 var RunningOf func(cmd any) Running
+
+// InitPID is the jail's init on the host (Running).
+func (c *Instance) InitPID() int { return c.initPid }
+
+// WorkDir is the jail's working directory (Running).
+func (c *Instance) WorkDir() string { return c.cfg.WorkDir }
+
+// JailHostID is the host id of the jail's user (Running).
+func (c *Instance) JailHostID() (uint32, bool) { return c.lease.Jail, c.lease.Privileged }

@@ -1,4 +1,4 @@
-package jail
+package supervisor
 
 import (
 	"fmt"
@@ -61,7 +61,7 @@ func (s *Supervisor) warmSpawner() {
 // DefaultSupervisor's spawner, on its first jail or Close: the constructor
 // ran before any Supervisor existed, so it belongs to the default one.
 var adoptEarlySpawner = sync.OnceFunc(func() {
-	s := DefaultSupervisor
+	s := Default
 	fd, pid := stage.EarlySpawner()
 	if fd < 0 {
 		return
