@@ -44,7 +44,7 @@ vet: deps
 unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
-# The packages that run goroutines: the supervisor side of jail, session, cgroup.
+# The packages that run goroutines: jail and its runtime internal/supervisor, session, cgroup.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -52,7 +52,7 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
-	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./cgroup/
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./internal/supervisor/ ./cgroup/
 
 vm-test: deps
 	bash vm/setup.sh

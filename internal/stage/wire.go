@@ -10,7 +10,8 @@ import (
 )
 
 // What the jail's stages (see the package documentation) exchange; every
-// message is laid out in wire_doc.go. The supervisor writes a spec (below)
+// message is laid out in wire_doc.go (Go files named without a package are
+// internal/supervisor's). The supervisor writes a spec (below)
 // to the helper's fd 3; init is the helper's clone and has it already.
 // Helper and init report events as JSON lines on a shared status pipe
 // (fd 4); each line is one write shorter than PIPE_BUF, so lines never
@@ -41,7 +42,7 @@ const (
 
 	// MaxRequestLen caps a pooled jail's request body (pool.go, init.c).
 	MaxRequestLen = C.MAX_REQUEST
-	// MaxJoinLen caps ControlJoin's list (cmd.go's joinLater, helper.c).
+	// MaxJoinLen caps ControlJoin's list (instance.go's joinLater, helper.c).
 	MaxJoinLen = C.MAX_JOIN_LEN
 	// MaxEtcCopy is the largest /etc file copied rather than bound
 	// (rootfs.go, roottemplate.go, mounts.c).

@@ -1,5 +1,3 @@
-// Package supervisor is the host side of brig's jails, under the public
-// package jail (see docs/architecture.md).
 package supervisor
 
 // Running is what package session's file API needs of a running jail:
