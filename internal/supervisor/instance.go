@@ -83,14 +83,8 @@ func (c *Instance) supervisor() *Supervisor { return c.sup }
 // Start builds the jail and starts the program in it. It returns once the
 // program runs, or with a *StepError naming the step that failed.
 func (c *Instance) Start() (err error) {
-	if c.ctx == nil {
-		c.ctx = context.Background()
-	}
 	if c.helper != nil {
 		return errors.New("jail: already started")
-	}
-	if err := c.ctx.Err(); err != nil {
-		return err
 	}
 	if len(c.ExtraFiles) > MaxExtraFiles {
 		return &StepError{Step: "config", Err: fmt.Errorf("%d extra files: at most %d", len(c.ExtraFiles), MaxExtraFiles)}
@@ -278,8 +272,9 @@ func (c *Instance) workDir() string {
 // jail hands an ended jail's cgroups to its next (Reuse); brig run, which
 // starts one, leaves none behind. (Per supervisor: Supervisor.started.)
 func (c *Instance) cgroupOptions(cold bool) cgroup.Options {
-	return cgroup.Options{Kind: c.cfg.Limiter, Require: c.cfg.RequireCgroups, Parent: c.cfg.CgroupParent,
-		NoFreezer: true, NoCPUAccounting: cold && c.cfg.Limits.CPUTime == 0, Reuse: c.supervisor().started.Load() > 1}
+	opts := c.cfg.Cgroups
+	opts.NoFreezer, opts.NoCPUAccounting, opts.Reuse = true, cold && c.cfg.Limits.CPUTime == 0, c.supervisor().started.Load() > 1
+	return opts
 }
 
 // logWarning logs what the helper or init reported and got past: the jail

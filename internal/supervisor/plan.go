@@ -23,10 +23,10 @@ type Plan struct {
 	Binds       []Bind // targets set and clean
 	Network     string
 
-	Limits         cgroup.Limits
-	Limiter        cgroup.Kind
-	RequireCgroups bool
-	CgroupParent   string
+	Limits cgroup.Limits
+	// Cgroups holds the limiter kind asked for, whether cgroups are
+	// required and their parent; the runtime sets the rest per jail.
+	Cgroups cgroup.Options
 
 	// Seccomp is the policy, nil for seccomp.Default(); SeccompVariant what
 	// a refused call does; SeccompOff runs without a filter.
