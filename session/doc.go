@@ -8,7 +8,7 @@
 //	p, err := session.NewPython(ctx, jail.Config{})
 //	defer p.Close()
 //	r := p.Run(ctx, "x = 6 * 7\nx", session.RunOptions{})
-//	fmt.Println(r.Value) // 42
+//	fmt.Println(*r.Value) // 42
 //
 // The file API (ReadFile, WriteFile, ListDir) reaches the session's
 // working directory from the host, through the jail's root as its init
