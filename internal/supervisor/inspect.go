@@ -165,3 +165,7 @@ func (p *Pool) ReadyInitPID() int {
 
 // IPCSysctls are the SysV IPC limits of a jail of the memory limit.
 func IPCSysctls(memory int64) []string { return ipcSysctls(memory) }
+
+// RootOwn is brig's own part of the root of a jail that starts in dir
+// with hostname, as rootfs.go describes it.
+func RootOwn(dir, hostname string) []stage.Mount { return rootOwn(dir, hostname) }
