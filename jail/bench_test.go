@@ -13,9 +13,10 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
 // timed runs f b.N times and reports the median.
@@ -31,21 +32,8 @@ func timed(b *testing.B, f func() error) []time.Duration {
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
-	reportMedian(b, lat)
+	testenv.ReportMedian(b, lat)
 	return lat
-}
-
-func median(lat []time.Duration) time.Duration {
-	if len(lat) == 0 {
-		return 0
-	}
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func reportMedian(b *testing.B, lat []time.Duration) {
-	b.ReportMetric(float64(median(lat).Microseconds())/1000, "p50-ms")
 }
 
 func benchRoot(b *testing.B) {
@@ -121,7 +109,7 @@ func benchWarm(b *testing.B, name string, args ...string) {
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
-	reportMedian(b, lat)
+	testenv.ReportMedian(b, lat)
 	st := p.Stats()
 	b.ReportMetric(float64(st.Misses), "misses")
 	b.ReportMetric(float64(st.RefillTime.Microseconds())/1000, "refill-ms")
@@ -142,63 +130,6 @@ func BenchmarkColdPython(b *testing.B) {
 // BenchmarkWarmPooledPython: a pooled jail, Python started on request.
 func BenchmarkWarmPooledPython(b *testing.B) {
 	benchWarm(b, python, "-c", "print(1)")
-}
-
-// BenchmarkWarmPython measures print(1) on a fresh jail whose Python is
-// already started and waiting for code (jail.NewPythonSession). Sessions are
-// started ahead (untimed) and run "pass" to be sure Python is up (the
-// session returns once the interpreter is exec'd, before it has imported
-// anything); each then runs one timed cell and is closed.
-func BenchmarkWarmPython(b *testing.B) {
-	benchRoot(b)
-	const ahead = 2
-	ctx := context.Background()
-	ready := make(chan *PythonSession, ahead)
-	start := func() {
-		s, err := NewPythonSession(ctx, Config{})
-		if err != nil {
-			b.Error(err)
-			close(ready)
-			return
-		}
-		if res := s.Run(ctx, "pass", RunOptions{}); res.Status != CellOK {
-			b.Errorf("warm-up cell: %+v", res)
-		}
-		ready <- s
-	}
-	for range ahead {
-		go start()
-	}
-	lat := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		s, ok := <-ready
-		if !ok {
-			b.FailNow()
-		}
-		// Let the replacement of the previous one finish first: the cell
-		// should not compete with a starting jail for the 2 CPUs.
-		for len(ready) < ahead-1 {
-			time.Sleep(100 * time.Microsecond)
-		}
-		b.StartTimer()
-		t0 := time.Now()
-		res := s.Run(ctx, "print(1)", RunOptions{})
-		lat = append(lat, time.Since(t0))
-		b.StopTimer()
-		if res.Status != CellOK || res.Stdout != "1\n" {
-			b.Fatalf("cell: %+v", res)
-		}
-		s.Close()
-		go start()
-	}
-	reportMedian(b, lat)
-	for range ahead {
-		if s, ok := <-ready; ok {
-			s.Close()
-		}
-	}
 }
 
 // BenchmarkColdTrueParallel8 runs cold /bin/true jails 8 at a time from one
@@ -255,8 +186,8 @@ func BenchmarkSpawnLargeParent(b *testing.B) {
 	big = nil
 	debug.FreeOSMemory()
 	runSmall()
-	b.ReportMetric(float64(median(small).Microseconds())/1000, "small-p50-ms")
-	b.ReportMetric(float64(median(lat))/float64(median(small)), "ratio")
+	b.ReportMetric(float64(testenv.Median(small).Microseconds())/1000, "small-p50-ms")
+	b.ReportMetric(float64(testenv.Median(lat))/float64(testenv.Median(small)), "ratio")
 	b.ReportMetric(float64(smallRSS>>20), "small-rss-MiB")
 	b.ReportMetric(float64(bigRSS>>20), "large-rss-MiB")
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/internal/stage"
+	"github.com/brig-sandbox/brig/internal/supervisor"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
@@ -56,11 +58,11 @@ func TestBindPlantedSymlinkRefused(t *testing.T) {
 		assert.Contains(t, setup.Err.Error(), "FollowSymlinks")
 		assert.Empty(t, stdout, "nothing ran")
 		// The CLI and the template path too.
-		_, ok := templateKeyOf(&cfg, DefaultWorkDir)
+		_, ok := supervisor.TemplateKeyOf(mustPlan(t, cfg), DefaultWorkDir)
 		assert.False(t, ok, "no template is keyed on a refused source")
 	}
 	// The Go API names it as a type as well.
-	_, _, err := resolveBindSource(filepath.Join(out, "hostroot", "etc"), false)
+	_, err := ResolveHostPath(filepath.Join(out, "hostroot", "etc"), false)
 	var se *SymlinkError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, filepath.Join(out, "hostroot"), se.Link)
@@ -146,8 +148,8 @@ func TestBindSourceSwappedFailsClosed(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "src")
 			require.NoError(t, os.Mkdir(src, 0o755))
-			testAfterBindsResolved = func([]mountSpec) { require.NoError(t, c.swap(src)) }
-			defer func() { testAfterBindsResolved = nil }()
+			supervisor.SetAfterBindsResolved(func([]stage.Mount) { require.NoError(t, c.swap(src)) })
+			defer supervisor.SetAfterBindsResolved(nil)
 			stdout, _, _, err := run(t, Config{Binds: []Bind{{Source: src, Target: "/d"}}}, "/bin/ls", "/d")
 			var setup *SetupError
 			require.ErrorAs(t, err, &setup)
@@ -171,18 +173,18 @@ func TestResolveBindSource(t *testing.T) {
 	} {
 		want, err := filepath.EvalSymlinks(p)
 		require.NoError(t, err)
-		got, st, err := resolveBindSource(p, false)
+		got, st, err := supervisor.ResolveBindSource(p, false)
 		require.NoError(t, err, p)
 		assert.Equal(t, want, got, p)
 		var kst syscall.Stat_t
 		require.NoError(t, syscall.Stat(want, &kst))
 		assert.Equal(t, kst.Ino, st.Ino, p)
 	}
-	_, _, err := resolveBindSource(dir+"/loop", true)
+	_, _, err := supervisor.ResolveBindSource(dir+"/loop", true)
 	assert.True(t, errors.Is(err, syscall.ELOOP), "%v", err)
-	_, _, err = resolveBindSource(dir+"/none", false)
+	_, _, err = supervisor.ResolveBindSource(dir+"/none", false)
 	assert.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
-	_, _, err = resolveBindSource("rel", false)
+	_, _, err = supervisor.ResolveBindSource("rel", false)
 	assert.Error(t, err)
 }
 

@@ -35,13 +35,12 @@ const (
 	JailGID = 1000
 )
 
-// DefaultHostIDs is the range of host uids/gids given to jails when the
-// supervisor is root: one id per live jail, so per-uid kernel limits
-// (RLIMIT_NPROC) and signal permissions never cross jails. It sits far above
-// the ids that distributions and /etc/subuid hand out. A Supervisor's
-// SupervisorOptions.HostIDs replaces it, a Config's HostIDs per jail; it is
-// never changed, not even by tests.
-var DefaultHostIDs = IDRange{First: 1_500_000_000, Count: 65536}
+// defaultHostIDs is the range of host uids/gids given to jails when the
+// supervisor is root and neither its SupervisorOptions nor the Config name
+// one: one id per live jail, so per-uid kernel limits (RLIMIT_NPROC) and
+// signal permissions never cross jails. It sits far above the ids that
+// distributions and /etc/subuid hand out.
+var defaultHostIDs = IDRange{First: 1_500_000_000, Count: 65536}
 
 // Config describes a jail. Its zero value is the safe default: every
 // namespace, no network, small limits, the default seccomp policy.
@@ -105,8 +104,7 @@ type Config struct {
 	SeccompMode SeccompMode
 
 	// HostIDs is the range of host ids jails map to when the supervisor is
-	// root; the zero value means the Supervisor's (DefaultHostIDs unless
-	// its options say otherwise).
+	// root; the zero value means the Supervisor's (SupervisorOptions).
 	HostIDs IDRange
 }
 
@@ -146,17 +144,6 @@ func (m SeccompMode) String() string {
 		return "off"
 	}
 	return fmt.Sprintf("SeccompMode(%d)", int(m))
-}
-
-// variant is the seccomp package's name of a filtering mode.
-func (m SeccompMode) variant() seccomp.DefaultVariant {
-	switch m {
-	case SeccompKill:
-		return seccomp.DefaultKill
-	case SeccompLog:
-		return seccomp.DefaultLog
-	}
-	return seccomp.DefaultEnforce
 }
 
 // Bind makes a host path visible in the jail.

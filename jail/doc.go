@@ -6,79 +6,21 @@
 //	out, err := cmd.Output() // a *jail.ExitError unless the program exited 0 by itself
 //	fmt.Println(cmd.Result.Reason)
 //
-// A jail that cannot be built fails with a *SetupError naming the step; its
-// cause unwraps: errors.Is(err, syscall.ENOENT) for a program that is not
-// there, errors.Is(err, cgroup.ErrUnavailable) for cgroups required but
-// not to be had.
-//
 // The zero Config is the safe default: every namespace, no network, a
 // read-only root with only /tmp, the working directory and /dev/shm
-// writable (one small tmpfs, which Config.Tmpfs paths share too), small
-// limits and the default seccomp policy.
-// Every loosening is a field to set. A Pool keeps jails of one Config built
-// ahead (each used once); PythonSession and ShellSession keep one
-// interpreter alive per jail and run cell after cell in it.
+// writable, small limits, the default seccomp policy; every loosening is a
+// field to set. A jail that cannot be built fails with a *SetupError whose
+// cause unwraps (syscall.ENOENT, cgroup.ErrUnavailable). A Pool keeps jails
+// built ahead; package session keeps an interpreter alive in one.
 //
-// A Supervisor starts the jails and owns what it keeps for its next ones:
-// a spawner process, root templates, the cgroups of ended jails kept for
-// reuse. Command, NewPool and the sessions use DefaultSupervisor, as
-// http.Get uses http.DefaultClient. A program calls its Close when it
-// starts no more jails, before it exits, so that nothing of brig outlives
-// it:
+// Command, NewPool and package session use DefaultSupervisor, which owns
+// a spawner process, root templates and cgroups kept for reuse. A program
+// closes it before it exits, so that nothing of brig outlives it:
 //
 //	defer jail.DefaultSupervisor.Close()
 //
-// NewSupervisor makes another, with its own host id range
-// (SupervisorOptions) and its own Close; its Command, NewPool and session
-// constructors are the package's.
-//
-// # How a jail starts
-//
-//	supervisor ──▶ helper ──clone(namespaces)──▶ init (PID 1) ──clone(CLONE_VM|CLONE_VFORK)──▶ exec stage ──execve──▶ program
-//	                                              └─clone(CLONE_VM)──▶ network maker
-//
-// The supervisor is the embedding Go program (cmd.go, pool.go). The rest is
-// C in this package, run from a constructor of the same binary before the
-// Go runtime starts (stage.c): a program that imports jail needs no line in
-// main. The helper (helper.c) is an exec of the binary under the argv[0]
-// "brig:helper" or, from a supervisor's second jail on, a fork of its spawner
-// (spawner.c). A program whose first jail starts right away (brig run) has
-// its spawner forked by the constructor, before the Go runtime starts: it
-// defines, in a cgo preamble of package main,
-//
-//	int brig_spawner_at_start(int argc, char **argv) { return 1; }
-//
-// (returning nonzero for the arguments that start a jail; see
-// cmd/brig/spawner.go); that spawner is DefaultSupervisor's. The
-// helper clones init in new user, mount, PID, IPC and UTS
-// namespaces, maps the jail's users (ids.go), places init in the jail's
-// cgroup (../cgroup; on v1 a cold jail's init moves itself in, through the
-// files the helper opens, while the supervisor is still making them after
-// the spec), kills the jail when told to or when the supervisor
-// dies, and reports what the jail used. init (init.c) forks a child that
-// makes the jail's network namespace while init builds the root (mounts.c),
-// then enters it; before the root, it sets the SysV IPC limits of the jail's
-// IPC namespace from its memory limit (ipclimits.go; unprivileged, in an IPC
-// namespace it enters for that) and the jail's audit login uid. The read-only part of the root is, where the kernel
-// allows, a clone of a root template the supervisor builds once a second
-// (roottemplate.go), not built again by every init; init reaps orphans and
-// forwards signals, and when the program exits kills and reaps what it left
-// (so that the helper's rusage counts its CPU) and exits; the kernel ends
-// whatever is left in the jail then. The
-// exec stage (execstage.c) shares init's memory until its execve, as
-// posix_spawn's child does, drops every privilege and loads seccomp as the
-// last step before execve. The stages talk over pipes: a spec in, JSON
-// events out (wire.go; wire_doc.go lays out every message).
-//
-// # Terminals
-//
-// A terminal is never handed into a jail: the program's stdin is a pipe,
-// a regular file or /dev/null, and its output goes through pipes brig
-// reads. A program that needs a terminal gets one of the jail's own with
-// Cmd.TTY (tty.go): init opens a pty of the jail's private devpts instance
-// (at most 64 ptys), sends its master to the supervisor over a socket and
-// makes the slave the program's stdio; the exec stage makes it the
-// controlling terminal of the program's session. The supervisor copies
-// between the master and Stdin/Stdout under OutputLimit, and ResizeTTY
-// sets its window size. TIOCSTI and TIOCLINUX stay refused on it.
+// The jail's stages are C run from a constructor of the same binary, so a
+// program needs no line in main (one may have the constructor fork
+// DefaultSupervisor's spawner: brig_spawner_at_start, cmd/brig/spawner.go);
+// internal/supervisor and docs/architecture.md say how a jail is built.
 package jail

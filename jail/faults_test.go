@@ -22,6 +22,7 @@ import (
 
 	"github.com/brig-sandbox/brig/cgroup"
 	"github.com/brig-sandbox/brig/internal/hostile"
+	"github.com/brig-sandbox/brig/internal/supervisor"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
@@ -202,7 +203,7 @@ func TestFaultSupervisorKilledMidRun(t *testing.T) {
 // cgroupHierarchies are the v1 hierarchies a cold jail's cgroup is made
 // in (cgroupOptions: no freezer, and no cpuacct without a CPU-time budget).
 func cgroupHierarchies(t *testing.T) []string {
-	r := cgroup.Detect((&Cmd{}).cgroupOptions(true))
+	r := cgroup.Detect(supervisor.ColdCgroupOptions())
 	return r.Cgroup1.Dirs
 }
 
@@ -307,7 +308,7 @@ func TestFaultCgroupFailsWhileJailIsBuilt(t *testing.T) {
 		t.Skipf("the limiter here is %q (%v): join-later is cgroup v1's", kind, err)
 	}
 	made := 0
-	newLimiter = func(lim cgroup.Limits, opt cgroup.Options) (cgroup.Limiter, error) {
+	supervisor.SetNewLimiter(func(lim cgroup.Limits, opt cgroup.Options) (cgroup.Limiter, error) {
 		l, err := cgroup.New(lim, opt)
 		if err == nil {
 			made++
@@ -315,8 +316,8 @@ func TestFaultCgroupFailsWhileJailIsBuilt(t *testing.T) {
 			err = errors.New("injected: no room for another cgroup")
 		}
 		return nil, err
-	}
-	t.Cleanup(func() { newLimiter = cgroup.New })
+	})
+	t.Cleanup(func() { supervisor.SetNewLimiter(nil) })
 	snap := hostile.Snapshot(hostileIDs())
 	fds, gor := fdCount(), runtime.NumGoroutine()
 	cmd := Command(context.Background(), Config{}, "/bin/true")
@@ -331,7 +332,7 @@ func TestFaultCgroupFailsWhileJailIsBuilt(t *testing.T) {
 	assertGoroutines(t, gor)
 
 	// The same supervisor runs the next jail as usual.
-	newLimiter = cgroup.New
+	supervisor.SetNewLimiter(nil)
 	require.NoError(t, Command(context.Background(), Config{}, "/bin/true").Run())
 }
 
@@ -339,7 +340,7 @@ func TestFaultCgroupFailsWhileJailIsBuilt(t *testing.T) {
 // comes and goes with the jails' configurations, roottemplate.go).
 func fdCount() int {
 	ents, _ := os.ReadDir("/proc/self/fd")
-	return len(ents) - int(templatesOpen.Load())
+	return len(ents) - int(supervisor.TemplatesOpen())
 }
 
 // TestFaultStdio: the program closes stdout early, never reads its stdin,

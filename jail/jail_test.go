@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/internal/stage"
+	"github.com/brig-sandbox/brig/internal/supervisor"
 	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/internal/testenv/silentmaker"
 )
@@ -72,81 +73,15 @@ func runPython(t *testing.T, cfg Config, code string) (string, string, *Result) 
 	return out, errOut, r
 }
 
-// assertHostClean checks that no process of any jail is left on the host
-// and that the host's mount table is as it was.
+// assertHostClean checks that no process of this test process's jails is
+// left on the host and that the host's mount table is as it was.
 func assertHostClean(t *testing.T, mountsBefore int) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		left := jailProcesses()
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jail processes left on the host: %v", left)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	assert.Equal(t, mountsBefore, countMounts(), "host mount table changed")
+	ids := testHostIDs()
+	testenv.AssertHostClean(t, mountsBefore, ids.First, ids.Count)
 }
 
-// jailProcesses lists host processes whose uid lies in the jails' id range.
-func jailProcesses() []string {
-	var left []string
-	dirs, _ := filepath.Glob("/proc/[0-9]*/status")
-	for _, f := range dirs {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
-				fields := strings.Fields(rest)
-				if len(fields) > 0 {
-					uid, _ := strconv.ParseUint(fields[0], 10, 32)
-					if ids := testHostIDs(); uid >= uint64(ids.First) && uid < uint64(ids.First)+uint64(ids.Count) {
-						left = append(left, f)
-					}
-				}
-			}
-		}
-	}
-	return left
-}
-
-// countMounts counts the host mounts that look like a jail's: the staging
-// layout init builds (a tmpfs on /tmp, /newroot, /oldroot, /scratch) or a
-// proc, devpts or mqueue mounted anywhere but their usual places. A jail
-// builds all of these in its own mount namespace, so any of them on the
-// host means a jail's mounts leaked; other processes' mounts elsewhere
-// (concurrent test runs on a shared machine) do not count.
-func countMounts() int {
-	b, _ := os.ReadFile("/proc/self/mountinfo")
-	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		point := f[4]
-		fstype := ""
-		for i, x := range f {
-			if x == "-" && i+1 < len(f) {
-				fstype = f[i+1]
-			}
-		}
-		switch {
-		case point == "/tmp" && fstype == "tmpfs",
-			strings.HasPrefix(point, "/newroot"), strings.HasPrefix(point, "/oldroot"), strings.HasPrefix(point, "/scratch"),
-			strings.HasPrefix(point, "/tmp/newroot"), strings.HasPrefix(point, "/tmp/oldroot"), strings.HasPrefix(point, "/tmp/scratch"),
-			fstype == "proc" && point != "/proc",
-			fstype == "devpts" && point != "/dev/pts",
-			fstype == "mqueue" && point != "/dev/mqueue":
-			n++
-		}
-	}
-	return n
-}
+func countMounts() int { return testenv.CountMounts() }
 
 func TestIdentityAndPrivileges(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -252,9 +187,6 @@ for p in %q.split():
 // symlinked file gets its target, and absent entries are left out. This
 // host has symlinks among them (/etc/localtime, /etc/ssl/certs' files).
 func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
-	DefaultSupervisor.system.Lock()
-	DefaultSupervisor.system.mounts = nil // not another test's copy
-	DefaultSupervisor.system.Unlock()
 	got := map[string]string{}
 	for _, m := range mustSystemMounts(t) {
 		if m.Optional {
@@ -263,7 +195,7 @@ func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
 	}
 	py, _ := filepath.Glob("/etc/python3*")
 	symlinks := 0
-	for _, f := range append(slices.Clone(etcFiles), py...) {
+	for _, f := range append(supervisor.EtcFiles(), py...) {
 		want, err := filepath.EvalSymlinks(f)
 		if err != nil {
 			assert.NotContains(t, got, f, "absent on this host")
@@ -277,9 +209,9 @@ func TestSystemMountsResolveLikeEvalSymlinks(t *testing.T) {
 	assert.Positive(t, symlinks, "no /etc entry is a symlink on this host: the test shows less")
 }
 
-func mustSystemMounts(t *testing.T) []mountSpec {
+func mustSystemMounts(t *testing.T) []stage.Mount {
 	t.Helper()
-	ms, err := DefaultSupervisor.systemMounts()
+	ms, err := DefaultSupervisor.rt.SystemMounts(true) // not another test's copy
 	require.NoError(t, err)
 	return ms
 }
@@ -606,7 +538,7 @@ func TestKillMinusOneStaysInJail(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = hostBait.Kill(); _, _ = hostBait.Wait() }()
 	require.NoError(t, bait.Start())
-	defer func() { _ = bait.control.Close(); _ = bait.Wait() }()
+	defer func() { _ = bait.inst.CloseControl(); _ = bait.Wait() }()
 
 	out, errOut, r := runPython(t, Config{}, `
 import signal, subprocess

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/stage"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
@@ -229,21 +230,17 @@ func TestCgroup1Placement(t *testing.T) {
 	for _, selfMove := range []bool{true, false} {
 		t.Run(fmt.Sprintf("self-move=%v", selfMove), func(t *testing.T) {
 			c := Command(context.Background(), Config{Limiter: cgroup.Cgroup1, RequireCgroups: true}, "/bin/sh", "-c", spin)
-			var err error
-			c.cfg, err = DefaultSupervisor.withDefaults(c.Config)
-			require.NoError(t, err)
-			c.start = time.Now()
-			s, err := c.buildSpec(false)
-			require.NoError(t, err)
-			require.NotEmpty(t, s.JoinTasks)
-			require.Len(t, s.HomeTasks, len(s.JoinTasks))
-			if !selfMove {
-				for i := range s.HomeTasks {
-					s.HomeTasks[i] = "/nonexistent/tasks" // home not writable: cgroup.procs it is
+			c.inst = DefaultSupervisor.rt.Instance(context.Background(), *mustPlan(t, c.Config))
+			c.inst.Path, c.inst.Args = c.Path, c.Args
+			require.NoError(t, c.inst.StartPrepared(func(s *stage.Spec) {
+				require.NotEmpty(t, s.JoinTasks)
+				require.Len(t, s.HomeTasks, len(s.JoinTasks))
+				if !selfMove {
+					for i := range s.HomeTasks {
+						s.HomeTasks[i] = "/nonexistent/tasks" // home not writable: cgroup.procs it is
+					}
 				}
-			}
-			require.NoError(t, c.startHelper(s))
-			require.NoError(t, c.awaitStart())
+			}))
 			require.NoError(t, c.Wait())
 			assert.Greater(t, c.Result.CPUTime, time.Duration(0), "CPU time from cpuacct")
 			assert.Greater(t, c.Result.PeakMemory, int64(0), "peak from the memory cgroup")

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/internal/stage"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
@@ -89,7 +90,7 @@ open("/tmp/mark", "w").write("x"); open("/work/mark", "w").write("x")
 		out, err := c.Output()
 		require.NoError(t, err, "run %d", i)
 		assert.True(t, strings.HasPrefix(string(out), "[] 1"), "run %d saw a previous run: %s", i, out)
-		pids[fmt.Sprint(c.initPid)] = true
+		pids[fmt.Sprint(c.inst.InitPID())] = true
 	}
 	assert.Len(t, pids, 4, "every run has its own init")
 	st := p.Stats()
@@ -226,10 +227,7 @@ func TestPoolCloseLeavesHostClean(t *testing.T) {
 // A jail that dies while idle is noticed and replaced, never handed out.
 func TestPoolReplacesDeadJail(t *testing.T) {
 	p := newTestPool(t, Config{}, 1)
-	p.mu.Lock()
-	victim := p.ready[0]
-	p.mu.Unlock()
-	require.NoError(t, syscall.Kill(victim.initPid, syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(p.rt.ReadyInitPID(), syscall.SIGKILL))
 	time.Sleep(50 * time.Millisecond)
 	out, err := p.Command(context.Background(), "/bin/echo", "ok").Output()
 	require.NoError(t, err)
@@ -308,38 +306,9 @@ func selfRSS() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-// The helper's "init" and the jail's "ready" come from two processes in
-// either order. A pooled jail whose "init" came after its "ready" was once
-// put in the pool with that event unread, and take() read it as the idle
-// jail's death (TestPoolNeverReusesAJail: Hits 3 of 4, once, on a fresh
-// machine). awaitReady takes both, and nothing more.
-func TestPoolAwaitReadyEitherOrder(t *testing.T) {
-	for name, order := range map[string][]event{
-		"init first":  {{Kind: "init", Pid: 42}, {Kind: "ready"}},
-		"ready first": {{Kind: "ready"}, {Kind: "init", Pid: 42}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			c := &Cmd{events: make(chan event, 4)}
-			for _, ev := range order {
-				c.events <- ev
-			}
-			c.events <- event{Kind: "exit"} // what comes after the request
-			require.NoError(t, c.awaitReady())
-			assert.Equal(t, 42, c.initPid)
-			require.Len(t, c.events, 1, "awaitReady read past the jail's readiness")
-			assert.Equal(t, "exit", (<-c.events).Kind)
-		})
-	}
-	c := &Cmd{events: make(chan event, 1)}
-	c.events <- event{Kind: "ready"}
-	close(c.events)
-	var se *SetupError
-	require.ErrorAs(t, c.awaitReady(), &se, "a jail that ends before its init pid is not ready")
-}
-
 // A pooled jail's request is read by init whole, however many writes it
 // takes (a body larger than the socket's buffer), and one over
-// maxRequestLen (stage.h's MAX_REQUEST, which init.c enforces too) is
+// stage.MaxRequestLen (stage.h's MAX_REQUEST, which init.c enforces too) is
 // refused by the supervisor before it is sent; the pool then serves the
 // next command, and nothing of the refused jail is left.
 func TestPoolRequestSize(t *testing.T) {
@@ -358,12 +327,12 @@ func TestPoolRequestSize(t *testing.T) {
 	require.EqualValues(t, 1, p.Stats().Hits, "the request went to a pooled jail")
 
 	waitReady(t, p, 1)
-	c = p.Command(context.Background(), "/bin/true", strings.Repeat("y", maxRequestLen))
+	c = p.Command(context.Background(), "/bin/true", strings.Repeat("y", stage.MaxRequestLen))
 	err = c.Run()
 	var setup *SetupError
 	require.ErrorAs(t, err, &setup)
 	assert.Equal(t, "send request", setup.Step)
-	assert.Contains(t, setup.Err.Error(), fmt.Sprintf("at most %d", maxRequestLen))
+	assert.Contains(t, setup.Err.Error(), fmt.Sprintf("at most %d", stage.MaxRequestLen))
 
 	out, err = p.Command(context.Background(), "/bin/echo", "ok").Output()
 	require.NoError(t, err)

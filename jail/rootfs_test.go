@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/brig-sandbox/brig/internal/stage"
+	"github.com/brig-sandbox/brig/internal/supervisor"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
@@ -78,7 +80,7 @@ type probedRoot struct {
 }
 
 // probeRoot runs rootProbe in a jail of cfg over every target of desc.
-func probeRoot(t *testing.T, cfg Config, desc []mountSpec) probedRoot {
+func probeRoot(t *testing.T, cfg Config, desc []stage.Mount) probedRoot {
 	t.Helper()
 	var targets strings.Builder
 	for _, m := range desc {
@@ -102,10 +104,10 @@ func sha256Hex(b []byte) string {
 // from, entry by entry, and wants nothing in /, /etc and /dev that the
 // description does not name (workDir aside, whose mount point the builders
 // make).
-func checkRootAgainst(t *testing.T, desc []mountSpec, workDir string, got probedRoot) {
+func checkRootAgainst(t *testing.T, desc []stage.Mount, workDir string, got probedRoot) {
 	t.Helper()
 	named := map[string]bool{}
-	for _, m := range append(desc, mountSpec{Target: workDir}) {
+	for _, m := range append(desc, stage.Mount{Target: workDir}) {
 		for p := m.Target; p != "/"; p = path.Dir(p) {
 			named[p] = true
 		}
@@ -190,17 +192,17 @@ func TestRootMatchesDescription(t *testing.T) {
 	testenv.RequireRoot(t)
 	requirePython(t)
 	cfg := Config{}
-	sys, err := DefaultSupervisor.systemMounts()
+	sys, err := DefaultSupervisor.rt.SystemMounts(false)
 	require.NoError(t, err)
-	desc := append(rootOwn(DefaultWorkDir, DefaultHostname), sys...)
+	desc := append(supervisor.RootOwn(DefaultWorkDir, DefaultHostname), sys...)
 	require.NotEmpty(t, desc)
 
 	t.Run("own root", func(t *testing.T) {
-		templatesEnabled.Store(false)
-		defer templatesEnabled.Store(true)
-		uses := templateUses.Load()
+		supervisor.SetTemplatesEnabled(false)
+		defer supervisor.SetTemplatesEnabled(true)
+		uses := supervisor.TemplateUses()
 		got := probeRoot(t, cfg, desc)
-		require.Equal(t, uses, templateUses.Load(), "the jail was started from a template")
+		require.Equal(t, uses, supervisor.TemplateUses(), "the jail was started from a template")
 		checkRootAgainst(t, desc, DefaultWorkDir, got)
 		if os.Getenv("BRIG_ROOT_UMASK") == "1" {
 			assert.Equal(t, uint32(0o027), got.Umask, "the program's umask")
@@ -224,14 +226,14 @@ func TestRootMatchesDescription(t *testing.T) {
 	})
 
 	t.Run("template", func(t *testing.T) {
-		if err := DefaultSupervisor.buildTemplateNow(cfg); errors.Is(err, errTemplateUnsupported) {
+		if err := buildTemplateNow(DefaultSupervisor, cfg); errors.Is(err, supervisor.ErrTemplateUnsupported) {
 			t.Skipf("no root templates on this kernel (the own root was checked): %v", err)
 		} else {
 			require.NoError(t, err)
 		}
-		uses := templateUses.Load()
+		uses := supervisor.TemplateUses()
 		got := probeRoot(t, cfg, desc)
-		require.Equal(t, uses+1, templateUses.Load(), "the jail was not started from the template")
+		require.Equal(t, uses+1, supervisor.TemplateUses(), "the jail was not started from the template")
 		checkRootAgainst(t, desc, DefaultWorkDir, got)
 	})
 }

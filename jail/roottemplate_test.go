@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/brig-sandbox/brig/internal/supervisor"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
@@ -79,7 +80,7 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 	testenv.RequireRoot(t)
 	requirePython(t)
 	hostMounts := countMounts()
-	if err := DefaultSupervisor.buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
+	if err := buildTemplateNow(DefaultSupervisor, Config{}); errors.Is(err, supervisor.ErrTemplateUnsupported) {
 		t.Skipf("no root templates here: %v", err)
 	} else {
 		require.NoError(t, err)
@@ -94,18 +95,18 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 	for name, cfg := range map[string]Config{"default": {}, "with binds": withBinds, "with tmpfs": withTmpfs} {
 		t.Run(name, func(t *testing.T) {
 			list := func(fromTemplate bool) string {
-				templatesEnabled.Store(fromTemplate)
-				defer templatesEnabled.Store(true)
+				supervisor.SetTemplatesEnabled(fromTemplate)
+				defer supervisor.SetTemplatesEnabled(true)
 				if fromTemplate {
-					require.NoError(t, DefaultSupervisor.buildTemplateNow(cfg))
+					require.NoError(t, buildTemplateNow(DefaultSupervisor, cfg))
 				}
-				uses := templateUses.Load()
+				uses := supervisor.TemplateUses()
 				out, err := Command(context.Background(), cfg, python, "-c", rootListing).Output()
 				require.NoError(t, err)
 				if fromTemplate {
-					require.Equal(t, uses+1, templateUses.Load(), "the jail was not started from the template")
+					require.Equal(t, uses+1, supervisor.TemplateUses(), "the jail was not started from the template")
 				} else {
-					require.Equal(t, uses, templateUses.Load())
+					require.Equal(t, uses, supervisor.TemplateUses())
 				}
 				return string(out)
 			}
@@ -135,11 +136,9 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 		`for f in /etc/passwd /etc/new /new /dev/new; do (echo x >> $f) 2>/dev/null && echo "wrote $f"; done; echo done`).CombinedOutput()
 	require.NoError(t, err)
 	assert.Equal(t, "done\n", string(out))
-	DefaultSupervisor.templates.Lock()
-	tpl := DefaultSupervisor.templates.byKey[templateKey{DefaultWorkDir, DefaultHostname, ""}].current
-	DefaultSupervisor.templates.Unlock()
+	tpl := DefaultSupervisor.rt.CurrentTemplate(DefaultWorkDir, DefaultHostname)
 	require.NotNil(t, tpl)
-	fd, err := unix.Openat(int(tpl.fd.Fd()), "etc/passwd", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(int(tpl.Fd()), "etc/passwd", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	require.NoError(t, err)
 	passwd := os.NewFile(uintptr(fd), "passwd")
 	defer passwd.Close()
@@ -157,13 +156,13 @@ func TestRootTemplateMatchesOwnRoot(t *testing.T) {
 // --propagation shared), so the host's own mounts stay as they are.
 func TestRootTemplateOnSharedMounts(t *testing.T) {
 	if os.Getenv("BRIG_TEMPLATE_SHARED") == "1" {
-		if err := DefaultSupervisor.buildTemplateNow(Config{}); err != nil {
+		if err := buildTemplateNow(DefaultSupervisor, Config{}); err != nil {
 			t.Fatalf("build template: %v", err)
 		}
-		uses := templateUses.Load()
+		uses := supervisor.TemplateUses()
 		out, err := Command(context.Background(), Config{}, "/bin/cat", "/proc/self/mountinfo").Output()
 		require.NoError(t, err)
-		require.Equal(t, uses+1, templateUses.Load(), "the jail was not started from the template")
+		require.Equal(t, uses+1, supervisor.TemplateUses(), "the jail was not started from the template")
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			assert.NotRegexp(t, ` (shared|master):\d+ `, line, "a jail mount in a peer group")
 		}
@@ -174,7 +173,7 @@ func TestRootTemplateOnSharedMounts(t *testing.T) {
 	if err != nil {
 		t.Skip("needs unshare(1) from util-linux")
 	}
-	if err := DefaultSupervisor.buildTemplateNow(Config{}); errors.Is(err, errTemplateUnsupported) {
+	if err := buildTemplateNow(DefaultSupervisor, Config{}); errors.Is(err, supervisor.ErrTemplateUnsupported) {
 		t.Skipf("no root templates here: %v", err)
 	}
 	cmd := exec.Command(unshare, "--mount", "--propagation", "shared", os.Args[0], "-test.run=^TestRootTemplateOnSharedMounts$", "-test.v")

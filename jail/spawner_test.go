@@ -18,18 +18,7 @@ import (
 
 // spawnerPid is the running spawner's pid, or 0.
 func spawnerPid() int {
-	return DefaultSupervisor.spawnerPid()
-}
-
-// spawnerPid is s's running spawner's pid, or 0.
-func (s *Supervisor) spawnerPid() int {
-	spawner := &s.spawner
-	spawner.mu.Lock()
-	defer spawner.mu.Unlock()
-	if spawner.conn == nil {
-		return 0
-	}
-	return spawner.pid
+	return DefaultSupervisor.rt.SpawnerPid()
 }
 
 func parentOf(t *testing.T, pid int) int {
@@ -60,7 +49,7 @@ func TestSpawner(t *testing.T) {
 	old := spawnerPid()
 	require.NotZero(t, old, "TestMain starts the spawner")
 	cmd := run()
-	helper := parentOf(t, cmd.initPid)
+	helper := parentOf(t, cmd.inst.InitPID())
 	assert.Equal(t, old, parentOf(t, helper), "the helper is a fork of the spawner")
 	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", helper))
 	assert.Equal(t, "brig:helper", strings.TrimRight(string(comm), "\x00"))
@@ -75,7 +64,7 @@ func TestSpawner(t *testing.T) {
 	// when that start won the race (it did once in a full run under load),
 	// is forked by the new spawner: never by the dead one.
 	cmd = run()
-	if parent := parentOf(t, parentOf(t, cmd.initPid)); parent != os.Getpid() {
+	if parent := parentOf(t, parentOf(t, cmd.inst.InitPID())); parent != os.Getpid() {
 		assert.NotEqual(t, old, parent)
 		assert.Equal(t, spawnerPid(), parent, "helper neither exec'd by the supervisor nor forked by the new spawner")
 	}
@@ -89,7 +78,7 @@ func TestSpawner(t *testing.T) {
 	require.NotZero(t, fresh)
 	assert.NotEqual(t, old, fresh)
 	cmd = run()
-	assert.Equal(t, fresh, parentOf(t, parentOf(t, cmd.initPid)), "the new spawner forks the helpers")
+	assert.Equal(t, fresh, parentOf(t, parentOf(t, cmd.inst.InitPID())), "the new spawner forks the helpers")
 	cmd.Kill()
 	_ = cmd.Wait()
 	assertHostClean(t, before)
@@ -107,7 +96,7 @@ func TestCloseSpawner(t *testing.T) {
 	cmd := Command(context.Background(), Config{}, "/bin/sh", "-c", "sleep 0.3; echo finished")
 	cmd.Stdout = &out
 	require.NoError(t, cmd.Start())
-	require.Equal(t, old, parentOf(t, parentOf(t, cmd.initPid)), "the helper is a fork of the spawner")
+	require.Equal(t, old, parentOf(t, parentOf(t, cmd.inst.InitPID())), "the helper is a fork of the spawner")
 
 	closed := make(chan struct{})
 	go func() {

@@ -2,11 +2,8 @@ package jail
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/internal/supervisor"
 )
 
 // A Supervisor starts jails and owns what it keeps between them for its
@@ -16,71 +13,45 @@ import (
 // all of it. Jails of two Supervisors in one process run side by side and
 // share nothing of this; closing one leaves the other's jails running.
 //
-// Command, NewPool and the sessions use DefaultSupervisor, as http.Get
+// Command, NewPool and package session use DefaultSupervisor, as http.Get
 // uses http.DefaultClient; a program needs another one only for a second
 // host id range, or to close one set of jails' helpers while others run.
-// The host ids themselves are leased per jail, machine-wide (ids.go), and
-// released when the jail is cleaned up: two supervisors with overlapping
-// ranges never give two live jails one id.
+// The host ids themselves are leased per jail, machine-wide, and released
+// when the jail is cleaned up: two supervisors with overlapping ranges
+// never give two live jails one id.
 type Supervisor struct {
 	opts SupervisorOptions
-
-	spawner   spawnerState
-	templates templateCache
-	// templatesOpen counts its templates whose fd is open.
-	templatesOpen atomic.Int64
-	system        systemMountCache
-	// sweeps holds, per cgroup parent, the sweep of stale cgroups this
-	// supervisor started (a channel closed when it is done).
-	sweeps sync.Map
-	// started counts Start calls: a supervisor that starts one jail only
-	// (brig run) never starts a spawner nor keeps cgroups for reuse; from
-	// the second on, it does both.
-	started atomic.Int64
-	// bg counts the background work Close waits for: a spawner starting,
-	// a template being built, a stale-cgroup sweep.
-	bg sync.WaitGroup
+	rt   *supervisor.Supervisor
 }
 
 // SupervisorOptions configures a Supervisor for its whole life.
 type SupervisorOptions struct {
 	// HostIDs is the range of host ids its jails map to when it runs as
-	// root; the zero value means DefaultHostIDs. Config.HostIDs overrides
-	// it per jail.
+	// root; the zero value means brig's default, 65536 ids from
+	// 1,500,000,000 (far above those distributions and /etc/subuid hand
+	// out). Config.HostIDs overrides it per jail.
 	HostIDs IDRange
 }
 
 // NewSupervisor returns a Supervisor with opts. It starts nothing: its
-// spawner and templates come with its jails. (The zero Supervisor is
-// NewSupervisor(SupervisorOptions{}); a Supervisor is used by pointer,
-// never copied.)
+// spawner and templates come with its jails. A Supervisor is used by
+// pointer, never copied.
 func NewSupervisor(opts SupervisorOptions) *Supervisor {
-	return &Supervisor{opts: opts}
+	return &Supervisor{opts: opts, rt: supervisor.New()}
 }
 
-// DefaultSupervisor is the Supervisor of Command, NewPool,
-// NewPythonSession and NewShellSession. A spawner forked before the Go
+// DefaultSupervisor is the Supervisor of Command, NewPool and package
+// session's NewPython and NewShell. A spawner forked before the Go
 // runtime started (brig_spawner_at_start, see the package doc) is its.
-var DefaultSupervisor = NewSupervisor(SupervisorOptions{})
+var DefaultSupervisor = &Supervisor{rt: supervisor.Default}
 
-// hostIDs is the range a jail of cfg maps to.
-func (s *Supervisor) hostIDs(cfg *Config) IDRange {
-	if cfg.HostIDs.Count != 0 {
-		return cfg.HostIDs
-	}
+// HostIDs is the range of host ids the supervisor's jails map to when it
+// runs as root (unless their Config names another).
+func (s *Supervisor) HostIDs() IDRange {
 	if s.opts.HostIDs.Count != 0 {
 		return s.opts.HostIDs
 	}
-	return DefaultHostIDs
-}
-
-// withDefaults is cfg.withDefaults with the supervisor's host id range.
-func (s *Supervisor) withDefaults(cfg Config) (Config, error) {
-	full, err := cfg.withDefaults()
-	if err == nil {
-		full.HostIDs = s.hostIDs(&full)
-	}
-	return full, err
+	return defaultHostIDs
 }
 
 // Command returns a Cmd that runs name with args in a jail of this
@@ -106,27 +77,10 @@ func (s *Supervisor) Command(ctx context.Context, cfg Config, name string, args 
 // process's supervisors (it imports nothing of brig): Close removes all
 // that no jail uses now, which costs another supervisor's next jail at
 // most making its cgroups afresh.
-func (s *Supervisor) Close() error {
-	if s == DefaultSupervisor {
-		adoptEarlySpawner() // one no jail has used yet
-	}
-	s.bg.Wait() // a spawner or template that is starting would outlive Close
-	s.closeSpawner()
-	s.closeTemplates()
-	cgroup.RemoveIdle()
-	return nil
-}
+func (s *Supervisor) Close() error { return s.rt.Close() }
 
 // CloseSpawner is DefaultSupervisor.Close.
 //
 // Deprecated: call DefaultSupervisor.Close (or Close of the Supervisor
 // that ran the jails).
 func CloseSpawner() { _ = DefaultSupervisor.Close() }
-
-// systemMountCache keeps the system mounts resolved for a second
-// (systemMounts).
-type systemMountCache struct {
-	sync.Mutex
-	at     time.Time
-	mounts []mountSpec
-}

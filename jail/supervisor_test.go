@@ -45,13 +45,13 @@ func TestSupervisorDeathKillsJail(t *testing.T) {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	require.NoError(t, err)
 	require.Equal(t, "started\n", line)
-	require.NotEmpty(t, jailProcesses(), "the jail should be running")
+	require.NotEmpty(t, testenv.JailProcesses(testHostIDs().First, testHostIDs().Count), "the jail should be running")
 
 	require.NoError(t, sup.Process.Signal(syscall.SIGKILL))
 	_ = sup.Wait()
 	killed := time.Now()
-	for len(jailProcesses()) > 0 {
-		require.Less(t, time.Since(killed), testenv.Scaled(time.Second), "jail outlived its supervisor: %v", jailProcesses())
+	for len(testenv.JailProcesses(testHostIDs().First, testHostIDs().Count)) > 0 {
+		require.Less(t, time.Since(killed), testenv.Scaled(time.Second), "jail outlived its supervisor: %v", testenv.JailProcesses(testHostIDs().First, testHostIDs().Count))
 		time.Sleep(10 * time.Millisecond)
 	}
 	assertHostClean(t, before)
@@ -148,17 +148,17 @@ func TestTwoSupervisors(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	waitFor("a's spawner runs", func() bool { return a.spawnerPid() != 0 })
-	waitFor("b's spawner runs", func() bool { return b.spawnerPid() != 0 })
-	spA, spB := a.spawnerPid(), b.spawnerPid()
+	waitFor("a's spawner runs", func() bool { return a.rt.SpawnerPid() != 0 })
+	waitFor("b's spawner runs", func() bool { return b.rt.SpawnerPid() != 0 })
+	spA, spB := a.rt.SpawnerPid(), b.rt.SpawnerPid()
 	require.NotEqual(t, spA, spB, "each supervisor has a spawner of its own")
 	require.NotEqual(t, spawnerPid(), spA)
 	require.NotEqual(t, spawnerPid(), spB)
-	templates := !a.templates.unsupported && !b.templates.unsupported
+	templates := !a.rt.TemplatesUnsupported() && !b.rt.TemplatesUnsupported()
 	if templates {
-		waitFor("a's template is built", func() bool { return a.templatesOpen.Load() > 0 || a.templates.unsupported })
-		waitFor("b's template is built", func() bool { return b.templatesOpen.Load() > 0 || b.templates.unsupported })
-		templates = !a.templates.unsupported
+		waitFor("a's template is built", func() bool { return a.rt.OwnTemplatesOpen() > 0 || a.rt.TemplatesUnsupported() })
+		waitFor("b's template is built", func() bool { return b.rt.OwnTemplatesOpen() > 0 || b.rt.TemplatesUnsupported() })
+		templates = !a.rt.TemplatesUnsupported()
 	}
 	if !templates {
 		t.Log("no root templates on this kernel: their part is not checked")
@@ -178,11 +178,11 @@ func TestTwoSupervisors(t *testing.T) {
 	}
 	var catA, out strings.Builder
 	ranA, feedA := startCat(a, &catA)
-	assert.Equal(t, spA, parentOf(t, parentOf(t, ranA.initPid)), "a's helper is a fork of a's spawner")
+	assert.Equal(t, spA, parentOf(t, parentOf(t, ranA.inst.InitPID())), "a's helper is a fork of a's spawner")
 	feedA.Close()
 	require.NoError(t, ranA.Wait())
 	live, feed := startCat(b, &out)
-	assert.Equal(t, spB, parentOf(t, parentOf(t, live.initPid)), "b's helper is a fork of b's spawner")
+	assert.Equal(t, spB, parentOf(t, parentOf(t, live.inst.InitPID())), "b's helper is a fork of b's spawner")
 
 	closed := make(chan error, 1)
 	go func() { closed <- a.Close() }()
@@ -193,11 +193,11 @@ func TestTwoSupervisors(t *testing.T) {
 		t.Fatal("a.Close waited for a jail of b")
 	}
 	assert.ErrorIs(t, syscall.Kill(spA, 0), syscall.ESRCH, "a's closed spawner is left, or not reaped")
-	assert.Zero(t, a.spawnerPid())
-	assert.Zero(t, a.templatesOpen.Load(), "a template fd of a is left open")
-	assert.Nil(t, a.templates.byKey)
+	assert.Zero(t, a.rt.SpawnerPid())
+	assert.Zero(t, a.rt.OwnTemplatesOpen(), "a template fd of a is left open")
+	assert.True(t, a.rt.TemplatesForgotten())
 	if templates {
-		assert.Positive(t, b.templatesOpen.Load(), "a.Close closed b's templates")
+		assert.Positive(t, b.rt.OwnTemplatesOpen(), "a.Close closed b's templates")
 	}
 	// No cgroup kept for reuse: every jail cgroup of this process left
 	// holds a live process (b's cat).
@@ -215,10 +215,10 @@ func TestTwoSupervisors(t *testing.T) {
 	feed.Close()
 	require.NoError(t, live.Wait())
 	assert.Equal(t, "still here\n", out.String())
-	assert.Equal(t, spB, b.spawnerPid())
+	assert.Equal(t, spB, b.rt.SpawnerPid())
 	var outNext strings.Builder
 	next, feedNext := startCat(b, &outNext)
-	assert.Equal(t, spB, parentOf(t, parentOf(t, next.initPid)), "b's next helper is a fork of b's spawner")
+	assert.Equal(t, spB, parentOf(t, parentOf(t, next.inst.InitPID())), "b's next helper is a fork of b's spawner")
 	feedNext.Close()
 	require.NoError(t, next.Wait())
 
@@ -230,8 +230,8 @@ func TestTwoSupervisors(t *testing.T) {
 	require.NoError(t, b.Close())
 	require.NoError(t, a.Close())
 	assert.ErrorIs(t, syscall.Kill(spB, 0), syscall.ESRCH, "b's closed spawner is left, or not reaped")
-	assert.Zero(t, b.templatesOpen.Load(), "a template fd of b is left open")
-	assert.Zero(t, a.templatesOpen.Load())
+	assert.Zero(t, b.rt.OwnTemplatesOpen(), "a template fd of b is left open")
+	assert.Zero(t, a.rt.OwnTemplatesOpen())
 	assert.Empty(t, jailCgroups(os.Getpid()), "cgroups kept for reuse are left after Close")
 	assert.NotZero(t, spawnerPid(), "the default supervisor's spawner is not the others'")
 	assertHostClean(t, before)
@@ -252,11 +252,11 @@ func TestSupervisorHostIDs(t *testing.T) {
 	}{{Config{}, own.First}, {Config{HostIDs: override}, override.First}} {
 		cmd := s.Command(context.Background(), c.cfg, "/bin/true")
 		require.NoError(t, cmd.Run())
-		assert.Equal(t, c.want, cmd.lease.Init, "init's host id")
-		assert.Equal(t, c.want+1, cmd.lease.Jail, "the program's host id")
+		assert.Equal(t, c.want, initID(cmd), "init's host id")
+		assert.Equal(t, c.want+1, jailID(cmd), "the program's host id")
 	}
 	cmd := Command(context.Background(), Config{}, "/bin/true")
 	require.NoError(t, cmd.Run())
-	assert.True(t, cmd.lease.Init >= base.First && cmd.lease.Init < base.First+base.Count,
-		"the default supervisor's jail has host id %d, outside this test process's range %+v", cmd.lease.Init, base)
+	assert.True(t, initID(cmd) >= base.First && initID(cmd) < base.First+base.Count,
+		"the default supervisor's jail has host id %d, outside this test process's range %+v", initID(cmd), base)
 }

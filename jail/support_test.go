@@ -6,7 +6,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/brig-sandbox/brig/internal/hostile"
+	"github.com/brig-sandbox/brig/internal/supervisor"
 )
 
 // Support of the tests that check the host around a jail and run the CLI:
@@ -53,4 +56,25 @@ func buildBrig(t *testing.T) string {
 }
 
 // testHostIDs is the host id range of this test process's jails (TestMain).
-func testHostIDs() IDRange { return DefaultSupervisor.hostIDs(&Config{}) }
+func testHostIDs() IDRange { return DefaultSupervisor.HostIDs() }
+
+// mustPlan is cfg lowered for DefaultSupervisor's runtime.
+func mustPlan(t *testing.T, cfg Config) *supervisor.Plan {
+	t.Helper()
+	p, err := DefaultSupervisor.plan(cfg)
+	require.NoError(t, err)
+	return &p
+}
+
+// buildTemplateNow builds the root template of cfg's jails of s now.
+func buildTemplateNow(s *Supervisor, cfg Config) error {
+	p, err := s.plan(cfg)
+	if err != nil {
+		return err
+	}
+	return s.rt.BuildTemplateNow(p)
+}
+
+// initID and jailID are the host ids of a started jail's init and user.
+func initID(c *Cmd) uint32 { id, _ := c.inst.HostIDs(); return id }
+func jailID(c *Cmd) uint32 { _, id := c.inst.HostIDs(); return id }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/internal/supervisor"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
 
@@ -262,24 +263,23 @@ func TestTmpfsRootTemplate(t *testing.T) {
 	requirePython(t)
 	mounts := countMounts()
 	cfg := Config{Tmpfs: tmpfsPaths}
-	if err := DefaultSupervisor.buildTemplateNow(cfg); errors.Is(err, errTemplateUnsupported) {
+	if err := buildTemplateNow(DefaultSupervisor, cfg); errors.Is(err, supervisor.ErrTemplateUnsupported) {
 		t.Skipf("no root templates here: %v", err)
 	} else {
 		require.NoError(t, err)
 	}
-	full, err := cfg.withDefaults()
-	require.NoError(t, err)
-	key, ok := templateKeyOf(&full, full.WorkDir)
+	full := mustPlan(t, cfg)
+	key, ok := supervisor.TemplateKeyOf(full, full.WorkDir)
 	require.True(t, ok)
-	plain, _ := templateKeyOf(&Config{Hostname: DefaultHostname}, DefaultWorkDir)
+	plain, _ := supervisor.TemplateKeyOf(mustPlan(t, Config{}), DefaultWorkDir)
 	assert.NotEqual(t, plain, key, "the Tmpfs paths are part of the template's key")
 	for range 2 {
-		uses := templateUses.Load()
+		uses := supervisor.TemplateUses()
 		out, err := Command(context.Background(), cfg, python, "-c", tmpfsProbe(tmpfsPaths)).CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		require.Equal(t, uses+1, templateUses.Load(), "the jail was not started from the template")
+		require.Equal(t, uses+1, supervisor.TemplateUses(), "the jail was not started from the template")
 		checkTmpfsProbe(t, string(out), tmpfsPaths)
-		require.NoError(t, DefaultSupervisor.buildTemplateNow(cfg)) // fresh for the next: a template lives a second
+		require.NoError(t, buildTemplateNow(DefaultSupervisor, cfg)) // fresh for the next: a template lives a second
 	}
 	assertNoTmpfsOnHost(t, tmpfsPaths)
 	assertHostClean(t, mounts)

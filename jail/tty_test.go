@@ -228,7 +228,7 @@ func TestTTYWithExtraFiles(t *testing.T) {
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		require.NoError(t, cmd.Run(), "output: %q", out.String())
-		seen[cmd.fromTemplate] = true
+		seen[cmd.inst.FromTemplate()] = true
 		w.Close()
 		got := make([]byte, 64)
 		n, _ := r.Read(got)

@@ -7,11 +7,10 @@ import (
 	"time"
 
 	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/session"
 )
 
-// Every call of the server into the library's session API is in this file,
-// so that the API's move to package session is a change of a few lines
-// here.
+// Every call of the server into the library's session API is in this file.
 
 // interpreter is a context's live session.
 type interpreter interface {
@@ -26,43 +25,36 @@ type interpreter interface {
 // startInterpreter starts a Python or shell session in a jail of cfg; ctx
 // bounds its whole life.
 func startInterpreter(ctx context.Context, language string, cfg jail.Config) (interpreter, error) {
+	var (
+		s   session.Session
+		err error
+	)
 	switch language {
 	case "python":
-		s, err := jail.NewPythonSession(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return &libraryInterpreter{run_: s.Run, s: s}, nil
+		s, err = session.NewPython(ctx, cfg)
 	case "shell":
-		s, err := jail.NewShellSession(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return &libraryInterpreter{run_: s.Run, s: s}, nil
+		s, err = session.NewShell(ctx, cfg)
+	default:
+		return nil, fmt.Errorf("language %q: want python or shell", language)
 	}
-	return nil, fmt.Errorf("language %q: want python or shell", language)
+	if err != nil {
+		return nil, err
+	}
+	return libraryInterpreter{s}, nil
 }
 
-type librarySession interface {
-	Err() error
-	Close() error
+type libraryInterpreter struct{ s session.Session }
+
+func (l libraryInterpreter) run(ctx context.Context, code string, timeout time.Duration, outputLimit int64, stdout, stderr io.Writer) CellJSON {
+	return NewCellJSON(nil, l.s.Run(ctx, code, session.RunOptions{Timeout: timeout, OutputLimit: outputLimit, Stdout: stdout, Stderr: stderr}))
 }
 
-type libraryInterpreter struct {
-	run_ func(ctx context.Context, code string, opts jail.RunOptions) *jail.CellResult
-	s    librarySession
-}
-
-func (l *libraryInterpreter) run(ctx context.Context, code string, timeout time.Duration, outputLimit int64, stdout, stderr io.Writer) CellJSON {
-	return NewCellJSON(nil, l.run_(ctx, code, jail.RunOptions{Timeout: timeout, OutputLimit: outputLimit, Stdout: stdout, Stderr: stderr}))
-}
-
-func (l *libraryInterpreter) err() error { return l.s.Err() }
-func (l *libraryInterpreter) close()     { _ = l.s.Close() }
+func (l libraryInterpreter) err() error { return l.s.Err() }
+func (l libraryInterpreter) close()     { _ = l.s.Close() }
 
 // NewCellJSON is c in the shape of `brig session --jsonl`, with the
 // request's id.
-func NewCellJSON(id *string, c *jail.CellResult) CellJSON {
+func NewCellJSON(id *string, c *session.CellResult) CellJSON {
 	j := CellJSON{ID: id, Status: string(c.Status), Stdout: c.Stdout, Stderr: c.Stderr, Value: c.Value, ExitCode: c.ExitCode,
 		Reason: c.Reason, WallTimeMS: c.WallTime.Milliseconds(), CPUTimeMS: c.CPUTime.Milliseconds(),
 		StdoutTruncated: c.StdoutTruncated, StderrTruncated: c.StderrTruncated}
@@ -76,9 +68,9 @@ func NewCellJSON(id *string, c *jail.CellResult) CellJSON {
 // jails wrote, with the session file API's safety (openat2 beneath it, no
 // symlink followed, only a regular file read, capped).
 func readWorkspaceFile(dir, rel string, limit int64) ([]byte, error) {
-	return jail.ReadFileIn(dir, rel, limit)
+	return session.ReadFileIn(dir, rel, limit)
 }
 
-func listWorkspaceDir(dir, rel string) ([]jail.FileInfo, error) {
-	return jail.ListDirIn(dir, rel)
+func listWorkspaceDir(dir, rel string) ([]session.FileInfo, error) {
+	return session.ListDirIn(dir, rel)
 }

@@ -18,7 +18,7 @@ import (
 // RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS and RESOLVE_NO_MAGICLINKS, opened
 // with O_NONBLOCK, and checked to be a regular file (or a directory, to
 // list or remove) on the descriptor, never by path again. Reading and
-// listing are the library's (jail.ReadFileIn, jail.ListDirIn); writing,
+// listing are the library's (session.ReadFileIn, session.ListDirIn); writing,
 // describing and removing are here because the library has them only for
 // a session's working directory (the lead's note: a WriteFileIn, StatIn
 // and RemoveIn beside ReadFileIn would make this file go). Writes are made

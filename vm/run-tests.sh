@@ -29,10 +29,12 @@ export BRIG_VM_TIMEOUT=${BRIG_VM_TIMEOUT:-240}
 # (limits run on rlimit and cgroup2, from both sides), signal forwarding,
 # the hardening whose outcome depends on the kernel or the limiter (planted
 # bind symlinks, the piped core helper, what a limit did to a child), and
-# the session tests whose outcome depends on the limiter (the memory
-# bomb that kills a session) or on the file path. Not the hostile, soak and
-# fault suites: long or fork/exec-heavy by design.
-JAIL_TESTS=${BRIG_VM_JAIL_TESTS:-'^(TestPureCgroup2|TestIdentityAndPrivileges|TestPIDNamespaceSeesOnlyItself|TestHostFilesInvisible|TestFilesystemWritability|TestNetworkOnlyLoopback|TestEnvironmentIsClean|TestBenignWorkloads|TestExitCodeAndSignal|TestTimeoutKillsTree|TestContextCancelKillsJail|TestDaemonDiesWithJail|TestOutputLimit|TestCombinedOutputAndStdin|TestSetupErrorsNameTheStep|TestBinds|TestKillMinusOneStaysInJail|TestExtraFilesReachTheProgram|TestMemoryBomb|TestForkBombs|TestCPUSpinIsThrottled|TestCPUTimeBudget|TestRequireCgroups|TestResultNamesLimiter|TestSupervisorDeathKillsJail|TestUnprivileged|TestSignalReachesProgramGroup|TestPythonSessionState|TestShellSession|TestSessionFiles|TestPythonSessionMemoryBombKillsSession|TestRootTemplateMatchesOwnRoot|TestRootMatchesDescription|TestBindPlantedSymlinkRefused|TestBindThroughRootSymlink|TestCrashRunsNoHostCoreHelper|TestSessionDeadCellKeepsOutput|TestOOMOfAChildIsCountedNotTheReason|TestPidsLimitHitsCounted|TestSetupErrorsNameTheCause)$'}
+# (SESSION_TESTS, package session) the session tests whose outcome depends
+# on the limiter (the memory bomb that kills a session) or on the file
+# path. Not the hostile, soak and fault suites: long or fork/exec-heavy by
+# design.
+JAIL_TESTS=${BRIG_VM_JAIL_TESTS:-'^(TestPureCgroup2|TestIdentityAndPrivileges|TestPIDNamespaceSeesOnlyItself|TestHostFilesInvisible|TestFilesystemWritability|TestNetworkOnlyLoopback|TestEnvironmentIsClean|TestBenignWorkloads|TestExitCodeAndSignal|TestTimeoutKillsTree|TestContextCancelKillsJail|TestDaemonDiesWithJail|TestOutputLimit|TestCombinedOutputAndStdin|TestSetupErrorsNameTheStep|TestBinds|TestKillMinusOneStaysInJail|TestExtraFilesReachTheProgram|TestMemoryBomb|TestForkBombs|TestCPUSpinIsThrottled|TestCPUTimeBudget|TestRequireCgroups|TestResultNamesLimiter|TestSupervisorDeathKillsJail|TestUnprivileged|TestSignalReachesProgramGroup|TestRootTemplateMatchesOwnRoot|TestRootMatchesDescription|TestBindPlantedSymlinkRefused|TestBindThroughRootSymlink|TestCrashRunsNoHostCoreHelper|TestOOMOfAChildIsCountedNotTheReason|TestPidsLimitHitsCounted|TestSetupErrorsNameTheCause)$'}
+SESSION_TESTS=${BRIG_VM_SESSION_TESTS:-'^(TestPythonSessionState|TestShellSession|TestSessionFiles|TestPythonSessionMemoryBombKillsSession|TestSessionDeadCellKeepsOutput)$'}
 
 fail() {
   echo "" >&2
@@ -47,6 +49,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 t0=$(now)
 CGO_ENABLED=0 "$GO" test -c -o "$CACHE/cgroup.test" ./cgroup/ || fail "cannot build the cgroup test binary"
 "$GO" test -c -o "$CACHE/jail.test" ./jail/ || fail "cannot build the jail test binary"
+"$GO" test -c -o "$CACHE/session.test" ./session/ || fail "cannot build the session test binary"
 echo "vm-test: built the test binaries in $(since "$t0")s"
 
 t=$(now)
@@ -69,6 +72,15 @@ rc=$?
 [ "$rc" = 0 ] || fail "jail suite in the cgroup-v2 VM: exit $rc (2: qemu/kernel missing, 99: guest crash, 124: timeout)"
 jl=$(since "$t")
 
+t=$(now)
+echo "vm-test: session suite ($SESSION_TESTS) in the cgroup-v2 VM"
+BRIG_VM_USR=1 BRIG_VM_APPEND="BRIG_EXPECT_CGROUP2=1 BRIG_TIME_SCALE=$SCALE ${BRIG_VM_APPEND:-}" \
+  BRIG_VM_CWD=session \
+  bash vm/run-test.sh "$CACHE/session.test" -test.v -test.count=1 -test.timeout=3m -test.run "$SESSION_TESTS"
+rc=$?
+[ "$rc" = 0 ] || fail "session suite in the cgroup-v2 VM: exit $rc (2: qemu/kernel missing, 99: guest crash, 124: timeout)"
+ss=$(since "$t")
+
 # The hostile payloads whose verdict depends on the limiter, through the Go
 # API (-short: the guest has no Go toolchain to build the CLI), on cgroup2.
 HOSTILE=${BRIG_VM_HOSTILE:-'^(ex_memory_bomb|ex_memory_bomb_children|ex_fork_bomb|ex_fork_bomb_fast|ex_socket_buffers|ex_cpu_budget|ex_daemons_outlive|ex_disk_fill|fs_cgroup_release_agent|kernel_nested_userns|id_capabilities|benign_hello)$'}
@@ -80,4 +92,4 @@ BRIG_VM_USR=1 BRIG_VM_APPEND="BRIG_EXPECT_CGROUP2=1 BRIG_TIME_SCALE=$SCALE BRIG_
 rc=$?
 [ "$rc" = 0 ] || fail "hostile payloads in the cgroup-v2 VM: exit $rc (2: qemu/kernel missing, 99: guest crash, 124: timeout)"
 hs=$(since "$t")
-echo "vm-test: PASS: cgroup suite ${cg}s, jail suite ${jl}s, hostile payloads ${hs}s, total $(since "$t0")s (each includes building the initramfs and booting)"
+echo "vm-test: PASS: cgroup suite ${cg}s, jail suite ${jl}s, session suite ${ss}s, hostile payloads ${hs}s, total $(since "$t0")s (each includes building the initramfs and booting)"

@@ -55,7 +55,7 @@ func corpusMain(args []string) int {
 	defer os.RemoveAll(tmp)
 	_ = os.Chmod(tmp, 0o777)
 
-	ids := hostile.JailIDs{First: jail.DefaultHostIDs.First, Count: jail.DefaultHostIDs.Count}
+	ids := hostile.JailIDs{First: jail.DefaultSupervisor.HostIDs().First, Count: jail.DefaultSupervisor.HostIDs().Count}
 	ctx := context.Background()
 	total := &hostile.Report{}
 	add := func(r *hostile.Report) {
@@ -180,7 +180,7 @@ func soakMain(args []string) int {
 		return 2
 	}
 	defer bait.Close()
-	ids := hostile.JailIDs{First: jail.DefaultHostIDs.First, Count: jail.DefaultHostIDs.Count}
+	ids := hostile.JailIDs{First: jail.DefaultSupervisor.HostIDs().First, Count: jail.DefaultSupervisor.HostIDs().Count}
 	rep := hostile.Soak(context.Background(), apirun.Runner{}, hostile.SoakMix(payloads), bait,
 		hostile.SoakOptions{Runs: *runs, Parallel: *parallel, Limiter: *limiter, IDs: ids, Seed: uint64(time.Now().UnixNano())})
 	bad := append(append(rep.Failures, rep.Leaks...), rep.Flat()...)

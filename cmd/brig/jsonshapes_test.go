@@ -16,11 +16,12 @@ import (
 
 	"github.com/brig-sandbox/brig/cgroup"
 	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/session"
 )
 
 // The CLI's JSON is a contract with the programs that read it. These are
 // the bytes brig wrote when the shapes were still json tags on jail.Result
-// and jail.CellResult; the shapes moved to cmd/brig without changing them.
+// and session.CellResult; the shapes moved to cmd/brig without changing them.
 const (
 	goldenResultFull = `{
   "exit_code": -1,
@@ -86,13 +87,13 @@ func TestResultJSONGolden(t *testing.T) {
 
 func TestCellJSONGolden(t *testing.T) {
 	id, v, code := "c1", "42", 3
-	full := &jail.CellResult{Status: jail.CellError, Stdout: "o", Stderr: "e", Value: &v,
-		Error: &jail.CellException{Type: "T", Message: "m", Traceback: "tb"}, ExitCode: &code, Reason: "why",
+	full := &session.CellResult{Status: session.CellError, Stdout: "o", Stderr: "e", Value: &v,
+		Error: &session.CellException{Type: "T", Message: "m", Traceback: "tb"}, ExitCode: &code, Reason: "why",
 		WallTime: 1500 * time.Millisecond, CPUTime: 250*time.Millisecond + 999*time.Microsecond, StdoutTruncated: true, StderrTruncated: true}
 	b, err := json.Marshal(newCellJSON(&id, full))
 	require.NoError(t, err)
 	assert.Equal(t, goldenCellFull, string(b))
-	b, err = json.Marshal(newCellJSON(nil, &jail.CellResult{Status: jail.CellOK}))
+	b, err = json.Marshal(newCellJSON(nil, &session.CellResult{Status: session.CellOK}))
 	require.NoError(t, err)
 	assert.Equal(t, goldenCellBare, string(b))
 }

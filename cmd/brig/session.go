@@ -18,11 +18,12 @@ import (
 	"time"
 
 	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/session"
 )
 
 // cellRunner is what a Python and a shell session have in common for the CLI.
 type cellRunner interface {
-	Run(ctx context.Context, code string, opts jail.RunOptions) *jail.CellResult
+	Run(ctx context.Context, code string, opts session.RunOptions) *session.CellResult
 	Close() error
 }
 
@@ -92,12 +93,12 @@ func sessionMain(args []string) int {
 	var sess cellRunner
 	var err error
 	if kind == "python" {
-		var p *jail.PythonSession
-		p, err = jail.NewPythonSession(ctx, cfg)
+		var p *session.Python
+		p, err = session.NewPython(ctx, cfg)
 		sess = p
 	} else {
-		var sh *jail.ShellSession
-		sh, err = jail.NewShellSession(ctx, cfg)
+		var sh *session.Shell
+		sh, err = session.NewShell(ctx, cfg)
 		sess = sh
 	}
 	if err != nil {
@@ -129,7 +130,7 @@ type interruptible struct {
 	interrupts <-chan os.Signal
 }
 
-func (r interruptible) Run(ctx context.Context, code string, opts jail.RunOptions) *jail.CellResult {
+func (r interruptible) Run(ctx context.Context, code string, opts session.RunOptions) *session.CellResult {
 	for len(r.interrupts) > 0 {
 		<-r.interrupts // one that came between cells
 	}
@@ -275,8 +276,8 @@ func serveJSONL(ctx context.Context, sess cellRunner, in io.Reader, out io.Write
 	protocolError := func(id *string, msg string) {
 		encMu.Lock()
 		defer encMu.Unlock()
-		_ = enc.Encode(newCellJSON(id, &jail.CellResult{Status: jail.CellError,
-			Error: &jail.CellException{Type: "ProtocolError", Message: msg}}))
+		_ = enc.Encode(newCellJSON(id, &session.CellResult{Status: session.CellError,
+			Error: &session.CellException{Type: "ProtocolError", Message: msg}}))
 	}
 	for {
 		l, ok := nextLine(ctx, lines)
@@ -314,7 +315,7 @@ func serveJSONL(ctx context.Context, sess cellRunner, in io.Reader, out io.Write
 }
 
 // parseRequest reads one JSONL request: {"id": "c1", "code": "x = 1", "timeout": "5s"}.
-func parseRequest(line []byte, cellTimeout time.Duration) (id *string, code string, opts jail.RunOptions, stream bool, err error) {
+func parseRequest(line []byte, cellTimeout time.Duration) (id *string, code string, opts session.RunOptions, stream bool, err error) {
 	var req request
 	dec := json.NewDecoder(strings.NewReader(string(line)))
 	dec.DisallowUnknownFields()
@@ -401,7 +402,7 @@ func interact(ctx context.Context, sess cellRunner, kind string, in io.Reader, o
 		if strings.TrimSpace(cell) == "" {
 			continue
 		}
-		res := sess.Run(ctx, cell, jail.RunOptions{Timeout: cellTimeout})
+		res := sess.Run(ctx, cell, session.RunOptions{Timeout: cellTimeout})
 		fmt.Fprint(out, res.Stdout)
 		fmt.Fprint(out, res.Stderr)
 		if res.Value != nil {
@@ -414,9 +415,9 @@ func interact(ctx context.Context, sess cellRunner, kind string, in io.Reader, o
 			fmt.Fprint(out, res.Error.Traceback)
 		}
 		switch res.Status {
-		case jail.CellTimeout:
+		case session.CellTimeout:
 			fmt.Fprintln(out, "brig: cell timed out and was interrupted")
-		case jail.CellDead:
+		case session.CellDead:
 			fmt.Fprintf(out, "brig: session ended: %s\n", res.Reason)
 			return
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/session"
 )
 
 // newSession starts a session of kind for a test (skipped with -short or
@@ -33,9 +34,9 @@ func newSession(t *testing.T, kind string) cellRunner {
 	var s cellRunner
 	var err error
 	if kind == "python" {
-		s, err = jail.NewPythonSession(context.Background(), jail.Config{})
+		s, err = session.NewPython(context.Background(), jail.Config{})
 	} else {
-		s, err = jail.NewShellSession(context.Background(), jail.Config{})
+		s, err = session.NewShell(context.Background(), jail.Config{})
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })

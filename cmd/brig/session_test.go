@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/session"
 )
 
 func decodeAll(t *testing.T, out string) []map[string]any {
@@ -33,7 +34,7 @@ func TestJSONLPythonSession(t *testing.T) {
 		t.Skip("starts a jail")
 	}
 	requireRootCLI(t)
-	p, err := jail.NewPythonSession(context.Background(), jail.Config{})
+	p, err := session.NewPython(context.Background(), jail.Config{})
 	require.NoError(t, err)
 	defer p.Close()
 	in := strings.Join([]string{
@@ -68,7 +69,7 @@ func TestJSONLPythonSession(t *testing.T) {
 
 func TestJSONLShellSession(t *testing.T) {
 	requireRootCLI(t)
-	sh, err := jail.NewShellSession(context.Background(), jail.Config{})
+	sh, err := session.NewShell(context.Background(), jail.Config{})
 	require.NoError(t, err)
 	defer sh.Close()
 	in := `{"id":"a","code":"cd /tmp && V=7"}` + "\n" + `{"id":"b","code":"echo $V; pwd; exit 2"}` + "\n" + `{"id":"c","code":"true"}` + "\n"
@@ -107,7 +108,7 @@ func FuzzParseRequest(f *testing.F) {
 // and the requests after it are still answered.
 func TestJSONLOversizedLineAnswered(t *testing.T) {
 	requireRootCLI(t)
-	p, err := jail.NewPythonSession(context.Background(), jail.Config{})
+	p, err := session.NewPython(context.Background(), jail.Config{})
 	require.NoError(t, err)
 	defer p.Close()
 	huge := `{"id": "big", "code": "` + strings.Repeat("x", MaxRequestLine) + `"}`
@@ -156,7 +157,7 @@ func (zeros) Read(p []byte) (int, error) {
 // SIGTERM's context ends serveJSONL while stdin stays open.
 func TestJSONLEndsWithContext(t *testing.T) {
 	requireRootCLI(t)
-	sh, err := jail.NewShellSession(context.Background(), jail.Config{})
+	sh, err := session.NewShell(context.Background(), jail.Config{})
 	require.NoError(t, err)
 	defer sh.Close()
 	inR, inW := io.Pipe()

@@ -45,7 +45,7 @@
 //
 // A payload with "# session: python" (a .py file) or "# session: shell"
 // (a .sh file, run by bash) is sent as one cell of a session instead of
-// run as a program: through the Go API (jail.NewPythonSession, ...) and
+// run as a program: through the Go API (session.NewPython, ...) and
 // through `brig session --jsonl`. Its expect lines judge the cell's result
 // with the keys cell (ok, error, timeout, dead; alternatives with |) and
 // cell-reason-contains (the rest of the line), besides stdout-* and
@@ -381,7 +381,7 @@ func (p *Payload) CellTimeout() time.Duration {
 	if p.Config.CellTimeout > 0 {
 		return p.Config.CellTimeout
 	}
-	return 30 * time.Second // jail.DefaultCellTimeout
+	return 30 * time.Second // session.DefaultCellTimeout
 }
 
 // RunCellBounded runs a session payload's cell through run and holds it to

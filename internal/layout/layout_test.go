@@ -16,9 +16,13 @@ const module = "github.com/brig-sandbox/brig"
 
 // allowed lists, for each package of the module, the packages of the module
 // its non-test code may import. A package not listed may import none; a new
-// package is added here on purpose. The rules: cgroup, seccomp and egress
-// import nothing of brig; jail only those two; the test support (internal/testenv,
-// its silentmaker) is imported by no program; the corpus runner
+// package is added here on purpose. The rules: cgroup, seccomp, egress and
+// audit import nothing of brig; jail, the public API, only those two and its runtime
+// internal/supervisor, which imports the C runtime internal/stage (and
+// stage only cgroup, for the rlimits it passes on); session imports jail
+// and, for its file API's view of a running jail, internal/supervisor;
+// programs import the public packages, never the runtime nor the test
+// support (internal/testenv, its silentmaker); the corpus runner
 // internal/hostile knows nothing of jail (jail's own tests import it), its
 // API runner does.
 var allowed = map[string][]string{
@@ -26,15 +30,18 @@ var allowed = map[string][]string{
 	"cgroup":                       nil,
 	"egress":                       nil,
 	"seccomp":                      nil,
-	"serve":                        {"cgroup", "jail"},
+	"jail":                         {"cgroup", "internal/supervisor", "seccomp"},
+	"session":                      {"internal/supervisor", "jail"},
+	"internal/supervisor":          {"cgroup", "internal/stage", "seccomp"},
+	"internal/stage":               {"cgroup"},
+	"cmd/brig":                     {"audit", "cgroup", "jail", "seccomp", "serve", "session"},
+	"serve":                        {"cgroup", "jail", "session"},
 	"serve/client":                 nil,
-	"jail":                         {"cgroup", "seccomp"},
-	"cmd/brig":                     {"audit", "cgroup", "jail", "seccomp", "serve"},
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
 	"examples/python":              {"jail"},
 	"examples/shell":               {"jail"},
 	"internal/hostile":             nil,
-	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail"},
+	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail", "session"},
 	"internal/testenv":             nil,
 	"internal/testenv/netlab":      nil,
 	"internal/testenv/silentmaker": nil,

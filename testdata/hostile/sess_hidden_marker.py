@@ -2,7 +2,7 @@
 # of its stdout and stderr pipes (the driver's own copies too) at
 # /dev/null. Run used to wait for the marker for good, and SIGTERM did not
 # end `brig session`; now the end of a cell comes from the reply channel,
-# the marker is waited for a bounded time (jail.StreamSettle), and the
+# the marker is waited for a bounded time (session.StreamSettle), and the
 # cell returns with what it wrote before.
 # session: python
 # config: cell-timeout=5s

@@ -2,7 +2,7 @@
 # newline, to its session driver's reply channel (it runs in the driver's
 # process, so it can). The supervisor used to buffer all of it (3 GiB of
 # RSS for 1.5 GiB written) and then wait for the jail's exit forever; now
-# it reads at most jail.MaxReplyLine of a line and ends the session, saying
+# it reads at most session.MaxReplyLine of a line and ends the session, saying
 # why, within the cell timeout.
 # session: python
 # config: cell-timeout=20s

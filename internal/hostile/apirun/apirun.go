@@ -18,6 +18,7 @@ import (
 	"github.com/brig-sandbox/brig/cgroup"
 	"github.com/brig-sandbox/brig/internal/hostile"
 	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/session"
 )
 
 // Runner is the hostile.Runner of the Go API ("api").
@@ -69,21 +70,21 @@ func (Runner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) 
 // cell of a session, bounded as the corpus README says (RunCellBounded).
 func runSession(ctx context.Context, cfg jail.Config, p *hostile.Payload) *hostile.Outcome {
 	var sess interface {
-		Run(context.Context, string, jail.RunOptions) *jail.CellResult
+		Run(context.Context, string, session.RunOptions) *session.CellResult
 		Close() error
 		Result() *jail.Result
 	}
 	var err error
 	if p.Session == "python" {
-		sess, err = jail.NewPythonSession(ctx, cfg)
+		sess, err = session.NewPython(ctx, cfg)
 	} else {
-		sess, err = jail.NewShellSession(ctx, cfg)
+		sess, err = session.NewShell(ctx, cfg)
 	}
 	if err != nil {
 		return &hostile.Outcome{SetupError: fmt.Sprint(err)}
 	}
 	o := p.RunCellBounded(func() *hostile.Outcome {
-		return cellOutcome(sess.Run(ctx, p.Source, jail.RunOptions{Timeout: p.CellTimeout()}))
+		return cellOutcome(sess.Run(ctx, p.Source, session.RunOptions{Timeout: p.CellTimeout()}))
 	}, func() { sess.Close() })
 	sess.Close()
 	o.Supervisor = os.Getpid()
@@ -93,7 +94,7 @@ func runSession(ctx context.Context, cfg jail.Config, p *hostile.Payload) *hosti
 	return o
 }
 
-func cellOutcome(r *jail.CellResult) *hostile.Outcome {
+func cellOutcome(r *session.CellResult) *hostile.Outcome {
 	o := &hostile.Outcome{Cell: string(r.Status), CellReason: r.Reason, Stdout: r.Stdout, Stderr: r.Stderr,
 		StdoutTruncated: r.StdoutTruncated}
 	if r.Error != nil {

@@ -1,4 +1,4 @@
-package jail
+package stage
 
 // #include <stdlib.h>
 // #include "stage.h"
@@ -16,7 +16,7 @@ import (
 // dropped on one side only is a failed test, not a jail built from the
 // wrong fields, and the constants stage.h shares cannot catch that. It
 // leaks what parse_spec allocates, as the helper may; tests only.
-func decodeSpec(b []byte) (*spec, bool) {
+func decodeSpec(b []byte) (*Spec, bool) {
 	p := C.CBytes(b)
 	defer C.free(p)
 	r := C.struct_reader{p: (*C.uint8_t)(p), n: C.size_t(len(b))}
@@ -25,13 +25,13 @@ func decodeSpec(b []byte) (*spec, bool) {
 		return nil, false
 	}
 	flags := uint32(cs.flags)
-	s := &spec{
+	s := &Spec{
 		Path:       C.GoString(cs.path),
 		Args:       goStrs(cs.args),
 		Env:        goStrs(cs.env),
 		Dir:        C.GoString(cs.dir),
 		Hostname:   C.GoString(cs.hostname),
-		IDs:        hostIDLease{Init: uint32(cs.init_id), Jail: uint32(cs.jail_id), GID: uint32(cs.gid), Privileged: flags&specPrivileged != 0},
+		IDs:        IDs{Init: uint32(cs.init_id), Jail: uint32(cs.jail_id), GID: uint32(cs.gid), Privileged: flags&specPrivileged != 0},
 		Template:   flags&specTemplate != 0,
 		TmpfsSize:  int64(cs.tmpfs_size),
 		NewNet:     flags&specNewNet != 0,
@@ -48,7 +48,7 @@ func decodeSpec(b []byte) (*spec, bool) {
 	s.Root = goMounts(cs.root, cs.nroot)
 	s.Mounts = goMounts(cs.mounts, cs.nmounts)
 	e := cs.exec
-	s.Exec = execSettings{UID: uint32(e.uid), GID: uint32(e.gid), Extra: int(e.nextra)}
+	s.Exec = ExecSettings{UID: uint32(e.uid), GID: uint32(e.gid), Extra: int(e.nextra)}
 	for _, rl := range unsafe.Slice(e.rlimits, e.nrlimits) {
 		s.Exec.Rlimits = append(s.Exec.Rlimits, cgroup.Rlimit{Resource: int(rl.resource), Cur: uint64(rl.cur), Max: uint64(rl.max)})
 	}
@@ -59,11 +59,11 @@ func decodeSpec(b []byte) (*spec, bool) {
 }
 
 // goMounts copies n root entries.
-func goMounts(ms *C.struct_mount_spec, n C.uint32_t) []mountSpec {
-	var out []mountSpec
+func goMounts(ms *C.struct_mount_spec, n C.uint32_t) []Mount {
+	var out []Mount
 	for _, m := range unsafe.Slice(ms, n) {
 		f := uint32(m.flags)
-		out = append(out, mountSpec{
+		out = append(out, Mount{
 			Source: C.GoString(m.source), Target: C.GoString(m.target), Symlink: C.GoString(m.symlink),
 			Writable: f&mountWritable != 0, Optional: f&mountOptional != 0, Copy: f&mountCopy != 0,
 			CheckID: f&mountCheckID != 0, Dev: uint64(m.dev), Ino: uint64(m.ino),

@@ -1,4 +1,4 @@
-package jail
+package stage
 
 // #include "stage.h"
 import "C"
@@ -10,7 +10,8 @@ import (
 )
 
 // What the jail's stages (see the package documentation) exchange; every
-// message is laid out in wire_doc.go. The supervisor writes a spec (below)
+// message is laid out in wire_doc.go (Go files named without a package are
+// internal/supervisor's). The supervisor writes a spec (below)
 // to the helper's fd 3; init is the helper's clone and has it already.
 // Helper and init report events as JSON lines on a shared status pipe
 // (fd 4); each line is one write shorter than PIPE_BUF, so lines never
@@ -20,69 +21,88 @@ import (
 // cgo: there is no second spelling to drift. Integers are in native byte
 // order on every channel (encoder), as the C reads them.
 const (
-	helperArg0 = C.HELPER_ARG0 // spawner.go has spawnerArg0
-	spawnerFD  = C.SPAWNER_FD
+	HelperArg0 = C.HELPER_ARG0
+	// SpawnerArg0 is the argv[0] under which the binary becomes the
+	// spawner (spawner.c): one small process per supervisor that forks a
+	// helper for each jail.
+	SpawnerArg0 = C.SPAWNER_ARG0
+	SpawnerFD   = C.SPAWNER_FD
 
-	specFD    = C.SPEC_FD    // spec in, read to EOF
-	statusFD  = C.STATUS_FD  // events out
-	controlFD = C.CONTROL_FD // commands from the supervisor (below)
+	SpecFD    = C.SPEC_FD    // spec in, read to EOF
+	StatusFD  = C.STATUS_FD  // events out
+	ControlFD = C.CONTROL_FD // commands from the supervisor (below)
 	// The caller's extra files follow from fd 6; the program gets them
 	// from fd 3. A pooled jail (spec.Pooled) has no extra files when it is
 	// built; its request socket takes the first extra slot instead (pool.go).
-	helperExtraFD   = C.HELPER_EXTRA_FD
-	helperRequestFD = helperExtraFD
+	HelperExtraFD   = C.HELPER_EXTRA_FD
+	HelperRequestFD = HelperExtraFD
 
 	specMagic      = C.SPEC_MAGIC
-	execStageMagic = C.EXEC_MAGIC // execSettings, inside the spec
+	execStageMagic = C.EXEC_MAGIC // ExecSettings, inside the spec
 
-	// maxRequestLen caps a pooled jail's request body (pool.go, init.c).
-	maxRequestLen = C.MAX_REQUEST
-	// maxJoinLen caps controlJoin's list (cmd.go's joinLater, helper.c).
-	maxJoinLen = C.MAX_JOIN_LEN
-	// maxEtcCopy is the largest /etc file copied rather than bound
+	// MaxRequestLen caps a pooled jail's request body (pool.go, init.c).
+	MaxRequestLen = C.MAX_REQUEST
+	// MaxJoinLen caps ControlJoin's list (instance.go's joinLater, helper.c).
+	MaxJoinLen = C.MAX_JOIN_LEN
+	// MaxEtcCopy is the largest /etc file copied rather than bound
 	// (rootfs.go, roottemplate.go, mounts.c).
-	maxEtcCopy = C.MAX_COPY
+	MaxEtcCopy = C.MAX_COPY
 )
 
 // Control commands, one or two bytes each. EOF means the supervisor died,
-// and kills the jail like controlKill.
+// and kills the jail like ControlKill.
 const (
-	controlKill   = C.CONTROL_KILL   // kill the whole jail
-	controlSignal = C.CONTROL_SIGNAL // followed by a signal number: send it to the program's process group
-	// controlJoin is followed by a u32 length and that many bytes: the
+	ControlKill   = C.CONTROL_KILL   // kill the whole jail
+	ControlSignal = C.CONTROL_SIGNAL // followed by a signal number: send it to the program's process group
+	// ControlJoin is followed by a u32 length and that many bytes: the
 	// cgroup v1 "tasks" files of a JoinLater jail (strs). Sent once, before
-	// any other command but controlKill.
-	controlJoin = C.CONTROL_JOIN
+	// any other command but ControlKill.
+	ControlJoin = C.CONTROL_JOIN
 )
 
-// The public constants that stage.h spells too stay literals in config.go,
-// so that go doc shows their values, and the fds of the helper and the
-// spawner are laid out by the order of their ExtraFiles, which start at
-// fd 3 (cmd.go's startHelper, spawner.go's startSpawner): this does not
-// compile unless both sides agree (a duplicate key false).
+// Values of stage.h that package jail spells as literals too, so that go
+// doc shows them; package jail holds its own to these (through
+// internal/supervisor's).
+const (
+	MaxExtra    = C.MAX_EXTRA
+	JailUID     = C.JAIL_UID
+	JailGID     = C.JAIL_GID
+	DefaultPath = C.DEFAULT_PATH
+)
+
+// The fds of the helper and the spawner are laid out by the order of their
+// ExtraFiles, which start at fd 3 (internal/supervisor's launchHelper and
+// startSpawner): this does not compile unless both sides agree (a
+// duplicate key false).
 func _() {
-	_ = map[bool]int{false: 0, specFD == 3 && statusFD == 4 && controlFD == 5 && helperExtraFD == 6: 1}
-	_ = map[bool]int{false: 0, spawnerFD == 3: 1}
-	_ = map[bool]int{false: 0, MaxExtraFiles == C.MAX_EXTRA: 1}
-	_ = map[bool]int{false: 0, JailUID == C.JAIL_UID: 1}
-	_ = map[bool]int{false: 0, JailGID == C.JAIL_GID: 1}
-	_ = map[bool]int{false: 0, DefaultPath == C.DEFAULT_PATH: 1}
+	_ = map[bool]int{false: 0, SpecFD == 3 && StatusFD == 4 && ControlFD == 5 && HelperExtraFD == 6: 1}
+	_ = map[bool]int{false: 0, SpawnerFD == 3: 1}
 }
 
-// spec is everything the jail's stages need, resolved on the host.
-type spec struct {
+// IDs are the host ids a jail maps to (internal/supervisor's lease).
+type IDs struct {
+	Init, Jail uint32
+	// Privileged: Init and Jail are both mapped (ids from the range);
+	// otherwise Jail is the supervisor's own uid and GID is the host gid
+	// of the jail's group.
+	Privileged bool
+	GID        uint32
+}
+
+// Spec is everything the jail's stages need, resolved on the host.
+type Spec struct {
 	Path     string   // program as given (looked up in the jail's PATH)
 	Args     []string // argv, Args[0] is the program name
 	Env      []string
 	Dir      string
 	Hostname string
-	IDs      hostIDLease
+	IDs      IDs
 	// Root: brig's own part of a jail's root (rootfs.go's rootOwn), which
 	// init applies before the scratch binds and Mounts; empty with
 	// Template, which holds it already.
-	Root []mountSpec
+	Root []Mount
 	// Mounts in order; sources are absolute host paths with symlinks resolved.
-	Mounts []mountSpec
+	Mounts []Mount
 	// Template: the root template's fd follows the extra files (and a
 	// pooled jail's request socket); init clones it as the jail's root and
 	// Mounts holds none of the system mounts (roottemplate.go).
@@ -108,7 +128,7 @@ type spec struct {
 	//
 	// JoinLater (a cold jail on cgroup v1): none of those; the cgroups are
 	// made while the jail is built. The supervisor sends their "tasks"
-	// files later on the control pipe (controlJoin), the helper opens them
+	// files later on the control pipe (ControlJoin), the helper opens them
 	// and passes them to init, and init writes "0" into each, moving itself
 	// (cgroup v1 checks the opener's credentials, and a thread moving
 	// itself takes no global lock) before it starts anything of the caller's.
@@ -122,15 +142,15 @@ type spec struct {
 	// init into its IPC namespace before it builds the jail.
 	IPCSysctls []string
 
-	Exec execSettings
+	Exec ExecSettings
 }
 
-// mountSpec is one entry of a jail's root: a bind (Source onto Target),
+// Mount is one entry of a jail's root: a bind (Source onto Target),
 // a copy, a symlink, a scratch tmpfs directory, or one of brig's own
 // entries (Dir, File, Device). Both builders apply the same entries:
 // mounts.c's apply_mount in a jail's own root, roottemplate.go's apply in a
 // template.
-type mountSpec struct {
+type Mount struct {
 	Source   string // host path (with Dir and Tmpfs: the tmpfs's options)
 	Target   string // jail path
 	Writable bool
@@ -181,36 +201,36 @@ const (
 	mountDevice   = C.MOUNT_DEVICE
 )
 
-// encoder lays values out as stage.c's reader takes them: native-endian
+// Encoder lays values out as stage.c's reader takes them: native-endian
 // integers, strings as a 32-bit length and the bytes.
-type encoder struct{ bytes.Buffer }
+type Encoder struct{ bytes.Buffer }
 
-func (e *encoder) u32(v uint32) { _ = binary.Write(&e.Buffer, binary.NativeEndian, v) }
-func (e *encoder) u64(v uint64) { _ = binary.Write(&e.Buffer, binary.NativeEndian, v) }
-func (e *encoder) str(s string) { e.u32(uint32(len(s))); e.WriteString(s) }
-func (e *encoder) strs(v []string) {
-	e.u32(uint32(len(v)))
+func (e *Encoder) U32(v uint32) { _ = binary.Write(&e.Buffer, binary.NativeEndian, v) }
+func (e *Encoder) U64(v uint64) { _ = binary.Write(&e.Buffer, binary.NativeEndian, v) }
+func (e *Encoder) Str(s string) { e.U32(uint32(len(s))); e.WriteString(s) }
+func (e *Encoder) Strs(v []string) {
+	e.U32(uint32(len(v)))
 	for _, s := range v {
-		e.str(s)
+		e.Str(s)
 	}
 }
 
 // mounts lays a list of root entries out as stage.c's get_mounts reads it.
-func (e *encoder) mounts(ms []mountSpec) {
-	e.u32(uint32(len(ms)))
+func (e *Encoder) mounts(ms []Mount) {
+	e.U32(uint32(len(ms)))
 	for _, m := range ms {
-		e.str(m.Source)
-		e.str(m.Target)
-		e.str(m.Symlink)
-		e.str(m.Content)
-		e.u32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy) |
+		e.Str(m.Source)
+		e.Str(m.Target)
+		e.Str(m.Symlink)
+		e.Str(m.Content)
+		e.U32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy) |
 			boolFlag(m.CheckID, mountCheckID) | boolFlag(m.IDMap, mountIDMap) | boolFlag(m.Tmpfs, mountTmpfs) |
 			boolFlag(m.Dir, mountDir) | boolFlag(m.File, mountFile) | boolFlag(m.Device, mountDevice))
-		e.u32(m.Mode)
-		e.u64(m.Dev)
-		e.u64(m.Ino)
-		e.u32(m.OwnerUID)
-		e.u32(m.OwnerGID)
+		e.U32(m.Mode)
+		e.U64(m.Dev)
+		e.U64(m.Ino)
+		e.U32(m.OwnerUID)
+		e.U32(m.OwnerGID)
 	}
 }
 
@@ -221,36 +241,36 @@ func boolFlag(b bool, flag uint32) uint32 {
 	return 0
 }
 
-// encode lays the spec out as stage.c's parse_spec reads it.
-func (s *spec) encode() []byte {
-	var e encoder
+// Encode lays the spec out as stage.c's parse_spec reads it.
+func (s *Spec) Encode() []byte {
+	var e Encoder
 	e.WriteString(specMagic)
-	e.u32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater) | boolFlag(s.Template, specTemplate) |
+	e.U32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater) | boolFlag(s.Template, specTemplate) |
 		boolFlag(s.TTY, specTTY))
-	e.u32(s.IDs.Init)
-	e.u32(s.IDs.Jail)
-	e.u32(s.IDs.GID)
-	e.str(s.Path)
-	e.strs(s.Args)
-	e.strs(s.Env)
-	e.str(s.Dir)
-	e.str(s.Hostname)
-	e.u64(uint64(s.TmpfsSize))
+	e.U32(s.IDs.Init)
+	e.U32(s.IDs.Jail)
+	e.U32(s.IDs.GID)
+	e.Str(s.Path)
+	e.Strs(s.Args)
+	e.Strs(s.Env)
+	e.Str(s.Dir)
+	e.Str(s.Hostname)
+	e.U64(uint64(s.TmpfsSize))
 	e.mounts(s.Root)
 	e.mounts(s.Mounts)
-	e.str(s.CgroupDir)
-	e.strs(s.ProcsFiles)
-	e.strs(s.JoinTasks)
-	e.strs(s.HomeTasks)
-	e.strs(s.IPCSysctls)
-	exec := s.Exec.encode()
-	e.u32(uint32(len(exec)))
+	e.Str(s.CgroupDir)
+	e.Strs(s.ProcsFiles)
+	e.Strs(s.JoinTasks)
+	e.Strs(s.HomeTasks)
+	e.Strs(s.IPCSysctls)
+	exec := s.Exec.Encode()
+	e.U32(uint32(len(exec)))
 	e.Write(exec)
 	return e.Bytes()
 }
 
-// event is one status line.
-type event struct {
+// Event is one status line.
+type Event struct {
 	Kind string `json:"k"` // "init", "error", "warning", "ready", "started", "exit", "done"
 	// init: init's pid on the host
 	Pid int `json:"pid,omitempty"`
@@ -267,14 +287,15 @@ type event struct {
 	SysUS  int64 `json:"st,omitempty"`
 }
 
-// setupError is the SetupError an "error" event reports.
-func (ev *event) setupError() *SetupError {
-	return &SetupError{Step: ev.Step, Err: &stageError{msg: ev.Err, errno: syscall.Errno(ev.Errno)}}
+// Cause is the failure an "error" or "warning" event reports: its text,
+// and its errno to errors.Is.
+func (ev *Event) Cause() error {
+	return &stageError{msg: ev.Err, errno: syscall.Errno(ev.Errno)}
 }
 
 // stageError is a failure the helper or init reported: its text, which
 // already spells the errno where it matters, and the errno itself, so
-// that errors.Is(err, syscall.ENOENT) holds through a SetupError.
+// that errors.Is(err, syscall.ENOENT) holds through jail.SetupError.
 type stageError struct {
 	msg   string
 	errno syscall.Errno

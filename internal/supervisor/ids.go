@@ -1,4 +1,4 @@
-package jail
+package supervisor
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brig-sandbox/brig/internal/stage"
 )
 
 // hostIDLease holds the host ids one live jail maps to. When the supervisor
@@ -18,18 +20,14 @@ import (
 // name when the holder dies, so a crashed supervisor leaks nothing and
 // several supervisors on one host never share ids.
 type hostIDLease struct {
-	Init, Jail uint32
-	// Privileged: Init and Jail are both mapped (ids from the range);
-	// otherwise Jail is the supervisor's own uid and gid is JailGID's host gid.
-	Privileged bool
-	GID        uint32 // host gid of the jail's group when not Privileged
-	fd         int
+	stage.IDs
+	fd int
 }
 
 func leaseHostID(r IDRange) (*hostIDLease, error) {
 	if os.Geteuid() != 0 {
 		// An unprivileged supervisor can map only itself.
-		return &hostIDLease{Jail: uint32(os.Geteuid()), GID: uint32(os.Getegid()), fd: -1}, nil
+		return &hostIDLease{IDs: stage.IDs{Jail: uint32(os.Geteuid()), GID: uint32(os.Getegid())}, fd: -1}, nil
 	}
 	if r.First == 0 || r.Count < 2 || uint64(r.First)+uint64(r.Count) > 1<<32-1 {
 		return nil, fmt.Errorf("host id range %d+%d: must hold at least 2 ids, not include root and not overflow 32 bits", r.First, r.Count)
@@ -44,7 +42,7 @@ func leaseHostID(r IDRange) (*hostIDLease, error) {
 		}
 		err = unix.Bind(fd, &unix.SockaddrUnix{Name: fmt.Sprintf("@brig/hostid/%d", id)})
 		if err == nil {
-			return &hostIDLease{Init: id, Jail: id + 1, Privileged: true, fd: fd}, nil
+			return &hostIDLease{IDs: stage.IDs{Init: id, Jail: id + 1, Privileged: true}, fd: fd}, nil
 		}
 		unix.Close(fd)
 		if !errors.Is(err, unix.EADDRINUSE) {

@@ -1,4 +1,4 @@
-package jail
+package session
 
 import (
 	"context"
@@ -9,18 +9,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/internal/testenv"
+	"github.com/brig-sandbox/brig/jail"
 )
 
 // A cell's CPU time reaches its result (it was computed before the
 // driver's figure was set, so it read 0).
 func TestSessionCellCPUTime(t *testing.T) {
 	ctx := context.Background()
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	r := p.Run(ctx, "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.2: pass", RunOptions{})
 	require.Equal(t, CellOK, r.Status, "%+v", r)
 	assert.GreaterOrEqual(t, r.CPUTime, 150*time.Millisecond, "%+v", r)
 
-	sh := newShell(t, Config{})
+	sh := newShell(t, jail.Config{})
 	r = sh.Run(ctx, `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done`, RunOptions{})
 	require.Equal(t, CellOK, r.Status, "%+v", r)
 	assert.Greater(t, r.CPUTime.Milliseconds(), int64(0), "%+v", r)
@@ -32,10 +33,10 @@ func TestSessionDeadCellKeepsOutput(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
 		name, code string
-		cfg        Config
+		cfg        jail.Config
 	}{
-		{"os._exit", "print('before the end')\nimport os\nos._exit(3)", Config{}},
-		{"oom", "print('before the end')\na = []\nwhile True: a.append(bytearray(8 << 20))", Config{Limits: limitsOf(96<<20, 0)}},
+		{"os._exit", "print('before the end')\nimport os\nos._exit(3)", jail.Config{}},
+		{"oom", "print('before the end')\na = []\nwhile True: a.append(bytearray(8 << 20))", jail.Config{Limits: limitsOf(96<<20, 0)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := newPython(t, c.cfg)
@@ -44,7 +45,7 @@ func TestSessionDeadCellKeepsOutput(t *testing.T) {
 			assert.Equal(t, "before the end\n", r.Stdout)
 		})
 	}
-	sh := newShell(t, Config{})
+	sh := newShell(t, jail.Config{})
 	r := sh.Run(ctx, "echo before the end; echo on stderr >&2; exit 7", RunOptions{})
 	require.Equal(t, CellDead, r.Status, "%+v", r)
 	assert.Equal(t, "before the end\n", r.Stdout)
@@ -56,7 +57,7 @@ func TestSessionDeadCellKeepsOutput(t *testing.T) {
 // does, and the session keeps its state; a cell that ignores the
 // interrupt is killed with its session after the grace.
 func TestSessionRunContextInterrupts(t *testing.T) {
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	bg := context.Background()
 	require.Equal(t, CellOK, p.Run(bg, "x = 41", RunOptions{}).Status)
 	ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
@@ -70,7 +71,7 @@ func TestSessionRunContextInterrupts(t *testing.T) {
 	require.Equal(t, CellOK, r.Status, "%+v", r)
 	assert.Equal(t, "42", *r.Value)
 
-	sh := newShell(t, Config{})
+	sh := newShell(t, jail.Config{})
 	require.Equal(t, CellOK, sh.Run(bg, "y=7", RunOptions{}).Status)
 	ctx, cancel = context.WithTimeout(bg, 300*time.Millisecond)
 	defer cancel()

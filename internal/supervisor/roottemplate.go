@@ -1,4 +1,4 @@
-package jail
+package supervisor
 
 import (
 	"errors"
@@ -80,7 +80,7 @@ type templateKey struct{ dir, hostname, mountPoints string }
 // (not cleaned, maybe relative) is left to init, which creates what it
 // names beneath the root, and a bind source that cannot be looked at to
 // the jail's own set-up, which reports it.
-func templateKeyOf(cfg *Config, dir string) (templateKey, bool) {
+func templateKeyOf(cfg *Plan, dir string) (templateKey, bool) {
 	if !path.IsAbs(dir) || path.Clean(dir) != dir {
 		return templateKey{}, false
 	}
@@ -126,7 +126,7 @@ type templateCache struct {
 // directory, hostname and bind targets, or nil: the jail then builds its
 // root itself. A non-nil template must be released once the helper
 // has its fd.
-func (s *Supervisor) acquireTemplate(cfg *Config, dir string) *rootTemplate {
+func (s *Supervisor) acquireTemplate(cfg *Plan, dir string) *rootTemplate {
 	if !templatesEnabled.Load() || os.Geteuid() != 0 {
 		return nil
 	}
@@ -248,11 +248,7 @@ func (s *Supervisor) closeTemplates() {
 
 // buildTemplateNow builds the template of cfg's jails in the caller's
 // goroutine (for tests, and for TestMain to build it before fds are counted).
-func (s *Supervisor) buildTemplateNow(cfg Config) error {
-	full, err := s.withDefaults(cfg)
-	if err != nil {
-		return err
-	}
+func (s *Supervisor) buildTemplateNow(full Plan) error {
 	key, ok := templateKeyOf(&full, full.WorkDir)
 	if !ok {
 		return errors.New("no template for this configuration (a bind source cannot be looked at)")

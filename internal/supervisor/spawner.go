@@ -1,7 +1,4 @@
-package jail
-
-// #include "stage.h"
-import "C"
+package supervisor
 
 import (
 	"fmt"
@@ -13,15 +10,16 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brig-sandbox/brig/internal/stage"
 )
 
-// spawnerArg0 is the argv[0] under which this binary becomes the spawner
-// (spawner.c): one small process per supervisor that forks a helper for
-// each jail. It is started in the background when a process starts its
-// second jail (or forked before the Go runtime starts, in a program that
-// asks: adoptEarlySpawner), is used once it runs, and ends after its
-// helpers when the supervisor dies or calls Supervisor.Close.
-const spawnerArg0 = C.SPAWNER_ARG0
+// The spawner (stage.SpawnerArg0, spawner.c) is one small process per
+// supervisor that forks a helper for each jail. It is started in the
+// background when a process starts its second jail (or forked before the Go
+// runtime starts, in a program that asks: adoptEarlySpawner), is used once
+// it runs, and ends after its helpers when the supervisor dies or calls
+// Supervisor.Close.
 
 // spawnerState is a Supervisor's spawner. A jail is one SOCK_SEQPACKET
 // message carrying the helper's fds; whatever goes wrong later is reported
@@ -63,8 +61,8 @@ func (s *Supervisor) warmSpawner() {
 // DefaultSupervisor's spawner, on its first jail or Close: the constructor
 // ran before any Supervisor existed, so it belongs to the default one.
 var adoptEarlySpawner = sync.OnceFunc(func() {
-	s := DefaultSupervisor
-	fd, pid := int(C.brig_early_spawner_fd), int(C.brig_early_spawner_pid)
+	s := Default
+	fd, pid := stage.EarlySpawner()
 	if fd < 0 {
 		return
 	}
@@ -140,7 +138,7 @@ func (s *Supervisor) startSpawner() (*os.File, int, <-chan struct{}, error) {
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "spawner"), os.NewFile(uintptr(fds[1]), "spawner")
 	defer theirs.Close()
-	cmd := stageCmd(spawnerArg0)
+	cmd := stageCmd(stage.SpawnerArg0)
 	cmd.ExtraFiles = []*os.File{theirs}
 	// Its own session: a terminal's ^C reaches the supervisor, which decides
 	// what happens to its jails, and not the helpers behind its back.

@@ -1,4 +1,4 @@
-package jail
+package stage
 
 // The jail's stages are C (stage.c and the files it names); see wire.go.
 
@@ -13,8 +13,8 @@ import (
 	"github.com/brig-sandbox/brig/cgroup"
 )
 
-// execSettings is what the exec stage applies before it runs the program.
-type execSettings struct {
+// ExecSettings is what the exec stage applies before it runs the program.
+type ExecSettings struct {
 	UID, GID uint32
 	Rlimits  []cgroup.Rlimit
 	Extra    int    // extra files the program gets from fd 3 on
@@ -22,7 +22,7 @@ type execSettings struct {
 }
 
 // encode lays the settings out as stage.c's parse_exec_settings reads them.
-func (s execSettings) encode() []byte {
+func (s ExecSettings) Encode() []byte {
 	var b bytes.Buffer
 	b.WriteString(execStageMagic)
 	put := func(v any) { _ = binary.Write(&b, binary.NativeEndian, v) }

@@ -1,4 +1,4 @@
-package jail
+package session
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/internal/testenv"
+	"github.com/brig-sandbox/brig/jail"
 )
 
 // A cell runs in its driver's process and can reach everything the driver
@@ -76,7 +77,7 @@ func runBounded(t *testing.T, sess interface {
 
 func TestSessionReplyFloodKeepsSupervisorSmall(t *testing.T) {
 	before := countMounts()
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
@@ -102,7 +103,7 @@ for _ in range(512):
 
 func TestSessionReplyGarbageEndsSession(t *testing.T) {
 	before := countMounts()
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	r := runBounded(t, p, pyReplyFds+`
 for fd in reply_fds():
     os.write(fd, b"garbage\n")
@@ -110,7 +111,7 @@ for fd in reply_fds():
 	assert.Equal(t, CellDead, r.Status, "%+v", r)
 	assert.Contains(t, r.Reason, "bad reply")
 	// A line that is JSON, but not this cell's reply.
-	p = newPython(t, Config{})
+	p = newPython(t, jail.Config{})
 	r = runBounded(t, p, pyReplyFds+`
 for fd in reply_fds():
     os.write(fd, b'{"value": "forged", "error": null, "cpu": 0}\n')
@@ -118,12 +119,12 @@ for fd in reply_fds():
 	assert.Equal(t, CellDead, r.Status, "%+v", r)
 	assert.Contains(t, r.Reason, "not this cell's reply")
 
-	sh := newShell(t, Config{})
+	sh := newShell(t, jail.Config{})
 	r = runBounded(t, sh, shReplyFds+`for fd in $(reply_fds); do echo x >&$fd; done`, RunOptions{Timeout: 5 * time.Second})
 	assert.Equal(t, CellDead, r.Status, "%+v", r)
 	assert.Contains(t, r.Reason, "bad reply")
 	// Half a line, then nothing: the cell's timeout still holds.
-	sh = newShell(t, Config{})
+	sh = newShell(t, jail.Config{})
 	r = runBounded(t, sh, shReplyFds+`for fd in $(reply_fds); do printf 'no newline' >&$fd; done; sleep 60`, RunOptions{Timeout: 500 * time.Millisecond})
 	assert.Equal(t, CellDead, r.Status, "%+v", r)
 	assert.Contains(t, r.Reason, "bad reply")
@@ -135,7 +136,7 @@ for fd in reply_fds():
 // The benign side: a session whose cells write nothing to the reply
 // channel is untouched by the checks, also with long values and errors.
 func TestSessionLongRepliesStillWork(t *testing.T) {
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	ctx := context.Background()
 	r := p.Run(ctx, `"é" * (1 << 20)`, RunOptions{})
 	require.Equal(t, CellOK, r.Status, "%+v", r)
@@ -149,7 +150,7 @@ func TestSessionLongRepliesStillWork(t *testing.T) {
 }
 
 func TestShellSessionRedirectedOutput(t *testing.T) {
-	sh := newShell(t, Config{})
+	sh := newShell(t, jail.Config{})
 	opts := RunOptions{Timeout: 5 * time.Second}
 	r := runBounded(t, sh, "exec 9>&1 >/dev/null 2>/tmp/log; echo hidden; echo err >&2", opts)
 	require.Equal(t, CellOK, r.Status, "%+v", r)
@@ -164,7 +165,7 @@ func TestShellSessionRedirectedOutput(t *testing.T) {
 }
 
 func TestPythonSessionRedirectedOutput(t *testing.T) {
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	opts := RunOptions{Timeout: 5 * time.Second}
 	r := runBounded(t, p, `
 import os
@@ -184,7 +185,7 @@ print("hidden", flush=True)
 // of stdout away) ends when its reply comes; its marker, arriving late in
 // the next cell, neither ends that cell nor shows in its output.
 func TestPythonSessionLateEndMarker(t *testing.T) {
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	opts := RunOptions{Timeout: 20 * time.Second}
 	r := runBounded(t, p, `
 import os, threading
@@ -219,7 +220,7 @@ print("two", flush=True)
 }
 
 func TestSessionCanceledWhileOutputRedirected(t *testing.T) {
-	sh := newShell(t, Config{})
+	sh := newShell(t, jail.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan *CellResult, 1)
 	go func() { done <- sh.Run(ctx, "exec >/dev/null 2>&1; sleep 60", RunOptions{Timeout: time.Minute}) }()
@@ -254,7 +255,7 @@ func callBounded(t *testing.T, what string, fn func() error) error {
 
 func TestSessionWriteFileOnPlantedFIFO(t *testing.T) {
 	before := countMounts()
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	r := p.Run(context.Background(), `
 import os, threading
 os.mkfifo("fifo")
@@ -290,7 +291,7 @@ open("plain", "w").write("jail")
 
 func TestSessionWriteFileOnLeasedFile(t *testing.T) {
 	before := countMounts()
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	r := p.Run(context.Background(), `
 import fcntl, os, signal
 signal.signal(signal.SIGIO, signal.SIG_IGN)  # the lease-break signal: ignored, the lease is held
@@ -321,8 +322,8 @@ func TestReadFileInWritableBindOutput(t *testing.T) {
 	before := countMounts()
 	out := t.TempDir()
 	require.NoError(t, os.Chmod(out, 0o777))
-	cfg := Config{Binds: []Bind{{Source: out, Target: "/out", Writable: true}}}
-	res, err := Command(context.Background(), cfg, PythonInterpreter, "-c", `
+	cfg := jail.Config{Binds: []jail.Bind{{Source: out, Target: "/out", Writable: true}}}
+	res, err := testSup.Command(context.Background(), cfg, PythonInterpreter, "-c", `
 import os
 os.chdir("/out")
 os.symlink("/etc/shadow", "shadow")
@@ -364,7 +365,7 @@ open("sub/result.txt", "w").write("42\n")
 // a pipe holds, cannot be written, and the cell timeout still holds.
 func TestPythonSessionRequestNotRead(t *testing.T) {
 	before := countMounts()
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	r := runBounded(t, p, `
 import os, __main__
 req = __main__._req.fileno()

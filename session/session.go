@@ -1,4 +1,4 @@
-package jail
+package session
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/brig-sandbox/brig/jail"
 )
 
 // Sessions keep one interpreter alive in its own jail and run cell after
@@ -98,14 +100,14 @@ type CellResult struct {
 	StderrTruncated bool
 }
 
-// ErrSessionDead is returned (wrapped) for calls on a session that ended.
-var ErrSessionDead = errors.New("jail: session is dead")
+// ErrDead is returned (wrapped) for calls on a session that ended.
+var ErrDead = errors.New("jail: session is dead")
 
 // session is what Python and shell sessions share: the jail, the request
 // and reply channels, and the two output streams cut into cells.
 type session struct {
-	cmd       *Cmd
-	cfg       Config
+	cmd       *jail.Cmd
+	cfg       jail.Config
 	requests  *os.File // host end of the program's fd 3
 	replies   *os.File // host end of the program's fd 4
 	stdout    *cellStream
@@ -117,13 +119,13 @@ type session struct {
 	closeOnce sync.Once
 }
 
-func startSession(ctx context.Context, sup *Supervisor, cfg Config, name string, args ...string) (*session, error) {
+func startSession(ctx context.Context, sup *jail.Supervisor, cfg jail.Config, name string, args ...string) (*session, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = -1 // a session lives until closed; cells have their own timeouts
 	}
 	outputLimit := cfg.OutputLimit
 	if outputLimit == 0 {
-		outputLimit = DefaultOutputLimit
+		outputLimit = jail.DefaultOutputLimit
 	}
 	cfg.OutputLimit = -1 // capped per cell by the streams instead
 	reqR, reqW, err := os.Pipe()
@@ -182,9 +184,9 @@ func (s *session) dead() string {
 	}
 	if r := s.cmd.Result; r != nil {
 		switch r.Reason {
-		case ReasonExited:
+		case jail.ReasonExited:
 			return fmt.Sprintf("the interpreter exited with status %d", r.ExitCode)
-		case ReasonSignaled:
+		case jail.ReasonSignaled:
 			return fmt.Sprintf("the interpreter was killed by signal %d", r.Signal)
 		default:
 			return string(r.Reason)
@@ -196,13 +198,13 @@ func (s *session) dead() string {
 // Err reports why the session can no longer run cells, or nil.
 func (s *session) Err() error {
 	if why := s.dead(); why != "" {
-		return fmt.Errorf("%w: %s", ErrSessionDead, why)
+		return fmt.Errorf("%w: %s", ErrDead, why)
 	}
 	return nil
 }
 
 // Result is the jail's Result once the session has ended, else nil.
-func (s *session) Result() *Result {
+func (s *session) Result() *jail.Result {
 	select {
 	case <-s.exited:
 		return s.cmd.Result

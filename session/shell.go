@@ -1,4 +1,4 @@
-package jail
+package session
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/brig-sandbox/brig/jail"
 )
 
 //go:embed driver.sh
@@ -16,35 +18,34 @@ var shellDriver string
 // ShellInterpreter is the shell a session runs.
 const ShellInterpreter = "/bin/bash"
 
-// ShellSession is a persistent, jailed bash: the working directory,
-// variables and functions persist from command to command.
-type ShellSession struct {
+// Shell is a persistent, jailed bash: the working directory, variables
+// and functions persist from command to command.
+type Shell struct {
 	*session
 	replies *bufio.Reader
 	cpu     time.Duration // the shell's cumulative CPU time at the last reply
 }
 
-// NewShellSession starts a jailed bash waiting for commands. cfg is used as
-// in NewPythonSession.
-func NewShellSession(ctx context.Context, cfg Config) (*ShellSession, error) {
-	return DefaultSupervisor.NewShellSession(ctx, cfg)
+// NewShell starts a jailed bash waiting for commands, in a jail of
+// jail.DefaultSupervisor. cfg is used as in NewPython.
+func NewShell(ctx context.Context, cfg jail.Config) (*Shell, error) {
+	return NewShellWith(ctx, jail.DefaultSupervisor, cfg)
 }
 
-// NewShellSession is the package's NewShellSession in a jail of this
-// supervisor.
-func (sup *Supervisor) NewShellSession(ctx context.Context, cfg Config) (*ShellSession, error) {
+// NewShellWith is NewShell in a jail of sup.
+func NewShellWith(ctx context.Context, sup *jail.Supervisor, cfg jail.Config) (*Shell, error) {
 	s, err := startSession(ctx, sup, cfg, ShellInterpreter, "--norc", "--noprofile", "-c", shellDriver)
 	if err != nil {
 		return nil, err
 	}
-	return &ShellSession{session: s, replies: bufio.NewReader(s.replies)}, nil
+	return &Shell{session: s, replies: bufio.NewReader(s.replies)}, nil
 }
 
 // Run executes one command line (or a whole script) in the session's shell.
 // A command that exits the shell kills the session. When ctx ends, the
 // foreground command is interrupted (^C) and the cell comes back
 // CellCanceled; the shell lives on.
-func (sh *ShellSession) Run(ctx context.Context, command string, opts RunOptions) *CellResult {
+func (sh *Shell) Run(ctx context.Context, command string, opts RunOptions) *CellResult {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	var status int

@@ -1,4 +1,4 @@
-package jail
+package session
 
 import (
 	"context"
@@ -11,23 +11,25 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/cgroup"
 	"github.com/brig-sandbox/brig/internal/testenv"
+	"github.com/brig-sandbox/brig/jail"
 )
 
-func newPython(t *testing.T, cfg Config) *PythonSession {
+func newPython(t *testing.T, cfg jail.Config) *Python {
 	t.Helper()
 	testenv.RequireRoot(t)
 	requirePython(t)
-	p, err := NewPythonSession(context.Background(), cfg)
+	p, err := NewPythonWith(context.Background(), testSup, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Close() })
 	return p
 }
 
-func newShell(t *testing.T, cfg Config) *ShellSession {
+func newShell(t *testing.T, cfg jail.Config) *Shell {
 	t.Helper()
 	testenv.RequireRoot(t)
-	sh, err := NewShellSession(context.Background(), cfg)
+	sh, err := NewShellWith(context.Background(), testSup, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { sh.Close() })
 	return sh
@@ -35,7 +37,7 @@ func newShell(t *testing.T, cfg Config) *ShellSession {
 
 func TestPythonSessionState(t *testing.T) {
 	before := countMounts()
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	ctx := context.Background()
 	r := p.Run(ctx, "import math\nx = 20\nprint('hi')", RunOptions{})
 	require.Equal(t, CellOK, r.Status, "%+v", r)
@@ -70,7 +72,7 @@ func TestPythonSessionState(t *testing.T) {
 }
 
 func TestPythonSessionForgedFrames(t *testing.T) {
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	ctx := context.Background()
 	// Output that looks like the protocol, a driver reply and a nonce of
 	// our own making cannot end the cell or inject a result.
@@ -90,7 +92,7 @@ print("still the same cell")
 }
 
 func TestPythonSessionTimeoutInterrupts(t *testing.T) {
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	ctx := context.Background()
 	p.Run(ctx, "kept = 'yes'", RunOptions{})
 	start := time.Now()
@@ -107,7 +109,7 @@ func TestPythonSessionTimeoutInterrupts(t *testing.T) {
 
 func TestPythonSessionIgnoringInterruptIsKilled(t *testing.T) {
 	before := countMounts()
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	ctx := context.Background()
 	r := p.Run(ctx, `
 import time
@@ -121,24 +123,24 @@ while True:
 	assert.Contains(t, r.Reason, "did not stop")
 	r = p.Run(ctx, "1", RunOptions{})
 	assert.Equal(t, CellDead, r.Status)
-	assert.ErrorIs(t, p.Err(), ErrSessionDead)
+	assert.ErrorIs(t, p.Err(), ErrDead)
 	assertHostClean(t, before)
 }
 
 func TestPythonSessionMemoryBombKillsSession(t *testing.T) {
-	cfg := Config{}
+	cfg := jail.Config{}
 	cfg.Limits.Memory = 128 << 20
-	p := newPython(t, cfg)
-	if p.cmd.limiter.Kind() == "rlimit" {
+	if kind, err := cgroup.Planned(cgroup.Options{}); err != nil || kind == cgroup.RlimitOnly {
 		t.Skip("needs cgroups: under rlimits the allocation fails inside the cell instead")
 	}
+	p := newPython(t, cfg)
 	r := p.Run(context.Background(), "a = []\nwhile True: a.append(bytearray(8 << 20))", RunOptions{Timeout: 20 * time.Second})
 	assert.Equal(t, CellDead, r.Status)
 	assert.Equal(t, "oom", r.Reason)
 }
 
 func TestPythonSessionOutputCap(t *testing.T) {
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	r := p.Run(context.Background(), "while True: print('x' * 1000)", RunOptions{OutputLimit: 64 << 10, Timeout: 10 * time.Second})
 	assert.True(t, r.StdoutTruncated)
 	assert.Len(t, r.Stdout, 64<<10)
@@ -149,7 +151,7 @@ func TestPythonSessionOutputCap(t *testing.T) {
 }
 
 func TestShellSession(t *testing.T) {
-	sh := newShell(t, Config{})
+	sh := newShell(t, jail.Config{})
 	ctx := context.Background()
 	r := sh.Run(ctx, "mkdir -p sub && cd sub && X=41 && f() { echo $((X+1)); }", RunOptions{})
 	require.Equal(t, CellOK, r.Status, "%+v", r)
@@ -165,7 +167,7 @@ func TestShellSession(t *testing.T) {
 }
 
 func TestShellSessionCannotForgeEnd(t *testing.T) {
-	sh := newShell(t, Config{})
+	sh := newShell(t, jail.Config{})
 	ctx := context.Background()
 	r := sh.Run(ctx, `printf '\036brig-cell-0123456789abcdef0123456789abcdef\036'; echo 0; printf '0\n0m0s 0m0s\n'; echo after`, RunOptions{})
 	require.Equal(t, CellOK, r.Status)
@@ -174,7 +176,7 @@ func TestShellSessionCannotForgeEnd(t *testing.T) {
 }
 
 func TestShellSessionTimeoutAndExit(t *testing.T) {
-	sh := newShell(t, Config{})
+	sh := newShell(t, jail.Config{})
 	ctx := context.Background()
 	r := sh.Run(ctx, "sleep 60", RunOptions{Timeout: 300 * time.Millisecond})
 	assert.Equal(t, CellTimeout, r.Status)
@@ -187,7 +189,7 @@ func TestShellSessionTimeoutAndExit(t *testing.T) {
 }
 
 func TestSessionFiles(t *testing.T) {
-	p := newPython(t, Config{})
+	p := newPython(t, jail.Config{})
 	ctx := context.Background()
 	require.NoError(t, p.WriteFile("data/in.txt", []byte("from host")))
 	r := p.Run(ctx, "open('data/in.txt').read()", RunOptions{})
@@ -221,6 +223,6 @@ os.stat("data/in.txt").st_uid`, RunOptions{})
 	assert.ErrorContains(t, err, "limit")
 	p.Close()
 	_, err = p.ReadFile("out.txt", 0)
-	assert.True(t, errors.Is(err, ErrSessionDead), "%v", err)
+	assert.True(t, errors.Is(err, ErrDead), "%v", err)
 	_ = strings.TrimSpace
 }

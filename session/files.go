@@ -1,4 +1,4 @@
-package jail
+package session
 
 import (
 	"errors"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brig-sandbox/brig/internal/supervisor"
 )
 
 // Files of a session's working directory, read and written from the host.
@@ -52,12 +54,13 @@ func (s *session) workDir() (int, error) {
 	if err := s.Err(); err != nil {
 		return -1, err
 	}
-	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", s.cmd.initPid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	j := supervisor.RunningOf(s.cmd)
+	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", j.InitPID()), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open jail root: %w", err)
 	}
 	defer unix.Close(root)
-	return openat2(root, strings.TrimPrefix(s.cmd.cfg.WorkDir, "/"), unix.O_PATH|unix.O_DIRECTORY)
+	return openat2(root, strings.TrimPrefix(j.WorkDir(), "/"), unix.O_PATH|unix.O_DIRECTORY)
 }
 
 func openat2(dir int, path string, flags int) (int, error) {
@@ -212,14 +215,14 @@ func mkdirs(dir int, rel string) error {
 // Go starts new threads from a clean template thread while one is locked,
 // so the changed ids never spread.
 func (s *session) asJailUser(fn func() error) error {
-	ids := s.cmd.lease
-	if !ids.Privileged {
+	id, mapped := supervisor.RunningOf(s.cmd).JailHostID()
+	if !mapped {
 		return fn() // an unprivileged supervisor is the jail's user already
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	unix.Setfsgid(int(ids.Jail))
-	unix.Setfsuid(int(ids.Jail))
+	unix.Setfsgid(int(id))
+	unix.Setfsuid(int(id))
 	defer func() {
 		unix.Setfsuid(os.Geteuid())
 		unix.Setfsgid(os.Getegid())

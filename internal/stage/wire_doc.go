@@ -1,8 +1,11 @@
-package jail
+package stage
 
 // The messages between the jail's processes, in one place. Names in capitals
 // are stage.h's, which defines every value both sides use; wire.go reads
 // them through cgo, so Go and C cannot spell one differently.
+//
+// The Go files named without a package (instance.go, pool.go, rootfs.go,
+// tty.go ...) are internal/supervisor's, the host side of the messages.
 //
 // One rule for every integer on every channel: native byte order and width
 // as stated (u16, u32, u64), never text. Both ends are this binary on this
@@ -25,7 +28,7 @@ package jail
 // pipe, as does the spawner when the fork fails. When: each jail, once the
 // process has a spawner; otherwise the supervisor execs the helper itself.
 //
-// 3. Helper fds. Set by the supervisor (cmd.go's startHelper: ExtraFiles
+// 3. Helper fds. Set by the supervisor (instance.go's startHelper: ExtraFiles
 // start at fd 3), read by helper.c: 0-2 stdio (a TTY jail's are
 // /dev/null), SPEC_FD the spec's read end, STATUS_FD the status pipe's
 // write end, CONTROL_FD the control pipe's read end, then from
@@ -79,7 +82,7 @@ package jail
 //
 // 5. Events. Helper, init, a prefork program process and the spawner's
 // child → supervisor, on the status pipe (STATUS_FD; stage.c's report_*,
-// wire.go's event, read by cmd.go's readEvents). JSON lines, each one
+// wire.go's Event, read by instance.go's readEvents). JSON lines, each one
 // write() shorter than PIPE_BUF, so the writers never interleave. Kinds
 // ("k"): "init" {pid} from the helper once init exists; "ready" from init
 // (or the prefork program) when a pooled jail waits for its request;
@@ -89,7 +92,7 @@ package jail
 // SetupError; "done" {ut, st} from the helper, last, after it reaped init.
 // EOF: the helper is gone.
 //
-// 6. Control. Supervisor → helper on CONTROL_FD (cmd.go, helper.c's
+// 6. Control. Supervisor → helper on CONTROL_FD (instance.go, helper.c's
 // obey, pass_cgroups): CONTROL_KILL; CONTROL_SIGNAL and one byte, the signal number,
 // which init passes to the program's process group; CONTROL_JOIN, a u32
 // length (at most MAX_JOIN_LEN) and strs, the cgroup v1 "tasks" files of a

@@ -1,4 +1,4 @@
-package jail
+package supervisor
 
 import (
 	"bytes"
@@ -11,14 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TTY is the terminal a program gets with Cmd.TTY: a pty of the jail's own
-// devpts instance, never the caller's terminal.
-type TTY struct {
-	// Rows and Cols are the initial window size; 0 means 24 rows, 80
-	// columns. Cmd.ResizeTTY changes it while the program runs.
-	Rows, Cols uint16
-}
-
+// A program's pty (Instance.TTY) is 24 rows of 80 columns unless the TTY
+// says otherwise.
 const (
 	defaultTTYRows = 24
 	defaultTTYCols = 80
@@ -28,7 +22,7 @@ const (
 // has a pty (nothing of the caller's: the program's stdio is the pty's
 // slave) and the socket on which init sends the pty's master (init.c's
 // open_tty), whose jail end it returns. The window size goes ahead on it.
-func (c *Cmd) ttyStdio() (stdin, stdout, stderr, sock *os.File, err error) {
+func (c *Instance) ttyStdio() (stdin, stdout, stderr, sock *os.File, err error) {
 	if stdin, err = os.Open(os.DevNull); err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -59,25 +53,25 @@ func (c *Cmd) ttyStdio() (stdin, stdout, stderr, sock *os.File, err error) {
 // program started, and copies between it and the caller's Stdin and Stdout
 // (the pty has one output stream, stdout and stderr merged, as a
 // terminal's). The output is capped as any other.
-func (c *Cmd) startTTY() error {
+func (c *Instance) startTTY() error {
 	buf := make([]byte, 1)
 	oob := make([]byte, unix.CmsgSpace(4))
 	_, oobn, _, _, err := unix.Recvmsg(int(c.ttySock.Fd()), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
-		return &SetupError{Step: "open tty", Err: fmt.Errorf("receive the pty's master from init: %w", err)}
+		return &StepError{Step: "open tty", Err: fmt.Errorf("receive the pty's master from init: %w", err)}
 	}
 	fds, err := receivedFDs(oob[:oobn])
 	if err != nil || len(fds) != 1 {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		return &SetupError{Step: "open tty", Err: fmt.Errorf("receive the pty's master from init: %d fds (%v)", len(fds), err)}
+		return &StepError{Step: "open tty", Err: fmt.Errorf("receive the pty's master from init: %d fds (%v)", len(fds), err)}
 	}
 	// Non-blocking, so that the runtime's poller serves it and Close ends
 	// a copy blocked on it.
 	if err := unix.SetNonblock(fds[0], true); err != nil {
 		unix.Close(fds[0])
-		return &SetupError{Step: "open tty", Err: err}
+		return &StepError{Step: "open tty", Err: err}
 	}
 	master := os.NewFile(uintptr(fds[0]), "pty master")
 	c.ttyMaster.Store(master)
@@ -149,10 +143,10 @@ func receivedFDs(oob []byte) ([]int, error) {
 	return fds, nil
 }
 
-// ResizeTTY sets the window size of the program's pty (Cmd.TTY); the
+// ResizeTTY sets the window size of the program's pty (Instance.TTY); the
 // kernel sends SIGWINCH to the program's foreground process group, as a
 // terminal emulator's resize does.
-func (c *Cmd) ResizeTTY(rows, cols uint16) error {
+func (c *Instance) ResizeTTY(rows, cols uint16) error {
 	if c.TTY == nil {
 		return errors.New("jail: ResizeTTY: the command has no TTY")
 	}

@@ -1,4 +1,4 @@
-package jail
+package session
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 
 	"fmt"
 	"time"
+
+	"github.com/brig-sandbox/brig/jail"
 )
 
 //go:embed driver.py
@@ -16,28 +18,28 @@ var pythonDriver string
 // PythonInterpreter is the Python a session runs.
 const PythonInterpreter = "/usr/bin/python3"
 
-// PythonSession is a persistent, jailed Python interpreter, like a Jupyter
+// Python is a persistent, jailed Python interpreter, like a Jupyter
 // kernel: globals, imports and files persist from cell to cell.
-type PythonSession struct {
+type Python struct {
 	*session
 	replies *bufio.Reader
 }
 
-// NewPythonSession starts a jailed Python waiting for cells. Limits in cfg
-// apply to the whole session; cfg.Timeout (none by default) bounds its
-// whole life, and each cell has its own timeout (RunOptions).
-func NewPythonSession(ctx context.Context, cfg Config) (*PythonSession, error) {
-	return DefaultSupervisor.NewPythonSession(ctx, cfg)
+// NewPython starts a jailed Python waiting for cells, in a jail of
+// jail.DefaultSupervisor. Limits in cfg apply to the whole session;
+// cfg.Timeout (none by default) bounds its whole life, and each cell has
+// its own timeout (RunOptions).
+func NewPython(ctx context.Context, cfg jail.Config) (*Python, error) {
+	return NewPythonWith(ctx, jail.DefaultSupervisor, cfg)
 }
 
-// NewPythonSession is the package's NewPythonSession in a jail of this
-// supervisor.
-func (sup *Supervisor) NewPythonSession(ctx context.Context, cfg Config) (*PythonSession, error) {
+// NewPythonWith is NewPython in a jail of sup.
+func NewPythonWith(ctx context.Context, sup *jail.Supervisor, cfg jail.Config) (*Python, error) {
 	s, err := startSession(ctx, sup, cfg, PythonInterpreter, "-u", "-c", pythonDriver)
 	if err != nil {
 		return nil, err
 	}
-	return &PythonSession{session: s, replies: bufio.NewReader(s.replies)}, nil
+	return &Python{session: s, replies: bufio.NewReader(s.replies)}, nil
 }
 
 // pythonReply is the driver's reply to one cell (driver.py's reply).
@@ -56,7 +58,7 @@ type pythonReply struct {
 // ends with an expression, its repr is the Value, as in a REPL. When ctx
 // ends, the cell is interrupted (KeyboardInterrupt) and comes back
 // CellCanceled; the session and its state live on.
-func (p *PythonSession) Run(ctx context.Context, code string, opts RunOptions) *CellResult {
+func (p *Python) Run(ctx context.Context, code string, opts RunOptions) *CellResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var reply pythonReply

@@ -5,7 +5,7 @@
 # nonce to stdout and to stderr, so the host knows where the cell's output
 # ends; it writes it through copies of fds 1 and 2 of its own, so a cell
 # that redirects its stdout (os.dup2 onto fd 1) still ends where it should.
-# The host caps a reply line (jail.MaxReplyLine): the texts are cut here.
+# The host caps a reply line (session.MaxReplyLine): the texts are cut here.
 import ast, json, os, resource, signal, sys, traceback
 
 _req = os.fdopen(os.dup(3), "r", encoding="utf-8")
