@@ -22,9 +22,10 @@ deps:
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	test -x $(PYTHON) || missing="$$missing python3"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 # The CLI is linked statically: a `brig run` then starts without the dynamic
@@ -56,7 +57,7 @@ unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 # The packages that run goroutines: the supervisor side of jail, cgroup,
-# the audit log.
+# the audit log, the metrics.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -64,7 +65,7 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
-	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./cgroup/ ./audit/
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./cgroup/ ./audit/ ./metrics/
 
 vm-test: deps
 	bash vm/setup.sh
