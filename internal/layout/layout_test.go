@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail"},
 	"internal/testenv":             nil,
 	"internal/testenv/silentmaker": nil,
+	"internal/testenv/promserver":  {"internal/testenv"},
 }
 
 func TestImportRules(t *testing.T) {
