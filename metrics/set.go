@@ -140,7 +140,7 @@ func NewSet(tenants []string, opts Options) (*Set, error) {
 		Name: "brig_execution_peak_memory_bytes", Help: "Peak memory of executions, by template.", Buckets: memoryBuckets,
 	}, []string{"template"})
 	s.setup = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "brig_jail_setup_seconds", Help: "Time to set up a jail (namespaces, mounts, cgroup, seccomp) before the program starts, by template.", Buckets: setupBuckets,
+		Name: "brig_jail_setup_seconds", Help: "Time from the start of an execution to its program running, by template: a jail set up cold (namespaces, mounts, cgroup, seccomp), or a pooled one handed over.", Buckets: setupBuckets,
 	}, []string{"template"})
 	s.setupFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "brig_jail_setup_failures_total", Help: "Jails that could not be set up, by template.",
@@ -274,12 +274,16 @@ func (s *Set) ExecutionDone(tenant, template, reason string, wall, cpu time.Dura
 	}
 }
 
-// JailSetUp records the time a jail of template took to set up.
+// JailSetUp records the time an execution of template took from its start
+// to its program running (jail.Cmd.Start): a cold set-up, or the handover
+// of a pooled jail, which is what a client waits for either way.
 func (s *Set) JailSetUp(template string, d time.Duration) {
 	s.setup.WithLabelValues(bound(s.templates, template, Unknown)).Observe(d.Seconds())
 }
 
-// JailSetUpFailed counts a jail of template that could not be set up.
+// JailSetUpFailed counts a jail of template that could not be set up (a
+// jail.SetupError from Start). A pool's failed builds are its own counter
+// (PoolStats.Failures).
 func (s *Set) JailSetUpFailed(template string) {
 	s.setupFailures.WithLabelValues(bound(s.templates, template, Unknown)).Inc()
 }
