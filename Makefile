@@ -80,9 +80,10 @@ examples-test: build
 
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
 # OCI seccomp profiles, the session's cell-stream splitter, the JSONL
-# requests and their line reader, and the audit log's verifier and its line
-# reader. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
-# from then on runs as a seed in every `go test`.
+# requests and their line reader, the audit log's verifier and its line
+# reader, and the metrics endpoint's token check. A failing input is written
+# to <pkg>/testdata/fuzz/<Fuzz...>/ and from then on runs as a seed in every
+# `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
 # coordinator can fail a target with a bare "context deadline exceeded" at the
 # deadline (golang/go#75804, fixed in Go 1.27; it reddened a CI run here). Each
@@ -99,6 +100,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuditLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./audit/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandlerToken$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./metrics/
 
 test: vet unit race fuzz examples-test vm-test
 
