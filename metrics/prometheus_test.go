@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/internal/testenv/promserver"
 )
 
@@ -132,5 +133,49 @@ func TestOOMAlertInRealPrometheus(t *testing.T) {
 	}
 	if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("prometheus's storage %s still there: %v", dataDir, err)
+	}
+}
+
+// A real Prometheus with the wrong token scrapes nothing (up is 0, no brig
+// series), and with the right one it scrapes (up is 1): the token seen from
+// the scraper's side.
+func TestPrometheusScrapeNeedsToken(t *testing.T) {
+	s := newTestSet(t, Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: s.Handler("the-right-token", nil), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	defer srv.Close()
+	for _, c := range []struct {
+		token string
+		up    string
+	}{{"a-wrong-token", "0"}, {"the-right-token", "1"}} {
+		t.Run(c.token, func(t *testing.T) {
+			prom := promserver.Start(t, promserver.Config{Targets: []string{l.Addr().String()}, BearerToken: c.token})
+			deadline := time.Now().Add(testenv.Scaled(30 * time.Second))
+			var got []promserver.Sample
+			for {
+				got, err = prom.Query(context.Background(), `up{job="brig"}`)
+				if err == nil && len(got) == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no scrape after 30s: %+v (%v); log:\n%s", got, err, prom.Log())
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if got[0].Value[1] != c.up {
+				t.Fatalf("up with token %q: %v, want %s", c.token, got[0].Value[1], c.up)
+			}
+			brig, err := prom.Query(context.Background(), `count({job="brig",__name__=~"brig_.*"})`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(brig) > 0) != (c.up == "1") {
+				t.Fatalf("brig series with token %q: %+v", c.token, brig)
+			}
+		})
 	}
 }
