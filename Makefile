@@ -14,7 +14,7 @@ export BRIG_VM_CACHE ?= $(BUILD)/vm
 
 PREFIX  ?= /usr/local
 
-.PHONY: demo test check deps build install vet unit race fuzz examples-test clients-test vm-test bench clean
+.PHONY: demo test check deps test-deps build install vet unit race fuzz examples-test clients-test vm-test bench clean
 
 deps:
 	@missing=""; \
@@ -24,8 +24,14 @@ deps:
 	test -x $(PYTHON) || missing="$$missing python3"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+# What only the tests need: Debian's prometheus (promtool for the alert
+# rules' unit tests, a real Prometheus that must see the OOM alert fire).
+test-deps: deps
+	@command -v promtool >/dev/null || { echo "installing: prometheus"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 # The CLI is linked statically: a `brig run` then starts without the dynamic
 # loader or the shared libc and libseccomp (0.87x the time of a dynamically
@@ -56,7 +62,7 @@ unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 # The packages that run goroutines: jail and its runtime internal/supervisor,
-# session, cgroup, the audit log, the egress proxy, serve.
+# session, cgroup, the audit log, the metrics, the egress proxy, serve.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -64,7 +70,7 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
-	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./internal/supervisor/ ./cgroup/ ./audit/ ./egress/ ./serve/
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./internal/supervisor/ ./cgroup/ ./audit/ ./metrics/ ./egress/ ./serve/
 
 vm-test: deps
 	bash vm/setup.sh
@@ -86,7 +92,8 @@ examples-test: build
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
 # OCI seccomp profiles, the session's cell-stream splitter, the JSONL
 # requests and their line reader, the audit log's verifier and line reader,
-# brig serve's config and request bodies, # the egress policy's destinations and the egress proxy's request reader.
+# brig serve's config and request bodies, the egress policy's destinations,
+# the egress proxy's request reader and the metrics endpoint's token check.
 # A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
@@ -109,8 +116,9 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuditLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./audit/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandlerToken$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./metrics/
 
-test: vet unit race fuzz examples-test clients-test vm-test
+test: test-deps vet unit race fuzz examples-test clients-test vm-test
 
 # The fast tier for day-to-day work: vet, gofmt and the tests with -short
 # (no soak, no CLI builds of the hostile corpus, no VM).
