@@ -142,7 +142,9 @@ func TestTwoSupervisors(t *testing.T) {
 	}
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(testenv.Scaled(3 * time.Second))
+		// A template is built in the background: on a loaded host that
+		// takes a while, so the bound is generous (it only ends a hang).
+		deadline := time.Now().Add(testenv.Scaled(15 * time.Second))
 		for !ok() {
 			require.True(t, time.Now().Before(deadline), what)
 			time.Sleep(10 * time.Millisecond)
