@@ -6,8 +6,15 @@
 GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 PYTHON  := /usr/bin/python3
 export PATH := $(dir $(GO)):$(PATH)
+# Every build output goes to one directory outside the sources (gitignored
+# build/ by default; BUILD=DIR puts it elsewhere): the binaries, the VM's
+# kernel and test binaries.
+BUILD   ?= $(CURDIR)/build
+export BRIG_VM_CACHE ?= $(BUILD)/vm
 
-.PHONY: demo test check deps build vet unit race fuzz examples-test vm-test bench clean
+PREFIX  ?= /usr/local
+
+.PHONY: demo test check deps build install vet unit race fuzz examples-test vm-test bench clean
 
 deps:
 	@missing=""; \
@@ -30,11 +37,15 @@ COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 CLI_FLAGS := -tags osusergo,netgo -ldflags='-extldflags=-static -X main.builtCommit=$(COMMIT)'
 
 build: deps
-	$(GO) build $(CLI_FLAGS) -o brig ./cmd/brig
+	$(GO) build $(CLI_FLAGS) -o $(BUILD)/brig ./cmd/brig
+
+# brig on PATH: one static file, nothing else to install.
+install: build
+	install -D -m 0755 $(BUILD)/brig $(DESTDIR)$(PREFIX)/bin/brig
 
 demo: build
-	./brig run --memory 256M --timeout 10s -- $(PYTHON) -c 'import os, socket, sys; print("hello from a jail: uid", os.getuid(), "pid", os.getpid(), "host", socket.gethostname(), "python", sys.version.split()[0])'
-	./brig check
+	$(BUILD)/brig run --memory 256M --timeout 10s -- $(PYTHON) -c 'import os, socket, sys; print("hello from a jail: uid", os.getuid(), "pid", os.getpid(), "host", socket.gethostname(), "python", sys.version.split()[0])'
+	$(BUILD)/brig check
 
 vet: deps
 	$(GO) vet ./...
@@ -44,7 +55,8 @@ vet: deps
 unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
-# The packages that run goroutines: the supervisor side of jail, session, cgroup.
+# The packages that run goroutines: the supervisor side of jail, session,
+# cgroup, the audit log.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -52,7 +64,7 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
-	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./cgroup/
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./cgroup/ ./audit/
 
 vm-test: deps
 	bash vm/setup.sh
@@ -60,14 +72,15 @@ vm-test: deps
 
 # The Open Interpreter adapter, a Python client of `brig session --jsonl`.
 examples-test: build
-	cd examples/openinterpreter && BRIG=$(CURDIR)/brig $(PYTHON) -m unittest -v test_brig_languages
+	cd examples/openinterpreter && BRIG=$(BUILD)/brig $(PYTHON) -m unittest -v test_brig_languages
 	@# The adapter's brig processes leave the jails' empty parent cgroups, as any
 	@# supervisor does; cmd/brig's TestMain (no test run) removes them.
 	$(GO) test -count=1 -run '^$$' ./cmd/brig/ >/dev/null
 
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
-# OCI seccomp profiles, the session's cell-stream splitter and the JSONL
-# requests and their line reader. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
+# OCI seccomp profiles, the session's cell-stream splitter, the JSONL
+# requests and their line reader, and the audit log's verifier and its line
+# reader. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
 # coordinator can fail a target with a bare "context deadline exceeded" at the
@@ -83,6 +96,8 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOCI$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./seccomp/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/
+	$(GO) test -run '^$$' -fuzz '^FuzzAuditLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./audit/
 
 test: vet unit race fuzz examples-test vm-test
 
@@ -95,7 +110,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./jail/ ./session/
 
 clean:
-	rm -f brig brig-hostile
+	rm -rf $(BUILD)
 
 # The hostile corpus (testdata/hostile) through the Go API, `brig run` as root
 # and `brig run` as nobody, with the automatic limiter and with rlimits:
@@ -104,12 +119,12 @@ clean:
 # HOSTILE_LIMITERS to internal/hostile/run.sh.
 .PHONY: hostile soak
 hostile: build
-	$(GO) build -o brig-hostile ./cmd/brig-hostile
-	sh internal/hostile/run.sh $(HOSTILE_ARGS)
+	$(GO) build -o $(BUILD)/brig-hostile ./cmd/brig-hostile
+	BUILD=$(BUILD) sh internal/hostile/run.sh $(HOSTILE_ARGS)
 
 # 2000 mixed runs, 8 at once, through one long-lived supervisor: one summary line.
 SOAK_RUNS ?= 2000
 SOAK_PARALLEL ?= 8
 soak: deps
-	$(GO) build -o brig-hostile ./cmd/brig-hostile
-	./brig-hostile soak -runs $(SOAK_RUNS) -parallel $(SOAK_PARALLEL)
+	$(GO) build -o $(BUILD)/brig-hostile ./cmd/brig-hostile
+	$(BUILD)/brig-hostile soak -runs $(SOAK_RUNS) -parallel $(SOAK_PARALLEL)

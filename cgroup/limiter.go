@@ -116,8 +116,13 @@ type Limiter interface {
 	Rlimits() []Rlimit
 	// Stats reads the current counters; valid while the cgroup exists.
 	Stats() (Stats, error)
-	// Kill sends SIGKILL to every process in the cgroup.
+	// Kill sends SIGKILL to every process in the cgroup, frozen ones too.
 	Kill() error
+	// Freeze stops every process of the jail and returns once all are
+	// stopped; Thaw resumes them (freeze.go). ErrNoFreezer without a
+	// freezer (the rlimit kind; v1 with Options.NoFreezer).
+	Freeze() error
+	Thaw() error
 	// Close kills what is left, waits until the cgroup is empty and removes
 	// it. It is idempotent.
 	Close() error

@@ -157,6 +157,7 @@ type v1Limiter struct {
 	pidsDir    string
 	cpuDir     string
 	freezerDir string // "" without the freezer hierarchy
+	frozen     bool   // by Freeze, until Thaw or a kill
 	closed     bool
 	counters
 
@@ -409,8 +410,8 @@ func (l *v1Limiter) kill() error {
 	slices.Sort(pids)
 	killErr := killPids(slices.Compact(pids))
 	if l.freezerDir != "" {
-		if err := os.WriteFile(filepath.Join(l.freezerDir, "freezer.state"), []byte("THAWED"), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return errors.Join(killErr, fmt.Errorf("thaw cgroup %s: %w", l.freezerDir, err))
+		if err := l.thaw(); err != nil {
+			return errors.Join(killErr, err)
 		}
 	}
 	if killErr != nil {
@@ -463,6 +464,13 @@ func (l *v1Limiter) Close() error {
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil
+	}
+	// A paused jail is thawed first: its processes die on thaw, and a set
+	// kept for reuse must not freeze the next jail.
+	if l.frozen {
+		if err := l.thaw(); err != nil {
+			return err
+		}
 	}
 	// A jail's set kept for the next one (reuse.go).
 	if l.putIdle() {

@@ -291,7 +291,6 @@ func (c *Cmd) buildSpec(cold bool) (*stage.Spec, error) {
 	s := &stage.Spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
 		Hostname:   c.cfg.Hostname,
-		Etc:        identityFiles(dir, c.cfg.Hostname),
 		IDs:        c.lease.IDs,
 		Mounts:     mounts,
 		Template:   c.fromTemplate,
@@ -301,6 +300,9 @@ func (c *Cmd) buildSpec(cold bool) (*stage.Spec, error) {
 		JoinLater:  joinLater,
 		IPCSysctls: ipcSysctls(c.cfg.Limits.Memory),
 		Exec:       stage.ExecSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
+	}
+	if !c.fromTemplate {
+		s.Root = rootOwn(dir, c.cfg.Hostname)
 	}
 	if !joinLater {
 		s.CgroupDir, s.ProcsFiles = c.limiter.Dir(), c.limiter.ProcsFiles()

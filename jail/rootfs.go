@@ -25,19 +25,68 @@ var etcFiles = []string{
 	"/etc/inputrc", "/etc/terminfo", "/etc/magic", "/etc/mailcap",
 }
 
-// identityNames are the jail's own /etc files, in identityFiles' order.
-var identityNames = [4]string{"passwd", "group", "hosts", "hostname"}
+// A jail's root is described once, here, as a list of entries
+// (mountSpec): rootOwn (what brig makes itself: /etc's identity files,
+// /dev, the mount points of /tmp and /proc), then the system mounts
+// (systemMounts: /usr and friends, the host's /etc files), then the
+// caller's binds and tmpfs directories (bindMounts). Two builders apply the
+// list and decide nothing of their own: init's (mounts.c's apply_mount), for
+// a jail that builds its root itself, and the supervisor's
+// (roottemplate.go's apply), for a root template. What is left to each
+// builder is the mount tree around the list: the root tmpfs, the scratch
+// binds, devpts, /proc and the read-only remounts.
 
 // identityFiles are the contents of the jail's /etc/passwd, group, hosts and
-// hostname: its users by name, and nothing of the host's. mounts.c writes
-// them into a root it builds, roottemplate.go into a template.
-func identityFiles(home, hostname string) []string {
-	return []string{
-		fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nbrig:x:%d:%d:brig:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", JailUID, JailGID, home),
-		fmt.Sprintf("root:x:0:\nbrig:x:%d:\nnogroup:x:65534:\n", JailGID),
-		fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost %s\n", hostname, hostname),
-		hostname + "\n",
+// hostname: its users by name, and nothing of the host's.
+func identityFiles(home, hostname string) []mountSpec {
+	file := func(name, content string) mountSpec {
+		return mountSpec{Target: "/etc/" + name, File: true, Content: content, Mode: 0o644}
 	}
+	return []mountSpec{
+		file("passwd", fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nbrig:x:%d:%d:brig:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", JailUID, JailGID, home)),
+		file("group", fmt.Sprintf("root:x:0:\nbrig:x:%d:\nnogroup:x:65534:\n", JailGID)),
+		file("hosts", fmt.Sprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost %s\n", hostname, hostname)),
+		file("hostname", hostname+"\n"),
+	}
+}
+
+// devEntries is the jail's /dev, the same for every jail: a small tmpfs of
+// its own (read-only once built) holding the harmless character devices
+// bound from the host (a user namespace cannot mknod), the links programs
+// expect, and the mount points of devpts and /dev/shm.
+var devEntries = []mountSpec{
+	{Target: "/dev", Dir: true, Mode: 0o755, Tmpfs: true, Source: "mode=0755,size=64k"},
+	{Target: "/dev/null", Source: "/dev/null", Device: true},
+	{Target: "/dev/zero", Source: "/dev/zero", Device: true},
+	{Target: "/dev/full", Source: "/dev/full", Device: true},
+	{Target: "/dev/random", Source: "/dev/random", Device: true},
+	{Target: "/dev/urandom", Source: "/dev/urandom", Device: true},
+	{Target: "/dev/tty", Source: "/dev/tty", Device: true},
+	{Target: "/dev/fd", Symlink: "/proc/self/fd"},
+	{Target: "/dev/stdin", Symlink: "/proc/self/fd/0"},
+	{Target: "/dev/stdout", Symlink: "/proc/self/fd/1"},
+	{Target: "/dev/stderr", Symlink: "/proc/self/fd/2"},
+	{Target: "/dev/ptmx", Symlink: "pts/ptmx"},
+	{Target: "/dev/pts", Dir: true, Mode: 0o755},
+	{Target: "/dev/shm", Dir: true, Mode: 0o755},
+}
+
+// mountPointEntries are the mount points of /tmp and /proc, which every
+// jail mounts itself (the work directory's is the builders': a Cmd.Dir
+// may be relative).
+var mountPointEntries = []mountSpec{
+	{Target: "/tmp", Dir: true, Mode: 0o755},
+	{Target: "/proc", Dir: true, Mode: 0o555},
+}
+
+// rootOwn is brig's own part of a jail's root, in the order the builders
+// apply it: /etc and its identity files, /dev, the mount points.
+func rootOwn(home, hostname string) []mountSpec {
+	own := make([]mountSpec, 0, 1+4+len(devEntries)+len(mountPointEntries))
+	own = append(own, mountSpec{Target: "/etc", Dir: true, Mode: 0o755})
+	own = append(own, identityFiles(home, hostname)...)
+	own = append(own, devEntries...)
+	return append(own, mountPointEntries...)
 }
 
 // rootMounts lists the jail's system mounts followed by the caller's binds

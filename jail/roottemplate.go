@@ -273,15 +273,6 @@ func (s *Supervisor) buildTemplateNow(cfg Config) error {
 
 var errTemplateUnsupported = errors.New("this kernel cannot build a detached mount tree and clone it (Linux 6.18 can, 6.1 cannot)")
 
-// The template's layout follows mounts.c: write_etc, build_dev, bind_scratch's
-// mount points, the system mounts (rootMounts without the caller's binds)
-// and mount_proc's mount point.
-var (
-	templateDevNodes    = []string{"null", "zero", "full", "random", "urandom", "tty"}
-	templateDevSymlinks = [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
-		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}}
-)
-
 func (s *Supervisor) buildTemplate(key templateKey) (*os.File, error) {
 	dir, hostname := key.dir, key.hostname
 	mounts, err := s.systemMounts()
@@ -298,16 +289,18 @@ func (s *Supervisor) buildTemplate(key templateKey) (*os.File, error) {
 			unix.Close(root)
 		}
 	}()
+	// The same entries a jail's init applies to a root of its own
+	// (rootfs.go), then the work directory's mount point, as bind_scratch's
+	// attach_tree would make it.
 	b := templateBuilder{root: root}
-	b.writeEtc(dir, hostname)
-	b.buildDev()
-	for _, p := range []string{"/tmp", dir} {
-		b.mkdirs(p)
+	for _, m := range rootOwn(dir, hostname) {
+		b.apply(m)
 	}
+	b.mkdirs(dir)
 	for _, m := range mounts {
 		b.apply(m)
 	}
-	b.mkdir("/proc", 0o555)
+	b.attachOwnTmpfs()
 	// The caller's binds' and tmpfs directories' mount points, as
 	// attach_tree would make them.
 	for _, line := range strings.Split(strings.TrimSuffix(key.mountPoints, "\n"), "\n") {
@@ -375,6 +368,12 @@ func newTmpfs(options string, attr int) (int, error) {
 type templateBuilder struct {
 	root int
 	err  error
+	// A tmpfs of its own (an entry with Dir and Tmpfs: /dev) is filled
+	// while detached, by own, with the entries below ownAt, then made
+	// read-only and attached: a mount attached to a detached tree can no
+	// longer be changed (mount_setattr refuses it).
+	own   *templateBuilder
+	ownAt string
 }
 
 func templatePath(p string) string {
@@ -444,8 +443,8 @@ func (b *templateBuilder) create(p string, mode uint32) *os.File {
 	return f
 }
 
-func (b *templateBuilder) write(p, content string) {
-	if f := b.create(p, 0o644); f != nil {
+func (b *templateBuilder) write(p, content string, mode uint32) {
+	if f := b.create(p, mode); f != nil {
 		_, err := f.WriteString(content)
 		b.fail("write "+p, errors.Join(err, f.Close()))
 	}
@@ -461,7 +460,7 @@ func (b *templateBuilder) symlink(target, p string) {
 
 // bind clones the host's tree at source onto p (a directory or file made
 // here) with attr set.
-func (b *templateBuilder) bind(into int, source, p string, attr uint64) {
+func (b *templateBuilder) bind(source, p string, attr uint64) {
 	if b.err != nil {
 		return
 	}
@@ -482,55 +481,43 @@ func (b *templateBuilder) bind(into int, source, p string, attr uint64) {
 	defer unix.Close(tree)
 	err = unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: attr})
 	if err == nil {
-		err = unix.MoveMount(tree, "", into, templatePath(p), unix.MOVE_MOUNT_F_EMPTY_PATH)
+		err = unix.MoveMount(tree, "", b.root, templatePath(p), unix.MOVE_MOUNT_F_EMPTY_PATH)
 	}
 	b.fail("bind "+p, err)
 }
 
-func (b *templateBuilder) writeEtc(dir, hostname string) {
-	b.mkdir("/etc", 0o755)
-	for i, content := range identityFiles(dir, hostname) {
-		b.write("/etc/"+identityNames[i], content)
+// apply puts one entry of the root's description into the template as
+// mounts.c's apply_mount puts it into a jail's own root.
+func (b *templateBuilder) apply(m mountSpec) {
+	if b.own != nil {
+		if rest, ok := strings.CutPrefix(m.Target, b.ownAt+"/"); ok {
+			m.Target = "/" + rest
+			b.own.apply(m)
+			return
+		}
+		b.attachOwnTmpfs()
 	}
-}
-
-// buildDev makes /dev a tmpfs of its own as build_dev does: nodes bound from
-// the host, the symlinks, the mount points of devpts and /dev/shm; read-only.
-func (b *templateBuilder) buildDev() {
-	b.mkdir("/dev", 0o755)
-	if b.err != nil {
-		return
-	}
-	dev, err := newTmpfs("mode=0755,size=64k", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
-	if err != nil {
-		b.fail("/dev", err)
-		return
-	}
-	defer unix.Close(dev)
-	d := templateBuilder{root: dev}
-	for _, n := range templateDevNodes {
-		if f := d.create("/"+n, 0o644); f != nil {
+	switch {
+	case m.Dir && m.Tmpfs:
+		b.mkdir(m.Target, m.Mode)
+		if b.err != nil {
+			return
+		}
+		fd, err := newTmpfs(m.Source, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
+		if err != nil {
+			b.fail(m.Target, err)
+			return
+		}
+		b.own, b.ownAt = &templateBuilder{root: fd}, m.Target
+	case m.Dir:
+		b.mkdir(m.Target, m.Mode)
+	case m.File:
+		b.write(m.Target, m.Content, m.Mode)
+	case m.Device:
+		if f := b.create(m.Target, 0o644); f != nil {
 			f.Close()
 		}
-		d.bind(dev, "/dev/"+n, "/"+n, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
-	}
-	for _, l := range templateDevSymlinks {
-		d.symlink(l[1], "/"+l[0])
-	}
-	d.mkdir("/pts", 0o755)
-	d.mkdir("/shm", 0o755)
-	if d.err == nil {
-		d.err = unix.MountSetattr(dev, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
-	}
-	if d.err == nil {
-		d.fail("attach /dev", unix.MoveMount(dev, "", b.root, "dev", unix.MOVE_MOUNT_F_EMPTY_PATH))
-	}
-	b.fail("/dev", d.err)
-}
-
-// apply puts one system mount into the template as apply_mount would.
-func (b *templateBuilder) apply(m mountSpec) {
-	switch {
+		b.bind(m.Source, m.Target, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
 	case m.Symlink != "":
 		b.symlink(m.Symlink, m.Target)
 	case m.Copy:
@@ -552,8 +539,26 @@ func (b *templateBuilder) apply(m mountSpec) {
 		if !m.Writable {
 			attr |= unix.MOUNT_ATTR_RDONLY
 		}
-		b.bind(b.root, m.Source, m.Target, attr)
+		b.bind(m.Source, m.Target, attr)
 	}
+}
+
+// attachOwnTmpfs makes the tmpfs being filled read-only, as apply_root
+// does, and attaches it at its place.
+func (b *templateBuilder) attachOwnTmpfs() {
+	own, at := b.own, b.ownAt
+	if own == nil {
+		return
+	}
+	b.own, b.ownAt = nil, ""
+	defer unix.Close(own.root)
+	if own.err == nil {
+		own.err = unix.MountSetattr(own.root, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+	}
+	if own.err == nil {
+		own.fail("attach "+at, unix.MoveMount(own.root, "", b.root, templatePath(at), unix.MOVE_MOUNT_F_EMPTY_PATH))
+	}
+	b.fail(at, own.err)
 }
 
 func (b *templateBuilder) copyFile(m mountSpec) {

@@ -11,7 +11,7 @@
 # Software emulation (TCG) only: /dev/kvm on our machines is kvm_pvm, which
 # stock kernels cannot run under (see /work/shared/reference/README.md).
 #
-# Env: BRIG_VM_CACHE (default <repo>/.cache/vm), BRIG_VM_TIMEOUT (seconds,
+# Env: BRIG_VM_CACHE (default <repo>/build/vm), BRIG_VM_TIMEOUT (seconds,
 # default 900), BRIG_VM_SMP (2), BRIG_VM_MEM (MiB, 1024), BRIG_VM_APPEND
 # (extra kernel command line; key=value words the kernel does not know
 # become environment variables of /init and hence of the binary),
@@ -31,7 +31,7 @@ shift
 [ -f "$BIN" ] && [ -x "$BIN" ] || die "not an executable file: $BIN"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${BRIG_VM_CACHE:-$ROOT/.cache/vm}
+CACHE=${BRIG_VM_CACHE:-$ROOT/build/vm}
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is not installed: run vm/setup.sh"
 [ -x /bin/busybox ] || die "/bin/busybox is missing (Debian busybox-static): run vm/setup.sh"
 command -v cpio >/dev/null || die "cpio is missing: run vm/setup.sh"

@@ -18,7 +18,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 GO=${GO:-go}
-CACHE=${BRIG_VM_CACHE:-$ROOT/.cache/vm}
+CACHE=${BRIG_VM_CACHE:-$ROOT/build/vm}
 mkdir -p "$CACHE" || exit 2
 SCALE=${BRIG_TIME_SCALE:-4}
 # Each VM gets 4 minutes; the guest's own -test.timeout (2m, 3m) fires first
@@ -33,7 +33,7 @@ export BRIG_VM_TIMEOUT=${BRIG_VM_TIMEOUT:-240}
 # on the limiter (the memory bomb that kills a session) or on the file
 # path. Not the hostile, soak and fault suites: long or fork/exec-heavy by
 # design.
-JAIL_TESTS=${BRIG_VM_JAIL_TESTS:-'^(TestPureCgroup2|TestIdentityAndPrivileges|TestPIDNamespaceSeesOnlyItself|TestHostFilesInvisible|TestFilesystemWritability|TestNetworkOnlyLoopback|TestEnvironmentIsClean|TestBenignWorkloads|TestExitCodeAndSignal|TestTimeoutKillsTree|TestContextCancelKillsJail|TestDaemonDiesWithJail|TestOutputLimit|TestCombinedOutputAndStdin|TestSetupErrorsNameTheStep|TestBinds|TestKillMinusOneStaysInJail|TestExtraFilesReachTheProgram|TestMemoryBomb|TestForkBombs|TestCPUSpinIsThrottled|TestCPUTimeBudget|TestRequireCgroups|TestResultNamesLimiter|TestSupervisorDeathKillsJail|TestUnprivileged|TestSignalReachesProgramGroup|TestRootTemplateMatchesOwnRoot|TestBindPlantedSymlinkRefused|TestBindThroughRootSymlink|TestCrashRunsNoHostCoreHelper|TestOOMOfAChildIsCountedNotTheReason|TestPidsLimitHitsCounted|TestSetupErrorsNameTheCause)$'}
+JAIL_TESTS=${BRIG_VM_JAIL_TESTS:-'^(TestPureCgroup2|TestIdentityAndPrivileges|TestPIDNamespaceSeesOnlyItself|TestHostFilesInvisible|TestFilesystemWritability|TestNetworkOnlyLoopback|TestEnvironmentIsClean|TestBenignWorkloads|TestExitCodeAndSignal|TestTimeoutKillsTree|TestContextCancelKillsJail|TestDaemonDiesWithJail|TestOutputLimit|TestCombinedOutputAndStdin|TestSetupErrorsNameTheStep|TestBinds|TestKillMinusOneStaysInJail|TestExtraFilesReachTheProgram|TestMemoryBomb|TestForkBombs|TestCPUSpinIsThrottled|TestCPUTimeBudget|TestRequireCgroups|TestResultNamesLimiter|TestSupervisorDeathKillsJail|TestUnprivileged|TestSignalReachesProgramGroup|TestRootTemplateMatchesOwnRoot|TestRootMatchesDescription|TestBindPlantedSymlinkRefused|TestBindThroughRootSymlink|TestCrashRunsNoHostCoreHelper|TestOOMOfAChildIsCountedNotTheReason|TestPidsLimitHitsCounted|TestSetupErrorsNameTheCause)$'}
 SESSION_TESTS=${BRIG_VM_SESSION_TESTS:-'^(TestPythonSessionState|TestShellSession|TestSessionFiles|TestPythonSessionMemoryBombKillsSession|TestSessionDeadCellKeepsOutput)$'}
 
 fail() {

@@ -3,7 +3,7 @@
 #
 # Installs qemu-system-x86, busybox-static and cpio from Debian when they are
 # missing, and fetches Debian's kernel image package with `apt-get download`,
-# unpacking it with `dpkg -x` into the cache (default <repo>/.cache/vm,
+# unpacking it with `dpkg -x` into the cache (default <repo>/build/vm,
 # gitignored). The kernel is never installed on the host.
 #
 # Env: BRIG_VM_CACHE (cache dir), BRIG_VM_FLAVOUR (cloud|standard, default
@@ -13,7 +13,7 @@ set -euo pipefail
 die() { echo "vm/setup.sh: ERROR: $*" >&2; exit 1; }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${BRIG_VM_CACHE:-$ROOT/.cache/vm}
+CACHE=${BRIG_VM_CACHE:-$ROOT/build/vm}
 FLAVOUR=${BRIG_VM_FLAVOUR:-cloud}
 mkdir -p "$CACHE"
 

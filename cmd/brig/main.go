@@ -18,6 +18,7 @@ Usage:
   brig run [flags] -- COMMAND [ARG...]   run COMMAND in a fresh jail
   brig session python|shell [--jsonl]    a persistent interpreter in a jail
   brig check [--json]                    report what this host supports
+  brig audit verify|tail|grep FILE...    read brig serve's audit log
   brig version                           brig's version, commit, Go and libseccomp
   brig help                              this text
 
@@ -42,6 +43,8 @@ func main() {
 		os.Exit(runMain(os.Args[2:]))
 	case "check":
 		os.Exit(checkMain(os.Args[2:]))
+	case "audit":
+		os.Exit(auditMain(os.Args[2:]))
 	case "session":
 		os.Exit(sessionMain(os.Args[2:]))
 	case "version", "--version":

@@ -1,6 +1,6 @@
 """Tests of the Open Interpreter adapter against a real brig (as root).
 
-    BRIG=../../brig /usr/bin/python3 -m unittest -v test_brig_languages
+    BRIG=../../build/brig /usr/bin/python3 -m unittest -v test_brig_languages
 """
 import os
 import shutil

@@ -1,14 +1,16 @@
 #!/bin/sh
 # Runs the hostile corpus with every limiter `make hostile` covers and
 # prints one line per payload and run, then the total "N passed, M failed".
-# Expects ./brig and ./brig-hostile built (make hostile does it).
+# Expects $BUILD/brig and $BUILD/brig-hostile built (make hostile does it;
+# BUILD defaults to the repository's build/).
 set -u
 cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-$PWD/build}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 for limiter in ${HOSTILE_LIMITERS:-auto rlimit}; do
-	./brig-hostile -limiter "$limiter" -via "${HOSTILE_VIA:-api,cli,unpriv}" -brig ./brig "$@" >"$out" 2>&1 || status=1
+	"$BUILD/brig-hostile" -limiter "$limiter" -via "${HOSTILE_VIA:-api,cli,unpriv}" -brig "$BUILD/brig" "$@" >"$out" 2>&1 || status=1
 	grep -v -e ' passed, .* failed$' -e ' (XFAIL lines above' "$out"
 	tail -n 1 "$out" | grep -q ' passed, .* failed$' || { cat "$out" | tail -n 5; status=1; }
 	tail -n 1 "$out" >>"$out.total"

@@ -48,8 +48,6 @@ static const char *proc_masked[] = {
 // Kernel knobs the jail may read but never write.
 static const char *proc_read_only[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL};
 
-static const char *dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
-
 static int mount_tmpfs(const char *dir, const char *data, unsigned long flags) {
 	if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | flags, data) < 0) {
 		char step[600];
@@ -214,69 +212,10 @@ static int bind_onto(const char *src, const char *dst, uint64_t attr) {
 	return rc;
 }
 
-// write_etc writes the identity files the supervisor made (rootfs.go's
-// identityFiles): the jail's users exist by name and nothing of the host's
-// passwd, group or hostnames leaks in.
-static int write_etc(const struct spec *s) {
-	if (mkdir(NEW_ROOT "/etc", 0755) < 0)
-		return fail(errno, "mkdir /etc", NULL);
-	const char *names[] = {"passwd", "group", "hosts", "hostname"};
-	for (int i = 0; i < 4; i++) {
-		char path[64], step[64];
-		if (s->etc == NULL || s->etc[i] == NULL)
-			return fail(EINVAL, "write /etc", "the spec holds %d identity files, not 4", i);
-		snprintf(path, sizeof path, NEW_ROOT "/etc/%s", names[i]);
-		if (write_file(path, s->etc[i], O_CREAT | O_EXCL | O_NOFOLLOW) < 0) {
-			snprintf(step, sizeof step, "write /etc/%s", names[i]);
-			return fail(errno, step, NULL);
-		}
-	}
-	return 0;
-}
-
 static int mount_devpts(void) {
 	if (mount("devpts", NEW_ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64") < 0)
 		return fail(errno, "mount /dev/pts", NULL);
 	return 0;
-}
-
-// build_dev makes a minimal /dev: the harmless character devices bound from
-// the host (a user namespace cannot mknod), a private devpts and /dev/shm.
-static int build_dev(void) {
-	const char *dev = NEW_ROOT "/dev";
-	if (mkdir(dev, 0755) < 0)
-		return fail(errno, "mkdir /dev", NULL);
-	if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
-		return fail(errno, "mount /dev", NULL);
-	// The nodes go onto files of the tmpfs just mounted, which nothing but
-	// init has touched: by path, as bind_onto does for /proc's masks,
-	// without attach_tree's checks against a jail that could race it.
-	for (const char **n = dev_nodes; *n != NULL; n++) {
-		char src[64], dst[64], step[64];
-		snprintf(src, sizeof src, OLD_ROOT "/dev/%s", *n);
-		snprintf(dst, sizeof dst, "%s/%s", dev, *n);
-		snprintf(step, sizeof step, "bind /dev/%s", *n);
-		int point = open(dst, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (point < 0)
-			return fail(errno, step, "create mount point");
-		close(point);
-		if (bind_onto(src, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
-			return fail(errno, step, NULL);
-	}
-	const char *links[][2] = {{"fd", "/proc/self/fd"},     {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
-	                          {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}};
-	for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
-		char path[64];
-		snprintf(path, sizeof path, "%s/%s", dev, links[i][0]);
-		if (symlink(links[i][1], path) < 0) {
-			char step[64];
-			snprintf(step, sizeof step, "symlink /dev/%s", links[i][0]);
-			return fail(errno, step, NULL);
-		}
-	}
-	if (mkdir(NEW_ROOT "/dev/pts", 0755) < 0)
-		return fail(errno, "mkdir /dev/pts", NULL);
-	return mount_devpts();
 }
 
 // bind_scratch gives the jail its writable places, all on one size-limited
@@ -306,9 +245,6 @@ static int bind_scratch(int root, const char *work_dir) {
 		if (bind_from(root, src, NULL, dirs[i].target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
 			return -1;
 	}
-	// /dev stays read-only from here on: nothing may be created there.
-	if (set_attr(NEW_ROOT "/dev", MOUNT_ATTR_RDONLY) < 0)
-		return fail(errno, "remount /dev read-only", NULL);
 	return 0;
 }
 
@@ -359,20 +295,113 @@ static int copy_data(int in, int out, off_t size) {
 	return 0;
 }
 
-// The jail directory the last copy went into, kept open for the next copies
-// into the same directory (most go to /etc): each then costs one openat
-// beneath the root less. Only consecutive copies share it: apply_mount
-// forgets it before anything else is put into the root.
+// The jail directory the last entry went into, kept open for the next
+// entries into the same directory (most go to /etc or /dev): each then
+// costs one openat beneath the root less. apply_mount forgets it before
+// anything is mounted over a directory, which could be this one.
 static struct {
 	char path[4096];
 	int fd;
-} copy_dir = {"", -1};
+} entry_dir = {"", -1};
 
-static void forget_copy_dir(void) {
-	if (copy_dir.fd >= 0)
-		close(copy_dir.fd);
-	copy_dir.fd = -1;
-	copy_dir.path[0] = '\0';
+static void forget_entry_dir(void) {
+	if (entry_dir.fd >= 0)
+		close(entry_dir.fd);
+	entry_dir.fd = -1;
+	entry_dir.path[0] = '\0';
+}
+
+// entry_parent is open_parent through entry_dir: the caller must not
+// close what it returns.
+static int entry_parent(int root, const char *target, const char *step, const char **name) {
+	const char *slash = strrchr(target, '/');
+	size_t dirlen = slash != NULL ? (size_t)(slash - target) : 0;
+	*name = slash != NULL ? slash + 1 : target;
+	if (entry_dir.fd >= 0 && strlen(entry_dir.path) == dirlen && strncmp(entry_dir.path, target, dirlen) == 0)
+		return entry_dir.fd;
+	forget_entry_dir();
+	if (dirlen >= sizeof entry_dir.path)
+		return fail(ENAMETOOLONG, step, NULL);
+	int parent = open_parent(root, target, step, name);
+	if (parent < 0)
+		return -1;
+	memcpy(entry_dir.path, target, dirlen);
+	entry_dir.path[dirlen] = '\0';
+	entry_dir.fd = parent;
+	return parent;
+}
+
+// make_dir makes a MOUNT_DIR entry; with MOUNT_TMPFS it mounts a tmpfs of
+// its own there (/dev: devices allowed), by path, as nothing but init has
+// touched the new root yet.
+static int make_dir(int root, const struct mount_spec *m) {
+	char step[4200];
+	snprintf(step, sizeof step, "mkdir %s", m->target);
+	const char *name;
+	int parent = entry_parent(root, m->target, step, &name);
+	if (parent < 0)
+		return -1;
+	if (mkdirat(parent, name, m->mode) < 0)
+		return fail(errno, step, NULL);
+	if (!(m->flags & MOUNT_TMPFS))
+		return 0;
+	forget_entry_dir();
+	char path[4200];
+	snprintf(path, sizeof path, NEW_ROOT "%s", m->target);
+	snprintf(step, sizeof step, "mount %s", m->target);
+	if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NOEXEC, m->source) < 0)
+		return fail(errno, step, NULL);
+	return 0;
+}
+
+// write_entry makes a MOUNT_FILE entry: content, in one write.
+static int write_entry(int root, const struct mount_spec *m) {
+	char step[4200];
+	snprintf(step, sizeof step, "write %s", m->target);
+	const char *name;
+	int parent = entry_parent(root, m->target, step, &name);
+	if (parent < 0)
+		return -1;
+	int fd = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, m->mode);
+	if (fd < 0)
+		return fail(errno, step, NULL);
+	size_t n = strlen(m->content);
+	ssize_t w = write(fd, m->content, n);
+	int err = w < 0 ? errno : EIO;
+	close(fd);
+	return w != (ssize_t)n ? fail(err, step, NULL) : 0;
+}
+
+// bind_device binds a MOUNT_DEVICE entry's host node onto a file of the
+// tmpfs just mounted, which nothing but init has touched: by path, as
+// bind_onto does for /proc's masks, without attach_tree's checks against
+// a jail that could race it.
+static int bind_device(int root, const struct mount_spec *m) {
+	char step[4200], src[4200], dst[4200];
+	snprintf(step, sizeof step, "bind %s", m->target);
+	const char *name;
+	int parent = entry_parent(root, m->target, step, &name);
+	if (parent < 0)
+		return -1;
+	int point = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (point < 0)
+		return fail(errno, step, "create mount point");
+	close(point);
+	snprintf(src, sizeof src, OLD_ROOT "%s", m->source);
+	snprintf(dst, sizeof dst, NEW_ROOT "%s", m->target);
+	if (bind_onto(src, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) < 0)
+		return fail(errno, step, NULL);
+	return 0;
+}
+
+static int make_symlink(int root, const struct mount_spec *m) {
+	char step[4200];
+	snprintf(step, sizeof step, "symlink %s", m->target);
+	const char *name;
+	int parent = entry_parent(root, m->target, step, &name);
+	if (parent < 0)
+		return -1;
+	return symlinkat(m->symlink, parent, name) < 0 ? fail(errno, step, NULL) : 0;
 }
 
 // copy_file copies a small host file (src, in init's view) to target in
@@ -397,27 +426,13 @@ static int copy_file(int root, const char *src, const char *target, int optional
 		close(in);
 		return fail(EINVAL, step, "%s is not a regular file", src);
 	}
-	const char *slash = strrchr(target, '/');
-	size_t dirlen = slash != NULL ? (size_t)(slash - target) : 0;
-	const char *name = slash != NULL ? slash + 1 : target;
-	if (copy_dir.fd < 0 || strlen(copy_dir.path) != dirlen || strncmp(copy_dir.path, target, dirlen) != 0) {
-		forget_copy_dir();
-		int parent = open_parent(root, target, step, &name);
-		if (parent < 0) {
-			close(in);
-			return -1;
-		}
-		if (dirlen < sizeof copy_dir.path) {
-			memcpy(copy_dir.path, target, dirlen);
-			copy_dir.path[dirlen] = '\0';
-			copy_dir.fd = parent;
-		} else {
-			close(parent);
-			close(in);
-			return fail(ENAMETOOLONG, step, NULL);
-		}
+	const char *name;
+	int parent = entry_parent(root, target, step, &name);
+	if (parent < 0) {
+		close(in);
+		return -1;
 	}
-	int out = openat(copy_dir.fd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 0755);
+	int out = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 0755);
 	if (out < 0) {
 		int err = errno;
 		close(in);
@@ -430,39 +445,58 @@ static int copy_file(int root, const char *src, const char *target, int optional
 	return rc < 0 ? fail(err, step, "copy from %s", src) : 0;
 }
 
+// apply_mount applies one entry of the root's description (wire.go's
+// mountSpec): the supervisor decided it; this is only the mechanism.
 static int apply_mount(int root, struct mount_spec *m) {
-	if (!(m->flags & MOUNT_COPY) || m->symlink[0] != '\0' || m->tree_fd >= 0)
-		forget_copy_dir();
+	if (m->flags & MOUNT_DIR)
+		return make_dir(root, m);
+	if (m->flags & MOUNT_FILE)
+		return write_entry(root, m);
+	if (m->flags & MOUNT_DEVICE)
+		return bind_device(root, m);
+	if (m->symlink[0] != '\0')
+		return make_symlink(root, m);
+	char src[4200];
+	snprintf(src, sizeof src, OLD_ROOT "%s", m->source);
+	if (m->flags & MOUNT_COPY)
+		return copy_file(root, src, m->target, (m->flags & MOUNT_OPTIONAL) != 0);
+	// What follows mounts over a directory, maybe the one entry_dir holds.
+	forget_entry_dir();
 	if (m->flags & MOUNT_TMPFS)
 		return bind_tmpfs(root, m->target);
-	if (m->symlink[0] != '\0') {
-		char step[4200];
-		snprintf(step, sizeof step, "symlink %s", m->target);
-		const char *name;
-		int parent = open_parent(root, m->target, step, &name);
-		if (parent < 0)
-			return -1;
-		int rc = symlinkat(m->symlink, parent, name);
-		int err = errno;
-		close(parent);
-		return rc < 0 ? fail(err, step, NULL) : 0;
-	}
 	if (m->tree_fd >= 0) {
 		int rc = attach_tree(root, m->tree_fd, m->target);
 		close(m->tree_fd);
 		m->tree_fd = -1;
 		return rc;
 	}
-	char src[4200];
-	snprintf(src, sizeof src, OLD_ROOT "%s", m->source);
-	if (m->flags & MOUNT_COPY)
-		return copy_file(root, src, m->target, (m->flags & MOUNT_OPTIONAL) != 0);
 	struct stat st;
 	if ((m->flags & MOUNT_OPTIONAL) && lstat(src, &st) < 0)
 		return 0;
 	if (m->flags & MOUNT_IDMAP) // only a privileged helper makes one (clone_sources)
 		return fail(EPERM, "bind", "%s: an idmapped bind needs a supervisor running as root", m->target);
 	return bind_from(root, src, m, m->target, mount_attr_of(m));
+}
+
+// apply_root applies brig's own entries of the root (rootfs.go's rootOwn)
+// and makes each tmpfs of their own read-only: nothing may be created in
+// /dev. Mount points in it (/dev/shm, /dev/pts) exist already.
+static int apply_root(int root, struct spec *s) {
+	for (uint32_t i = 0; i < s->nroot; i++) {
+		if (apply_mount(root, &s->root[i]) < 0)
+			return -1;
+	}
+	forget_entry_dir();
+	for (uint32_t i = 0; i < s->nroot; i++) {
+		const struct mount_spec *m = &s->root[i];
+		char path[4200], step[4200];
+		snprintf(path, sizeof path, NEW_ROOT "%s", m->target);
+		if ((m->flags & (MOUNT_DIR | MOUNT_TMPFS)) == (MOUNT_DIR | MOUNT_TMPFS) && set_attr(path, MOUNT_ATTR_RDONLY) < 0) {
+			snprintf(step, sizeof step, "remount %s read-only", m->target);
+			return fail(errno, step, NULL);
+		}
+	}
+	return 0;
 }
 
 // mount_proc mounts a /proc of the jail's own PID namespace, then masks and
@@ -557,6 +591,9 @@ int build_root(struct spec *s) {
 	int root = open(NEW_ROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return fail(errno, "open new root", NULL);
+	// The description's modes are the modes made, whatever the
+	// supervisor's umask; the program gets that umask back.
+	mode_t umask_was = umask(0);
 	int rc = -1;
 	if (s->flags & SPEC_TEMPLATE) {
 		// The template has /etc, /dev's nodes, the system mounts and
@@ -564,14 +601,14 @@ int build_root(struct spec *s) {
 		// binds (all that s->mounts holds then) are the jail's own.
 		if (mount_devpts() < 0 || bind_scratch(root, s->dir) < 0)
 			goto out;
-	} else if (write_etc(s) < 0 || build_dev() < 0 || bind_scratch(root, s->dir) < 0) {
+	} else if (apply_root(root, s) < 0 || mount_devpts() < 0 || bind_scratch(root, s->dir) < 0) {
 		goto out;
 	}
 	for (uint32_t i = 0; i < s->nmounts; i++) {
 		if (apply_mount(root, &s->mounts[i]) < 0)
 			goto out;
 	}
-	forget_copy_dir();
+	forget_entry_dir();
 	if (mount_proc() < 0)
 		goto out;
 	if (set_attr(NEW_ROOT, MOUNT_ATTR_RDONLY) < 0) {
@@ -598,6 +635,7 @@ int build_root(struct spec *s) {
 	}
 	rc = 0;
 out:
+	umask(umask_was);
 	close(root);
 	return rc;
 }

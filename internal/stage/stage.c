@@ -142,6 +142,34 @@ int parse_exec_settings(struct reader *r, struct exec_settings *e) {
 	return 0;
 }
 
+// get_mounts reads a u32 count and that many root entries (wire.go's
+// encoder.mounts).
+static int get_mounts(struct reader *r, struct mount_spec **out, uint32_t *count) {
+	uint32_t n = get_u32(r);
+	if (r->bad || n > r->n / 16)
+		return -1;
+	struct mount_spec *ms = calloc((size_t)n + 1, sizeof *ms);
+	if (ms == NULL)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		struct mount_spec *m = &ms[i];
+		m->source = get_str(r);
+		m->target = get_str(r);
+		m->symlink = get_str(r);
+		m->content = get_str(r);
+		m->flags = get_u32(r);
+		m->mode = get_u32(r);
+		m->dev = get_u64(r);
+		m->ino = get_u64(r);
+		m->owner_uid = get_u32(r);
+		m->owner_gid = get_u32(r);
+		m->tree_fd = -1;
+	}
+	*out = ms;
+	*count = n;
+	return r->bad ? -1 : 0;
+}
+
 int parse_spec(struct reader *r, struct spec *s) {
 	memset(s, 0, sizeof *s);
 	s->template_fd = -1;
@@ -157,26 +185,9 @@ int parse_spec(struct reader *r, struct spec *s) {
 	s->env = get_strs(r);
 	s->dir = get_str(r);
 	s->hostname = get_str(r);
-	s->etc = get_strs(r);
 	s->tmpfs_size = get_u64(r);
-	s->nmounts = get_u32(r);
-	if (r->bad || s->nmounts > r->n / 16)
+	if (get_mounts(r, &s->root, &s->nroot) < 0 || get_mounts(r, &s->mounts, &s->nmounts) < 0)
 		return -1;
-	s->mounts = calloc((size_t)s->nmounts + 1, sizeof *s->mounts);
-	if (s->mounts == NULL)
-		return -1;
-	for (uint32_t i = 0; i < s->nmounts; i++) {
-		struct mount_spec *m = &s->mounts[i];
-		m->source = get_str(r);
-		m->target = get_str(r);
-		m->symlink = get_str(r);
-		m->flags = get_u32(r);
-		m->dev = get_u64(r);
-		m->ino = get_u64(r);
-		m->owner_uid = get_u32(r);
-		m->owner_gid = get_u32(r);
-		m->tree_fd = -1;
-	}
 	s->cgroup_dir = get_str(r);
 	s->procs_files = get_strs(r);
 	s->join_tasks = get_strs(r);

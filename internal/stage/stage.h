@@ -17,7 +17,7 @@
 #define SPAWNER_ARG0 "brig:spawner"
 #define HELPER_ARG0 "brig:helper" // what a spawned helper calls itself: no longer than SPAWNER_ARG0
 #define INIT_ARG0 "brig:init"     // what init calls itself: no longer than HELPER_ARG0
-#define SPEC_MAGIC "BRIGSPEC3"
+#define SPEC_MAGIC "BRIGSPEC4"
 #define EXEC_MAGIC "BRIGEXEC1"
 
 #define SPAWNER_FD 3 // the spawner's socket (spawner.go's startSpawner)
@@ -52,7 +52,11 @@
 #define MOUNT_COPY 4u
 #define MOUNT_CHECK_ID 8u // source must open, following no symlink, to dev:ino (wire.go's mountSpec)
 #define MOUNT_IDMAP 16u   // an idmapped mount: owner_uid:owner_gid on the host is the jail's user
-#define MOUNT_TMPFS 32u   // no source: target gets a fresh directory of the scratch tmpfs (Config.Tmpfs)
+#define MOUNT_TMPFS 32u   // no source: target gets a fresh directory of the scratch tmpfs (Config.Tmpfs);
+                          // with MOUNT_DIR: a tmpfs of its own, source its options (/dev)
+#define MOUNT_DIR 64u     // target is made a directory of the given mode
+#define MOUNT_FILE 128u   // target is made a file of the given mode holding content
+#define MOUNT_DEVICE 256u // the host's device node source is bound onto target (nosuid, noexec)
 #define MAX_COPY (128u << 10) // bytes of a file copied into the root rather than bound, at most
 
 #define JAIL_UID 1000
@@ -60,9 +64,12 @@
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 #define MAX_EXTRA 64 // extra files a jail passes on (Cmd.ExtraFiles), at most
 
+// One entry of the jail's root (wire.go's mountSpec): the supervisor
+// decides every entry; init only applies them (mounts.c's apply_mount).
 struct mount_spec {
-	char *source, *target, *symlink;
+	char *source, *target, *symlink, *content;
 	uint32_t flags;
+	uint32_t mode;                // MOUNT_DIR, MOUNT_FILE
 	uint64_t dev, ino;            // MOUNT_CHECK_ID
 	uint32_t owner_uid, owner_gid; // MOUNT_IDMAP
 	int tree_fd; // a clone of source made on the host by a privileged helper, or -1
@@ -88,9 +95,10 @@ struct spec {
 	char *path;
 	char **args, **env;
 	char *dir, *hostname;
-	char **etc; // /etc/passwd, group, hosts, hostname (rootfs.go's identityFiles)
 	uint64_t tmpfs_size;
-	uint32_t nmounts;
+	uint32_t nroot; // brig's own entries of the root (rootfs.go's rootOwn), applied first
+	struct mount_spec *root;
+	uint32_t nmounts; // the system mounts and the caller's binds
 	struct mount_spec *mounts;
 	char *cgroup_dir;
 	char **procs_files;

@@ -25,7 +25,7 @@ const (
 	// spawner (spawner.c): one small process per supervisor that forks a
 	// helper for each jail.
 	SpawnerArg0 = C.SPAWNER_ARG0
-	SpawnerFD  = C.SPAWNER_FD
+	SpawnerFD   = C.SPAWNER_FD
 
 	SpecFD    = C.SPEC_FD    // spec in, read to EOF
 	StatusFD  = C.STATUS_FD  // events out
@@ -94,8 +94,11 @@ type Spec struct {
 	Env      []string
 	Dir      string
 	Hostname string
-	Etc      []string // the jail's identity files, identityFiles' order
 	IDs      IDs
+	// Root: brig's own part of a jail's root (rootfs.go's rootOwn), which
+	// init applies before the scratch binds and Mounts; empty with
+	// Template, which holds it already.
+	Root []Mount
 	// Mounts in order; sources are absolute host paths with symlinks resolved.
 	Mounts []Mount
 	// Template: the root template's fd follows the extra files (and a
@@ -140,9 +143,13 @@ type Spec struct {
 	Exec ExecSettings
 }
 
-// Mount is one entry of Spec.Mounts.
+// Mount is one entry of a jail's root (Spec.Root, Spec.Mounts): a bind
+// (Source onto Target), a copy, a symlink, a scratch tmpfs directory, or
+// one of brig's own entries (Dir, File, Device). Both builders apply the
+// same entries: mounts.c's apply_mount in a jail's own root,
+// roottemplate.go's apply in a template.
 type Mount struct {
-	Source   string // host path
+	Source   string // host path (with Dir and Tmpfs: the tmpfs's options)
 	Target   string // jail path
 	Writable bool
 	Optional bool // skip silently when Source does not exist
@@ -157,8 +164,19 @@ type Mount struct {
 	IDMap              bool
 	OwnerUID, OwnerGID uint32
 	// Tmpfs: no Source; Target gets a fresh directory of the jail's
-	// scratch tmpfs (Config.Tmpfs).
+	// scratch tmpfs (Config.Tmpfs). With Dir: Target gets a tmpfs of its
+	// own, mounted with Source's options, nosuid and noexec (devices
+	// allowed: /dev), read-only once the root is built.
 	Tmpfs bool
+	// Dir: Target is made a directory of mode Mode.
+	Dir bool
+	// File: Target is made a regular file of mode Mode holding Content.
+	File    bool
+	Content string
+	Mode    uint32
+	// Device: the host's device node Source is bound onto Target, nosuid
+	// and noexec, devices allowed.
+	Device bool
 }
 
 const (
@@ -176,6 +194,9 @@ const (
 	mountCheckID  = C.MOUNT_CHECK_ID
 	mountIDMap    = C.MOUNT_IDMAP
 	mountTmpfs    = C.MOUNT_TMPFS
+	mountDir      = C.MOUNT_DIR
+	mountFile     = C.MOUNT_FILE
+	mountDevice   = C.MOUNT_DEVICE
 )
 
 // Encoder lays values out as stage.c's reader takes them: native-endian
@@ -189,6 +210,25 @@ func (e *Encoder) Strs(v []string) {
 	e.U32(uint32(len(v)))
 	for _, s := range v {
 		e.Str(s)
+	}
+}
+
+// mounts lays a list of root entries out as stage.c's get_mounts reads it.
+func (e *Encoder) mounts(ms []Mount) {
+	e.U32(uint32(len(ms)))
+	for _, m := range ms {
+		e.Str(m.Source)
+		e.Str(m.Target)
+		e.Str(m.Symlink)
+		e.Str(m.Content)
+		e.U32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy) |
+			boolFlag(m.CheckID, mountCheckID) | boolFlag(m.IDMap, mountIDMap) | boolFlag(m.Tmpfs, mountTmpfs) |
+			boolFlag(m.Dir, mountDir) | boolFlag(m.File, mountFile) | boolFlag(m.Device, mountDevice))
+		e.U32(m.Mode)
+		e.U64(m.Dev)
+		e.U64(m.Ino)
+		e.U32(m.OwnerUID)
+		e.U32(m.OwnerGID)
 	}
 }
 
@@ -213,20 +253,9 @@ func (s *Spec) Encode() []byte {
 	e.Strs(s.Env)
 	e.Str(s.Dir)
 	e.Str(s.Hostname)
-	e.Strs(s.Etc)
 	e.U64(uint64(s.TmpfsSize))
-	e.U32(uint32(len(s.Mounts)))
-	for _, m := range s.Mounts {
-		e.Str(m.Source)
-		e.Str(m.Target)
-		e.Str(m.Symlink)
-		e.U32(boolFlag(m.Writable, mountWritable) | boolFlag(m.Optional, mountOptional) | boolFlag(m.Copy, mountCopy) |
-			boolFlag(m.CheckID, mountCheckID) | boolFlag(m.IDMap, mountIDMap) | boolFlag(m.Tmpfs, mountTmpfs))
-		e.U64(m.Dev)
-		e.U64(m.Ino)
-		e.U32(m.OwnerUID)
-		e.U32(m.OwnerGID)
-	}
+	e.mounts(s.Root)
+	e.mounts(s.Mounts)
 	e.Str(s.CgroupDir)
 	e.Strs(s.ProcsFiles)
 	e.Strs(s.JoinTasks)

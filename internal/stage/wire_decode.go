@@ -31,7 +31,6 @@ func decodeSpec(b []byte) (*Spec, bool) {
 		Env:        goStrs(cs.env),
 		Dir:        C.GoString(cs.dir),
 		Hostname:   C.GoString(cs.hostname),
-		Etc:        goStrs(cs.etc),
 		IDs:        IDs{Init: uint32(cs.init_id), Jail: uint32(cs.jail_id), GID: uint32(cs.gid), Privileged: flags&specPrivileged != 0},
 		Template:   flags&specTemplate != 0,
 		TmpfsSize:  int64(cs.tmpfs_size),
@@ -46,16 +45,8 @@ func decodeSpec(b []byte) (*Spec, bool) {
 		HomeTasks:  goStrs(cs.home_tasks),
 		IPCSysctls: goStrs(cs.ipc_sysctls),
 	}
-	for _, m := range unsafe.Slice(cs.mounts, cs.nmounts) {
-		f := uint32(m.flags)
-		s.Mounts = append(s.Mounts, Mount{
-			Source: C.GoString(m.source), Target: C.GoString(m.target), Symlink: C.GoString(m.symlink),
-			Writable: f&mountWritable != 0, Optional: f&mountOptional != 0, Copy: f&mountCopy != 0,
-			CheckID: f&mountCheckID != 0, Dev: uint64(m.dev), Ino: uint64(m.ino),
-			IDMap: f&mountIDMap != 0, OwnerUID: uint32(m.owner_uid), OwnerGID: uint32(m.owner_gid),
-			Tmpfs: f&mountTmpfs != 0,
-		})
-	}
+	s.Root = goMounts(cs.root, cs.nroot)
+	s.Mounts = goMounts(cs.mounts, cs.nmounts)
 	e := cs.exec
 	s.Exec = ExecSettings{UID: uint32(e.uid), GID: uint32(e.gid), Extra: int(e.nextra)}
 	for _, rl := range unsafe.Slice(e.rlimits, e.nrlimits) {
@@ -65,6 +56,23 @@ func decodeSpec(b []byte) (*Spec, bool) {
 		s.Exec.Seccomp = C.GoBytes(e.filter, C.int(e.filter_len))
 	}
 	return s, true
+}
+
+// goMounts copies n root entries.
+func goMounts(ms *C.struct_mount_spec, n C.uint32_t) []Mount {
+	var out []Mount
+	for _, m := range unsafe.Slice(ms, n) {
+		f := uint32(m.flags)
+		out = append(out, Mount{
+			Source: C.GoString(m.source), Target: C.GoString(m.target), Symlink: C.GoString(m.symlink),
+			Writable: f&mountWritable != 0, Optional: f&mountOptional != 0, Copy: f&mountCopy != 0,
+			CheckID: f&mountCheckID != 0, Dev: uint64(m.dev), Ino: uint64(m.ino),
+			IDMap: f&mountIDMap != 0, OwnerUID: uint32(m.owner_uid), OwnerGID: uint32(m.owner_gid),
+			Tmpfs: f&mountTmpfs != 0, Dir: f&mountDir != 0, File: f&mountFile != 0, Device: f&mountDevice != 0,
+			Content: C.GoString(m.content), Mode: uint32(m.mode),
+		})
+	}
+	return out
 }
 
 // goStrs copies a NULL-terminated array of C strings.

@@ -45,12 +45,16 @@ package stage
 //	u32 init_id, u32 jail_id, u32 gid   host ids (ids.go)
 //	str path, strs args, strs env       empty for a pooled jail (message 7 brings them)
 //	str dir, str hostname
-//	strs etc                            passwd, group, hosts, hostname (rootfs.go)
 //	u64 tmpfs_size
-//	u32 nmounts, then per mount:
-//	    str source, str target, str symlink,
+//	u32 nroot, then nroot entries        brig's own part of the root (rootfs.go's
+//	                                     rootOwn); none with SPEC_TEMPLATE
+//	u32 nmounts, then nmounts entries    the system mounts and the caller's binds
+//	each entry (wire.go's mountSpec, stage.c's get_mounts):
+//	    str source, str target, str symlink, str content,
 //	    u32 flags    MOUNT_WRITABLE, MOUNT_OPTIONAL, MOUNT_COPY (at most MAX_COPY
-//	                 bytes), MOUNT_CHECK_ID, MOUNT_IDMAP, MOUNT_TMPFS
+//	                 bytes), MOUNT_CHECK_ID, MOUNT_IDMAP, MOUNT_TMPFS, MOUNT_DIR,
+//	                 MOUNT_FILE, MOUNT_DEVICE
+//	    u32 mode     MOUNT_DIR, MOUNT_FILE
 //	    u64 dev, u64 ino, u32 owner_uid, u32 owner_gid
 //	str cgroup_dir, strs procs_files, strs join_tasks, strs home_tasks
 //	strs ipc_sysctls                    "kernel/msgmni=64" (ipclimits.go)
@@ -58,6 +62,15 @@ package stage
 //	    EXEC_MAGIC, u32 uid, u32 gid,
 //	    u32 nrlimits, per rlimit: u32 resource, u64 cur, u64 max,
 //	    u32 nextra, u32 filter_len, filter_len bytes of struct sock_filter
+//
+// An entry is a bind (source onto target), a copy (MOUNT_COPY), a symlink
+// (symlink not empty), a directory of the scratch tmpfs (MOUNT_TMPFS), a
+// directory of the given mode (MOUNT_DIR; with MOUNT_TMPFS a tmpfs of its
+// own mounted there with source as its options, read-only once the root is
+// built), a file of the given mode holding content (MOUNT_FILE) or a host
+// device node bound (MOUNT_DEVICE). The supervisor decides every entry; init
+// applies them in order (mounts.c's apply_mount), as the root template's
+// builder does (roottemplate.go's apply), and holds no list of its own.
 //
 // A spec with bytes left over, or short of any field, is malformed and the
 // helper fails with step "helper". The field order is the one thing here

@@ -19,7 +19,7 @@ import (
 func TestSpecRoundTrip(t *testing.T) {
 	base := Spec{
 		Path: "/usr/bin/python3", Args: []string{"python3", "-c", "pass"}, Env: []string{"A=1", "B=2"},
-		Dir: "/work", Hostname: "host", Etc: []string{"passwd", "group", "hosts", "hostname"},
+		Dir: "/work", Hostname: "host",
 		IDs:       IDs{Init: 1_500_000_001, Jail: 1_500_000_002, GID: 1_500_000_003},
 		TmpfsSize: 64 << 20,
 		CgroupDir: "/sys/fs/cgroup/brig/j1", ProcsFiles: []string{"/p1", "/p2"},
@@ -38,11 +38,18 @@ func TestSpecRoundTrip(t *testing.T) {
 		func(m *Mount) { m.CheckID = true },
 		func(m *Mount) { m.IDMap = true },
 		func(m *Mount) { m.Tmpfs = true },
+		func(m *Mount) { m.Dir = true },
+		func(m *Mount) { m.File = true },
+		func(m *Mount) { m.Device = true },
 	} {
 		m := Mount{Source: fmt.Sprintf("/src%d", i), Target: fmt.Sprintf("/dst%d", i), Symlink: fmt.Sprintf("link%d", i),
+			Content: fmt.Sprintf("content%d\n", i), Mode: uint32(0o500 + i),
 			Dev: uint64(100 + i), Ino: uint64(200 + i), OwnerUID: uint32(300 + i), OwnerGID: uint32(400 + i)}
 		set(&m)
 		base.Mounts = append(base.Mounts, m)
+		// The root's entries are the same list in its own place, told apart.
+		m.Target += "r"
+		base.Root = append(base.Root, m)
 	}
 	got, ok := decodeSpec(base.Encode())
 	require.True(t, ok, "parse_spec refused the spec")
