@@ -28,6 +28,7 @@
 #include "rlimit.h"
 #include "seccomp.h"
 #include "signals.h"
+#include "tty.h"
 #include "user.h"
 #include "execstage.h"
 
@@ -172,10 +173,7 @@ __attribute__((noreturn)) static void exec_stage(const struct spec *s, const cha
 	if (chdir(s->dir) < 0)
 		child_fail(report_fd, "chdir", errno);
 	report_fd = place_files(stdio, extra, s->exec.nextra, report_fd);
-	// The jail's pty (tty.c's tty_open) is the new session's controlling
-	// terminal: ^C typed into it signals the program's process group.
-	if ((s->flags & SPEC_TTY) && ioctl(0, TIOCSCTTY, 0) < 0)
-		child_fail(report_fd, "set controlling terminal", errno);
+	tty_make_controlling(s, report_fd);
 	drop_privileges(&s->exec, report_fd);
 	execve(path, s->args, s->env);
 	exec_failed(report_fd, path, errno);

@@ -60,3 +60,11 @@ int tty_open(const struct spec *s) {
 	close(s->tty_fd);
 	return slave;
 }
+
+// tty_make_controlling makes the jail's pty (tty_open), on stdin, the new
+// session's controlling terminal: ^C typed into it signals the program's
+// process group.
+void tty_make_controlling(const struct spec *s, int report_fd) {
+	if ((s->flags & SPEC_TTY) && ioctl(0, TIOCSCTTY, 0) < 0)
+		child_fail(report_fd, "set controlling terminal", errno);
+}

@@ -7,5 +7,7 @@
 #include "stage.h"
 
 int tty_open(const struct spec *s);
+// The exec stage, on stdin (the slave): failures end it through report_fd.
+void tty_make_controlling(const struct spec *s, int report_fd);
 
 #endif
