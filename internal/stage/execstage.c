@@ -1,16 +1,14 @@
 // The exec stage: the last step between init and the untrusted program, in
-// a child init starts (fork_stage). It gives the program its files, applies
-// the rlimits, sets no_new_privs, drops every capability (bounding and
-// ambient too), switches to the jail user, resets signals and loads seccomp
+// a child init starts (fork_stage). It gives the program its files, then
+// drop_privileges, its recipe, applies the rlimits (rlimit.c), sets
+// no_new_privs and drops every capability (caps.c), switches to the jail
+// user (user.c), resets signals (signals.c) and loads seccomp (seccomp.c)
 // as the very last thing before execve. Failures come back to init on a
 // close-on-exec pipe as "errno step: cause" (errno 0 when there is none); a
 // successful execve closes it empty.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,19 +16,21 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "stage.h"
-
-__attribute__((noreturn)) static void child_fail(int fd, const char *step, int err) {
-	dprintf(fd, "%d %s: %s", err, step, errstr(err));
-	_exit(127);
-}
+#include "base.h"
+#include "wire.h"
+#include "caps.h"
+#include "rlimit.h"
+#include "seccomp.h"
+#include "signals.h"
+#include "tty.h"
+#include "user.h"
+#include "execstage.h"
 
 // exec_failed reports a failed execve. ENOENT for a file that exists (the
 // program was found before the execve) means what it needs to run is
@@ -153,56 +153,17 @@ static int place_files(const int stdio[3], const int *extra, uint32_t nextra, in
 	return report_fd;
 }
 
-// drop_privileges applies the rlimits, sets no_new_privs, drops every
-// capability, becomes the jail user, resets signals and loads seccomp: after
-// it the process may only execve the program.
+// drop_privileges is the exec stage's recipe for the program's process:
+// rlimits, no_new_privs and the bounding set, the jail user, no
+// capabilities, default signals, seccomp. After it the process may only
+// execve the program.
 static void drop_privileges(const struct exec_settings *e, int report_fd) {
-	for (uint32_t i = 0; i < e->nrlimits; i++) {
-		struct rlimit rl = {e->rlimits[i].cur, e->rlimits[i].max};
-		if (setrlimit((int)e->rlimits[i].resource, &rl) < 0)
-			child_fail(report_fd, "setrlimit", errno);
-	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		child_fail(report_fd, "set no_new_privs", errno);
-	// The bounding set must go while CAP_SETPCAP is still effective.
-	for (int cap = 0; cap <= 63; cap++) {
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-			if (errno == EINVAL)
-				break; // past the kernel's last capability
-			child_fail(report_fd, "drop bounding capabilities", errno);
-		}
-	}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-		child_fail(report_fd, "clear ambient capabilities", errno);
-	// setgroups is denied in the jail's user namespace; the supplementary
-	// groups were already emptied on the host before the namespace existed.
-	if (syscall(SYS_setresgid, e->gid, e->gid, e->gid) < 0)
-		child_fail(report_fd, "setresgid", errno);
-	if (syscall(SYS_setresuid, e->uid, e->uid, e->uid) < 0)
-		child_fail(report_fd, "setresuid", errno);
-	struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct data[2];
-	memset(data, 0, sizeof data);
-	if (syscall(SYS_capset, &header, data) < 0)
-		child_fail(report_fd, "drop capabilities", errno);
-
-	// The program starts with default signal dispositions and nothing
-	// blocked: what init ignored or blocked must not leak into it, and exec
-	// keeps ignored signals ignored.
-	for (int sig = 1; sig < NSIG; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL); // fails harmlessly for the libc-reserved ones
-	}
-	sigset_t none;
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-		child_fail(report_fd, "unblock signals", errno);
-
-	if (e->filter != NULL) {
-		struct sock_fprog prog = {(unsigned short)(e->filter_len / sizeof(struct sock_filter)), e->filter};
-		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-			child_fail(report_fd, "load seccomp filter", errno);
-	}
+	rlimit_apply(e, report_fd);
+	caps_drop_bounding(report_fd);
+	user_become_program(e, report_fd);
+	caps_drop_all(report_fd);
+	signals_reset_for_program(report_fd);
+	seccomp_load_filter(e, report_fd);
 }
 
 __attribute__((noreturn)) static void exec_stage(const struct spec *s, const char *path, const int stdio[3], const int *extra,
@@ -212,10 +173,7 @@ __attribute__((noreturn)) static void exec_stage(const struct spec *s, const cha
 	if (chdir(s->dir) < 0)
 		child_fail(report_fd, "chdir", errno);
 	report_fd = place_files(stdio, extra, s->exec.nextra, report_fd);
-	// The jail's pty (init.c's open_tty) is the new session's controlling
-	// terminal: ^C typed into it signals the program's process group.
-	if ((s->flags & SPEC_TTY) && ioctl(0, TIOCSCTTY, 0) < 0)
-		child_fail(report_fd, "set controlling terminal", errno);
+	tty_make_controlling(s, report_fd);
 	drop_privileges(&s->exec, report_fd);
 	execve(path, s->args, s->env);
 	exec_failed(report_fd, path, errno);

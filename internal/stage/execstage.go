@@ -1,8 +1,10 @@
 package stage
 
-// The jail's stages are C (stage.c and the files it names); see wire.go.
+// The jail's stages are C, layered as stage.h says; see wire.go. A call
+// without its header is an error, so the includes layers_test.go checks are
+// the calls.
 
-// #cgo CFLAGS: -Wall -O2
+// #cgo CFLAGS: -Wall -O2 -Werror=implicit-function-declaration
 // #cgo LDFLAGS: -Wl,-z,now
 import "C"
 

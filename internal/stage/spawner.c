@@ -25,6 +25,9 @@
 #include <unistd.h>
 
 #include "stage.h"
+#include "base.h"
+#include "helper.h"
+#include "spawner.h"
 
 #define HELPER_FDS HELPER_EXTRA_FD // stdin, stdout, stderr, spec, status, control
 #define MAX_FDS (HELPER_FDS + MAX_EXTRA + 2) // + the root template and a tty socket (helper.c)

@@ -1,6 +1,7 @@
 package stage
 
 // #include "stage.h"
+// #include "spawner.h"
 import "C"
 
 // EarlySpawner is the spawner the constructor forked before the Go

@@ -4,6 +4,16 @@
 // forks the program without a second exec. See wire.go for the stages and
 // the spec they read, wire_doc.go for every message between them.
 //
+// The C is layered, and calls only go down (layers_test.go checks the
+// includes): this header (constants and wire structs); base.h (failures,
+// events, fd reads) and wire.h (the readers of the spec and of a pooled
+// request); one file per isolation concern (user, cgroup, mount, net, ipc,
+// tty, pid, signals, rlimit, caps, seccomp), each with a parent-side entry
+// the helper calls on the host and a child-side entry init or the exec stage
+// calls in the jail; and the stages, recipes that call the concerns in
+// order: execstage.c, init.c (containProc's shape), helper.c, spawner.c and
+// stage.c's dispatch on argv[0].
+//
 // Every value the supervisor (Go) and the stages (C) must agree on is
 // defined here, once; wire.go reads them through cgo, so a change here is a
 // change of both sides. Integers on every channel are in the machine's own
@@ -34,7 +44,7 @@
 #define SPEC_PREFORK 8u // pooled, and the program's process waits for the request itself
 #define SPEC_JOIN_LATER 16u // cgroup v1 tasks files come on the control pipe; init joins itself
 #define SPEC_TEMPLATE 32u   // the root template's fd follows the extra files (roottemplate.go)
-#define SPEC_TTY 128u // the program gets a pty of the jail's devpts; its socket follows the template's fd (init.c's open_tty)
+#define SPEC_TTY 128u // the program gets a pty of the jail's devpts; its socket follows the template's fd (tty.c's tty_open)
 #define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
 #define MAX_JOIN_LEN (64u << 10) // bytes of CONTROL_JOIN's list, at most
 
@@ -65,7 +75,7 @@
 #define MAX_EXTRA 64 // extra files a jail passes on (Cmd.ExtraFiles), at most
 
 // One entry of the jail's root (wire.go's mountSpec): the supervisor
-// decides every entry; init only applies them (mounts.c's apply_mount).
+// decides every entry; init only applies them (mount.c's apply_mount).
 struct mount_spec {
 	char *source, *target, *symlink, *content;
 	uint32_t flags;
@@ -115,67 +125,5 @@ struct reader {
 	size_t n;
 	int bad;
 };
-
-uint32_t get_u32(struct reader *r);
-uint64_t get_u64(struct reader *r);
-char *get_str(struct reader *r);
-char **get_strs(struct reader *r);
-int parse_spec(struct reader *r, struct spec *s);
-int parse_exec_settings(struct reader *r, struct exec_settings *e);
-
-// A failed set-up step: what was being done and why it failed, reported to
-// the supervisor as an "error" event whose step becomes SetupError.Step and
-// whose errno (0 when there is none) SetupError.Err wraps, so a caller can
-// test the cause with errors.Is instead of matching text.
-struct failure {
-	char step[512];
-	char err[2048];
-	int errnum;
-};
-extern struct failure failed;
-int write_file(const char *path, const char *data, int flags);
-// fail records err's text after the message; fail_as records err as the
-// cause but the message alone, for a message that already says it better;
-// fail_under makes the recorded failure the cause of step, its old step
-// leading the message, its errno kept. Each returns -1.
-int fail(int err, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int fail_as(int err, const char *step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int fail_under(const char *step);
-const char *errstr(int err);
-
-// read_full reads exactly n bytes (EOF first: -1 with EPIPE).
-int read_full(int fd, void *buf, size_t n);
-// received_fds collects, in order, up to max fds that recvmsg took as
-// SCM_RIGHTS into msg.
-struct msghdr;
-int received_fds(struct msghdr *msg, int *fds, int max);
-
-// Events on the status pipe: JSON lines, each one atomic write (wire.go).
-void report_simple(const char *kind);
-void report_init(int pid);
-void report_error(const char *step, int errnum, const char *err);
-void report_warning(const char *step, const char *err); // the jail goes on; the supervisor logs it
-void report_exit(int code, int sig, long maxrss_kb);
-void report_done(long utime_us, long stime_us);
-__attribute__((noreturn)) void die(void); // report `failed` and exit 1
-
-uint64_t mount_attr_of(const struct mount_spec *m);
-int open_source(const char *path, const struct mount_spec *m, const char *step);
-int clone_tree(const char *src, const struct mount_spec *m, uint64_t attr, const char *step);
-
-void run_helper(char **argv);
-void run_spawner(char **argv);
-__attribute__((noreturn)) void run_init(struct spec *s, int request_fd, int join_fd);
-int build_root(struct spec *s);
-int start_program(struct spec *s, const int stdio[3], const int *extra);
-int prefork_program(struct spec *s, int request_fd);
-int read_request(struct spec *s, int sock, int *files, int *nfiles);
-
-// The embedding program's say on forking the spawner before the Go runtime
-// starts (spawner.c). Weak: a program that defines nothing gets none.
-int brig_spawner_at_start(int argc, char **argv) __attribute__((weak));
-void start_early_spawner(int argc, char **argv, char **envp);
-extern int brig_early_spawner_fd;  // the supervisor's end of its socket, or -1
-extern int brig_early_spawner_pid;
 
 #endif

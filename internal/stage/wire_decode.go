@@ -2,6 +2,7 @@ package stage
 
 // #include <stdlib.h>
 // #include "stage.h"
+// #include "wire.h"
 import "C"
 
 import (
