@@ -55,8 +55,13 @@ vet: deps
 unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
+<<<<<<< HEAD
 # The packages that run goroutines: jail and its runtime internal/supervisor,
 # session, cgroup, the audit log.
+=======
+# The packages that run goroutines: the supervisor side of jail, cgroup,
+# the audit log, the egress proxy.
+>>>>>>> main
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -64,7 +69,11 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
+<<<<<<< HEAD
 	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./internal/supervisor/ ./cgroup/ ./audit/
+=======
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./cgroup/ ./audit/ ./egress/
+>>>>>>> main
 
 vm-test: deps
 	bash vm/setup.sh
@@ -79,8 +88,9 @@ examples-test: build
 
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
 # OCI seccomp profiles, the session's cell-stream splitter, the JSONL
-# requests and their line reader, and the audit log's verifier and its line
-# reader. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
+# requests and their line reader, the audit log's verifier and line reader,
+# the egress policy's destinations and the egress proxy's request reader.
+# A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
 # coordinator can fail a target with a bare "context deadline exceeded" at the
@@ -94,8 +104,15 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./cmd/brig/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOCI$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./seccomp/
+<<<<<<< HEAD
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
+=======
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRule$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./egress/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./egress/
+	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
+	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
+>>>>>>> main
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuditLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./audit/
 

@@ -16,8 +16,8 @@ const module = "github.com/brig-sandbox/brig"
 
 // allowed lists, for each package of the module, the packages of the module
 // its non-test code may import. A package not listed may import none; a new
-// package is added here on purpose. The rules: cgroup and seccomp import
-// nothing of brig; jail, the public API, only those two and its runtime
+// package is added here on purpose. The rules: cgroup, seccomp, egress and
+// audit import nothing of brig; jail, the public API, only those two and its runtime
 // internal/supervisor, which imports the C runtime internal/stage (and
 // stage only cgroup, for the rlimits it passes on); session imports jail
 // and, for its file API's view of a running jail, internal/supervisor;
@@ -28,6 +28,7 @@ const module = "github.com/brig-sandbox/brig"
 var allowed = map[string][]string{
 	"audit":                        nil,
 	"cgroup":                       nil,
+	"egress":                       nil,
 	"seccomp":                      nil,
 	"jail":                         {"cgroup", "internal/supervisor", "seccomp"},
 	"session":                      {"internal/supervisor", "jail"},
@@ -40,6 +41,7 @@ var allowed = map[string][]string{
 	"internal/hostile":             nil,
 	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail", "session"},
 	"internal/testenv":             nil,
+	"internal/testenv/netlab":      nil,
 	"internal/testenv/silentmaker": nil,
 }
 
