@@ -17,9 +17,11 @@ const module = "github.com/brig-sandbox/brig"
 // allowed lists, for each package of the module, the packages of the module
 // its non-test code may import. A package not listed may import none; a new
 // package is added here on purpose. The rules: cgroup, seccomp, egress and
-// audit import nothing of brig; jail, the public API, only those two and its runtime
-// internal/supervisor, which imports the C runtime internal/stage (and
-// stage only cgroup, for the rlimits it passes on); session imports jail
+// audit import nothing of brig; jail, the public API, only cgroup, seccomp,
+// egress (the policy of Config.Network "proxy") and its runtime
+// internal/supervisor, which imports the C runtime internal/stage and
+// egress (it serves a jail's proxy; stage only cgroup, for the rlimits it
+// passes on); session imports jail
 // and, for its file API's view of a running jail, internal/supervisor;
 // programs import the public packages, never the runtime nor the test
 // support (internal/testenv, its silentmaker); the corpus runner
@@ -30,9 +32,9 @@ var allowed = map[string][]string{
 	"cgroup":                       nil,
 	"egress":                       nil,
 	"seccomp":                      nil,
-	"jail":                         {"cgroup", "internal/supervisor", "seccomp"},
+	"jail":                         {"cgroup", "egress", "internal/supervisor", "seccomp"},
 	"session":                      {"internal/supervisor", "jail"},
-	"internal/supervisor":          {"cgroup", "internal/stage", "seccomp"},
+	"internal/supervisor":          {"cgroup", "egress", "internal/stage", "seccomp"},
 	"internal/stage":               {"cgroup"},
 	"cmd/brig":                     {"audit", "cgroup", "jail", "seccomp", "session"},
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},

@@ -521,6 +521,8 @@ void run_init(struct spec *s, int request_fd, int join_fd) {
 		if (rc != 0)
 			die();
 	}
+	if ((s->flags & SPEC_PROXY) && hand_up_proxy_listener(s) < 0)
+		die();
 	if (join_fd >= 0 && join_cgroups(join_fd) < 0)
 		die();
 	// Entered only now, after init sits in the jail's cgroups, so the
@@ -531,7 +533,7 @@ void run_init(struct spec *s, int request_fd, int join_fd) {
 	}
 	int stdio[3] = {0, 1, 2};
 	int tty = -1;
-	if (s->tty_fd >= 0) {
+	if (s->flags & SPEC_TTY) {
 		if ((tty = open_tty(s)) < 0)
 			die();
 		stdio[0] = stdio[1] = stdio[2] = tty;

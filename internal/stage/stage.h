@@ -35,6 +35,9 @@
 #define SPEC_JOIN_LATER 16u // cgroup v1 tasks files come on the control pipe; init joins itself
 #define SPEC_TEMPLATE 32u   // the root template's fd follows the extra files (roottemplate.go)
 #define SPEC_TTY 128u // the program gets a pty of the jail's devpts; its socket follows the template's fd (init.c's open_tty)
+#define SPEC_PROXY 256u // init hands up a listener at 127.0.0.1:EGRESS_PORT of the jail's network (proxy.c)
+#define EGRESS_PORT 3128 // the egress proxy's port on the jail's lo
+#define HANDBACK_PROXY 'P' // the handback socket's message carrying the egress listener (the pty's master: 0)
 #define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
 #define MAX_JOIN_LEN (64u << 10) // bytes of CONTROL_JOIN's list, at most
 
@@ -106,7 +109,7 @@ struct spec {
 	char **ipc_sysctls; // "kernel/msgmni=64": paths under /proc/sys (ipclimits.go)
 	struct exec_settings exec;
 	int template_fd; // not in the spec: the helper's fd of the root template, or -1
-	int tty_fd;      // not in the spec: SPEC_TTY's socket to the supervisor, or -1
+	int tty_fd;      // not in the spec: the handback socket to the supervisor (SPEC_TTY, SPEC_PROXY), or -1
 };
 
 // A reader over bytes in memory; the first malformed field sets bad.
@@ -170,6 +173,7 @@ int build_root(struct spec *s);
 int start_program(struct spec *s, const int stdio[3], const int *extra);
 int prefork_program(struct spec *s, int request_fd);
 int read_request(struct spec *s, int sock, int *files, int *nfiles);
+int hand_up_proxy_listener(struct spec *s);
 
 // The embedding program's say on forking the spawner before the Go runtime
 // starts (spawner.c). Weak: a program that defines nothing gets none.
