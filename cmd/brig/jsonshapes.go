@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/jail"
 	"github.com/brig-sandbox/brig/session"
 )
@@ -26,13 +27,32 @@ type resultJSON struct {
 	PidsLimitHits   int64    `json:"pids_limit_hits"`
 	SeccompSyscall  string   `json:"seccomp_syscall,omitempty"`
 	SeccompLogged   []string `json:"seccomp_logged,omitempty"`
+	// EgressRefused: what the egress proxy refused (--net proxy).
+	EgressRefused []egressRefusalJSON `json:"egress_refused,omitempty"`
+}
+
+// egressRefusalJSON is an egress.Refusal in a resultJSON.
+type egressRefusalJSON struct {
+	Host   string `json:"host"`
+	Port   int    `json:"port,omitempty"`
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
 }
 
 func newResultJSON(r *jail.Result) resultJSON {
 	return resultJSON{ExitCode: r.ExitCode, Signal: r.Signal, Reason: string(r.Reason), PeakMemory: r.PeakMemory,
 		WallTimeMS: r.WallTime.Milliseconds(), CPUTimeMS: r.CPUTime.Milliseconds(),
 		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated, Limiter: string(r.Limiter),
-		OOMKills: r.OOMKills, PidsLimitHits: r.PidsLimitHits, SeccompSyscall: r.SeccompSyscall, SeccompLogged: r.SeccompLogged}
+		OOMKills: r.OOMKills, PidsLimitHits: r.PidsLimitHits, SeccompSyscall: r.SeccompSyscall, SeccompLogged: r.SeccompLogged,
+		EgressRefused: egressRefusalsJSON(r.EgressRefused)}
+}
+
+func egressRefusalsJSON(rs []egress.Refusal) []egressRefusalJSON {
+	var out []egressRefusalJSON
+	for _, f := range rs {
+		out = append(out, egressRefusalJSON{Host: f.Host, Port: f.Port, Reason: f.Reason, Count: f.Count})
+	}
+	return out
 }
 
 // cellJSON is one result line of `brig session --jsonl`: a session.CellResult

@@ -36,7 +36,7 @@ var allowed = map[string][]string{
 	"session":                      {"internal/supervisor", "jail"},
 	"internal/supervisor":          {"cgroup", "egress", "internal/stage", "seccomp"},
 	"internal/stage":               {"cgroup"},
-	"cmd/brig":                     {"audit", "cgroup", "jail", "seccomp", "session"},
+	"cmd/brig":                     {"audit", "cgroup", "egress", "jail", "seccomp", "session"},
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
 	"examples/python":              {"jail"},
 	"examples/shell":               {"jail"},
