@@ -360,3 +360,19 @@ func TestEgressConfig(t *testing.T) {
 		assert.Equal(t, "[]", strings.TrimSpace(out))
 	}
 }
+
+// TestEgressWithTTY: a proxy-mode jail with a pty gets both over the one
+// handback socket (the listener first, then the pty's master): the program
+// is on a terminal and fetches through its proxy.
+func TestEgressWithTTY(t *testing.T) {
+	lb := startEgressLab(t)
+	var out testenv.Buffer
+	cmd := lb.command(t.Context(), lb.config(t), python, "-c", `import os, urllib.request
+print("ISATTY", os.isatty(0) and os.isatty(1))
+print(urllib.request.urlopen("https://www.example.com/", timeout=60).read().decode().strip())`)
+	cmd.TTY = &TTY{}
+	cmd.Stdout = &out
+	require.NoError(t, cmd.Run(), out.String())
+	assert.Contains(t, out.String(), "ISATTY True")
+	assert.Contains(t, out.String(), "hello from the test internet, host www.example.com")
+}
