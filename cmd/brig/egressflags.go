@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -81,7 +82,7 @@ func printEgressRefused(r *jail.Result) {
 		if what == "" {
 			what = "a connection"
 		} else if f.Port != 0 {
-			what += ":" + strconv.Itoa(f.Port)
+			what = net.JoinHostPort(f.Host, strconv.Itoa(f.Port))
 		}
 		times := ""
 		if f.Count > 1 {

@@ -41,7 +41,7 @@ var allowed = map[string][]string{
 	"examples/python":              {"jail"},
 	"examples/shell":               {"jail"},
 	"internal/hostile":             nil,
-	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail", "session"},
+	"internal/hostile/apirun":      {"cgroup", "egress", "internal/hostile", "jail", "session"},
 	"internal/testenv":             nil,
 	"internal/testenv/netlab":      nil,
 	"internal/testenv/silentmaker": nil,
