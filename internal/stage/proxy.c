@@ -23,6 +23,9 @@
 // -1 with `failed` set.
 int hand_up_proxy_listener(struct spec *s) {
 	const char *step = "open egress listener";
+	// Only ever in the jail's own namespace: never a listener of the host's.
+	if (!(s->flags & SPEC_NEW_NET))
+		return fail(EINVAL, step, "the jail has no network namespace of its own");
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail(errno, step, "socket");
