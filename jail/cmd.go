@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/internal/supervisor"
 )
 
@@ -36,6 +37,15 @@ type Cmd struct {
 	// ResizeTTY changes the window size. Not for a Pool's jails.
 	TTY    *TTY
 	Config Config
+	// OnEgress, if set, receives every decision of the jail's egress proxy
+	// (Config.Network "proxy"): a refusal at once, an allowed connection
+	// when it ends. Called from the proxy's goroutines: it must return
+	// quickly. The audit log takes these events.
+	OnEgress func(egress.Event)
+	// EgressResolver resolves the names the egress proxy is asked for; nil
+	// means the system's resolver (of the supervisor's host: the jail has
+	// none).
+	EgressResolver egress.Resolver
 
 	// Result is set by Wait.
 	Result *Result
@@ -123,6 +133,7 @@ func (c *Cmd) Start() error {
 	inst.Path, inst.Args, inst.Env, inst.Dir = c.Path, c.Args, c.Env, c.Dir
 	inst.Stdin, inst.Stdout, inst.Stderr, inst.ExtraFiles = c.Stdin, c.Stdout, c.Stderr, c.ExtraFiles
 	inst.TTY = (*supervisor.TTY)(c.TTY)
+	inst.OnEgress, inst.EgressResolver = c.OnEgress, c.EgressResolver
 	c.inst = inst
 	if err := inst.Start(); err != nil {
 		return publicError(err)

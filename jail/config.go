@@ -1,12 +1,15 @@
 package jail
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/seccomp"
 )
 
@@ -33,6 +36,9 @@ const (
 	// JailUID and JailGID are the ids the program runs as inside the jail.
 	JailUID = 1000
 	JailGID = 1000
+	// EgressPort is the port of the egress proxy on a jail's lo (Network
+	// "proxy").
+	EgressPort = 3128
 )
 
 // defaultHostIDs is the range of host uids/gids given to jails when the
@@ -83,8 +89,19 @@ type Config struct {
 	WorkDir string
 	// Binds add host paths to the jail, read-only unless Writable.
 	Binds []Bind
-	// Network: "" or "none" gives a network namespace with only lo.
+	// Network: "" or "none" gives a network namespace with only lo;
+	// "proxy" the same namespace plus an HTTP proxy at
+	// 127.0.0.1:EgressPort of the jail's lo, served by the supervisor
+	// outside the jail, that lets through only what Egress allows
+	// (docs/egress.md). The program gets HTTP_PROXY, HTTPS_PROXY,
+	// http_proxy, https_proxy, ALL_PROXY, all_proxy, NO_PROXY and no_proxy
+	// naming it, over any of Cmd.Env's; a client that ignores them has no
+	// route out. Not for a Pool's jails.
 	Network string
+	// Egress is the policy of Network "proxy" (required there, with at
+	// least one allowed destination; an error with any other Network). It
+	// is copied at Start: a later change does not reach a running jail.
+	Egress *egress.Policy
 
 	// Limits bound memory, processes and CPU; zero fields take the defaults
 	// (DefaultMemory, DefaultPids, DefaultCPUs, no CPU-time budget).
@@ -227,8 +244,21 @@ func (c Config) withDefaults() (Config, error) {
 	switch c.Network {
 	case "", "none":
 		c.Network = "none"
+		if c.Egress != nil {
+			return c, errors.New("egress policy with network \"none\": the policy would be ignored; set Network: \"proxy\" to serve it (brig run --net proxy), or drop Egress")
+		}
+	case "proxy":
+		if c.Egress == nil || len(c.Egress.Allow) == 0 {
+			return c, errors.New("network \"proxy\" allows nothing without an egress policy that allows a destination: set Config.Egress with AllowDestination or AllowPreset (brig run --allow HOST or --allow-preset NAME)")
+		}
+		if err := c.Egress.Validate(); err != nil {
+			return c, fmt.Errorf("network \"proxy\": %w", err)
+		}
+		p := *c.Egress
+		p.Allow, p.Deny = slices.Clone(p.Allow), slices.Clone(p.Deny)
+		c.Egress = &p
 	default:
-		return c, fmt.Errorf("network %q: only \"none\" (a namespace with lo alone) is supported", c.Network)
+		return c, fmt.Errorf("network %q: want \"none\" (a namespace with lo alone) or \"proxy\" (lo and an egress proxy under Config.Egress)", c.Network)
 	}
 	if c.Limits.Memory == 0 {
 		c.Limits.Memory = DefaultMemory

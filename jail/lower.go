@@ -30,7 +30,7 @@ func (s *Supervisor) plan(cfg Config) (supervisor.Plan, error) {
 	}
 	return supervisor.Plan{
 		Timeout: full.Timeout, OutputLimit: full.OutputLimit, TmpfsSize: full.TmpfsSize, Tmpfs: full.Tmpfs,
-		Hostname: full.Hostname, WorkDir: full.WorkDir, Binds: binds, Network: full.Network,
+		Hostname: full.Hostname, WorkDir: full.WorkDir, Binds: binds, Network: full.Network, Egress: full.Egress,
 		Limits: full.Limits, Cgroups: cgroup.Options{Kind: full.Limiter, Require: full.RequireCgroups, Parent: full.CgroupParent},
 		Seccomp: full.Seccomp, SeccompVariant: full.SeccompMode.variant(), SeccompOff: full.SeccompMode == SeccompOff,
 		HostIDs: supervisor.IDRange(ids),
@@ -53,7 +53,7 @@ func (m SeccompMode) variant() seccomp.DefaultVariant {
 func resultOf(o *supervisor.Outcome, cfg Config) *Result {
 	r := &Result{Reason: ReasonExited, ExitCode: o.ExitCode, Signal: o.Signal, WallTime: o.WallTime, CPUTime: o.CPUTime,
 		PeakMemory: o.PeakMemory, Limiter: o.Limiter, StdoutTruncated: o.StdoutCut, StderrTruncated: o.StderrCut,
-		OOMKills: o.OOMKills, PidsLimitHits: o.PidsLimitHits}
+		OOMKills: o.OOMKills, PidsLimitHits: o.PidsLimitHits, EgressRefused: o.EgressRefused}
 	if cfg.SeccompMode == SeccompLog {
 		r.SeccompLogged = o.Refused
 	} else if len(o.Refused) > 0 {
@@ -111,6 +111,7 @@ func _() {
 	_ = map[bool]int{false: 0, JailUID == supervisor.JailUID: 1}
 	_ = map[bool]int{false: 0, JailGID == supervisor.JailGID: 1}
 	_ = map[bool]int{false: 0, DefaultPath == supervisor.DefaultPath: 1}
+	_ = map[bool]int{false: 0, EgressPort == supervisor.EgressPort: 1}
 	_ = map[bool]int{false: 0, string(ReasonTimeout) == string(supervisor.StopTimeout) &&
 		string(ReasonOutputLimit) == string(supervisor.StopOutputLimit) && string(ReasonCanceled) == string(supervisor.StopCanceled) &&
 		string(ReasonCPUTime) == string(supervisor.StopCPUTime) && string(ReasonSignaled) == string(supervisor.StopKilled): 1}

@@ -2,6 +2,7 @@ package jail
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,6 +54,11 @@ func (s *Supervisor) NewPool(ctx context.Context, cfg Config, size int) (*Pool, 
 	plan, err := s.plan(cfg)
 	if err != nil {
 		return nil, &SetupError{Step: "config", Err: err}
+	}
+	if plan.Egress != nil {
+		// A pooled jail is built before its program is known, and its
+		// proxy would have to outlive the pool's idle time: not yet.
+		return nil, &SetupError{Step: "config", Err: errors.New("network \"proxy\" is not for a Pool's jails: start them with jail.Command (a cold jail serves its own proxy)")}
 	}
 	rt, err := s.rt.NewPool(ctx, plan, size)
 	if err != nil {

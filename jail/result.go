@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/egress"
 )
 
 // Reason says why a run ended.
@@ -53,6 +54,10 @@ type Result struct {
 	// SeccompLogged lists the system calls the policy would have refused,
 	// under SeccompLog.
 	SeccompLogged []string
+	// EgressRefused lists the destinations the egress proxy refused
+	// (Network "proxy"), each with the reason and how often, so that a
+	// tool can tell why a download failed.
+	EgressRefused []egress.Refusal
 }
 
 // Success reports whether the program exited with status 0 on its own.

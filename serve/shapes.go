@@ -25,14 +25,28 @@ type ResultJSON struct {
 	PidsLimitHits   int64    `json:"pids_limit_hits"`
 	SeccompSyscall  string   `json:"seccomp_syscall,omitempty"`
 	SeccompLogged   []string `json:"seccomp_logged,omitempty"`
+	// EgressRefused: what the egress proxy refused (network "proxy").
+	EgressRefused []EgressRefusalJSON `json:"egress_refused,omitempty"`
+}
+
+// EgressRefusalJSON is an egress.Refusal in a ResultJSON.
+type EgressRefusalJSON struct {
+	Host   string `json:"host"`
+	Port   int    `json:"port,omitempty"`
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
 }
 
 // NewResultJSON is r in the shape of `brig run --result`.
 func NewResultJSON(r *jail.Result) ResultJSON {
-	return ResultJSON{ExitCode: r.ExitCode, Signal: r.Signal, Reason: string(r.Reason), PeakMemory: r.PeakMemory,
+	j := ResultJSON{ExitCode: r.ExitCode, Signal: r.Signal, Reason: string(r.Reason), PeakMemory: r.PeakMemory,
 		WallTimeMS: r.WallTime.Milliseconds(), CPUTimeMS: r.CPUTime.Milliseconds(),
 		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated, Limiter: string(r.Limiter),
 		OOMKills: r.OOMKills, PidsLimitHits: r.PidsLimitHits, SeccompSyscall: r.SeccompSyscall, SeccompLogged: r.SeccompLogged}
+	for _, f := range r.EgressRefused {
+		j.EgressRefused = append(j.EgressRefused, EgressRefusalJSON{Host: f.Host, Port: f.Port, Reason: f.Reason, Count: f.Count})
+	}
+	return j
 }
 
 // CellJSON is one result line of `brig session --jsonl`: a cell's result

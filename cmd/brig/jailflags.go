@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/jail"
 	"github.com/brig-sandbox/brig/seccomp"
 )
@@ -24,6 +25,10 @@ type jailFlags struct {
 	seccomp          string
 	seccompKill      bool
 	seccompLog       bool
+	// egress is the policy of --net proxy; egressFlags the egress flags
+	// given, which without --net proxy are an error.
+	egress      egress.Policy
+	egressFlags []string
 }
 
 func registerJailFlags(fs *flag.FlagSet, cfg *jail.Config, env *[]string) *jailFlags {
@@ -45,7 +50,8 @@ func registerJailFlags(fs *flag.FlagSet, cfg *jail.Config, env *[]string) *jailF
 	fs.Var(listFlag{env}, "env", "set KEY=VALUE in the jail, or pass the host's NAME through (repeatable); nothing else of the host's environment goes in")
 	fs.StringVar(&cfg.WorkDir, "workdir", "", "working directory in the jail (default /work)")
 	fs.StringVar(&cfg.Hostname, "hostname", "", "hostname in the jail (default brig)")
-	fs.StringVar(&jf.network, "net", "none", "network: none (a namespace with lo only)")
+	fs.StringVar(&jf.network, "net", "none", "network: none (a namespace with lo only) or proxy (lo and an HTTP proxy at 127.0.0.1:3128 that lets through only --allow and --allow-preset destinations; see docs/egress.md)")
+	jf.registerEgressFlags(fs)
 	fs.Var(sizeFlag{&cfg.Limits.Memory}, "memory", "memory limit (default 512M)")
 	fs.Func("pids", "maximum processes and threads (default 128)", func(s string) error {
 		v, err := strconv.ParseInt(s, 10, 64)
@@ -75,8 +81,8 @@ func registerJailFlags(fs *flag.FlagSet, cfg *jail.Config, env *[]string) *jailF
 // finish checks the flags that need more than parsing and fills in cfg.
 func (jf *jailFlags) finish() error {
 	cfg := jf.cfg
-	if jf.network != "none" {
-		return fmt.Errorf("--net %q: only none (lo alone) is supported", jf.network)
+	if err := jf.finishNetwork(); err != nil {
+		return err
 	}
 	switch k := cgroup.Kind(jf.limiter); k {
 	case cgroup.Auto, cgroup.Cgroup2, cgroup.Cgroup1, cgroup.RlimitOnly:

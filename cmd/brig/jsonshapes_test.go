@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/jail"
 	"github.com/brig-sandbox/brig/session"
 )
@@ -22,6 +23,7 @@ import (
 // The CLI's JSON is a contract with the programs that read it. These are
 // the bytes brig wrote when the shapes were still json tags on jail.Result
 // and session.CellResult; the shapes moved to cmd/brig without changing them.
+// egress_refused came later, with --net proxy (issue 21), omitted when empty.
 const (
 	goldenResultFull = `{
   "exit_code": -1,
@@ -39,6 +41,19 @@ const (
   "seccomp_logged": [
     "ptrace",
     "mount"
+  ],
+  "egress_refused": [
+    {
+      "host": "other.example.net",
+      "port": 443,
+      "reason": "not on the allow list",
+      "count": 2
+    },
+    {
+      "host": "",
+      "reason": "too many connections at once",
+      "count": 1
+    }
   ]
 }
 `
@@ -66,7 +81,9 @@ const (
 func TestResultJSONGolden(t *testing.T) {
 	full := &jail.Result{ExitCode: -1, Signal: 31, Reason: jail.ReasonSeccomp, WallTime: 1500*time.Millisecond + 999*time.Microsecond,
 		CPUTime: 250 * time.Millisecond, PeakMemory: 4096, StdoutTruncated: true, Limiter: cgroup.Cgroup1, OOMKills: 2, PidsLimitHits: 3,
-		SeccompSyscall: "unshare", SeccompLogged: []string{"ptrace", "mount"}}
+		SeccompSyscall: "unshare", SeccompLogged: []string{"ptrace", "mount"},
+		EgressRefused: []egress.Refusal{{Host: "other.example.net", Port: 443, Reason: "not on the allow list", Count: 2},
+			{Reason: "too many connections at once", Count: 1}}}
 	bare := &jail.Result{Reason: jail.ReasonExited, Limiter: cgroup.RlimitOnly}
 	for name, tc := range map[string]struct {
 		r    *jail.Result

@@ -79,6 +79,7 @@ func runMain(args []string) int {
 		if note := limitNote(r); note != "" {
 			fmt.Fprintf(os.Stderr, "brig: %s\n", note)
 		}
+		printEgressRefused(r)
 	}
 	if r.Signal != 0 {
 		return 128 + r.Signal

@@ -16,6 +16,7 @@
 //	# config: result-in-outbox                   (brig run's --result file in the outbox, below)
 //	# config: tmpfs-path=/var/a tmpfs-path=/var/b  (Config.Tmpfs, brig's --tmpfs; repeatable)
 //	# config: tty                                (the program's stdio is a pty of the jail: jail.Cmd.TTY, brig run -t)
+//	# config: allow=HOST[:PORT] allow=CIDR       (Network "proxy" allowing these: brig's --net proxy --allow; repeatable)
 //	# soak: no                                   (too slow for the soak mix)
 //
 // core-logger points kernel.core_pattern at a harmless logger (a piped
@@ -118,6 +119,10 @@ type Config struct {
 	// own devpts (jail.Cmd.TTY, brig run --tty); its output, stderr
 	// included, is judged as stdout. Not for session payloads.
 	TTY bool
+	// Allow: the jail's network is "proxy" (brig run --net proxy), its
+	// egress policy allowing these destinations (--allow, each as
+	// egress.ParseRule reads it); none means Network "none".
+	Allow []string
 }
 
 // resultName is the name of the --result file in the outbox of a payload
@@ -316,6 +321,11 @@ func (c *Config) parse(s string) error {
 			c.CoreLogger = true
 		case "tty":
 			c.TTY = true
+		case "allow":
+			if v == "" {
+				return fmt.Errorf("config %s: want allow=HOST[:PORT], an IP or a CIDR range", f)
+			}
+			c.Allow = append(c.Allow, v)
 		case "stdin":
 			c.Stdin = strings.ReplaceAll(v, `\n`, "\n")
 		case "then-bind":

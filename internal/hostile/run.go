@@ -121,6 +121,12 @@ func cliArgs(r Run) []string {
 	if cfg.TTY {
 		args = append(args, "--tty")
 	}
+	if len(cfg.Allow) > 0 {
+		args = append(args, "--net", "proxy")
+		for _, a := range cfg.Allow {
+			args = append(args, "--allow", a)
+		}
+	}
 	for _, b := range r.Binds() {
 		flag := "--ro-bind"
 		if b.Writable {

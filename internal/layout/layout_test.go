@@ -17,9 +17,11 @@ const module = "github.com/brig-sandbox/brig"
 // allowed lists, for each package of the module, the packages of the module
 // its non-test code may import. A package not listed may import none; a new
 // package is added here on purpose. The rules: cgroup, seccomp, egress, audit
-// and metrics import nothing of brig; jail, the public API, only those two and its runtime
-// internal/supervisor, which imports the C runtime internal/stage (and
-// stage only cgroup, for the rlimits it passes on); session imports jail
+// and metrics import nothing of brig; jail, the public API, only cgroup, seccomp,
+// egress (the policy of Config.Network "proxy") and its runtime
+// internal/supervisor, which imports the C runtime internal/stage and
+// egress (it serves a jail's proxy; stage only cgroup, for the rlimits it
+// passes on); session imports jail
 // and, for its file API's view of a running jail, internal/supervisor;
 // programs import the public packages, never the runtime nor the test
 // support (internal/testenv, its silentmaker); the corpus runner
@@ -31,18 +33,18 @@ var allowed = map[string][]string{
 	"egress":                       nil,
 	"metrics":                      nil,
 	"seccomp":                      nil,
-	"jail":                         {"cgroup", "internal/supervisor", "seccomp"},
+	"jail":                         {"cgroup", "egress", "internal/supervisor", "seccomp"},
 	"session":                      {"internal/supervisor", "jail"},
-	"internal/supervisor":          {"cgroup", "internal/stage", "seccomp"},
+	"internal/supervisor":          {"cgroup", "egress", "internal/stage", "seccomp"},
 	"internal/stage":               {"cgroup"},
-	"cmd/brig":                     {"audit", "cgroup", "jail", "seccomp", "serve", "session"},
+	"cmd/brig":                     {"audit", "cgroup", "egress", "jail", "seccomp", "serve", "session"},
 	"serve":                        {"cgroup", "jail", "session"},
 	"serve/client":                 nil,
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
 	"examples/python":              {"jail"},
 	"examples/shell":               {"jail"},
 	"internal/hostile":             nil,
-	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail", "session"},
+	"internal/hostile/apirun":      {"cgroup", "egress", "internal/hostile", "jail", "session"},
 	"internal/testenv":             nil,
 	"internal/testenv/netlab":      nil,
 	"internal/testenv/silentmaker": nil,

@@ -94,7 +94,7 @@ static int take_spec(struct spec *s, int *request_fd) {
 	if (s->flags & SPEC_TEMPLATE)
 		s->template_fd = HELPER_EXTRA_FD + nextra + (*request_fd >= 0);
 	int last_fd = HELPER_EXTRA_FD + nextra + (*request_fd >= 0) + (s->template_fd >= 0);
-	if (s->flags & SPEC_TTY)
+	if (s->flags & (SPEC_TTY | SPEC_PROXY))
 		s->tty_fd = last_fd++;
 	for (int fd = HELPER_EXTRA_FD; fd < last_fd; fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);

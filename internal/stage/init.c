@@ -22,6 +22,7 @@
 #include "mount.h"
 #include "net.h"
 #include "pid.h"
+#include "proxy.h"
 #include "signals.h"
 #include "tty.h"
 #include "user.h"
@@ -74,7 +75,7 @@ static int set_hostname(const struct spec *s) {
 __attribute__((noreturn)) static void run_program(struct spec *s, int request_fd) {
 	int stdio[3] = {0, 1, 2};
 	int tty = -1;
-	if (s->tty_fd >= 0) {
+	if (s->flags & SPEC_TTY) {
 		if ((tty = tty_open(s)) < 0)
 			die();
 		stdio[0] = stdio[1] = stdio[2] = tty;
@@ -133,6 +134,8 @@ void run_init(struct spec *s, char **argv, int ready_fd, int request_fd, int joi
 	if (ipc_limit(s) < 0 || user_set_loginuid() < 0 || mount_build_root(s) < 0 || set_hostname(s) < 0)
 		die();
 	if (new_net && net_join(&net) < 0)
+		die();
+	if ((s->flags & SPEC_PROXY) && proxy_hand_up_listener(s) < 0)
 		die();
 	if (join_fd >= 0 && cgroup_join(join_fd) < 0)
 		die();

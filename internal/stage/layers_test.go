@@ -22,7 +22,7 @@ var cLayers = map[string]int{
 	"base":    1, // failures, events, fd reads
 	"wire":    2, // the spec and request readers
 	// The isolation concerns, each with a parent- and a child-side entry.
-	"user": 3, "cgroup": 3, "mount": 3, "net": 3, "ipc": 3, "tty": 3,
+	"user": 3, "cgroup": 3, "mount": 3, "net": 3, "ipc": 3, "tty": 3, "proxy": 3,
 	"pid": 3, "signals": 3, "rlimit": 3, "caps": 3, "seccomp": 3,
 	// The stages: recipes that call the concerns in order.
 	"execstage": 4,

@@ -45,6 +45,9 @@
 #define SPEC_JOIN_LATER 16u // cgroup v1 tasks files come on the control pipe; init joins itself
 #define SPEC_TEMPLATE 32u   // the root template's fd follows the extra files (roottemplate.go)
 #define SPEC_TTY 128u // the program gets a pty of the jail's devpts; its socket follows the template's fd (tty.c's tty_open)
+#define SPEC_PROXY 256u // init hands up a listener at 127.0.0.1:EGRESS_PORT of the jail's network (proxy.c)
+#define EGRESS_PORT 3128 // the egress proxy's port on the jail's lo
+#define HANDBACK_PROXY 'P' // the handback socket's message carrying the egress listener (the pty's master: 0)
 #define MAX_JOIN 8          // cgroup v1 hierarchies a JoinLater jail joins, at most
 #define MAX_JOIN_LEN (64u << 10) // bytes of CONTROL_JOIN's list, at most
 
@@ -116,7 +119,7 @@ struct spec {
 	char **ipc_sysctls; // "kernel/msgmni=64": paths under /proc/sys (ipclimits.go)
 	struct exec_settings exec;
 	int template_fd; // not in the spec: the helper's fd of the root template, or -1
-	int tty_fd;      // not in the spec: SPEC_TTY's socket to the supervisor, or -1
+	int tty_fd;      // not in the spec: the handback socket to the supervisor (SPEC_TTY, SPEC_PROXY), or -1
 };
 
 // A reader over bytes in memory; the first malformed field sets bad.

@@ -68,6 +68,11 @@ const (
 	JailUID     = C.JAIL_UID
 	JailGID     = C.JAIL_GID
 	DefaultPath = C.DEFAULT_PATH
+	// EgressPort is the egress proxy's port on a jail's lo (proxy.c).
+	EgressPort = C.EGRESS_PORT
+	// HandbackProxy is the byte of the handback socket's message that
+	// carries the egress listener (proxy.c); the pty's master comes with 0.
+	HandbackProxy = C.HANDBACK_PROXY
 )
 
 // The fds of the helper and the spawner are laid out by the order of their
@@ -115,6 +120,10 @@ type Spec struct {
 	Pooled bool
 	// TTY: the program gets a pty of the jail's own devpts (tty.go).
 	TTY bool
+	// Proxy: init makes a listener at 127.0.0.1:EgressPort in the jail's
+	// network namespace and hands it up on the handback socket (egress.go,
+	// proxy.c); needs NewNet.
+	Proxy bool
 	// Prefork (pooled only): the program's process is started ahead, drops
 	// its privileges, loads seccomp, reports "ready" itself and then reads
 	// the request. Only with the default policy, which allows what reading
@@ -188,7 +197,8 @@ const (
 	specPrefork    = C.SPEC_PREFORK
 	specJoinLater  = C.SPEC_JOIN_LATER
 	specTemplate   = C.SPEC_TEMPLATE
-	specTTY        = C.SPEC_TTY // a tty socket follows the template's fd (tty.go)
+	specTTY        = C.SPEC_TTY   // the handback socket follows the template's fd (tty.go)
+	specProxy      = C.SPEC_PROXY // the handback socket carries the egress listener up (egress.go)
 
 	mountWritable = C.MOUNT_WRITABLE
 	mountOptional = C.MOUNT_OPTIONAL
@@ -246,7 +256,7 @@ func (s *Spec) Encode() []byte {
 	var e Encoder
 	e.WriteString(specMagic)
 	e.U32(boolFlag(s.NewNet, specNewNet) | boolFlag(s.Pooled, specPooled) | boolFlag(s.IDs.Privileged, specPrivileged) | boolFlag(s.Prefork, specPrefork) | boolFlag(s.JoinLater, specJoinLater) | boolFlag(s.Template, specTemplate) |
-		boolFlag(s.TTY, specTTY))
+		boolFlag(s.TTY, specTTY) | boolFlag(s.Proxy, specProxy))
 	e.U32(s.IDs.Init)
 	e.U32(s.IDs.Jail)
 	e.U32(s.IDs.GID)

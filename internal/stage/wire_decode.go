@@ -38,6 +38,7 @@ func decodeSpec(b []byte) (*Spec, bool) {
 		NewNet:     flags&specNewNet != 0,
 		Pooled:     flags&specPooled != 0,
 		TTY:        flags&specTTY != 0,
+		Proxy:      flags&specProxy != 0,
 		Prefork:    flags&specPrefork != 0,
 		JoinLater:  flags&specJoinLater != 0,
 		CgroupDir:  C.GoString(cs.cgroup_dir),

@@ -34,8 +34,8 @@ package stage
 // write end, CONTROL_FD the control pipe's read end, then from
 // HELPER_EXTRA_FD: a pooled jail's request socket (message 7) or the
 // caller's extra files (nextra of the exec settings, at most MAX_EXTRA),
-// then the root template's fd when SPEC_TEMPLATE, then the tty socket
-// when SPEC_TTY (message 8). wire.go does not compile unless the fd
+// then the root template's fd when SPEC_TEMPLATE, then the handback socket
+// when SPEC_TTY or SPEC_PROXY (message 8). wire.go does not compile unless the fd
 // numbers match the order Go passes them in.
 //
 // 4. Spec. Supervisor → helper on SPEC_FD, read to EOF (wire.go's
@@ -44,7 +44,7 @@ package stage
 //
 //	SPEC_MAGIC (its bytes, no length)
 //	u32 flags        SPEC_NEW_NET, SPEC_POOLED, SPEC_PRIVILEGED, SPEC_PREFORK,
-//	                 SPEC_JOIN_LATER, SPEC_TEMPLATE, SPEC_TTY
+//	                 SPEC_JOIN_LATER, SPEC_TEMPLATE, SPEC_TTY, SPEC_PROXY
 //	u32 init_id, u32 jail_id, u32 gid   host ids (ids.go)
 //	str path, strs args, strs env       empty for a pooled jail (message 7 brings them)
 //	str dir, str hostname
@@ -107,10 +107,22 @@ package stage
 // strs args, strs env. When: once, when a ready pooled jail is taken; the
 // jail closes the socket once it has read it.
 //
-// 8. TTY socket. SOCK_SEQPACKET, the helper's last fd when SPEC_TTY
-// (tty.go, init.c's open_tty): supervisor → init, u16 rows and u16 cols,
-// written before the helper starts; init → supervisor, one byte carrying
-// the pty's master as SCM_RIGHTS, before the program starts.
+// 8. Handback socket. SOCK_SEQPACKET, the helper's last fd when SPEC_TTY
+// or SPEC_PROXY; the one channel that carries fds up from init before the
+// program exists (struct spec's tty_fd). In order:
+//
+//   - SPEC_PROXY (egress.go, proxy.c's hand_up_proxy_listener): init →
+//     supervisor, one byte HANDBACK_PROXY ('P') carrying as SCM_RIGHTS a
+//     TCP listener bound to 127.0.0.1:EGRESS_PORT in the jail's network
+//     namespace (no SO_REUSEPORT), sent once init has entered that
+//     namespace, before the tty's message and before the program starts.
+//   - SPEC_TTY (tty.go, init.c's open_tty): supervisor → init, u16 rows
+//     and u16 cols, written before the helper starts; init → supervisor,
+//     one byte (0) carrying the pty's master as SCM_RIGHTS, before the
+//     program starts.
+//
+// Init closes the socket after its last message. The port is a constant,
+// not a spec field: each jail has its own lo.
 //
 // # Among the stages (C only)
 //

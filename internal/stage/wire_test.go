@@ -63,6 +63,8 @@ func TestSpecRoundTrip(t *testing.T) {
 		"JoinLater":  func(s *Spec) { s.JoinLater = true },
 		"Template":   func(s *Spec) { s.Template = true },
 		"TTY":        func(s *Spec) { s.TTY = true },
+		"Proxy":      func(s *Spec) { s.Proxy = true },
+		"TTY+Proxy":  func(s *Spec) { s.TTY, s.Proxy = true, true },
 	} {
 		s := base
 		set(&s)

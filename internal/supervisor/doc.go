@@ -59,4 +59,16 @@
 // controlling terminal of the program's session. The supervisor copies
 // between the master and Stdin/Stdout under OutputLimit, and ResizeTTY
 // sets its window size. TIOCSTI and TIOCLINUX stay refused on it.
+//
+// # Egress
+//
+// A jail of Network "proxy" (egress.go) has lo alone, as every jail, and
+// an HTTP proxy reached at 127.0.0.1:3128 of that lo. Its listener is made
+// by init in the jail's network namespace before the program exists (no
+// SO_REUSEPORT: the program cannot take the port) and handed up on the
+// same socket as a pty's master (the handback socket); the supervisor
+// serves egress.Proxy on it under the Plan's policy, in its own process
+// and network namespace, and closes it in Wait once the jail has ended,
+// keeping what it refused for the Outcome. No setns, so an unprivileged
+// supervisor needs nothing more.
 package supervisor

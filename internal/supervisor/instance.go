@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/internal/stage"
 	"github.com/brig-sandbox/brig/seccomp"
 	"golang.org/x/sys/unix"
@@ -35,6 +36,11 @@ type Instance struct {
 	Stderr     io.Writer
 	ExtraFiles []*os.File
 	TTY        *TTY
+	// OnEgress receives every decision of the jail's egress proxy (Plan's
+	// Egress), from the proxy's goroutines; EgressResolver resolves its
+	// destinations (nil: the system's).
+	OnEgress       func(egress.Event)
+	EgressResolver egress.Resolver
 
 	// Outcome is set by Wait.
 	Outcome *Outcome
@@ -61,7 +67,10 @@ type Instance struct {
 	exitEv, doneEv       *stage.Event
 	pool                 *Pool    // set by Pool.Instance
 	request              *os.File // a pooled jail's request socket (pool.go)
-	ttySock              *os.File // TTY: the socket init sends the pty's master on (tty.go)
+	ttySock              *os.File // TTY or egress: the handback socket init sends the pty's master and the egress listener on (tty.go, egress.go)
+	egress               *egress.Proxy
+	egressDone           chan struct{} // closed when the proxy's Serve has returned
+	egressRefused        []egress.Refusal
 	// ttyMaster is the pty's master once Start has it; atomic, since
 	// ResizeTTY may be called (on a SIGWINCH) while Start runs.
 	ttyMaster atomic.Pointer[os.File]
@@ -164,6 +173,11 @@ func (c *Instance) awaitStart() error {
 			started = true
 		}
 		if started && c.initPid != 0 {
+			if c.cfg.Egress != nil {
+				if err := c.startEgress(); err != nil {
+					return err
+				}
+			}
 			if c.TTY != nil {
 				if err := c.startTTY(); err != nil {
 					return err
@@ -227,6 +241,9 @@ func (c *Instance) buildSpec(cold bool) (*stage.Spec, error) {
 	dir := c.workDir()
 	env := []string{"PATH=" + DefaultPath, "HOME=" + c.cfg.WorkDir, "LANG=C.UTF-8"}
 	env = append(env, c.Env...)
+	if c.cfg.Egress != nil {
+		env = withEgressVars(env)
+	}
 	s := &stage.Spec{
 		Path: c.Path, Args: c.Args, Env: env, Dir: dir,
 		Hostname:   c.cfg.Hostname,
@@ -236,6 +253,7 @@ func (c *Instance) buildSpec(cold bool) (*stage.Spec, error) {
 		TmpfsSize:  c.cfg.TmpfsSize,
 		NewNet:     true,
 		TTY:        c.TTY != nil,
+		Proxy:      c.cfg.Egress != nil,
 		JoinLater:  joinLater,
 		IPCSysctls: ipcSysctls(c.cfg.Limits.Memory),
 		Exec:       stage.ExecSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
@@ -472,6 +490,11 @@ func (c *Instance) launchHelper() (*os.File, error) {
 			c.template.release() // the helper has its own fd now, or failed
 			c.template = nil
 		}()
+	}
+	if ttySock == nil && c.cfg.Egress != nil {
+		if ttySock, err = c.handbackSocket(); err != nil {
+			return fail("open egress listener", err)
+		}
 	}
 	if ttySock != nil {
 		extra = append(extra[:len(extra):len(extra)], ttySock) // last (helper.c)
@@ -712,6 +735,7 @@ func (c *Instance) Wait() error {
 	if m := c.ttyMaster.Load(); m != nil {
 		m.Close() // ends the copy into it too
 	}
+	c.closeEgress()
 	wall := time.Since(c.start)
 	close(c.done)
 	if c.stopTimer != nil {
@@ -766,6 +790,7 @@ func (c *Instance) outcome(wall time.Duration) *Outcome {
 	for _, rec := range logged {
 		r.Refused = append(r.Refused, rec.Syscall)
 	}
+	r.EgressRefused = c.egressRefused
 	return r
 }
 
@@ -801,6 +826,7 @@ func (c *Instance) cleanup() {
 	if c.request != nil {
 		c.request.Close()
 	}
+	c.closeEgress()
 	for _, f := range []*os.File{c.ttySock, c.ttyMaster.Load()} {
 		if f != nil {
 			f.Close()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/internal/stage"
 	"github.com/brig-sandbox/brig/seccomp"
 )
@@ -22,6 +23,9 @@ type Plan struct {
 	WorkDir     string
 	Binds       []Bind // targets set and clean
 	Network     string
+	// Egress is the policy of the jail's egress proxy (Network "proxy"),
+	// a copy of the caller's; nil for every other network.
+	Egress *egress.Policy
 
 	Limits cgroup.Limits
 	// Cgroups holds the limiter kind asked for, whether cgroups are
@@ -97,4 +101,6 @@ type Outcome struct {
 	// Refused lists the refused system calls the kernel logged (under
 	// SeccompKill and SeccompLog, and for a program killed by SIGSYS).
 	Refused []string
+	// EgressRefused lists what the jail's egress proxy refused.
+	EgressRefused []egress.Refusal
 }

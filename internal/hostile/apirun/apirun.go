@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/brig-sandbox/brig/cgroup"
+	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/internal/hostile"
 	"github.com/brig-sandbox/brig/jail"
 	"github.com/brig-sandbox/brig/session"
@@ -41,6 +42,14 @@ func (Runner) Run(ctx context.Context, r hostile.Run) (*hostile.Outcome, error) 
 	}
 	for _, b := range r.Binds() {
 		cfg.Binds = append(cfg.Binds, jail.Bind{Source: b.Source, Target: b.Target, Writable: b.Writable})
+	}
+	if len(p.Config.Allow) > 0 {
+		cfg.Network, cfg.Egress = "proxy", &egress.Policy{}
+		for _, a := range p.Config.Allow {
+			if err := cfg.Egress.AllowDestination(a); err != nil {
+				return nil, fmt.Errorf("config allow: %w", err)
+			}
+		}
 	}
 	if p.Session != "" {
 		return runSession(ctx, cfg, p), nil
