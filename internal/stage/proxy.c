@@ -41,22 +41,8 @@ int proxy_hand_up_listener(struct spec *s) {
 		rc = fail(errno, step, "bind 127.0.0.1:%d", EGRESS_PORT);
 	else if (listen(fd, 64) < 0)
 		rc = fail(errno, step, "listen");
-	if (rc == 0) {
-		char byte = HANDBACK_PROXY, oob[CMSG_SPACE(sizeof(int))];
-		memset(oob, 0, sizeof oob);
-		struct iovec iov = {&byte, 1};
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = oob, .msg_controllen = sizeof oob};
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		ssize_t n;
-		while ((n = sendmsg(s->tty_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-		}
-		if (n != 1)
-			rc = fail(errno, step, "send the listener to the supervisor");
-	}
+	if (rc == 0 && send_fd(s->tty_fd, HANDBACK_PROXY, fd) < 0)
+		rc = fail(errno, step, "send the listener to the supervisor");
 	close(fd);
 	if (!(s->flags & SPEC_TTY)) {
 		close(s->tty_fd);
