@@ -21,7 +21,7 @@
 // the fd as SCM_RIGHTS. Without SO_REUSEPORT and bound before the program
 // starts, the port is never the program's: its own bind fails with
 // EADDRINUSE. init's copy is closed here; the handback socket too unless a
-// pty's master follows on it (SPEC_TTY, init.c's open_tty). Returns 0, or
+// pty's master follows on it (SPEC_TTY, tty.c's tty_open). Returns 0, or
 // -1 with `failed` set.
 int proxy_hand_up_listener(struct spec *s) {
 	const char *step = "open egress listener";
