@@ -32,15 +32,15 @@ type Options struct {
 // Server is brig's code-execution service: an http.Handler of the API
 // under /v1 (docs/api.md), over jails of the library.
 type Server struct {
-	cfg  *Config
-	log  *slog.Logger
-	obs  Observer
-	mux  *http.ServeMux
+	cfg *Config
+	log *slog.Logger
+	obs Observer
+	mux *http.ServeMux
 	// audit is the audit log (nil with audit.path: none); metrics the
 	// metric set the /metrics listener serves.
 	audit   *audit.Log
 	metrics *metrics.Set
-	lock *os.File
+	lock    *os.File
 
 	tenants   []*tenant
 	pools     map[string]*jail.Pool
