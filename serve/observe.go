@@ -221,20 +221,24 @@ func (s *Server) auditRecord(ev Event) (audit.Record, bool) {
 // runEvent is the Event of a run or process that ended with res.
 func runEvent(action string, t *tenant, sandbox, template string, argv []string, res *jail.Result, stdout, stderr *digestWriter) Event {
 	ev := Event{Tenant: t.Name, Action: action, Sandbox: sandbox, Template: template, Status: http.StatusOK, Command: argv}
-	if res != nil {
-		ev.Reason, ev.ExitCode, ev.Signal, ev.WallTime, ev.CPUTime, ev.PeakMemory = string(res.Reason), res.ExitCode, res.Signal, res.WallTime, res.CPUTime, res.PeakMemory
-		ev.SeccompSyscall, ev.Limiter = res.SeccompSyscall, string(res.Limiter)
-		if res.OOMKills > 0 || res.Reason == jail.ReasonOOM {
-			ev.LimitsHit = append(ev.LimitsHit, "oom_kill")
-		}
-		if res.PidsLimitHits > 0 {
-			ev.LimitsHit = append(ev.LimitsHit, "pids")
-		}
-		if res.StdoutTruncated || res.StderrTruncated {
-			ev.LimitsHit = append(ev.LimitsHit, "output_limit")
-		}
-		ev.Stdout, ev.Stderr = stdout.digest(res.StdoutTruncated), stderr.digest(res.StderrTruncated)
+	if res == nil {
+		// A streamed answer whose jail could not be set up: the stream
+		// said so; the record says so too, and no execution is counted.
+		ev.Code = "jail_failed"
+		return ev
 	}
+	ev.Reason, ev.ExitCode, ev.Signal, ev.WallTime, ev.CPUTime, ev.PeakMemory = string(res.Reason), res.ExitCode, res.Signal, res.WallTime, res.CPUTime, res.PeakMemory
+	ev.SeccompSyscall, ev.Limiter = res.SeccompSyscall, string(res.Limiter)
+	if res.OOMKills > 0 || res.Reason == jail.ReasonOOM {
+		ev.LimitsHit = append(ev.LimitsHit, "oom_kill")
+	}
+	if res.PidsLimitHits > 0 {
+		ev.LimitsHit = append(ev.LimitsHit, "pids")
+	}
+	if res.StdoutTruncated || res.StderrTruncated {
+		ev.LimitsHit = append(ev.LimitsHit, "output_limit")
+	}
+	ev.Stdout, ev.Stderr = stdout.digest(res.StdoutTruncated), stderr.digest(res.StderrTruncated)
 	return ev
 }
 

@@ -161,14 +161,16 @@ func (s *Server) startProcess(req *http.Request, sb *sandbox, cfg jail.Config, a
 		p.result = p.cmd.Result
 		p.closeStdin()
 		p.log.end()
+		// The record before the execution's slot is given back: a Close
+		// waits for the slots, and closes the audit log after.
+		ev := runEvent("process", sb.tenant, sb.id, sb.template.Name, argv, p.result, stdoutSum, stderrSum)
+		ev.Process, ev.RequestID, ev.Remote = p.id, reqID, remote
+		s.observe(nil, ev)
 		close(p.done)
 		done()
 		if release != nil {
 			release()
 		}
-		ev := runEvent("process", sb.tenant, sb.id, sb.template.Name, argv, p.result, stdoutSum, stderrSum)
-		ev.Process, ev.RequestID, ev.Remote = p.id, reqID, remote
-		s.observe(nil, ev)
 	}()
 	return p, nil
 }
