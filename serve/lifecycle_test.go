@@ -37,6 +37,11 @@ func TestIdleTimeoutAndMaxLifetime(t *testing.T) {
 	}
 	assert.Equal(t, 404, ts.as(t, "GET", "/v1/sandboxes/"+idle, nil).status, "idle sandbox deleted")
 	assert.Equal(t, 404, ts.as(t, "GET", "/v1/sandboxes/"+busy, nil).status, "sandbox past its max lifetime deleted")
+	// The expiry's event follows the sandbox's removal (after its jails
+	// are killed and its workspace unmounted), a moment after its 404.
+	for time.Now().Before(deadline) && len(ts.events.find("sandbox.expire")) < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
 	assert.Len(t, ts.events.find("sandbox.expire"), 2)
 	waitNoJails(t)
 	entries, err := os.ReadDir(workspacesDir(ts.stateDir))
