@@ -277,6 +277,8 @@ func TestAuditDiskFullWarn(t *testing.T) {
 	a := ts.as(t, "POST", "/v1/runs", map[string]any{"command": []string{"/bin/echo", "went on"}})
 	require.Equal(t, 200, a.status, "%s", a.body)
 	assert.Contains(t, string(a.body), "went on")
+	m := ts.do(t, ts.tcp, httpServe(t, ts.srv.MetricsHandler()), "GET", "/metrics", "", nil)
+	assert.Contains(t, string(m.body), "brig_audit_write_failures_total 1", "the record that failed is counted, for the alert")
 	require.NoError(t, os.Remove(filepath.Join(dir, "filler")))
 	ts.srv.Close()
 	_, err := audit.Verify(logPath)

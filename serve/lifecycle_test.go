@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/audit"
 	"github.com/brig-sandbox/brig/internal/hostile"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
@@ -43,6 +44,13 @@ func TestIdleTimeoutAndMaxLifetime(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	assert.Len(t, ts.events.find("sandbox.expire"), 2)
+	// The audit log says which limit ended each.
+	var whys []string
+	for _, r := range ofKind(auditRecords(t, filepath.Join(ts.stateDir, DefaultAuditFile)), audit.KindSandboxDelete) {
+		assert.Equal(t, "alice", r.Tenant)
+		whys = append(whys, r.Sandbox+" "+r.Detail)
+	}
+	assert.ElementsMatch(t, []string{idle + " idle_timeout", busy + " max_lifetime"}, whys)
 	waitNoJails(t)
 	entries, err := os.ReadDir(workspacesDir(ts.stateDir))
 	require.NoError(t, err)
