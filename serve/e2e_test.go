@@ -281,10 +281,13 @@ func TestOOMAlertEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	port := freeLoopbackPort(t)
 	metricsToken, metricsSum := NewToken()
+	cleanToken, cleanSum := NewToken()
 	config := `
 state_dir: %s
 listen: [unix:%s]
-tenants: [{name: bomber, token_sha256: %s, quotas: {requests_per_second: 1000, burst: 1000, concurrent: 2}}]
+tenants:
+  - {name: bomber, token_sha256: %s, quotas: {requests_per_second: 1000, burst: 1000, concurrent: 2}}
+  - {name: clean, token_sha256: ` + cleanSum + `, quotas: {requests_per_second: 1000, burst: 1000, concurrent: 2}}
 templates:
   default: {memory: 128M, timeout: 10s}
   small: {memory: 32M, timeout: 10s, pool: 2}
@@ -305,14 +308,19 @@ templates:
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		reasons := map[string]int{}
-		for range 2 {
+		// Two of the bomber's clients, and one of a tenant whose code
+		// exits cleanly on the same template.
+		for i := range 3 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				body := `{"language": "python", "template": "small", "code": "a = []\nwhile True:\n    a.append(b'x' * (4 << 20))"}`
+				body, token := `{"language": "python", "template": "small", "code": "a = []\nwhile True:\n    a.append(b'x' * (4 << 20))"}`, srv.token
+				if i == 2 {
+					body, token = `{"language": "python", "template": "small", "code": "print(1)"}`, cleanToken
+				}
 				for ctx.Err() == nil {
 					req, _ := http.NewRequestWithContext(ctx, "POST", "http://brig/v1/runs", strings.NewReader(body))
-					req.Header.Set("Authorization", "Bearer "+srv.token)
+					req.Header.Set("Authorization", "Bearer "+token)
 					resp, err := srv.client.Do(req)
 					if err != nil {
 						continue
@@ -321,9 +329,12 @@ templates:
 					_, _ = b.ReadFrom(resp.Body)
 					resp.Body.Close()
 					mu.Lock()
-					if strings.Contains(b.String(), `"reason":"oom"`) {
+					switch {
+					case strings.Contains(b.String(), `"reason":"oom"`):
 						reasons["oom"]++
-					} else {
+					case strings.Contains(b.String(), `"reason":"exited"`):
+						reasons["exited"]++
+					default:
 						reasons[b.String()]++
 					}
 					mu.Unlock()
@@ -335,7 +346,13 @@ templates:
 		assert.Contains(t, []string{"pending", "firing"}, a.State)
 		mu.Lock()
 		assert.Positive(t, reasons["oom"], "the bombs were OOM-killed: %v", reasons)
+		assert.Positive(t, reasons["exited"], "the clean tenant's runs exited: %v", reasons)
 		mu.Unlock()
+		alerts, err := prom.Alerts(context.Background())
+		require.NoError(t, err)
+		for _, a := range alerts {
+			assert.NotEqual(t, "clean", a.Labels["tenant"], "alert %s for the tenant whose code exits", a.Labels["alertname"])
+		}
 	})
 	srv.stop(t)
 	if promPid != 0 {
