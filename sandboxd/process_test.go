@@ -151,7 +151,6 @@ func TestStartStreamsInOrder(t *testing.T) {
 	requireCode(t, err, codes.InvalidArgument)
 }
 
-
 func TestWriteStdinAndEOF(t *testing.T) {
 	ts := startServer(t, Options{})
 	ctx := context.Background()
@@ -381,4 +380,6 @@ func waitGone(t testing.TB, ts *testServer, id int32) {
 func fileOwner(fi os.FileInfo) uint32 { return fi.Sys().(*syscall.Stat_t).Uid }
 
 // testTimeoutConfig is a template whose jails time out soon.
-func testTimeoutConfig() jail.Config { return jail.Config{Timeout: testenv.Scaled(500 * time.Millisecond)} }
+func testTimeoutConfig() jail.Config {
+	return jail.Config{Timeout: testenv.Scaled(500 * time.Millisecond)}
+}

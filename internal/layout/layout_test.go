@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"cmd/brig":                     {"cgroup", "jail", "seccomp"},
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
 	"examples/python":              {"jail"},
+	"sandboxd":                     {"jail"},
 	"examples/shell":               {"jail"},
 	"internal/hostile":             nil,
 	"internal/hostile/apirun":      {"cgroup", "internal/hostile", "jail"},
