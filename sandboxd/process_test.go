@@ -190,16 +190,20 @@ got = []
 signal.signal(signal.SIGINT, lambda s, f: got.append(s))
 pid = os.fork()
 if pid == 0:
+    print("child ready", flush=True)
     while not got: time.sleep(0.01)
     print("child got", got[0], flush=True); os._exit(0)
-print("ready", flush=True)
+print("\nready", flush=True)
 while not got: time.sleep(0.01)
 os.waitpid(pid, 0)
 print("parent got", got[0], flush=True)
 sys.exit(5)
 `
 	s := ts.start(t, ctx, &processv1.StartRequest{Config: cfg(python, "-c", prog)})
-	s.until("ready\n")
+	// Both must be past the fork: a child's own after-fork set-up in
+	// Python drops a signal that arrives before it.
+	s.until("child ready\n")
+	s.until("\nready\n")
 	_, err := ts.client.SendSignal(ctx, &processv1.SendSignalRequest{ProcessId: s.id, Signal: processv1.Signal_SIGNAL_SIGINT})
 	require.NoError(t, err)
 	r := s.wait()

@@ -152,7 +152,7 @@ func (w *workspace) mkdirs(rel string) error {
 	}
 	parts := strings.Split(rel, "/")
 	for i := range parts {
-		parent, err := w.openDir(path.Join(parts[:i]...))
+		parent, err := w.openDir(path.Join(append([]string{"."}, parts[:i]...)...))
 		if err != nil {
 			return err
 		}
