@@ -84,6 +84,7 @@ func (s *Server) jailCommand(ctx context.Context, pc *processv1.ProcessConfig) (
 		return nil, status.Errorf(codes.InvalidArgument, "config: command and env_vars take %d bytes, at most %d", size, maxArgBytes)
 	}
 	slices.Sort(env) // the map's order is random; the jail's environment is not
+	env = append(append([]string(nil), s.env...), env...)
 	dir, err := s.workDir(pc.GetCwd())
 	if err != nil {
 		return nil, err

@@ -40,6 +40,9 @@ type Options struct {
 	// seccomp). The workspace bind is added to its Binds and its WorkDir
 	// is /workspace; a bind of its own at /workspace is refused.
 	Config jail.Config
+	// Env is KEY=VALUE pairs every process gets, before (and overridden
+	// by) the request's env_vars.
+	Env []string
 	// ShutdownGrace is how long Shutdown waits for processes after
 	// SIGTERM; 0 means DefaultShutdownGrace.
 	ShutdownGrace time.Duration
@@ -56,6 +59,7 @@ type Options struct {
 type Server struct {
 	ws             *workspace
 	jailConfig     jail.Config
+	env            []string
 	grace          time.Duration
 	metadataPrefix string
 	environ        func() []string
@@ -103,7 +107,7 @@ func New(opts Options) (*Server, error) {
 	}
 	cfg.Binds = append(append([]jail.Bind(nil), cfg.Binds...), jail.Bind{Source: dir, Target: WorkspaceMount, Writable: true, IDMap: true})
 	cfg.WorkDir = WorkspaceMount
-	s := &Server{ws: ws, jailConfig: cfg, grace: opts.ShutdownGrace, metadataPrefix: opts.MetadataPrefix,
+	s := &Server{ws: ws, jailConfig: cfg, env: append([]string(nil), opts.Env...), grace: opts.ShutdownGrace, metadataPrefix: opts.MetadataPrefix,
 		environ: opts.Environ, started: time.Now(), serveErr: make(chan error, 2)}
 	if s.grace <= 0 {
 		s.grace = DefaultShutdownGrace

@@ -44,6 +44,8 @@ func main() {
 		os.Exit(checkMain(os.Args[2:]))
 	case "session":
 		os.Exit(sessionMain(os.Args[2:]))
+	case "sandboxd": // hidden: becomes `brig serve --sandboxd` (sandboxd.go)
+		os.Exit(sandboxdMain(os.Args[2:]))
 	case "version", "--version":
 		fmt.Print(versionText())
 	case "help", "-h", "--help":

@@ -25,7 +25,7 @@ var allowed = map[string][]string{
 	"cgroup":                       nil,
 	"seccomp":                      nil,
 	"jail":                         {"cgroup", "seccomp"},
-	"cmd/brig":                     {"cgroup", "jail", "seccomp"},
+	"cmd/brig":                     {"cgroup", "jail", "sandboxd", "seccomp"},
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
 	"examples/python":              {"jail"},
 	"sandboxd":                     {"jail"},
