@@ -55,7 +55,7 @@ vet: deps
 unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
-# The packages that run goroutines: the supervisor side of jail, cgroup.
+# The packages that run goroutines: the supervisor side of jail, cgroup, sandboxd.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -63,7 +63,7 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
-	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./cgroup/
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./cgroup/ ./sandboxd/
 
 vm-test: deps
 	bash vm/setup.sh
@@ -78,7 +78,7 @@ examples-test: build
 
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
 # OCI seccomp profiles, the session's cell-stream splitter and the JSONL
-# requests and their line reader. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
+# requests and their line reader, the sandboxd REST path and query. A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
 # coordinator can fail a target with a bare "context deadline exceeded" at the
@@ -94,6 +94,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOCI$$' -fuzztime $$((200000 * $(FUZZSCALE)))x ./seccomp/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./jail/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFileRequest$$' -fuzztime $$((20000 * $(FUZZSCALE)))x ./sandboxd/
 
 test: vet unit race fuzz examples-test vm-test
 
