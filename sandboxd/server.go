@@ -101,6 +101,9 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("sandboxd: the template binds %s at %s, where the workspace goes; drop that bind", b.Source, WorkspaceMount)
 		}
 	}
+	if err := checkHostIDs(cfg.HostIDs); err != nil {
+		return nil, err
+	}
 	ws, err := openWorkspace(dir)
 	if err != nil {
 		return nil, err

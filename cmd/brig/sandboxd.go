@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +42,16 @@ func registerSandboxdFlags(fs *flag.FlagSet) *sandboxdFlags {
 	fs.StringVar(&f.opts.MetadataPrefix, "metadata-env-prefix", sandboxd.DefaultMetadataPrefix, "environment variables /v1/metadata serves (names that look like credentials never)")
 	fs.Var(durationFlag{&f.opts.Config.Timeout}, "timeout", "wall-clock limit of each process (Go duration; default 30s)")
 	fs.Var(sizeFlag{&f.opts.Config.OutputLimit}, "output-limit", "cap on each process's stdout and stderr each (default 16M; Execute: 1M)")
+	fs.Func("host-ids", "FIRST:COUNT, the host uids and gids the jails take two at a time (default 1500000000:65536; in a pod with hostUsers: false, a range inside its 0-65535, e.g. 2000:63000)", func(s string) error {
+		first, count, ok := strings.Cut(s, ":")
+		a, err1 := strconv.ParseUint(first, 10, 32)
+		b, err2 := strconv.ParseUint(count, 10, 32)
+		if !ok || err1 != nil || err2 != nil || a == 0 || b < 2 || a+b > 1<<32-1 {
+			return fmt.Errorf("%q: want FIRST:COUNT, FIRST above 0 (never root), COUNT at least 2, e.g. 2000:63000", s)
+		}
+		f.opts.Config.HostIDs = jail.IDRange{First: uint32(a), Count: uint32(b)}
+		return nil
+	})
 	f.jail = registerJailFlags(fs, &f.opts.Config, &f.opts.Env)
 	return f
 }
