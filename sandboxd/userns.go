@@ -22,7 +22,7 @@ func checkHostIDs(r jail.IDRange) error {
 	if r == (jail.IDRange{}) {
 		r = jail.DefaultHostIDs
 	}
-	for _, file := range []string{"/proc/self/uid_map", "/proc/self/gid_map"} {
+	for _, file := range idMapFiles {
 		extents, err := readIDMap(file)
 		if err != nil {
 			return fmt.Errorf("sandboxd: %w", err)
@@ -42,6 +42,10 @@ func checkHostIDs(r jail.IDRange) error {
 	}
 	return nil
 }
+
+// idMapFiles are the maps of the server's user namespace (a test points
+// them elsewhere).
+var idMapFiles = []string{"/proc/self/uid_map", "/proc/self/gid_map"}
 
 // readIDMap reads a uid_map or gid_map as [first id inside, count] pairs.
 func readIDMap(file string) ([][2]uint64, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
 	"os"
 	"testing"
 
@@ -35,9 +36,16 @@ func TestSandboxdListenAddresses(t *testing.T) {
 	}
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	f := registerSandboxdFlags(fs)
-	require.NoError(t, fs.Parse([]string{"--workspace", ws, "--grpc-listen=127.0.0.1:0", "--rest-listen=127.0.0.1:0", "--memory", "256M", "--timeout", "1h"}))
+	require.NoError(t, fs.Parse([]string{"--workspace", ws, "--grpc-listen=127.0.0.1:0", "--rest-listen=127.0.0.1:0", "--memory", "256M", "--timeout", "1h", "--host-ids", "1500000000:65536"}))
+	assert.EqualValues(t, 1500000000, f.opts.Config.HostIDs.First)
 	require.NoError(t, f.jail.finish())
 	assert.EqualValues(t, 256<<20, f.opts.Config.Limits.Memory)
+	for _, bad := range []string{"0:100", "5", "2000:1", "x:y", "4294967295:2"} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		registerSandboxdFlags(fs)
+		require.Error(t, fs.Parse([]string{"--host-ids", bad}), bad)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.NoError(t, serveSandboxd(ctx, f))
