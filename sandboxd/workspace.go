@@ -53,6 +53,10 @@ func openWorkspace(dir string) (*workspace, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("sandboxd: workspace %s: %w", dir, err)
 	}
+	if euid := os.Geteuid(); euid != 0 && int(st.Uid) != euid {
+		unix.Close(fd)
+		return nil, fmt.Errorf("sandboxd: workspace %s belongs to uid %d, not to this server's uid %d: an unprivileged server's jails write as its own uid, so the workspace must be that uid's (chown %d %s)", dir, st.Uid, euid, euid, dir)
+	}
 	if st.Uid == 0 || st.Gid == 0 {
 		unix.Close(fd)
 		return nil, fmt.Errorf("sandboxd: workspace %s is owned by root (uid %d, gid %d): the jails write it through an idmapped bind as its owner, and root is never one; chown it to the user the files should belong to, e.g. chown 1000:1000 %s", dir, st.Uid, st.Gid, dir)
