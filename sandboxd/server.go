@@ -122,7 +122,13 @@ func New(opts Options) (*Server, error) {
 		s.environ = os.Environ
 	}
 	s.killCtx, s.killAll = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(MaxStdinMessage))
+	// Fixed HTTP/2 windows and a larger write buffer: with gRPC's
+	// defaults a Start stream of bulk output spends its time waiting for
+	// window updates (BenchmarkStartStream100MB). The windows bound what a
+	// connection may have in flight towards the server, so memory stays
+	// bounded.
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(MaxStdinMessage), grpc.WriteBufferSize(256<<10),
+		grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(1<<20))
 	processv1.RegisterProcessServiceServer(s.grpc, &processService{s: s})
 	s.http = &http.Server{Handler: s.restHandler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)}
