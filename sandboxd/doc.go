@@ -9,7 +9,9 @@
 // pod; here each Start or Execute gets a jail built from the server's
 // template jail.Config, with the workspace directory bound read-write at
 // /workspace (an idmapped bind: the jail's user reads and writes as the
-// workspace's owner, the same owner the REST side writes as). What the
+// workspace's owner, the same owner the REST side writes as). A server
+// that is not root (the pod's mode, docs/kubernetes.md) must own the
+// workspace itself: its jails' user is its own uid. What the
 // jail reports that the protocol has no field for (why it ended, the
 // limits it hit, wall and CPU time, peak memory, the limiter) travels in
 // the trailing metadata of the Start stream and of Execute under the key
@@ -24,9 +26,10 @@
 //     (so the reply fits gRPC's default 4 MiB message limit); the jail is
 //     stopped, reason output_limit, when a stream passes it.
 //   - WriteStdin takes what a gRPC message holds (MaxStdinMessage).
-//   - The REST side reads at most MaxPutBytes of a PUT body, serves at most
-//     MaxGetBytes of a file, lists at most MaxListEntries entries, and parses
-//     a path of at most MaxPathBytes.
+//   - The REST side reads at most MaxPutBytes of a PUT body (into a
+//     temporary file, never memory), streams a file through a fixed buffer,
+//     lists at most MaxListEntries entries, and parses a path and a query
+//     of at most MaxPathBytes each.
 //
 // Both listeners must be loopback addresses, as the protocol requires:
 // the agent code in the pod can reach them, nothing outside can.

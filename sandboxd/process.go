@@ -84,7 +84,16 @@ func (s *Server) jailCommand(ctx context.Context, pc *processv1.ProcessConfig) (
 		return nil, status.Errorf(codes.InvalidArgument, "config: command and env_vars take %d bytes, at most %d", size, maxArgBytes)
 	}
 	slices.Sort(env) // the map's order is random; the jail's environment is not
-	env = append(append([]string(nil), s.env...), env...)
+	// The server's own (--env) first, without the names the request sets:
+	// getenv takes the first of two, so the request's must be the only one.
+	var base []string
+	for _, kv := range s.env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, set := pc.GetEnvVars()[k]; !set {
+			base = append(base, kv)
+		}
+	}
+	env = append(base, env...)
 	dir, err := s.workDir(pc.GetCwd())
 	if err != nil {
 		return nil, err

@@ -142,6 +142,13 @@ func TestStartStreamsInOrder(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, workspaceOwner, fileOwner(fi), "a jail's file belongs to the workspace's owner")
 
+	// The jailed code has a network namespace of its own: the server's
+	// loopback listeners are out of its reach.
+	resp, err := ts.client.Execute(context.Background(), &processv1.ExecuteRequest{Config: cfg("/usr/bin/python3", "-c",
+		"import socket, sys\ntry:\n    socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2); print('reached')\nexcept OSError as e: print('refused', e.errno)", ts.grpcPort())})
+	require.NoError(t, err)
+	assert.Contains(t, string(resp.GetStdout()), "refused", "%s", resp.GetStderr())
+
 	// A program that is not there: NOT_FOUND, before any Init.
 	stream, err := ts.client.Start(context.Background(), &processv1.StartRequest{Config: cfg("/no/such/program")})
 	require.NoError(t, err)
@@ -386,4 +393,16 @@ func fileOwner(fi os.FileInfo) uint32 { return fi.Sys().(*syscall.Stat_t).Uid }
 // testTimeoutConfig is a template whose jails time out soon.
 func testTimeoutConfig() jail.Config {
 	return jail.Config{Timeout: testenv.Scaled(500 * time.Millisecond)}
+}
+
+// The server's --env comes first; a request's env_vars replace it by name.
+func TestEnvOfServerAndRequest(t *testing.T) {
+	ts := startServer(t, Options{Env: []string{"A=server", "B=server"}})
+	resp, err := ts.client.Execute(context.Background(), &processv1.ExecuteRequest{Config: &processv1.ProcessConfig{
+		Command: []string{"/bin/sh", "-c", `echo "$A $B"; env | grep -c '^A='`}, EnvVars: map[string]string{"A": "request"}}})
+	require.NoError(t, err)
+	assert.Equal(t, "request server\n1\n", string(resp.GetStdout()))
+	_, err = ts.client.Execute(context.Background(), &processv1.ExecuteRequest{Config: &processv1.ProcessConfig{
+		Command: []string{"/bin/true"}, EnvVars: map[string]string{"A=B": "x"}}})
+	requireCode(t, err, codes.InvalidArgument)
 }

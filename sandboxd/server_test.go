@@ -24,6 +24,7 @@ type testServer struct {
 	client    processv1.ProcessServiceClient
 	conn      *grpc.ClientConn
 	restURL   string
+	grpcAddr  string
 	workspace string
 	served    chan error
 }
@@ -58,7 +59,7 @@ func startServer(t testing.TB, opts Options) *testServer {
 	require.NoError(t, err)
 	rln, err := Listen("127.0.0.1:0")
 	require.NoError(t, err)
-	ts := &testServer{Server: s, restURL: "http://" + rln.Addr().String(), workspace: opts.Workspace, served: make(chan error, 1)}
+	ts := &testServer{Server: s, grpcAddr: gln.Addr().String(), restURL: "http://" + rln.Addr().String(), workspace: opts.Workspace, served: make(chan error, 1)}
 	go func() { ts.served <- s.Serve(gln, rln) }()
 	ts.conn, err = grpc.NewClient(gln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
@@ -153,4 +154,9 @@ func TestNewRefusesRootOwnedWorkspace(t *testing.T) {
 	ws := newTestWorkspace(t)
 	_, err = New(Options{Workspace: ws, Config: jail.Config{Binds: []jail.Bind{{Source: "/usr", Target: "/workspace"}}}})
 	require.ErrorContains(t, err, "drop that bind")
+}
+
+func (ts *testServer) grpcPort() string {
+	_, port, _ := net.SplitHostPort(ts.grpcAddr)
+	return port
 }
