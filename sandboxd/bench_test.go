@@ -15,6 +15,17 @@ import (
 // output through a cold jail to a pipe.
 
 func BenchmarkExecuteTrueGRPC(b *testing.B) {
+	ts := startServer(b, Options{WarmJails: 2})
+	req := &processv1.ExecuteRequest{Config: cfg("/bin/true")}
+	for b.Loop() {
+		if _, err := ts.client.Execute(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkExecuteTrueGRPCCold builds a jail per Execute.
+func BenchmarkExecuteTrueGRPCCold(b *testing.B) {
 	ts := startServer(b, Options{})
 	req := &processv1.ExecuteRequest{Config: cfg("/bin/true")}
 	for b.Loop() {

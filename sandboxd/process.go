@@ -57,7 +57,9 @@ type processService struct {
 // jailCommand checks a ProcessConfig and makes the jail command for it
 // (not started). The jail's context is the server's, so Shutdown ends it,
 // and the caller's, so a client that goes away kills its process.
-func (s *Server) jailCommand(ctx context.Context, pc *processv1.ProcessConfig) (*jail.Cmd, error) {
+// With warm, a command for the workspace's top directory comes from the
+// warm jails, when there are any.
+func (s *Server) jailCommand(ctx context.Context, pc *processv1.ProcessConfig, warm bool) (*jail.Cmd, error) {
 	argv := pc.GetCommand()
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, status.Error(codes.InvalidArgument, "config.command: empty; give the program and its arguments, e.g. [\"python3\", \"-c\", \"print(1)\"]")
@@ -98,9 +100,14 @@ func (s *Server) jailCommand(ctx context.Context, pc *processv1.ProcessConfig) (
 	if err != nil {
 		return nil, err
 	}
-	cmd := jail.Command(ctx, s.jailConfig, argv[0], argv[1:]...)
+	var cmd *jail.Cmd
+	if warm && s.pool != nil && dir == WorkspaceMount {
+		cmd = s.pool.Command(ctx, argv[0], argv[1:]...)
+	} else {
+		cmd = jail.Command(ctx, s.jailConfig, argv[0], argv[1:]...)
+		cmd.Dir = dir
+	}
 	cmd.Env = env
-	cmd.Dir = dir
 	return cmd, nil
 }
 
@@ -168,7 +175,7 @@ func (p *processService) Start(req *processv1.StartRequest, stream processv1.Pro
 	stopOnShutdown := context.AfterFunc(s.killCtx, cancel)
 	defer stopOnShutdown()
 
-	cmd, err := s.jailCommand(ctx, req.GetConfig())
+	cmd, err := s.jailCommand(ctx, req.GetConfig(), false)
 	if err != nil {
 		return err
 	}
@@ -261,7 +268,7 @@ func (p *processService) Execute(ctx context.Context, req *processv1.ExecuteRequ
 	defer cancel()
 	stopOnShutdown := context.AfterFunc(s.killCtx, cancel)
 	defer stopOnShutdown()
-	cmd, err := s.jailCommand(ctx, req.GetConfig())
+	cmd, err := s.jailCommand(ctx, req.GetConfig(), true)
 	if err != nil {
 		return nil, err
 	}

@@ -406,3 +406,35 @@ func TestEnvOfServerAndRequest(t *testing.T) {
 		Command: []string{"/bin/true"}, EnvVars: map[string]string{"A=B": "x"}}})
 	requireCode(t, err, codes.InvalidArgument)
 }
+
+// Execute in the workspace's top directory takes a warm jail: the same
+// answers as a cold one (environment, workspace, output cap), and the
+// pool's counters show it was used; a cwd elsewhere is built cold.
+func TestExecuteFromWarmJails(t *testing.T) {
+	requirePython(t)
+	ts := startServer(t, Options{WarmJails: 1, Env: []string{"B=server"}})
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		resp, err := ts.client.Execute(ctx, &processv1.ExecuteRequest{Config: &processv1.ProcessConfig{
+			Command: []string{"/bin/sh", "-c", `echo "$A $B $(pwd) $(id -u)"; echo x >> warm.txt`}, EnvVars: map[string]string{"A": strconv.Itoa(i)}}})
+		require.NoError(t, err)
+		assert.Equal(t, strconv.Itoa(i)+" server /workspace 1000\n", string(resp.GetStdout()), "%s", resp.GetStderr())
+	}
+	b, err := os.ReadFile(filepath.Join(ts.workspace, "warm.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "x\nx\nx\n", string(b))
+	assert.Positive(t, ts.pool.Stats().Hits, "a warm jail served an Execute")
+
+	var trailer metadata.MD
+	resp, err := ts.client.Execute(ctx, &processv1.ExecuteRequest{Config: cfg(python, "-c", "import sys; sys.stdout.write('x' * (3 << 20)); sys.stdout.flush()")}, grpc.Trailer(&trailer))
+	require.NoError(t, err)
+	assert.Len(t, resp.GetStdout(), ExecuteOutputLimit)
+	assert.Equal(t, "output_limit", trailerResult(t, trailer).Reason, "a warm jail has Execute's output cap")
+
+	_, err = ts.client.Execute(ctx, &processv1.ExecuteRequest{Config: cfg("/bin/mkdir", "sub")})
+	require.NoError(t, err)
+	sub := "sub"
+	resp, err = ts.client.Execute(ctx, &processv1.ExecuteRequest{Config: &processv1.ProcessConfig{Command: []string{"/bin/pwd"}, Cwd: &sub}})
+	require.NoError(t, err)
+	assert.Equal(t, "/workspace/sub\n", string(resp.GetStdout()))
+}

@@ -43,6 +43,12 @@ type Options struct {
 	// Env is KEY=VALUE pairs every process gets, before (and overridden
 	// by) the request's env_vars.
 	Env []string
+	// WarmJails is how many jails of the template Execute keeps built
+	// ahead (a jail.Pool; its output cap is ExecuteOutputLimit): an
+	// Execute in the workspace's top directory takes one instead of
+	// building its own. 0 means none. Start always builds its own (a pty,
+	// stdin of its own).
+	WarmJails int
 	// ShutdownGrace is how long Shutdown waits for processes after
 	// SIGTERM; 0 means DefaultShutdownGrace.
 	ShutdownGrace time.Duration
@@ -65,6 +71,7 @@ type Server struct {
 	environ        func() []string
 	started        time.Time
 
+	pool     *jail.Pool // Execute's warm jails, or nil
 	procs    processTable
 	draining atomic.Bool
 	// running counts the Start and Execute calls that hold a jail;
@@ -122,6 +129,17 @@ func New(opts Options) (*Server, error) {
 		s.environ = os.Environ
 	}
 	s.killCtx, s.killAll = context.WithCancel(context.Background())
+	if opts.WarmJails > 0 {
+		pcfg := cfg
+		if pcfg.OutputLimit <= 0 || pcfg.OutputLimit > ExecuteOutputLimit {
+			pcfg.OutputLimit = ExecuteOutputLimit
+		}
+		if s.pool, err = jail.NewPool(s.killCtx, pcfg, opts.WarmJails); err != nil {
+			s.killAll()
+			ws.close()
+			return nil, fmt.Errorf("sandboxd: warm jails: %w", err)
+		}
+	}
 	// Fixed HTTP/2 windows and a larger write buffer: with gRPC's
 	// defaults a Start stream of bulk output spends its time waiting for
 	// window updates (BenchmarkStartStream100MB). The windows bound what a
@@ -200,6 +218,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.killAll()
 		<-allDone
+		if s.pool != nil {
+			s.pool.Close()
+		}
 		// Every stream has ended, so GracefulStop returns promptly.
 		s.grpc.GracefulStop()
 		err = s.http.Shutdown(ctx)

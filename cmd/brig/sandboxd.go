@@ -42,6 +42,15 @@ func registerSandboxdFlags(fs *flag.FlagSet) *sandboxdFlags {
 	fs.StringVar(&f.opts.MetadataPrefix, "metadata-env-prefix", sandboxd.DefaultMetadataPrefix, "environment variables /v1/metadata serves (names that look like credentials never)")
 	fs.Var(durationFlag{&f.opts.Config.Timeout}, "timeout", "wall-clock limit of each process (Go duration; default 30s)")
 	fs.Var(sizeFlag{&f.opts.Config.OutputLimit}, "output-limit", "cap on each process's stdout and stderr each (default 16M; Execute: 1M)")
+	f.opts.WarmJails = 2
+	fs.Func("warm", "jails built ahead for Execute (0 to 64; default 2)", func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 64 {
+			return fmt.Errorf("%q: want a whole number from 0 to 64", s)
+		}
+		f.opts.WarmJails = n
+		return nil
+	})
 	fs.Func("host-ids", "FIRST:COUNT, the host uids and gids the jails take two at a time (default 1500000000:65536; in a pod with hostUsers: false, a range inside its 0-65535, e.g. 2000:63000)", func(s string) error {
 		first, count, ok := strings.Cut(s, ":")
 		a, err1 := strconv.ParseUint(first, 10, 32)

@@ -40,6 +40,13 @@ func TestSandboxdListenAddresses(t *testing.T) {
 	assert.EqualValues(t, 1500000000, f.opts.Config.HostIDs.First)
 	require.NoError(t, f.jail.finish())
 	assert.EqualValues(t, 256<<20, f.opts.Config.Limits.Memory)
+	assert.Equal(t, 2, f.opts.WarmJails)
+	for _, bad := range []string{"--warm=-1", "--warm=65", "--warm=x"} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		registerSandboxdFlags(fs)
+		require.Error(t, fs.Parse([]string{bad}), bad)
+	}
 	for _, bad := range []string{"0:100", "5", "2000:1", "x:y", "4294967295:2"} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
