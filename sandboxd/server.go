@@ -192,9 +192,10 @@ func (s *Server) admit() (release func(), err error) {
 }
 
 // Shutdown stops the server: /v1/health answers 503 and new processes
-// UNAVAILABLE at once; running processes get SIGTERM and the grace
-// (ShutdownGrace, or until ctx ends) to finish, then their jails are
-// killed; then both listeners close. It returns once no jail is left.
+// UNAVAILABLE at once; Start'ed processes get SIGTERM, and every running
+// process (Execute's too) the grace (ShutdownGrace, or until ctx ends) to
+// finish; then their jails are killed, the warm jails destroyed, and both
+// listeners close. It returns once no jail is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
