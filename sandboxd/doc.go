@@ -19,9 +19,11 @@
 // client that ignores trailers sees the protocol unchanged.
 //
 // Bounds, each documented where it is enforced:
-//   - Start streams output in the jail's own chunks, sent one at a time:
-//     a client that reads slowly stops the copy, the jail's pipe fills and
-//     the jailed program blocks in write(2). Nothing is queued in memory.
+//   - Start's output passes through a queue of at most 256 KiB
+//     (outputQueueBytes) between the jail's copiers and the stream; a
+//     client that reads slowly fills it, the copiers wait, the jail's pipe
+//     fills and the jailed program blocks in write(2). Adjacent chunks of
+//     one stream are merged while the client is behind.
 //   - Execute collects at most ExecuteOutputLimit bytes of each stream
 //     (so the reply fits gRPC's default 4 MiB message limit); the jail is
 //     stopped, reason output_limit, when a stream passes it.

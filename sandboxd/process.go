@@ -160,9 +160,9 @@ func startError(err error) error {
 }
 
 // Start runs a command in a fresh jail and streams Init, its output and
-// Exit. The output goes out as the jail's copier reads it, one message at
-// a time, so a slow client back-pressures the program (see the package
-// doc). The jail's Result goes in the trailer (ResultMetadataKey).
+// Exit. The output goes through a bounded queue (outputQueue), so a slow
+// client back-pressures the program (see the package doc). The jail's
+// Result goes in the trailer (ResultMetadataKey).
 func (p *processService) Start(req *processv1.StartRequest, stream processv1.ProcessService_StartServer) error {
 	s := p.s
 	release, err := s.admit()
@@ -188,15 +188,10 @@ func (p *processService) Start(req *processv1.StartRequest, stream processv1.Pro
 	defer stdinR.Close()
 	proc := &process{cmd: cmd, stdin: stdinW, finished: make(chan struct{})}
 	defer proc.closeStdin()
-	var sendMu sync.Mutex
-	send := func(m *processv1.StartResponse) error {
-		sendMu.Lock()
-		defer sendMu.Unlock()
-		return stream.Send(m)
-	}
+	out := newOutputQueue()
 	cmd.Stdin = stdinR
-	cmd.Stdout = &eventWriter{send: send, stderr: false}
-	cmd.Stderr = &eventWriter{send: send, stderr: true}
+	cmd.Stdout = &queueWriter{q: out, stderr: false}
+	cmd.Stderr = &queueWriter{q: out, stderr: true}
 	if pty := req.GetPty(); req.Pty != nil {
 		rows, cols, err := ttySize(pty.GetRows(), pty.GetCols(), true)
 		if err != nil {
@@ -206,52 +201,44 @@ func (p *processService) Start(req *processv1.StartRequest, stream processv1.Pro
 		proc.tty = true
 	}
 
-	// The Init event must go out before any output: the copiers start with
-	// the jail, so they wait for it behind sendMu.
-	sendMu.Lock()
 	if err := cmd.Start(); err != nil {
-		sendMu.Unlock()
 		return startError(err)
 	}
 	id := s.procs.add(proc)
 	defer s.procs.remove(id)
+	// Init goes out first; the output waits in the queue (bounded) until
+	// the sender starts.
 	err = stream.Send(&processv1.StartResponse{Event: &processv1.StartResponse_Init{Init: &processv1.InitEvent{ProcessId: id}}})
-	sendMu.Unlock()
+	sent := make(chan error, 1)
 	if err != nil {
 		cancel() // the client is gone: the jail goes with it
+		out.mu.Lock()
+		out.err = err // the copiers' Writes fail and stop
+		out.cond.Broadcast()
+		out.mu.Unlock()
+		sent <- err
+	} else {
+		go func() {
+			err := out.send(stream.Send)
+			if err != nil {
+				cancel() // the client is gone or the stream broke: end the jail
+			}
+			sent <- err
+		}()
 	}
 	_ = cmd.Wait()
 	close(proc.finished)
+	out.close() // the copiers are done: Wait waited for them
+	sendErr := <-sent
 	r := cmd.Result
 	stream.SetTrailer(resultMetadata(r))
 	if err != nil {
 		return status.Errorf(codes.Canceled, "send init event: %v", err)
 	}
-	if stream.Context().Err() != nil {
+	if stream.Context().Err() != nil || sendErr != nil {
 		return status.Error(codes.Canceled, "the client went away; its process was killed")
 	}
-	return send(&processv1.StartResponse{Event: &processv1.StartResponse_Exit{Exit: &processv1.ExitEvent{ExitCode: int32(r.ExitCode)}}})
-}
-
-// eventWriter sends what the jail writes as stdout or stderr events. Write
-// returns once the message is handed to gRPC's flow control; the chunk is
-// copied into the message's encoding, so the jail's buffer is free again.
-// A pointer: jail compares Stdout with Stderr, and a struct with a func
-// field cannot be compared.
-type eventWriter struct {
-	send   func(*processv1.StartResponse) error
-	stderr bool
-}
-
-func (w *eventWriter) Write(b []byte) (int, error) {
-	m := &processv1.StartResponse{Event: &processv1.StartResponse_Stdout{Stdout: b}}
-	if w.stderr {
-		m = &processv1.StartResponse{Event: &processv1.StartResponse_Stderr{Stderr: b}}
-	}
-	if err := w.send(m); err != nil {
-		return 0, err
-	}
-	return len(b), nil
+	return stream.Send(&processv1.StartResponse{Event: &processv1.StartResponse_Exit{Exit: &processv1.ExitEvent{ExitCode: int32(r.ExitCode)}}})
 }
 
 // Execute runs a command in a fresh jail to its end and returns its
