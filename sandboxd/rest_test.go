@@ -25,6 +25,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
 	processv1 "sigs.k8s.io/agent-sandbox/packages/sandboxd/spec/process/v1"
 )
 
@@ -408,7 +409,9 @@ func TestRESTHealthMetadataAndShutdown(t *testing.T) {
 	// Shutdown: health 503 at once, a running process gets SIGTERM and
 	// its grace, new work UNAVAILABLE.
 	ctx := context.Background()
-	s := ts.start(t, ctx, &processv1.StartRequest{Config: cfg("/bin/sh", "-c", `trap 'echo term; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)})
+	// The program ends when told, after its SIGTERM: until then the server
+	// is draining.
+	s := ts.start(t, ctx, &processv1.StartRequest{Config: cfg("/bin/sh", "-c", `trap 'echo term' TERM; echo ready; while [ ! -e stop ]; do sleep 0.05; done`)})
 	s.until("ready\n")
 	shut := make(chan error, 1)
 	go func() { shut <- ts.Shutdown(ctx) }()
@@ -416,6 +419,9 @@ func TestRESTHealthMetadataAndShutdown(t *testing.T) {
 	r = c.do("GET", "/health", "/health", "", "", nil)
 	require.Equal(t, 503, r.status)
 	assert.Equal(t, "UNAVAILABLE", r.errorCode(t))
+	_, err := ts.client.Execute(ctx, &processv1.ExecuteRequest{Config: cfg("/bin/true")})
+	requireCode(t, err, codes.Unavailable)
+	require.NoError(t, os.WriteFile(filepath.Join(ts.workspace, "stop"), nil, 0o644))
 	res := s.wait()
 	assert.Equal(t, "exited", res.Reason, "the program ended by itself within its grace")
 	require.NoError(t, <-shut)
