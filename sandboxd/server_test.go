@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -74,10 +75,11 @@ func startServer(t testing.TB, opts Options) *testServer {
 		// Jails mount only in their own namespaces; the host's mount
 		// table must be as it was.
 		deadline := time.Now().Add(testenv.Scaled(5 * time.Second))
-		for len(newMounts(t, mountsBefore)) > 0 && time.Now().Before(deadline) {
+		mine := filepath.Dir(opts.Workspace)
+		for len(newMounts(t, mountsBefore, mine)) > 0 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		require.Empty(t, newMounts(t, mountsBefore), "host mounts left")
+		require.Empty(t, newMounts(t, mountsBefore, mine), "host mounts left")
 		// The jail package keeps a few goroutines of its own (the spawner's
 		// reaper, the idle cgroups' timers); the server's must all be gone.
 		for runtime.NumGoroutine() > goroutinesBefore+4 && time.Now().Before(deadline) {
@@ -104,13 +106,13 @@ func mounts(t testing.TB) map[string]bool {
 	return m
 }
 
-// newMounts lists the host's mounts that were not there before. Other
-// test binaries on the machine may mount for a moment; the caller waits
-// for those to go.
-func newMounts(t testing.TB, before map[string]bool) []string {
+// newMounts lists the host's mounts under dir (the test's own temporary
+// directory) that were not there before. Other test binaries on the
+// machine mount elsewhere, and come and go on their own.
+func newMounts(t testing.TB, before map[string]bool, dir string) []string {
 	var out []string
 	for m := range mounts(t) {
-		if !before[m] {
+		if !before[m] && strings.Contains(m, " "+dir) {
 			out = append(out, m)
 		}
 	}
