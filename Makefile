@@ -38,9 +38,12 @@ test-deps: deps
 # linked brig run, A/B). osusergo,netgo: the pure-Go user and DNS lookups,
 # since glibc's need its shared NSS modules at run time. bench/compare.sh and
 # the tests (hostile.BuildCLI) build it the same way.
+# grpcnotrace: gRPC (the sandboxd mode's transport) without
+# golang.org/x/net/trace and the templates it pulls in, which brig never
+# uses: a smaller binary and less package initialisation on every brig run.
 # The commit goes into `brig version` (Go's own VCS stamp may be off: GOFLAGS).
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
-CLI_FLAGS := -tags osusergo,netgo -ldflags='-extldflags=-static -X main.builtCommit=$(COMMIT)'
+CLI_FLAGS := -tags osusergo,netgo,grpcnotrace -ldflags='-extldflags=-static -X main.builtCommit=$(COMMIT)'
 
 build: deps
 	$(GO) build $(CLI_FLAGS) -o $(BUILD)/brig ./cmd/brig
@@ -62,7 +65,8 @@ unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 # The packages that run goroutines: jail and its runtime internal/supervisor,
-# session, cgroup, the audit log, the metrics, the egress proxy, serve.
+# session, cgroup, the audit log, the metrics, the egress proxy, serve,
+# sandboxd.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -70,7 +74,7 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
-	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./internal/supervisor/ ./cgroup/ ./audit/ ./metrics/ ./egress/ ./serve/
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./internal/supervisor/ ./cgroup/ ./audit/ ./metrics/ ./egress/ ./serve/ ./sandboxd/
 
 vm-test: deps
 	bash vm/setup.sh
@@ -93,7 +97,8 @@ examples-test: build
 # OCI seccomp profiles, the session's cell-stream splitter, the JSONL
 # requests and their line reader, the audit log's verifier and line reader,
 # brig serve's config and request bodies, the egress policy's destinations,
-# the egress proxy's request reader and the metrics endpoint's token check.
+# the egress proxy's request reader, the metrics endpoint's token check and
+# the sandboxd REST path and query.
 # A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
@@ -118,6 +123,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuditLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandlerToken$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./metrics/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFileRequest$$' -fuzztime $$((20000 * $(FUZZSCALE)))x ./sandboxd/
 
 test: test-deps vet unit race fuzz examples-test clients-test vm-test
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +27,16 @@ const serveUsage = "brig serve --config FILE [--listen unix:PATH|tcp:HOST:PORT].
 // serveMain is brig serve: the HTTP service of docs/api.md until SIGTERM
 // or SIGINT, which drain it.
 func serveMain(args []string) int {
+	// --sandboxd is a mode of its own with flags of its own (sandboxd.go):
+	// one pod, one tenant, loopback only, no config file.
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--sandboxd" || a == "-sandboxd" {
+			return sandboxdMain(append(slices.Clone(args[:i]), args[i+1:]...))
+		}
+	}
 	fs := flag.NewFlagSet("brig serve", flag.ContinueOnError)
 	var configFile, tlsCert, tlsKey, logFormat string
 	var listen []string
