@@ -40,7 +40,7 @@ var allowed = map[string][]string{
 	"cmd/brig":                     {"audit", "cgroup", "egress", "jail", "seccomp", "serve", "session"},
 	"serve":                        {"cgroup", "jail", "session"},
 	"serve/client":                 nil,
-	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
+	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail", "serve", "serve/client"},
 	"examples/python":              {"jail"},
 	"examples/shell":               {"jail"},
 	"internal/hostile":             nil,
