@@ -358,6 +358,11 @@ func (cl *soakClient) setup(ctx context.Context) error {
 	return nil
 }
 
+func throttled(err error) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.Status == 429
+}
+
 // backOff waits out a 429 before the next request of this client.
 func (cl *soakClient) backOff(err error) error {
 	var e *client.Error
@@ -465,7 +470,9 @@ func (cl *soakClient) fileRoundTrip(ctx context.Context) error {
 		return cl.backOff(err)
 	}
 	var e *client.Error
-	if _, err := cl.c.ReadFile(ctx, cl.sandbox, "dir/"+name); !errors.As(err, &e) || e.Status != 404 {
+	if _, err := cl.c.ReadFile(ctx, cl.sandbox, "dir/"+name); throttled(err) {
+		return cl.backOff(err)
+	} else if !errors.As(err, &e) || e.Status != 404 {
 		return fmt.Errorf("a deleted file: want 404, got %v", err)
 	}
 	return nil
@@ -485,13 +492,15 @@ func (cl *soakClient) sandboxLifecycle(ctx context.Context) error {
 	}
 	r, err := cl.c.Execute(ctx, sb.ID, cx, "print('n' in globals())", 0, nil)
 	if err := cellWant(r, err, "ok", "False\n"); err != nil {
-		return err
+		return cl.backOff(err)
 	}
 	if err := cl.c.DeleteSandbox(ctx, sb.ID); err != nil {
-		return err
+		return cl.backOff(err)
 	}
 	var e *client.Error
-	if _, err := cl.c.Sandbox(ctx, sb.ID); !errors.As(err, &e) || e.Status != 404 {
+	if _, err := cl.c.Sandbox(ctx, sb.ID); throttled(err) {
+		return cl.backOff(err)
+	} else if !errors.As(err, &e) || e.Status != 404 {
 		return fmt.Errorf("a deleted sandbox: want 404, got %v", err)
 	}
 	return nil
