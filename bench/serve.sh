@@ -44,7 +44,7 @@ rss=$(metric "$OUT/idle.txt" BenchmarkIdleSandboxMemory rss-bytes/sandbox)
 
 echo
 echo "brig serve, $(date -u +%Y-%m-%d) on $(nproc) CPUs, commit $(git rev-parse --short=12 HEAD), N=$N, raw output in $OUT"
-printf '%-70s %s\n' \
+printf '%-86s %s\n' \
 	"print(1) in a live context, HTTP vs library Run (p50 ms; issue: <=1.5 ms, <=3x)" "$http_print vs $lib_print: $(ratio "$http_print" "$lib_print")" \
 	"sandbox + context + print(1) + delete over HTTP (p50 ms; issue: <=5 ms)" "$lifecycle" \
 	"one-shot /bin/true over HTTP vs BenchmarkWarmTrue (p50 ms; issue: <=1.5x)" "$http_true vs $warm_true: $(ratio "$http_true" "$warm_true")" \
