@@ -49,7 +49,7 @@ tenants:
     token_sha256: %s
     quotas: {requests_per_second: 20, burst: 10, concurrent: 2, sandboxes: 4, contexts: 4, workspace_bytes: 32M}
 templates:
-  default: {memory: 128M, pids: 32, timeout: 10s, output-limit: 1M, workspace-size: 4M, pool: 4}
+  default: {memory: 128M, pids: 32, timeout: 60s, output-limit: 1M, workspace-size: 4M, pool: 4}
   bomb: {memory: 64M, pids: 16, timeout: 10s, output-limit: 64K, workspace-size: 1M, pool: 2}
 `
 
@@ -545,18 +545,46 @@ func (cl *soakClient) bombTimeout(ctx context.Context) error {
 	return cl.backOff(runWant(r, err, "timeout", -1, ""))
 }
 
-// disconnectRun: a streamed run that would sleep a minute, abandoned at
-// its first output. The server must kill it (the leak check at the end
-// and the tight tenant's concurrency quota would show it did not).
+// abandonedGrace is how long an abandoned execution may take to end: far
+// less than the default template's timeout, so that only the server's
+// reaction to the disconnect ends it in time.
+const abandonedGrace = 20 * time.Second
+
+// disconnectRun: a streamed run that prints once and then sleeps in
+// silence (no failed write can end it), abandoned at its first output. Its
+// process, found on the host by a marker in its command line, must be gone
+// within abandonedGrace: the server killed it when the client left.
 func (cl *soakClient) disconnectRun(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	code := cl.pyPrelude + "brig_jailed()\nimport time\nprint('up', flush=True)\ntime.sleep(60)"
-	_, err := cl.c.Run(ctx, client.RunRequest{Language: "python", Code: client.Code(code)}, func(string, string) { cancel() })
+	marker := "soak-marker-" + cl.token()
+	code := cl.pyPrelude + "brig_jailed()\n# " + marker + "\nimport time\nprint('up', flush=True)\ntime.sleep(600)"
+	_, err := cl.c.Run(sctx, client.RunRequest{Language: "python", Code: client.Code(code)}, func(string, string) { cancel() })
 	if !errors.Is(err, context.Canceled) {
 		return cl.backOff(fmt.Errorf("want the stream cut by the client, got %w", err))
 	}
-	return nil
+	for deadline := time.Now().Add(abandonedGrace); ; time.Sleep(100 * time.Millisecond) {
+		pids := processesWith(marker)
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("an abandoned run still runs %v after the client left: pids %v", abandonedGrace, pids)
+		}
+	}
+}
+
+// processesWith lists the host's processes whose command line holds s.
+func processesWith(s string) []int {
+	var out []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range dirs {
+		if b, err := os.ReadFile(d); err == nil && bytes.Contains(b, []byte(s)) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // disconnectProcess: a streamed sandbox process that appends to a
@@ -572,7 +600,7 @@ func (cl *soakClient) disconnectProcess(ctx context.Context) error {
 		return cl.backOff(fmt.Errorf("want the stream cut by the client, got %w", err))
 	}
 	last, stable := -1, 0
-	for deadline := time.Now().Add(20 * time.Second); stable < 3; time.Sleep(300 * time.Millisecond) {
+	for deadline := time.Now().Add(abandonedGrace); stable < 3; time.Sleep(300 * time.Millisecond) {
 		data, err := cl.c.ReadFile(ctx, cl.sandbox, name)
 		if err != nil {
 			return fmt.Errorf("the heartbeat file: %w", err)
@@ -583,7 +611,7 @@ func (cl *soakClient) disconnectProcess(ctx context.Context) error {
 			last, stable = len(data), 0
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("an abandoned process still writes its heartbeat 20s after the client left (%d bytes)", len(data))
+			return fmt.Errorf("an abandoned process still writes its heartbeat %v after the client left (%d bytes)", abandonedGrace, len(data))
 		}
 	}
 	return cl.c.RemoveFile(ctx, cl.sandbox, name)
@@ -601,7 +629,7 @@ func (cl *soakClient) disconnectCell(ctx context.Context) error {
 	}
 	// The next cell may find the interrupted one still ending: a 409
 	// (busy) then is right; it must be over within seconds.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(abandonedGrace); ; time.Sleep(100 * time.Millisecond) {
 		r, err := cl.c.Execute(ctx, cl.sandbox, cl.context, "print(n)", 0, nil)
 		var e *client.Error
 		if errors.As(err, &e) && e.Status == 409 && time.Now().Before(deadline) {
