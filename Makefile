@@ -112,6 +112,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./egress/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./serve/
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./serve/
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestID$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./serve/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/

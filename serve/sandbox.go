@@ -260,7 +260,7 @@ type createContextRequest struct {
 }
 
 // createContext starts an interpreter in the sandbox.
-func (s *Server) createContext(ctx context.Context, sb *sandbox, req createContextRequest) (*execContext, *apiError) {
+func (s *Server) createContext(r *http.Request, sb *sandbox, req createContextRequest) (*execContext, *apiError) {
 	if req.Language != "python" && req.Language != "shell" {
 		return nil, errorf(http.StatusBadRequest, "bad_request", "language %.20q: want python or shell", req.Language)
 	}
@@ -277,7 +277,7 @@ func (s *Server) createContext(ctx context.Context, sb *sandbox, req createConte
 		t.contexts--
 		t.mu.Unlock()
 	}
-	done, aerr := s.startExecution(ctx, t)
+	done, aerr := s.startExecution(r, t)
 	if aerr != nil {
 		giveBack()
 		return nil, aerr
@@ -285,7 +285,9 @@ func (s *Server) createContext(ctx context.Context, sb *sandbox, req createConte
 	defer done()
 	cfg := sb.jailConfig()
 	cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
+	t0 := time.Now()
 	in, err := startInterpreter(sb.ctx, req.Language, cfg)
+	s.setUpDone(sb.template.Name, t0, err)
 	if err != nil {
 		giveBack()
 		return nil, errorf(http.StatusInternalServerError, "jail_failed", "starting the %s interpreter: %v", req.Language, err)

@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"internal/supervisor":          {"cgroup", "egress", "internal/stage", "seccomp"},
 	"internal/stage":               {"cgroup"},
 	"cmd/brig":                     {"audit", "cgroup", "egress", "jail", "seccomp", "serve", "session"},
-	"serve":                        {"cgroup", "jail", "session"},
+	"serve":                        {"audit", "cgroup", "jail", "metrics", "session"},
 	"serve/client":                 nil,
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail", "serve", "serve/client"},
 	"examples/python":              {"jail"},
