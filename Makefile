@@ -143,7 +143,7 @@ clean:
 # one line per payload, then "N passed, M failed".
 # HOSTILE_ARGS go to brig-hostile (e.g. -run ex_fork_bomb), HOSTILE_VIA and
 # HOSTILE_LIMITERS to internal/hostile/run.sh.
-.PHONY: hostile soak
+.PHONY: hostile soak soak-serve
 hostile: build
 	$(GO) build -o $(BUILD)/brig-hostile ./cmd/brig-hostile
 	BUILD=$(BUILD) sh internal/hostile/run.sh $(HOSTILE_ARGS)
@@ -154,3 +154,13 @@ SOAK_PARALLEL ?= 8
 soak: deps
 	$(GO) build -o $(BUILD)/brig-hostile ./cmd/brig-hostile
 	$(BUILD)/brig-hostile soak -runs $(SOAK_RUNS) -parallel $(SOAK_PARALLEL)
+
+# brig serve under 16 clients of two tenants (one with tight quotas):
+# mixed runs, contexts, files, bombs and disconnects, every answer checked,
+# 429s counted apart, nothing left after SIGTERM, the server's RSS flat.
+# One summary line. Not part of `make test`: run it on a quiet machine.
+SOAK_SERVE_REQUESTS ?= 20000
+SOAK_SERVE_CLIENTS ?= 16
+soak-serve: build
+	$(GO) build -o $(BUILD)/brig-hostile ./cmd/brig-hostile
+	$(BUILD)/brig-hostile soak-serve -brig $(BUILD)/brig -clients $(SOAK_SERVE_CLIENTS) -requests $(SOAK_SERVE_REQUESTS)

@@ -40,7 +40,7 @@ var allowed = map[string][]string{
 	"cmd/brig":                     {"audit", "cgroup", "egress", "jail", "sandboxd", "seccomp", "serve", "session"},
 	"serve":                        {"audit", "cgroup", "jail", "metrics", "session"},
 	"serve/client":                 nil,
-	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail"},
+	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail", "serve", "serve/client"},
 	"examples/python":              {"jail"},
 	"sandboxd":                     {"jail"},
 	"examples/shell":               {"jail"},
