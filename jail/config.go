@@ -96,6 +96,13 @@ type Config struct {
 	// CgroupParent is the parent cgroup of the jails, relative to the
 	// supervisor's own cgroup; "" means "brig".
 	CgroupParent string
+	// Pausable lets Cmd.Freeze stop the whole jail and Cmd.Thaw resume
+	// it. On cgroup v1 it keeps the freezer hierarchy for this jail, one
+	// cgroup more to make, join and remove at start-up, which jails
+	// otherwise do without (their PID namespace is what kills them). A
+	// cgroup v2 jail can always be frozen; the rlimit fallback never can
+	// (Freeze then returns an error wrapping cgroup.ErrNoFreezer).
+	Pausable bool
 
 	// Seccomp is the system call policy; nil means seccomp.Default().
 	Seccomp *seccomp.Policy
