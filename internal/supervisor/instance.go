@@ -57,7 +57,7 @@ type Instance struct {
 	stdoutCut, stderrCut bool
 	stopTimer            func() bool
 	pause                pauseState // freeze.go
-	initPid              int // init's pid on the host, for /proc/PID/root
+	initPid              int        // init's pid on the host, for /proc/PID/root
 	done                 chan struct{}
 	exitEv, doneEv       *stage.Event
 	pool                 *Pool    // set by Pool.Instance
