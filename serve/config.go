@@ -71,6 +71,9 @@ type Config struct {
 
 // Lifecycle bounds the life of sandboxes and of the server's drain.
 type Lifecycle struct {
+	// IdlePause: a sandbox unused this long has its contexts frozen until
+	// its next request (pause.go); 0 means never.
+	IdlePause   time.Duration
 	IdleTimeout time.Duration // a sandbox unused this long is deleted
 	MaxLifetime time.Duration // a sandbox is deleted this long after its creation
 	DrainGrace  time.Duration // on SIGTERM, how long running work may finish
@@ -348,9 +351,6 @@ func (c *configChecker) check(fc *fileConfig) (*Config, error) {
 		}
 	}
 	lc := fc.Lifecycle
-	if lc.IdlePause != nil {
-		return nil, fmt.Errorf("%s: idle_pause: not supported yet: the jail library has no cgroup freezer to pause a sandbox's jails with; remove the key (idle sandboxes stay running until idle_timeout)", c.at("lifecycle", "idle_pause"))
-	}
 	cfg.Lifecycle = Lifecycle{IdleTimeout: DefaultIdleTimeout, MaxLifetime: DefaultMaxLifetime, DrainGrace: DefaultDrainGrace}
 	if lc.IdleTimeout != nil {
 		cfg.Lifecycle.IdleTimeout = lc.IdleTimeout.v
@@ -360,6 +360,12 @@ func (c *configChecker) check(fc *fileConfig) (*Config, error) {
 	}
 	if lc.DrainGrace != nil {
 		cfg.Lifecycle.DrainGrace = lc.DrainGrace.v
+	}
+	if lc.IdlePause != nil {
+		if lc.IdlePause.v >= cfg.Lifecycle.IdleTimeout {
+			return nil, fmt.Errorf("%s: idle_pause %v: at least idle_timeout (%v), so no sandbox would ever be paused; make it shorter, or remove it", c.at("lifecycle", "idle_pause"), lc.IdlePause.v, cfg.Lifecycle.IdleTimeout)
+		}
+		cfg.Lifecycle.IdlePause = lc.IdlePause.v
 	}
 	if len(fc.Tenants) == 0 {
 		return nil, fmt.Errorf("%s: no tenants: list at least one under tenants: as {name, token_sha256} (brig token prints a token and its token_sha256)", c.at("tenants"))

@@ -70,7 +70,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad hash", edit(10, "    token_sha256: hunter2"), "brig.yaml:10: tenant \"alice\": token_sha256"},
 		{"same token", edit(13, "    token_sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"), "brig.yaml:13: tenant \"bob\" has the token of another"},
 		{"no default template", edit(15, "  small: {memory: 256M}"), "no template named default"},
-		{"idle pause", edit(6, "  idle_pause: 1m"), "brig.yaml:6: idle_pause: not supported yet"},
+		{"idle pause past idle timeout", edit(6, "  idle_pause: 10h"), "brig.yaml:6: idle_pause 10h0m0s: at least idle_timeout"},
 		{"tiny memory", edit(15, "  default: {memory: 1K}"), "brig.yaml:15"},
 		{"bad listener", edit(3, "listen: [http://x]"), "brig.yaml:3: listen \"http://x\""},
 		{"two documents", goodConfig + "\n---\nstate_dir: /x\n", "more than one YAML document"},

@@ -19,6 +19,9 @@ type interpreter interface {
 	run(ctx context.Context, code string, timeout time.Duration, outputLimit int64, stdout, stderr io.Writer) CellJSON
 	// err says why the interpreter can run no more cells, or nil.
 	err() error
+	// pause freezes the interpreter's whole jail; resume thaws it.
+	pause() error
+	resume() error
 	close()
 }
 
@@ -49,8 +52,10 @@ func (l libraryInterpreter) run(ctx context.Context, code string, timeout time.D
 	return NewCellJSON(nil, l.s.Run(ctx, code, session.RunOptions{Timeout: timeout, OutputLimit: outputLimit, Stdout: stdout, Stderr: stderr}))
 }
 
-func (l libraryInterpreter) err() error { return l.s.Err() }
-func (l libraryInterpreter) close()     { _ = l.s.Close() }
+func (l libraryInterpreter) err() error    { return l.s.Err() }
+func (l libraryInterpreter) close()        { _ = l.s.Close() }
+func (l libraryInterpreter) pause() error  { return l.s.Pause() }
+func (l libraryInterpreter) resume() error { return l.s.Resume() }
 
 // NewCellJSON is c in the shape of `brig session --jsonl`, with the
 // request's id.

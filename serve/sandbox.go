@@ -31,6 +31,10 @@ type sandbox struct {
 	processes map[string]*process // background processes
 	deleted   bool
 	gone      chan struct{} // closed once deleted and cleaned up
+	// paused: its contexts are frozen (pause.go); pauseFailed: a pause
+	// failed, and is not tried again before the next request.
+	paused, pauseFailed bool
+	srv                 *Server
 }
 
 // execContext is a context: a live interpreter of the sandbox.
@@ -63,6 +67,7 @@ func (sb *sandbox) use() (func(), bool) {
 	if sb.deleted {
 		return nil, false
 	}
+	sb.resumeLocked()
 	sb.busy++
 	sb.lastUsed = time.Now()
 	return func() {
@@ -157,7 +162,7 @@ func (s *Server) createSandbox(t *tenant, req createSandboxRequest) (*sandbox, *
 	}
 	now := time.Now()
 	sb := &sandbox{id: id, tenant: t, template: tpl, dir: dir, owner: owner, bytes: bytes, inodes: inodes, created: now, lastUsed: now,
-		contexts: map[string]*execContext{}, processes: map[string]*process{}, gone: make(chan struct{})}
+		contexts: map[string]*execContext{}, processes: map[string]*process{}, gone: make(chan struct{}), srv: s}
 	sb.ctx, sb.cancel = context.WithCancel(s.ctx)
 	s.mu.Lock()
 	s.sandboxes[id] = sb
@@ -285,6 +290,7 @@ func (s *Server) createContext(ctx context.Context, sb *sandbox, req createConte
 	defer done()
 	cfg := sb.jailConfig()
 	cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
+	cfg.Pausable = s.cfg.Lifecycle.IdlePause > 0
 	in, err := startInterpreter(sb.ctx, req.Language, cfg)
 	if err != nil {
 		giveBack()
@@ -349,11 +355,11 @@ func (sb *sandbox) describe() map[string]any {
 		ctxs = append(ctxs, map[string]any{"id": c.id, "language": c.language})
 		list = append(list, c)
 	}
-	last := sb.lastUsed
+	last, paused := sb.lastUsed, sb.paused
 	sb.mu.Unlock()
 	for i, c := range list {
 		ctxs[i]["status"] = c.status()
 	}
 	return map[string]any{"id": sb.id, "template": sb.template.Name, "created_at": sb.created.UTC().Format(time.RFC3339Nano),
-		"last_used_at": last.UTC().Format(time.RFC3339Nano), "workspace_bytes": sb.bytes, "workspace_inodes": sb.inodes, "contexts": ctxs}
+		"last_used_at": last.UTC().Format(time.RFC3339Nano), "workspace_bytes": sb.bytes, "workspace_inodes": sb.inodes, "contexts": ctxs, "paused": paused}
 }

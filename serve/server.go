@@ -83,6 +83,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	if err := checkPausable(cfg); err != nil {
+		return nil, err
+	}
 	lock, err := lockStateDir(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -216,11 +219,14 @@ func (s *Server) workCtx(ctx context.Context, more ...context.Context) (context.
 }
 
 // expire deletes sandboxes idle past IdleTimeout or alive past
-// MaxLifetime.
+// MaxLifetime, and pauses those idle past IdlePause.
 func (s *Server) expire() {
 	defer s.janitor.Done()
 	lc := s.cfg.Lifecycle
 	tick := min(lc.IdleTimeout, lc.MaxLifetime) / 10
+	if lc.IdlePause > 0 {
+		tick = min(tick, lc.IdlePause/10)
+	}
 	tick = max(10*time.Millisecond, min(tick, 10*time.Second))
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -244,6 +250,7 @@ func (s *Server) expire() {
 			s.deleteSandbox(sb)
 			s.obs.Observe(Event{Time: now, Tenant: sb.tenant.Name, Action: "sandbox.expire", Sandbox: sb.id, Template: sb.template.Name})
 		}
+		s.pauseIdle(now)
 	}
 }
 
