@@ -106,6 +106,10 @@ type Template struct {
 	Env  []string
 	// Pool is how many jails of the template are kept started for runs.
 	Pool int
+	// ContextPool is how many Python and how many shell sessions of the
+	// template are kept started for new contexts. A pooled context has a
+	// private, empty /workspace, not the sandbox's (pool.go).
+	ContextPool int
 	// WorkspaceBytes and WorkspaceInodes size one sandbox's workspace
 	// (its default and its ceiling).
 	WorkspaceBytes  int64
@@ -175,6 +179,7 @@ type fileTemplate struct {
 	RequireCgroups  bool           `yaml:"require-cgroups"`
 	SeccompKill     bool           `yaml:"seccomp-kill"`
 	Pool            int            `yaml:"pool"`
+	ContextPool     int            `yaml:"context-pool"`
 	WorkspaceSize   *sizeValue     `yaml:"workspace-size"`
 	WorkspaceInodes *int64         `yaml:"workspace-inodes"`
 }
@@ -539,6 +544,10 @@ func (ft fileTemplate) template(name string, at func(string) string) (Template, 
 	if ft.Pool < 0 || ft.Pool > 256 {
 		return t, fmt.Errorf("%s: pool %d: want 0 to 256 jails kept started", at("pool"), ft.Pool)
 	}
+	if ft.ContextPool < 0 || ft.ContextPool > 64 {
+		return t, fmt.Errorf("%s: context-pool %d: want 0 to 64 sessions of each language kept started", at("context-pool"), ft.ContextPool)
+	}
+	t.ContextPool = ft.ContextPool
 	if ft.WorkspaceSize != nil {
 		t.WorkspaceBytes = ft.WorkspaceSize.v
 	}

@@ -10,7 +10,8 @@ import (
 	"github.com/brig-sandbox/brig/session"
 )
 
-// Every call of the server into the library's session API is in this file.
+// Every call of the server into the library's session API is in this file
+// (and the context pools' bookkeeping in pool.go).
 
 // interpreter is a context's live session.
 type interpreter interface {
@@ -40,6 +41,21 @@ func startInterpreter(ctx context.Context, language string, cfg jail.Config) (in
 	default:
 		return nil, fmt.Errorf("language %q: want python or shell", language)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return libraryInterpreter{s}, nil
+}
+
+// newContextPool keeps size started sessions of language for new contexts
+// of a template; ctx bounds their lives.
+func newContextPool(ctx context.Context, language string, cfg jail.Config, size int) (*session.Pool, error) {
+	return session.NewPool(ctx, language, cfg, size)
+}
+
+// takeInterpreter hands a pooled session over: it is the context's alone.
+func takeInterpreter(p *session.Pool) (interpreter, error) {
+	s, err := p.Take()
 	if err != nil {
 		return nil, err
 	}

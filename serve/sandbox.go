@@ -42,6 +42,9 @@ type execContext struct {
 	id       string
 	language string
 	in       interpreter
+	// workspace is "sandbox" when the context sees the sandbox's
+	// /workspace, "private" for a pooled one (pool.go).
+	workspace string
 
 	mu      sync.Mutex
 	running bool
@@ -288,15 +291,22 @@ func (s *Server) createContext(ctx context.Context, sb *sandbox, req createConte
 		return nil, aerr
 	}
 	defer done()
-	cfg := sb.jailConfig()
-	cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
-	cfg.Pausable = s.cfg.Lifecycle.IdlePause > 0
-	in, err := startInterpreter(sb.ctx, req.Language, cfg)
-	if err != nil {
-		giveBack()
-		return nil, errorf(http.StatusInternalServerError, "jail_failed", "starting the %s interpreter: %v", req.Language, err)
+	workspace := "sandbox"
+	in := s.pooledInterpreter(sb.template, req.Language)
+	if in != nil {
+		workspace = "private"
+	} else {
+		cfg := sb.jailConfig()
+		cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
+		cfg.Pausable = s.cfg.Lifecycle.IdlePause > 0
+		var err error
+		in, err = startInterpreter(sb.ctx, req.Language, cfg)
+		if err != nil {
+			giveBack()
+			return nil, errorf(http.StatusInternalServerError, "jail_failed", "starting the %s interpreter: %v", req.Language, err)
+		}
 	}
-	c := &execContext{id: newID("ctx_"), language: req.Language, in: in}
+	c := &execContext{id: newID("ctx_"), language: req.Language, in: in, workspace: workspace}
 	sb.mu.Lock()
 	if sb.deleted {
 		sb.mu.Unlock()
@@ -352,7 +362,7 @@ func (sb *sandbox) describe() map[string]any {
 	ctxs := make([]map[string]any, 0, len(sb.contexts))
 	list := make([]*execContext, 0, len(sb.contexts))
 	for _, c := range sb.contexts {
-		ctxs = append(ctxs, map[string]any{"id": c.id, "language": c.language})
+		ctxs = append(ctxs, map[string]any{"id": c.id, "language": c.language, "workspace": c.workspace})
 		list = append(list, c)
 	}
 	last, paused := sb.lastUsed, sb.paused

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/session"
 )
 
 // Options tune a Server beyond its Config.
@@ -36,9 +37,11 @@ type Server struct {
 	mux  *http.ServeMux
 	lock *os.File
 
-	tenants   []*tenant
-	pools     map[string]*jail.Pool
-	admission chan struct{}
+	tenants []*tenant
+	pools   map[string]*jail.Pool
+	// contextPools: per template and language (pool.go).
+	contextPools map[string]*session.Pool
+	admission    chan struct{}
 
 	// ctx ends every execution and session of the server (the end of a
 	// drain, or Close).
@@ -75,7 +78,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("brig serve needs root: each workspace is a tmpfs of its own, mounted with the byte and inode quota the kernel then enforces, and jails see it through an idmapped bind; run it as root (the systemd unit in contrib/ does)")
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, obs: opts.Observer, pools: map[string]*jail.Pool{},
+	s := &Server{cfg: cfg, log: opts.Logger, obs: opts.Observer, pools: map[string]*jail.Pool{}, contextPools: map[string]*session.Pool{},
 		admission: make(chan struct{}, max(1, cfg.Admission)), sandboxes: map[string]*sandbox{}, owners: map[uint32]bool{}}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -111,6 +114,10 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("%s: template %s: its pool: %w", cfg.File, name, err)
 		}
 		s.pools[name] = p
+	}
+	if err := s.startContextPools(); err != nil {
+		s.Close()
+		return nil, err
 	}
 	s.routes()
 	s.janitor.Add(1)
@@ -296,6 +303,9 @@ func (s *Server) Close() error {
 		s.deleteSandbox(sb)
 	}
 	for _, p := range s.pools {
+		p.Close()
+	}
+	for _, p := range s.contextPools {
 		p.Close()
 	}
 	s.inflight.Wait()
