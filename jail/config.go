@@ -206,6 +206,18 @@ type IDRange struct {
 	Count uint32
 }
 
+// Check returns the error a jail of c would fail its Start with for its
+// Config alone (there as a *SetupError of step "config"): a value that
+// cannot work, or two that exclude each other. It needs no jail and
+// touches nothing, so a program that takes a Config from its users (a
+// server's templates) can refuse a bad one when it is given, rather than at
+// every start. What only a start can tell (a bind source that is missing,
+// a limiter this host lacks) it does not check.
+func (c Config) Check() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // withDefaults returns the config with every zero field replaced by its
 // default, checked for values that cannot work.
 func (c Config) withDefaults() (Config, error) {
