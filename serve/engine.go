@@ -95,3 +95,29 @@ func readWorkspaceFile(dir, rel string, limit int64) ([]byte, error) {
 func listWorkspaceDir(dir, rel string) ([]session.FileInfo, error) {
 	return session.ListDirIn(dir, rel)
 }
+
+// fileKind describes a workspace path without following it.
+type fileKind struct {
+	dir  bool
+	size int64
+}
+
+func statBeneath(ws, rel string) (fileKind, error) {
+	fi, err := session.StatIn(ws, dotIfEmpty(rel))
+	if err != nil {
+		return fileKind{}, err
+	}
+	return fileKind{dir: fi.IsDir, size: fi.Size}, nil
+}
+
+// writeBeneath writes body to rel beneath the workspace as its owner,
+// making missing parent directories; at most max bytes.
+func writeBeneath(ws, rel string, owner uint32, body io.Reader, max int64) (int64, error) {
+	return session.WriteFileIn(ws, dotIfEmpty(rel), body, max, &session.Owner{UID: owner, GID: owner})
+}
+
+// removeBeneath removes a file, or an empty directory, beneath the
+// workspace, as its owner.
+func removeBeneath(ws, rel string, owner uint32) error {
+	return session.RemoveIn(ws, dotIfEmpty(rel), &session.Owner{UID: owner, GID: owner})
+}
