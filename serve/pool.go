@@ -18,8 +18,9 @@ import (
 // and the sandbox's files API, processes and other contexts do not see
 // its. The pool is an explicit trade, per template: a context in about a
 // hand-over instead of an interpreter's start, for a context without the
-// shared workspace. Contexts of a template without context-pool, or made
-// when its pool is empty and cold-started, always have the sandbox's
+// shared workspace. Every context of a pooled template is private (one
+// made when the pool is empty starts with the pool's Config), and every
+// context of a template without context-pool has the sandbox's
 // workspace: a pool miss never changes what a client gets.
 
 // contextPoolKey names the pool of a template and language.
@@ -53,18 +54,14 @@ func (s *Server) startContextPools() error {
 	return nil
 }
 
-// pooledInterpreter takes a ready session of the template's pool for the
-// language, or returns nil when there is no pool or nothing ready in it
-// (the caller then starts one cold, with the sandbox's workspace).
-func (s *Server) pooledInterpreter(tpl Template, language string) interpreter {
+// pooledInterpreter takes a session of the template's pool for the
+// language: a ready one, or one started now with the pool's Config when
+// none is ready, so that every context of a pooled template is alike. It
+// returns nil, nil when the template has no context pool.
+func (s *Server) pooledInterpreter(tpl Template, language string) (interpreter, error) {
 	p := s.contextPools[contextPoolKey(tpl.Name, language)]
-	if p == nil || p.Stats().Ready == 0 {
-		return nil
+	if p == nil {
+		return nil, nil
 	}
-	in, err := takeInterpreter(p)
-	if err != nil {
-		s.log.Warn("context pool", "template", tpl.Name, "language", language, "err", err)
-		return nil
-	}
-	return in
+	return takeInterpreter(p)
 }

@@ -15,7 +15,7 @@ import (
 // contexts a warm session, which works in a private /workspace (the
 // sandbox's files API does not see what it writes, as docs/api.md says)
 // and is its context's alone; the pool refills; a template without a pool
-// gives contexts the sandbox's workspace; a pooled context pauses with
+// gives contexts the sandbox's workspace, a pooled one never; a pooled context pauses with
 // idle_pause; deleting and closing leave nothing (Cleanup).
 func TestContextPool(t *testing.T) {
 	requireFreezer(t)
@@ -38,6 +38,12 @@ func TestContextPool(t *testing.T) {
 	assert.Equal(t, "'/workspace'", a.json(t)["value"], "%s", a.body)
 	assert.Equal(t, 404, ts.as(t, "GET", "/v1/sandboxes/"+sb+"/files/mine.txt", nil).status, "a pooled context's /workspace is its own")
 	assert.EqualValues(t, 1, pool.Stats().Hits)
+	// At once another: whether the refill is done or not (a miss starts
+	// one with the pool's Config), every context of the template is alike.
+	a = ts.as(t, "POST", "/v1/sandboxes/"+sb+"/contexts", map[string]string{"language": "python"})
+	require.Equal(t, 201, a.status, "%s", a.body)
+	assert.Equal(t, "private", a.json(t)["workspace"])
+	require.Equal(t, 200, ts.as(t, "DELETE", "/v1/sandboxes/"+sb+"/contexts/"+a.json(t)["id"].(string), nil).status)
 
 	// The pool refills; the next sandbox's pooled context is another
 	// interpreter.

@@ -291,20 +291,18 @@ func (s *Server) createContext(ctx context.Context, sb *sandbox, req createConte
 		return nil, aerr
 	}
 	defer done()
-	workspace := "sandbox"
-	in := s.pooledInterpreter(sb.template, req.Language)
-	if in != nil {
-		workspace = "private"
-	} else {
+	workspace := "private"
+	in, err := s.pooledInterpreter(sb.template, req.Language)
+	if in == nil && err == nil {
+		workspace = "sandbox"
 		cfg := sb.jailConfig()
 		cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
 		cfg.Pausable = s.cfg.Lifecycle.IdlePause > 0
-		var err error
 		in, err = startInterpreter(sb.ctx, req.Language, cfg)
-		if err != nil {
-			giveBack()
-			return nil, errorf(http.StatusInternalServerError, "jail_failed", "starting the %s interpreter: %v", req.Language, err)
-		}
+	}
+	if err != nil {
+		giveBack()
+		return nil, errorf(http.StatusInternalServerError, "jail_failed", "starting the %s interpreter: %v", req.Language, err)
 	}
 	c := &execContext{id: newID("ctx_"), language: req.Language, in: in, workspace: workspace}
 	sb.mu.Lock()
