@@ -10,8 +10,11 @@
 // read-only root with only /tmp, the working directory and /dev/shm
 // writable, small limits, the default seccomp policy; every loosening is a
 // field to set. A jail that cannot be built fails with a *SetupError whose
-// cause unwraps (syscall.ENOENT, cgroup.ErrUnavailable). A Pool keeps jails
-// built ahead; package session keeps an interpreter alive in one.
+// cause unwraps (syscall.ENOENT, cgroup.ErrUnavailable); Config.Check
+// refuses a bad Config without a jail. A Pool keeps jails built ahead;
+// package session keeps an interpreter alive in one. A Config.Pausable
+// jail can be stopped whole with Cmd.Freeze and resumed with Cmd.Thaw
+// (the cgroup freezer), its timeout held meanwhile.
 //
 // Command, NewPool and package session use DefaultSupervisor, which owns
 // a spawner process, root templates and cgroups kept for reuse. A program
