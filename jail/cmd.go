@@ -182,6 +182,36 @@ func (c *Cmd) Kill() {
 	}
 }
 
+// Freeze stops every process of the jail at once, with the cgroup
+// freezer, until Thaw: a frozen jail uses no CPU, keeps its memory, and
+// sees nothing but the clock jump. Time spent frozen does not count
+// against Config.Timeout (the timer stops at Freeze and goes on at Thaw
+// from where it stood); Result.WallTime counts it. Kill, the context and
+// Wait's clean-up end a frozen jail as any other.
+//
+// It needs Config.Pausable, and a cgroup limiter: otherwise it returns an
+// error wrapping cgroup.ErrNoFreezer and the jail runs on untouched. A
+// task the kernel cannot stop within a few seconds (uninterruptible
+// sleep) fails it too, leaving the jail running.
+func (c *Cmd) Freeze() error {
+	if c.inst == nil {
+		return errors.New("jail: Freeze: not started")
+	}
+	return c.inst.Freeze()
+}
+
+// Thaw resumes a jail stopped by Freeze; on a running jail it does
+// nothing.
+func (c *Cmd) Thaw() error {
+	if c.inst == nil {
+		return errors.New("jail: Thaw: not started")
+	}
+	return c.inst.Thaw()
+}
+
+// Frozen reports whether the jail is stopped by Freeze.
+func (c *Cmd) Frozen() bool { return c.inst != nil && c.inst.Frozen() }
+
 // ResizeTTY sets the window size of the program's pty (Cmd.TTY); the
 // kernel sends SIGWINCH to the program's foreground process group, as a
 // terminal emulator's resize does.

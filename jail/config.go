@@ -113,6 +113,13 @@ type Config struct {
 	// CgroupParent is the parent cgroup of the jails, relative to the
 	// supervisor's own cgroup; "" means "brig".
 	CgroupParent string
+	// Pausable lets Cmd.Freeze stop the whole jail and Cmd.Thaw resume
+	// it. On cgroup v1 it keeps the freezer hierarchy for this jail, one
+	// cgroup more to make, join and remove at start-up, which jails
+	// otherwise do without (their PID namespace is what kills them). A
+	// cgroup v2 jail can always be frozen; the rlimit fallback never can
+	// (Freeze then returns an error wrapping cgroup.ErrNoFreezer).
+	Pausable bool
 
 	// Seccomp is the system call policy; nil means seccomp.Default().
 	Seccomp *seccomp.Policy
@@ -214,6 +221,18 @@ type Bind struct {
 type IDRange struct {
 	First uint32
 	Count uint32
+}
+
+// Check returns the error a jail of c would fail its Start with for its
+// Config alone (there as a *SetupError of step "config"): a value that
+// cannot work, or two that exclude each other. It needs no jail and
+// touches nothing, so a program that takes a Config from its users (a
+// server's templates) can refuse a bad one when it is given, rather than at
+// every start. What only a start can tell (a bind source that is missing,
+// a limiter this host lacks) it does not check.
+func (c Config) Check() error {
+	_, err := c.withDefaults()
+	return err
 }
 
 // withDefaults returns the config with every zero field replaced by its

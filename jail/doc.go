@@ -9,11 +9,12 @@
 // The zero Config is the safe default: every namespace, no network, a
 // read-only root with only /tmp, the working directory and /dev/shm
 // writable, small limits, the default seccomp policy; every loosening is a
-// field to set. Config.Network "proxy" with an egress.Policy lets the
-// program reach the destinations the policy allows through an HTTP proxy
-// that the supervisor serves outside the jail (docs/egress.md); Result's
-// EgressRefused lists what it refused. A jail that cannot be built fails with a *SetupError whose
-// cause unwraps (syscall.ENOENT, cgroup.ErrUnavailable). A Pool keeps jails
+// field to set: Network "proxy" with an egress.Policy lets the program
+// reach what the policy allows through a proxy brig serves outside the jail
+// (docs/egress.md); Pausable lets Cmd.Freeze and Cmd.Thaw stop and resume
+// the jail whole, its timeout held. A jail that cannot be built fails with
+// a *SetupError whose cause unwraps (syscall.ENOENT, cgroup.ErrUnavailable);
+// Config.Check refuses a bad Config without a jail. A Pool keeps jails
 // built ahead; package session keeps an interpreter alive in one.
 //
 // Command, NewPool and package session use DefaultSupervisor, which owns

@@ -31,7 +31,7 @@ func (s *Supervisor) plan(cfg Config) (supervisor.Plan, error) {
 	return supervisor.Plan{
 		Timeout: full.Timeout, OutputLimit: full.OutputLimit, TmpfsSize: full.TmpfsSize, Tmpfs: full.Tmpfs,
 		Hostname: full.Hostname, WorkDir: full.WorkDir, Binds: binds, Network: full.Network, Egress: full.Egress,
-		Limits: full.Limits, Cgroups: cgroup.Options{Kind: full.Limiter, Require: full.RequireCgroups, Parent: full.CgroupParent},
+		Limits: full.Limits, Pausable: full.Pausable, Cgroups: cgroup.Options{Kind: full.Limiter, Require: full.RequireCgroups, Parent: full.CgroupParent},
 		Seccomp: full.Seccomp, SeccompVariant: full.SeccompMode.variant(), SeccompOff: full.SeccompMode == SeccompOff,
 		HostIDs: supervisor.IDRange(ids),
 	}, nil

@@ -207,7 +207,7 @@ func (s *Server) postContext(w http.ResponseWriter, r *http.Request, t *tenant) 
 			return aerr
 		}
 		s.observe(r, Event{Tenant: t.Name, Action: "context.create", Sandbox: sb.id, Context: c.id, Template: sb.template.Name, Language: c.language, Status: http.StatusCreated})
-		writeJSON(w, http.StatusCreated, map[string]any{"id": c.id, "language": c.language, "status": "idle"})
+		writeJSON(w, http.StatusCreated, map[string]any{"id": c.id, "language": c.language, "status": "idle", "workspace": c.workspace})
 		return nil
 	})
 }

@@ -113,6 +113,34 @@ func BenchmarkHTTPSandboxLifecycle(b *testing.B) {
 	testenv.ReportMedian(b, lat)
 }
 
+// The same with the context from the template's context pool (a private
+// /workspace): the refill is waited for untimed, so each iteration measures
+// a hand-over, as a server that is not saturated gives.
+func BenchmarkHTTPSandboxLifecyclePooled(b *testing.B) {
+	ts := startServer(b, func(s string) string {
+		return s + "  bench: {memory: 256M, timeout: 20s, context-pool: 1}\n"
+	})
+	pool := ts.srv.contextPools[contextPoolKey("bench", "python")]
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for pool.Stats().Ready == 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+		b.StartTimer()
+		sb := ts.newSandbox(b, map[string]any{"template": "bench"})
+		a := ts.as(b, "POST", "/v1/sandboxes/"+sb+"/contexts", map[string]string{"language": "python"})
+		if a.status != 201 || a.json(b)["workspace"] != "private" {
+			b.Fatalf("%d %s", a.status, a.body)
+		}
+		a = ts.do(b, ts.unix, ts.sockURL, "POST", "/v1/sandboxes/"+sb+"/contexts/"+a.json(b)["id"].(string)+"/execute", ts.alice, `{"code": "print(1)"}`)
+		if a.status != 200 {
+			b.Fatalf("%d %s", a.status, a.body)
+		}
+		ts.do(b, ts.unix, ts.sockURL, "DELETE", "/v1/sandboxes/"+sb, ts.alice, nil)
+	}
+}
+
 // A one-shot /bin/true from the warm pool over HTTP.
 func BenchmarkHTTPRunTrue(b *testing.B) {
 	ts := benchServer(b)

@@ -16,7 +16,11 @@
 // whose limits are the ceilings of what a request may ask); a context is a
 // persistent Python or shell session in its own jail of the sandbox; a
 // process is one command in a fresh jail of the sandbox; a run is a
-// one-shot command with no sandbox, from the template's warm pool.
+// one-shot command with no sandbox, from the template's warm pool. A
+// template's context-pool keeps sessions started for new contexts, which
+// then have a private /workspace (pool.go says why). An idle sandbox is
+// paused after idle_pause (its contexts frozen with the cgroup freezer)
+// and resumed by its next request (pause.go); deleted after idle_timeout.
 //
 // Every quota is checked before a jail starts: requests per second (a
 // token bucket), concurrent executions, live sandboxes and contexts,
@@ -26,10 +30,11 @@
 // and idmapped binds).
 //
 // Files: config.go reads the YAML config; server.go holds tenants,
-// admission, expiry and drain; sandbox.go sandboxes and contexts; api.go
+// admission, expiry and drain; pause.go idle pause; pool.go context
+// pools; sandbox.go sandboxes and contexts; api.go
 // the endpoints; exec.go runs and streams executions; files.go and
 // workspace.go the workspaces; engine.go every call into the library's
-// session API; shapes.go the JSON shapes shared with the CLI; event.go the
+// session API (its file functions too); shapes.go the JSON shapes shared with the CLI; event.go the
 // Event every execution and decision reports; observe.go turns events into
 // audit records (package audit, docs/audit.md) and metrics (package
 // metrics, docs/observability.md) before the Options' Observer sees them,

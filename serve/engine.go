@@ -10,7 +10,8 @@ import (
 	"github.com/brig-sandbox/brig/session"
 )
 
-// Every call of the server into the library's session API is in this file.
+// Every call of the server into the library's session API is in this file
+// (and the context pools' bookkeeping in pool.go).
 
 // interpreter is a context's live session.
 type interpreter interface {
@@ -19,6 +20,9 @@ type interpreter interface {
 	run(ctx context.Context, code string, timeout time.Duration, outputLimit int64, stdout, stderr io.Writer) CellJSON
 	// err says why the interpreter can run no more cells, or nil.
 	err() error
+	// pause freezes the interpreter's whole jail; resume thaws it.
+	pause() error
+	resume() error
 	close()
 }
 
@@ -43,14 +47,31 @@ func startInterpreter(ctx context.Context, language string, cfg jail.Config) (in
 	return libraryInterpreter{s}, nil
 }
 
+// newContextPool keeps size started sessions of language for new contexts
+// of a template; ctx bounds their lives.
+func newContextPool(ctx context.Context, language string, cfg jail.Config, size int) (*session.Pool, error) {
+	return session.NewPool(ctx, language, cfg, size)
+}
+
+// takeInterpreter hands a pooled session over: it is the context's alone.
+func takeInterpreter(p *session.Pool) (interpreter, error) {
+	s, err := p.Take()
+	if err != nil {
+		return nil, err
+	}
+	return libraryInterpreter{s}, nil
+}
+
 type libraryInterpreter struct{ s session.Session }
 
 func (l libraryInterpreter) run(ctx context.Context, code string, timeout time.Duration, outputLimit int64, stdout, stderr io.Writer) CellJSON {
 	return NewCellJSON(nil, l.s.Run(ctx, code, session.RunOptions{Timeout: timeout, OutputLimit: outputLimit, Stdout: stdout, Stderr: stderr}))
 }
 
-func (l libraryInterpreter) err() error { return l.s.Err() }
-func (l libraryInterpreter) close()     { _ = l.s.Close() }
+func (l libraryInterpreter) err() error    { return l.s.Err() }
+func (l libraryInterpreter) close()        { _ = l.s.Close() }
+func (l libraryInterpreter) pause() error  { return l.s.Pause() }
+func (l libraryInterpreter) resume() error { return l.s.Resume() }
 
 // NewCellJSON is c in the shape of `brig session --jsonl`, with the
 // request's id.
@@ -73,4 +94,30 @@ func readWorkspaceFile(dir, rel string, limit int64) ([]byte, error) {
 
 func listWorkspaceDir(dir, rel string) ([]session.FileInfo, error) {
 	return session.ListDirIn(dir, rel)
+}
+
+// fileKind describes a workspace path without following it.
+type fileKind struct {
+	dir  bool
+	size int64
+}
+
+func statBeneath(ws, rel string) (fileKind, error) {
+	fi, err := session.StatIn(ws, dotIfEmpty(rel))
+	if err != nil {
+		return fileKind{}, err
+	}
+	return fileKind{dir: fi.IsDir, size: fi.Size}, nil
+}
+
+// writeBeneath writes body to rel beneath the workspace as its owner,
+// making missing parent directories; at most max bytes.
+func writeBeneath(ws, rel string, owner uint32, body io.Reader, max int64) (int64, error) {
+	return session.WriteFileIn(ws, dotIfEmpty(rel), body, max, &session.Owner{UID: owner, GID: owner})
+}
+
+// removeBeneath removes a file, or an empty directory, beneath the
+// workspace, as its owner.
+func removeBeneath(ws, rel string, owner uint32) error {
+	return session.RemoveIn(ws, dotIfEmpty(rel), &session.Owner{UID: owner, GID: owner})
 }

@@ -41,7 +41,7 @@ func (s *Server) openObservers() error {
 		templates = append(templates, name)
 	}
 	sort.Strings(templates)
-	m, err := metrics.NewSet(tenants, metrics.Options{
+	opts := metrics.Options{
 		Templates:         templates,
 		Quotas:            quotaNames,
 		AdmissionCapacity: cap(s.admission),
@@ -61,7 +61,21 @@ func (s *Server) openObservers() error {
 			return n
 		},
 		Pools: s.poolStats,
-	})
+	}
+	if s.cfg.Lifecycle.IdlePause > 0 {
+		opts.PausedSandboxes = func() int {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			n := 0
+			for _, sb := range s.sandboxes {
+				if sb.pausedNow.Load() {
+					n++
+				}
+			}
+			return n
+		}
+	}
+	m, err := metrics.NewSet(tenants, opts)
 	if err != nil {
 		if s.audit != nil {
 			s.audit.Close()
@@ -155,6 +169,7 @@ var auditKinds = map[string]audit.Kind{
 	"run": audit.KindRun, "process": audit.KindProcess, "execute": audit.KindCell,
 	"file.write": audit.KindFileWrite, "file.delete": audit.KindFileDelete,
 	"sandbox.create": audit.KindSandboxCreate, "sandbox.delete": audit.KindSandboxDelete, "sandbox.expire": audit.KindSandboxDelete,
+	"sandbox.pause": audit.KindSandboxPause, "sandbox.resume": audit.KindSandboxResume,
 	"context.create": audit.KindContextCreate, "context.delete": audit.KindContextDelete,
 }
 

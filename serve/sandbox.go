@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/brig-sandbox/brig/jail"
@@ -31,6 +32,12 @@ type sandbox struct {
 	processes map[string]*process // background processes
 	deleted   bool
 	gone      chan struct{} // closed once deleted and cleaned up
+	// paused: its contexts are frozen (pause.go); pauseFailed: a pause
+	// failed, and is not tried again before the next request.
+	paused, pauseFailed bool
+	// pausedNow mirrors paused for the metrics' scrape, which takes no lock.
+	pausedNow atomic.Bool
+	srv       *Server
 }
 
 // execContext is a context: a live interpreter of the sandbox.
@@ -38,6 +45,9 @@ type execContext struct {
 	id       string
 	language string
 	in       interpreter
+	// workspace is "sandbox" when the context sees the sandbox's
+	// /workspace, "private" for a pooled one (pool.go).
+	workspace string
 
 	mu      sync.Mutex
 	running bool
@@ -63,6 +73,7 @@ func (sb *sandbox) use() (func(), bool) {
 	if sb.deleted {
 		return nil, false
 	}
+	sb.resumeLocked()
 	sb.busy++
 	sb.lastUsed = time.Now()
 	return func() {
@@ -157,7 +168,7 @@ func (s *Server) createSandbox(t *tenant, req createSandboxRequest) (*sandbox, *
 	}
 	now := time.Now()
 	sb := &sandbox{id: id, tenant: t, template: tpl, dir: dir, owner: owner, bytes: bytes, inodes: inodes, created: now, lastUsed: now,
-		contexts: map[string]*execContext{}, processes: map[string]*process{}, gone: make(chan struct{})}
+		contexts: map[string]*execContext{}, processes: map[string]*process{}, gone: make(chan struct{}), srv: s}
 	sb.ctx, sb.cancel = context.WithCancel(s.ctx)
 	s.mu.Lock()
 	s.sandboxes[id] = sb
@@ -283,16 +294,22 @@ func (s *Server) createContext(r *http.Request, sb *sandbox, req createContextRe
 		return nil, aerr
 	}
 	defer done()
-	cfg := sb.jailConfig()
-	cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
-	t0 := time.Now()
-	in, err := startInterpreter(sb.ctx, req.Language, cfg)
-	s.setUpDone(sb.template.Name, t0, err)
+	workspace := "private"
+	in, err := s.pooledInterpreter(sb.template, req.Language)
+	if in == nil && err == nil {
+		workspace = "sandbox"
+		cfg := sb.jailConfig()
+		cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
+		cfg.Pausable = s.cfg.Lifecycle.IdlePause > 0
+		t0 := time.Now()
+		in, err = startInterpreter(sb.ctx, req.Language, cfg)
+		s.setUpDone(sb.template.Name, t0, err)
+	}
 	if err != nil {
 		giveBack()
 		return nil, errorf(http.StatusInternalServerError, "jail_failed", "starting the %s interpreter: %v", req.Language, err)
 	}
-	c := &execContext{id: newID("ctx_"), language: req.Language, in: in}
+	c := &execContext{id: newID("ctx_"), language: req.Language, in: in, workspace: workspace}
 	sb.mu.Lock()
 	if sb.deleted {
 		sb.mu.Unlock()
@@ -348,14 +365,14 @@ func (sb *sandbox) describe() map[string]any {
 	ctxs := make([]map[string]any, 0, len(sb.contexts))
 	list := make([]*execContext, 0, len(sb.contexts))
 	for _, c := range sb.contexts {
-		ctxs = append(ctxs, map[string]any{"id": c.id, "language": c.language})
+		ctxs = append(ctxs, map[string]any{"id": c.id, "language": c.language, "workspace": c.workspace})
 		list = append(list, c)
 	}
-	last := sb.lastUsed
+	last, paused := sb.lastUsed, sb.paused
 	sb.mu.Unlock()
 	for i, c := range list {
 		ctxs[i]["status"] = c.status()
 	}
 	return map[string]any{"id": sb.id, "template": sb.template.Name, "created_at": sb.created.UTC().Format(time.RFC3339Nano),
-		"last_used_at": last.UTC().Format(time.RFC3339Nano), "workspace_bytes": sb.bytes, "workspace_inodes": sb.inodes, "contexts": ctxs}
+		"last_used_at": last.UTC().Format(time.RFC3339Nano), "workspace_bytes": sb.bytes, "workspace_inodes": sb.inodes, "contexts": ctxs, "paused": paused}
 }

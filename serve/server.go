@@ -21,6 +21,7 @@ import (
 	"github.com/brig-sandbox/brig/audit"
 	"github.com/brig-sandbox/brig/jail"
 	"github.com/brig-sandbox/brig/metrics"
+	"github.com/brig-sandbox/brig/session"
 )
 
 // Options tune a Server beyond its Config.
@@ -42,9 +43,11 @@ type Server struct {
 	metrics *metrics.Set
 	lock    *os.File
 
-	tenants   []*tenant
-	pools     map[string]*jail.Pool
-	admission chan struct{}
+	tenants []*tenant
+	pools   map[string]*jail.Pool
+	// contextPools: per template and language (pool.go).
+	contextPools map[string]*session.Pool
+	admission    chan struct{}
 
 	// ctx ends every execution and session of the server (the end of a
 	// drain, or Close).
@@ -81,13 +84,16 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("brig serve needs root: each workspace is a tmpfs of its own, mounted with the byte and inode quota the kernel then enforces, and jails see it through an idmapped bind; run it as root (the systemd unit in contrib/ does)")
 	}
-	s := &Server{cfg: cfg, log: opts.Logger, obs: opts.Observer, pools: map[string]*jail.Pool{},
+	s := &Server{cfg: cfg, log: opts.Logger, obs: opts.Observer, pools: map[string]*jail.Pool{}, contextPools: map[string]*session.Pool{},
 		admission: make(chan struct{}, max(1, cfg.Admission)), sandboxes: map[string]*sandbox{}, owners: map[uint32]bool{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	if s.obs == nil {
 		s.obs = nopObserver{}
+	}
+	if err := checkPausable(cfg); err != nil {
+		return nil, err
 	}
 	lock, err := lockStateDir(cfg.StateDir)
 	if err != nil {
@@ -118,6 +124,10 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("%s: template %s: its pool: %w", cfg.File, name, err)
 		}
 		s.pools[name] = p
+	}
+	if err := s.startContextPools(); err != nil {
+		s.Close()
+		return nil, err
 	}
 	s.routes()
 	s.janitor.Add(1)
@@ -252,11 +262,14 @@ func (s *Server) workCtx(ctx context.Context, more ...context.Context) (context.
 }
 
 // expire deletes sandboxes idle past IdleTimeout or alive past
-// MaxLifetime.
+// MaxLifetime, and pauses those idle past IdlePause.
 func (s *Server) expire() {
 	defer s.janitor.Done()
 	lc := s.cfg.Lifecycle
 	tick := min(lc.IdleTimeout, lc.MaxLifetime) / 10
+	if lc.IdlePause > 0 {
+		tick = min(tick, lc.IdlePause/10)
+	}
 	tick = max(10*time.Millisecond, min(tick, 10*time.Second))
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -282,6 +295,7 @@ func (s *Server) expire() {
 			s.deleteSandbox(sb)
 			s.observe(nil, Event{Time: now, Tenant: sb.tenant.Name, Action: "sandbox.expire", Sandbox: sb.id, Template: sb.template.Name, Detail: whys[sb]})
 		}
+		s.pauseIdle(now)
 	}
 }
 
@@ -327,6 +341,9 @@ func (s *Server) Close() error {
 		s.deleteSandbox(sb)
 	}
 	for _, p := range s.pools {
+		p.Close()
+	}
+	for _, p := range s.contextPools {
 		p.Close()
 	}
 	s.inflight.Wait()

@@ -73,3 +73,66 @@ func BenchmarkWarmPython(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNewSession measures what a new Python session costs until its
+// first cell has run: taken from a Pool ("pool": a hand-over, the pool
+// refilling in the background between iterations, untimed) and started
+// cold ("cold": a jail's set-up and Python's start). The ratio of the two
+// is what a pool buys; the numbers themselves mean little on a loaded
+// host.
+//
+//	go test -run '^$' -bench NewSession -benchtime 100x ./session/
+func BenchmarkNewSession(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	ctx := context.Background()
+	first := func(b *testing.B, s Session) {
+		res := s.Run(ctx, "print(1)", RunOptions{})
+		if res.Status != CellOK || res.Stdout != "1\n" {
+			b.Fatalf("cell: %+v", res)
+		}
+	}
+	b.Run("pool", func(b *testing.B) {
+		p, err := NewPoolWith(ctx, testSup, LanguagePython, jail.Config{}, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			for p.Stats().Ready < 1 {
+				time.Sleep(100 * time.Microsecond)
+			}
+			b.StartTimer()
+			t0 := time.Now()
+			s, err := p.Take()
+			if err != nil {
+				b.Fatal(err)
+			}
+			first(b, s)
+			lat = append(lat, time.Since(t0))
+			b.StopTimer()
+			s.Close()
+		}
+		testenv.ReportMedian(b, lat)
+	})
+	b.Run("cold", func(b *testing.B) {
+		lat := make([]time.Duration, 0, b.N)
+		for range b.N {
+			t0 := time.Now()
+			s, err := NewPythonWith(ctx, testSup, jail.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			first(b, s)
+			lat = append(lat, time.Since(t0))
+			b.StopTimer()
+			s.Close()
+			b.StartTimer()
+		}
+		testenv.ReportMedian(b, lat)
+	})
+}

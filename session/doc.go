@@ -13,6 +13,11 @@
 // The file API (ReadFile, WriteFile, ListDir) reaches the session's
 // working directory from the host, through the jail's root as its init
 // sees it, and trusts nothing the jail may have planted there.
+//
+// A session started with jail.Config.Pausable can be paused between cells
+// (Pause, Resume): its jail is stopped whole by the cgroup freezer, keeps
+// its memory and uses no CPU, and the next Run resumes it. A Pool keeps
+// started sessions ready, so that a new one costs a hand-over.
 package session
 
 import (
@@ -32,6 +37,11 @@ type Session interface {
 	ReadFile(name string, limit int64) ([]byte, error)
 	WriteFile(name string, data []byte) error
 	ListDir(name string) ([]FileInfo, error)
+	// Pause stops the whole session with the cgroup freezer until Resume
+	// or the next Run (it needs jail.Config.Pausable); Paused reports it.
+	Pause() error
+	Resume() error
+	Paused() bool
 	// Err is nil while the session lives, or wraps ErrDead saying why it
 	// ended.
 	Err() error

@@ -28,6 +28,15 @@ import (
 // ReadFileIn and ListDirIn read a host directory the same way: the output
 // a jail left in a writable bind, which may hold the same traps.
 
+// ErrNotRegular is wrapped by the errors of the file API for a path that
+// is neither a regular file nor (where one is wanted) a directory: a FIFO,
+// socket or device the jail made.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ErrFileTooLarge is wrapped by WriteFileIn's error for data larger than
+// its limit.
+var ErrFileTooLarge = errors.New("larger than the limit")
+
 // DefaultFileLimit caps ReadFile.
 const DefaultFileLimit = 16 << 20
 
@@ -109,7 +118,7 @@ func openPlanted(dirfd int, rel, name string, flags int, dir bool) (*os.File, er
 	}
 	if !dir && !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s: not a regular file (%v)", name, fi.Mode().Type())
+		return nil, fmt.Errorf("%s: %w (%v)", name, ErrNotRegular, fi.Mode().Type())
 	}
 	return f, nil
 }
@@ -219,10 +228,20 @@ func (s *session) asJailUser(fn func() error) error {
 	if !mapped {
 		return fn() // an unprivileged supervisor is the jail's user already
 	}
+	return asIDs(&Owner{UID: id, GID: id}, fn)
+}
+
+// asIDs runs fn with this thread's filesystem ids set to o's (fn as it is
+// when o is nil). The thread is locked, and Go starts new threads from a
+// clean template while one is locked, so the changed ids never spread.
+func asIDs(o *Owner, fn func() error) error {
+	if o == nil {
+		return fn()
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	unix.Setfsgid(int(id))
-	unix.Setfsuid(int(id))
+	unix.Setfsgid(int(o.GID))
+	unix.Setfsuid(int(o.UID))
 	defer func() {
 		unix.Setfsuid(os.Geteuid())
 		unix.Setfsgid(os.Getegid())
@@ -302,6 +321,148 @@ func ListDirIn(dir, name string) ([]FileInfo, error) {
 		defer unix.Close(d)
 		return listDirAt(d, rel, name)
 	})
+}
+
+// Owner is the host user and group WriteFileIn and RemoveIn act as: what
+// they create is theirs, and permissions are checked as that user's (a
+// jail whose bind of dir is idmapped to them can then change what the
+// host wrote). Acting as root on a directory a jail could write is what
+// the rest of the file API avoids; pass the directory's owner.
+type Owner struct{ UID, GID uint32 }
+
+// WriteFileIn writes what data gives, at most limit bytes
+// (DefaultFileLimit when 0), to name beneath the host directory dir with
+// the safety of a session's WriteFile: missing parent directories are
+// made, no symlink or magic link is followed, and only a regular file (or
+// none) is written; a FIFO, socket, directory or a file the jail holds a
+// lease on is refused before anything changes. Data past limit fails it
+// with ErrFileTooLarge and leaves the file empty, never a silent part of
+// it. It acts as owner (the caller's ids when nil). No deadline: data is
+// read at the caller's reader's pace, and the opens never wait. It
+// returns the bytes written.
+func WriteFileIn(dir, name string, data io.Reader, limit int64, owner *Owner) (int64, error) {
+	rel, err := cleanRel(name)
+	if err != nil {
+		return 0, err
+	}
+	if rel == "." {
+		return 0, fmt.Errorf("write %s: the directory itself: %w", name, ErrNotRegular)
+	}
+	if limit <= 0 {
+		limit = DefaultFileLimit
+	}
+	d, err := openHostDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(d)
+	var n int64
+	err = asIDs(owner, func() error {
+		if err := mkdirs(d, filepath.Dir(rel)); err != nil {
+			return err
+		}
+		// Not O_TRUNC: nothing changes before the file is known regular.
+		f, err := openPlanted(d, rel, name, unix.O_WRONLY|unix.O_CREAT, false)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		n, err = io.Copy(f, io.LimitReader(data, limit+1))
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if n > limit {
+			_ = f.Truncate(0)
+			return fmt.Errorf("%s: %w of %d bytes", name, ErrFileTooLarge, limit)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("write %w", err)
+	}
+	return n, nil
+}
+
+// StatIn describes name beneath the host directory dir ("" or "." for dir
+// itself) without following or opening it: a symlink on the way or at the
+// end fails (ELOOP), and anything but a regular file or a directory fails
+// with ErrNotRegular.
+func StatIn(dir, name string) (FileInfo, error) {
+	rel, err := cleanRel(name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return withDeadline("stat", name, func() (FileInfo, error) {
+		d, err := openHostDir(dir)
+		if err != nil {
+			return FileInfo{}, err
+		}
+		defer unix.Close(d)
+		// O_PATH opens nothing (a FIFO does not wait); with O_NOFOLLOW a
+		// symlink at the end is the link itself, refused below.
+		fd, err := openat2(d, rel, unix.O_PATH)
+		if err != nil {
+			return FileInfo{}, err
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return FileInfo{}, err
+		}
+		fi := FileInfo{Name: filepath.Base(rel), Size: st.Size, Mode: os.FileMode(st.Mode & 0o777)}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			fi.IsDir, fi.Mode, fi.Size = true, fi.Mode|os.ModeDir, 0
+		case unix.S_IFREG:
+		case unix.S_IFLNK:
+			return FileInfo{}, &os.PathError{Op: "open", Path: rel, Err: unix.ELOOP}
+		default:
+			return FileInfo{}, fmt.Errorf("%s: %w", name, ErrNotRegular)
+		}
+		return fi, nil
+	})
+}
+
+// RemoveIn removes name, a file or an empty directory, beneath the host
+// directory dir, acting as owner (the caller's ids when nil). The
+// directories on the way are resolved as everywhere in the file API; the
+// last component is never followed: a symlink there is removed itself,
+// its target untouched. dir itself cannot be removed.
+func RemoveIn(dir, name string, owner *Owner) error {
+	rel, err := cleanRel(name)
+	if err != nil {
+		return err
+	}
+	if rel == "." {
+		return fmt.Errorf("remove %s: the directory itself cannot be removed: %w", name, unix.EPERM)
+	}
+	_, err = withDeadline("remove", name, func() (struct{}, error) {
+		d, err := openHostDir(dir)
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer unix.Close(d)
+		return struct{}{}, asIDs(owner, func() error {
+			parent, err := openat2(d, filepath.Dir(rel), unix.O_PATH|unix.O_DIRECTORY)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(parent)
+			base := filepath.Base(rel)
+			err = unix.Unlinkat(parent, base, 0)
+			if errors.Is(err, unix.EISDIR) {
+				err = unix.Unlinkat(parent, base, unix.AT_REMOVEDIR)
+			}
+			if err != nil {
+				return &os.PathError{Op: "remove", Path: rel, Err: err}
+			}
+			return nil
+		})
+	})
+	return err
 }
 
 func openHostDir(dir string) (int, error) {

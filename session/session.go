@@ -238,6 +238,33 @@ func (s *session) Close() error {
 	return nil
 }
 
+// Pause stops the session's whole jail with the cgroup freezer
+// (jail.Cmd.Freeze): the interpreter and everything it started keep their
+// memory and state and use no CPU until Resume, or until the next Run,
+// which resumes it first. The session's jail.Config must be Pausable, and
+// its limiter a cgroup one; otherwise the error wraps cgroup.ErrNoFreezer
+// and the session runs on. Time paused does not count against the
+// session's Config.Timeout; a cell's own timeout is the caller's clock and
+// goes on, so pause between cells.
+func (s *session) Pause() error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return s.cmd.Freeze()
+}
+
+// Resume continues a session stopped by Pause; on a running session it
+// does nothing.
+func (s *session) Resume() error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return s.cmd.Thaw()
+}
+
+// Paused reports whether the session is stopped by Pause.
+func (s *session) Paused() bool { return s.cmd.Frozen() }
+
 // runCell sends one request, waits for the reply with the cell's timeout,
 // interrupts on timeout and kills the session when the interrupt is not
 // obeyed. readReply reads the driver's reply from the replies channel.
@@ -247,6 +274,12 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 	defer func() { res.WallTime = time.Since(start) }()
 	if why := s.dead(); why != "" {
 		return deadCell(res, why)
+	}
+	if s.cmd.Frozen() {
+		if err := s.cmd.Thaw(); err != nil {
+			s.kill("resuming the paused session failed: " + err.Error())
+			return deadCell(res, s.dead())
+		}
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {

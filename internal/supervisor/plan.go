@@ -31,6 +31,8 @@ type Plan struct {
 	// Cgroups holds the limiter kind asked for, whether cgroups are
 	// required and their parent; the runtime sets the rest per jail.
 	Cgroups cgroup.Options
+	// Pausable keeps the v1 freezer hierarchy, for Instance.Freeze.
+	Pausable bool
 
 	// Seccomp is the policy, nil for seccomp.Default(); SeccompVariant what
 	// a refused call does; SeccompOff runs without a filter.
