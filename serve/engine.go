@@ -57,7 +57,7 @@ func (l libraryInterpreter) close()     { _ = l.s.Close() }
 func NewCellJSON(id *string, c *session.CellResult) CellJSON {
 	j := CellJSON{ID: id, Status: string(c.Status), Stdout: c.Stdout, Stderr: c.Stderr, Value: c.Value, ExitCode: c.ExitCode,
 		Reason: c.Reason, WallTimeMS: c.WallTime.Milliseconds(), CPUTimeMS: c.CPUTime.Milliseconds(),
-		StdoutTruncated: c.StdoutTruncated, StderrTruncated: c.StderrTruncated}
+		StdoutTruncated: c.StdoutTruncated, StderrTruncated: c.StderrTruncated, EgressRefused: newEgressRefusalsJSON(c.EgressRefused)}
 	if e := c.Error; e != nil {
 		j.Error = &ExceptionJSON{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
 	}
