@@ -132,6 +132,7 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request, t *tenant) *api
 		cmd = jail.Command(ctx, cfg, argv[0], argv[1:]...)
 	}
 	cmd.Env = tpl.Env
+	s.hookEgress(cmd, cfg, Event{Tenant: t.Name, Template: tpl.Name})
 	res, aerr := s.execute(w, r, cmd, req.Stdin)
 	if aerr == nil {
 		s.observeRun(t, "run", "", tpl.Name, res)
@@ -330,6 +331,7 @@ func (s *Server) postProcess(w http.ResponseWriter, r *http.Request, t *tenant) 
 		defer cancel()
 		cmd := jail.Command(ctx, cfg, argv[0], argv[1:]...)
 		cmd.Env = sb.template.Env
+		s.hookEgress(cmd, cfg, Event{Tenant: t.Name, Sandbox: sb.id, Template: sb.template.Name})
 		res, aerr := s.execute(w, r, cmd, req.Stdin)
 		if aerr == nil {
 			s.observeRun(t, "process", sb.id, sb.template.Name, res)

@@ -167,13 +167,15 @@ type fileTemplate struct {
 	Tmpfs           []string       `yaml:"tmpfs"`
 	Env             []string       `yaml:"env"`
 	Hostname        string         `yaml:"hostname"`
-	Net             string         `yaml:"net"`
 	Limiter         string         `yaml:"limiter"`
 	RequireCgroups  bool           `yaml:"require-cgroups"`
 	SeccompKill     bool           `yaml:"seccomp-kill"`
 	Pool            int            `yaml:"pool"`
 	WorkspaceSize   *sizeValue     `yaml:"workspace-size"`
 	WorkspaceInodes *int64         `yaml:"workspace-inodes"`
+
+	// net, allow, allow-preset, deny and the egress caps: serve/egress.go.
+	Egress fileTemplateEgress `yaml:",inline"`
 }
 
 // sizeValue is a size as the CLI takes it (256M) or a plain number.
@@ -507,8 +509,8 @@ func (ft fileTemplate) template(name string, at func(string) string) (Template, 
 	}
 	cfg.Tmpfs = ft.Tmpfs
 	cfg.Hostname = ft.Hostname
-	if ft.Net != "" && ft.Net != "none" {
-		return t, fmt.Errorf("%s: net %q: only none (a namespace with lo alone) is supported", at("net"), ft.Net)
+	if err := ft.Egress.network(&t, at); err != nil {
+		return t, err
 	}
 	limiter := ft.Limiter
 	if limiter == "" {

@@ -25,15 +25,21 @@ type interpreter interface {
 // startInterpreter starts a Python or shell session in a jail of cfg; ctx
 // bounds its whole life.
 func startInterpreter(ctx context.Context, language string, cfg jail.Config) (interpreter, error) {
+	return startInterpreterWith(ctx, language, cfg, session.Options{})
+}
+
+// startInterpreterWith is startInterpreter with the session's options (its
+// egress hook, serve/egress.go).
+func startInterpreterWith(ctx context.Context, language string, cfg jail.Config, opts session.Options) (interpreter, error) {
 	var (
 		s   session.Session
 		err error
 	)
 	switch language {
 	case "python":
-		s, err = session.NewPython(ctx, cfg)
+		s, err = session.NewPythonWithOptions(ctx, jail.DefaultSupervisor, cfg, opts)
 	case "shell":
-		s, err = session.NewShell(ctx, cfg)
+		s, err = session.NewShellWithOptions(ctx, jail.DefaultSupervisor, cfg, opts)
 	default:
 		return nil, fmt.Errorf("language %q: want python or shell", language)
 	}

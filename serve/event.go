@@ -9,7 +9,7 @@ import "time"
 type Event struct {
 	Time     time.Time
 	Tenant   string // "" when the request named none that the server knows
-	Action   string // run, process, execute, interrupt, sandbox.create, sandbox.delete, sandbox.expire, context.create, context.delete, file.read, file.write, file.delete, request
+	Action   string // run, process, execute, interrupt, sandbox.create, sandbox.delete, sandbox.expire, context.create, context.delete, file.read, file.write, file.delete, request, egress
 	Sandbox  string
 	Context  string
 	Status   int    // the HTTP status answered
@@ -22,6 +22,18 @@ type Event struct {
 	WallTime   time.Duration
 	CPUTime    time.Duration
 	PeakMemory int64
+	// An egress decision of a jail's proxy (Action egress, template with
+	// net: proxy): the destination asked for, the address dialed or
+	// refused ("" when none), whether it was allowed (Reason then says why
+	// not, or why an allowed connection was cut), the bytes each way and
+	// how long the connection lasted. Code is egress_refused on a refusal.
+	Host      string
+	Port      int
+	Address   string
+	Allowed   bool
+	BytesUp   int64
+	BytesDown int64
+	Duration  time.Duration
 }
 
 // Observer receives the server's events. Observe is called synchronously

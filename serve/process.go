@@ -131,6 +131,7 @@ func (s *Server) startProcess(sb *sandbox, cfg jail.Config, argv []string, stdin
 	p := &process{id: newID("proc_"), command: argv, stdin: w, log: newOutputLog(), done: make(chan struct{})}
 	p.cmd = jail.Command(sb.ctx, cfg, argv[0], argv[1:]...)
 	p.cmd.Env = sb.template.Env
+	s.hookEgress(p.cmd, cfg, Event{Tenant: sb.tenant.Name, Sandbox: sb.id, Template: sb.template.Name})
 	p.cmd.Stdin = r
 	p.cmd.Stdout, p.cmd.Stderr = logWriter{p.log, "stdout"}, logWriter{p.log, "stderr"}
 	err = p.cmd.Start()

@@ -285,12 +285,13 @@ func (s *Server) createContext(ctx context.Context, sb *sandbox, req createConte
 	defer done()
 	cfg := sb.jailConfig()
 	cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
-	in, err := startInterpreter(sb.ctx, req.Language, cfg)
+	id := newID("ctx_")
+	in, err := startInterpreterWith(sb.ctx, req.Language, cfg, s.sessionOptions(cfg, Event{Tenant: t.Name, Sandbox: sb.id, Context: id, Template: sb.template.Name}))
 	if err != nil {
 		giveBack()
 		return nil, errorf(http.StatusInternalServerError, "jail_failed", "starting the %s interpreter: %v", req.Language, err)
 	}
-	c := &execContext{id: newID("ctx_"), language: req.Language, in: in}
+	c := &execContext{id: id, language: req.Language, in: in}
 	sb.mu.Lock()
 	if sb.deleted {
 		sb.mu.Unlock()
