@@ -138,12 +138,13 @@ print("other:", get("https://other.example.net/"))
 `
 
 // TestServeEgress over real HTTP, netlab as the internet: a template with
-// net: proxy lets a run, a process and a context's cells reach the allowed
-// address and refuses another host (egress_refused in the run's and
-// process's result, in the refusing cell's result only, and an egress
-// Event for every decision); a template without it has no route; a
-// request that names the network is refused; a pool asked of the proxy
-// template is not made (runs start cold); nothing is left after.
+// net: proxy lets a run, a process (foreground and background) and a
+// context's cells reach the allowed address and refuses another host
+// (egress_refused in the run's and process's result, in the refusing
+// cell's result only, and an egress Event for every decision); a template
+// without it has no route; a request that names the network is refused; a
+// pool asked of the proxy template is not made (runs start cold); nothing
+// is left after.
 func TestServeEgress(t *testing.T) {
 	netlab.Start(t)
 	ts := startServer(t, func(s string) string {
@@ -253,6 +254,19 @@ except OSError as e:
 			}
 		}
 		assert.Equal(t, 3, n, "one event per decision, with the sandbox")
+	})
+
+	t.Run("background process", func(t *testing.T) {
+		sb := ts.newSandbox(t, map[string]any{"template": "web"})
+		defer ts.as(t, "DELETE", "/v1/sandboxes/"+sb, nil)
+		a := ts.as(t, "POST", "/v1/sandboxes/"+sb+"/processes", map[string]any{"command": []string{"/usr/bin/python3", "-c", egressProbe}, "background": true})
+		require.Equal(t, http.StatusCreated, a.status, "%s", a.body)
+		pid := a.json(t)["id"].(string)
+		a = ts.as(t, "POST", "/v1/sandboxes/"+sb+"/processes/"+pid+"/wait", nil)
+		require.Equal(t, http.StatusOK, a.status, "%s", a.body)
+		m := a.json(t)
+		checkProbe(t, m["stdout"].(string))
+		checkRefused(t, m)
 	})
 
 	t.Run("context", func(t *testing.T) {
