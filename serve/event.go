@@ -37,8 +37,10 @@ type Event struct {
 }
 
 // Observer receives the server's events. Observe is called synchronously
-// from the request's goroutine, and from several at once: it must not
-// block (queue and drop, as an audit shipper would, or count).
+// from the request's goroutine (egress events from the goroutines of a
+// jail's proxy, whose connection waits meanwhile), and from several at
+// once: it must not block (queue and drop, as an audit shipper would, or
+// count).
 type Observer interface {
 	Observe(Event)
 }
