@@ -38,9 +38,12 @@ test-deps: deps
 # linked brig run, A/B). osusergo,netgo: the pure-Go user and DNS lookups,
 # since glibc's need its shared NSS modules at run time. bench/compare.sh and
 # the tests (hostile.BuildCLI) build it the same way.
+# grpcnotrace: gRPC (the sandboxd mode's transport) without
+# golang.org/x/net/trace and the templates it pulls in, which brig never
+# uses: a smaller binary and less package initialisation on every brig run.
 # The commit goes into `brig version` (Go's own VCS stamp may be off: GOFLAGS).
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
-CLI_FLAGS := -tags osusergo,netgo -ldflags='-extldflags=-static -X main.builtCommit=$(COMMIT)'
+CLI_FLAGS := -tags osusergo,netgo,grpcnotrace -ldflags='-extldflags=-static -X main.builtCommit=$(COMMIT)'
 
 build: deps
 	$(GO) build $(CLI_FLAGS) -o $(BUILD)/brig ./cmd/brig
@@ -62,7 +65,8 @@ unit: deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 # The packages that run goroutines: jail and its runtime internal/supervisor,
-# session, cgroup, the audit log, the metrics, the egress proxy, serve.
+# session, cgroup, the audit log, the metrics, the egress proxy, serve,
+# sandboxd.
 # -p 1: packages one at a time, so CPU-limit tests do not compete for the 2 cores.
 # -short and BRIG_TIME_SCALE: the race-built supervisor runs several times
 # slower and the race runtime's shadow memory inflates its RSS, so the soak,
@@ -70,7 +74,7 @@ unit: deps
 # without -race) are skipped here, and time bounds are stretched. (The jail's
 # own stages are C and not race-built.)
 race: deps
-	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./internal/supervisor/ ./cgroup/ ./audit/ ./metrics/ ./egress/ ./serve/
+	BRIG_TIME_SCALE=5 $(GO) test -p 1 -count=1 -race -short -timeout 20m ./jail/ ./session/ ./internal/supervisor/ ./cgroup/ ./audit/ ./metrics/ ./egress/ ./serve/ ./sandboxd/
 
 vm-test: deps
 	bash vm/setup.sh
@@ -92,9 +96,10 @@ examples-test: build
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
 # OCI seccomp profiles, the session's cell-stream splitter, the JSONL
 # requests and their line reader, the audit log's verifier and line reader,
-# brig serve's config, its templates' network keys and request bodies, the
-# egress policy's destinations, the egress proxy's request reader and the
-# metrics endpoint's token check.
+# brig serve's config, its templates' network keys, request bodies and
+# request ids, the egress policy's destinations, the egress proxy's request
+# reader, the metrics endpoint's token check and the sandboxd REST path and
+# query.
 # A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
@@ -113,12 +118,14 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./egress/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./serve/
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./serve/
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestID$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./serve/
 	$(GO) test -run '^$$' -fuzz '^FuzzTemplateNetwork$$' -fuzztime $$((30000 * $(FUZZSCALE)))x ./serve/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuditLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandlerToken$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./metrics/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFileRequest$$' -fuzztime $$((20000 * $(FUZZSCALE)))x ./sandboxd/
 
 test: test-deps vet unit race fuzz examples-test clients-test vm-test
 
@@ -138,7 +145,7 @@ clean:
 # one line per payload, then "N passed, M failed".
 # HOSTILE_ARGS go to brig-hostile (e.g. -run ex_fork_bomb), HOSTILE_VIA and
 # HOSTILE_LIMITERS to internal/hostile/run.sh.
-.PHONY: hostile soak
+.PHONY: hostile soak soak-serve
 hostile: build
 	$(GO) build -o $(BUILD)/brig-hostile ./cmd/brig-hostile
 	BUILD=$(BUILD) sh internal/hostile/run.sh $(HOSTILE_ARGS)
@@ -149,3 +156,13 @@ SOAK_PARALLEL ?= 8
 soak: deps
 	$(GO) build -o $(BUILD)/brig-hostile ./cmd/brig-hostile
 	$(BUILD)/brig-hostile soak -runs $(SOAK_RUNS) -parallel $(SOAK_PARALLEL)
+
+# brig serve under 16 clients of two tenants (one with tight quotas):
+# mixed runs, contexts, files, bombs and disconnects, every answer checked,
+# 429s counted apart, nothing left after SIGTERM, the server's RSS flat.
+# One summary line. Not part of `make test`: run it on a quiet machine.
+SOAK_SERVE_REQUESTS ?= 20000
+SOAK_SERVE_CLIENTS ?= 16
+soak-serve: build
+	$(GO) build -o $(BUILD)/brig-hostile ./cmd/brig-hostile
+	$(BUILD)/brig-hostile soak-serve -brig $(BUILD)/brig -clients $(SOAK_SERVE_CLIENTS) -requests $(SOAK_SERVE_REQUESTS)

@@ -263,9 +263,21 @@ func (l *Log) Append(r Record) error {
 // unless the log is recovering from a write failure (then it writes the
 // audit_write_resumed record). brig serve calls it before it starts work
 // whose record it appends at the end, so that nothing runs unaudited.
+//
+// Unlike Append, Ready also fails when the file system has no room for a
+// record of the largest size (MaxLineBytes): the work it gates would
+// otherwise run and then find its record refused.
 func (l *Log) Ready() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Space first: a record of the failures would still fit in the
+	// file's last page, and the log would flap between refusing and not.
+	if !l.closed && l.gone == nil {
+		if err := l.checkSpace(); err != nil {
+			l.fail(err)
+			return err
+		}
+	}
 	return l.ready()
 }
 
@@ -305,6 +317,24 @@ func (l *Log) fail(err error) {
 		l.log.Error("audit: cannot write the log: refusing records until it can", "file", l.path, "err", err)
 	}
 	l.failedCount++
+}
+
+// checkSpace fails when the file system has no room for a record of the
+// largest size: Ready must say no before the work whose record would not
+// fit runs, not after. It counts the blocks root may use (brig serve runs
+// as root); a quota (EDQUOT) is found by the write itself.
+func (l *Log) checkSpace() error {
+	if l.f == nil {
+		return nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(l.f.Fd()), &st); err != nil {
+		return nil // no answer is not a full disk; the write will tell
+	}
+	if free := st.Bfree * uint64(st.Bsize); free < MaxLineBytes+1 {
+		return fmt.Errorf("audit: %s: %w: %d bytes free, less than one record may take (%d); free space on its file system", l.path, unix.ENOSPC, free, MaxLineBytes+1)
+	}
+	return nil
 }
 
 // checkFile fails when the path no longer names the file the log writes.

@@ -45,7 +45,7 @@ else
 fi
 
 # Static, as the Makefile's build (CLI_FLAGS).
-"$GO" build -tags osusergo,netgo -ldflags=-extldflags=-static -o "$OUT/brig" ./cmd/brig
+"$GO" build -tags osusergo,netgo,grpcnotrace -ldflags=-extldflags=-static -o "$OUT/brig" ./cmd/brig
 BRIG="$OUT/brig run --quiet --"
 BWRAP="bwrap --unshare-all --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev --tmpfs /tmp --"
 NSJ="$NSJAIL -Mo -q --disable_proc -R /usr -R /lib -R /lib64 -R /bin --"

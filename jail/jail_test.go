@@ -491,6 +491,25 @@ func TestCombinedOutputAndStdin(t *testing.T) {
 	assert.Equal(t, "from stdin\nerr\n", string(out))
 }
 
+// funcWriter is an io.Writer whose type is not comparable (it holds a
+// func): comparing two of them with == panics.
+type funcWriter struct{ write func([]byte) (int, error) }
+
+func (w funcWriter) Write(p []byte) (int, error) { return w.write(p) }
+
+// A Stdout and Stderr of a type that is not comparable are two writers,
+// as os/exec treats them, never a panic in Start.
+func TestUncomparableWriters(t *testing.T) {
+	testenv.RequireRoot(t)
+	var out, errOut strings.Builder
+	cmd := Command(context.Background(), Config{}, "/bin/sh", "-c", "echo out; echo err >&2")
+	cmd.Stdout = funcWriter{out.Write}
+	cmd.Stderr = funcWriter{errOut.Write}
+	require.NoError(t, cmd.Run())
+	assert.Equal(t, "out\n", out.String())
+	assert.Equal(t, "err\n", errOut.String())
+}
+
 func TestSetupErrorsNameTheStep(t *testing.T) {
 	testenv.RequireRoot(t)
 	before := countMounts()

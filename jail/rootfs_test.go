@@ -182,7 +182,7 @@ func checkRootAgainst(t *testing.T, desc []stage.Mount, workDir string, got prob
 	}
 }
 
-// TestRootMatchesDescription: the root a jail builds itself (mounts.c) is
+// TestRootMatchesDescription: the root a jail builds itself (mount.c) is
 // the root described in Go (rootfs.go's rootOwn and systemMounts), entry by
 // entry, and holds nothing the description does not name; so is a root
 // cloned from a template (roottemplate.go), where this kernel can build one.

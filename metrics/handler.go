@@ -36,7 +36,16 @@ func (s *Set) Handler(token string, log *slog.Logger) http.Handler {
 	if token == "" {
 		return h
 	}
-	want := sha256.Sum256([]byte(token))
+	return guarded(h, sha256.Sum256([]byte(token)))
+}
+
+// HandlerTokenSHA256 is Handler with the token given by its SHA-256, as a
+// config holds it (a config that leaks gives nobody the token).
+func (s *Set) HandlerTokenSHA256(sum [sha256.Size]byte, log *slog.Logger) http.Handler {
+	return guarded(s.Handler("", log), sum)
+}
+
+func guarded(h http.Handler, want [sha256.Size]byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || len(got) > maxTokenLen || !sameToken(got, want) {

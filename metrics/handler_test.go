@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -85,4 +87,20 @@ func grepLines(s, sub string) []string {
 		}
 	}
 	return out
+}
+
+// HandlerTokenSHA256 guards as Handler does, given the token's hash as a
+// config holds it.
+func TestHandlerTokenSHA256(t *testing.T) {
+	s := newTestSet(t, Options{})
+	srv := httptest.NewServer(s.HandlerTokenSHA256(sha256.Sum256([]byte("s3cret-metrics-token")), nil))
+	defer srv.Close()
+	if code, body, _ := get(t, srv.URL+"/metrics", "Bearer s3cret-metrics-token"); code != http.StatusOK || !strings.Contains(body, "brig_executions_total") {
+		t.Fatalf("with the token: %d %.300q", code, body)
+	}
+	for _, auth := range []string{"", "Bearer wrong", "Bearer " + hex.EncodeToString(func() []byte { h := sha256.Sum256([]byte("s3cret-metrics-token")); return h[:] }())} {
+		if code, body, _ := get(t, srv.URL+"/metrics", auth); code != http.StatusUnauthorized || strings.Contains(body, "brig_") {
+			t.Errorf("Authorization %.40q: %d, want 401 (the hash is not the token)", auth, code)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -66,7 +67,7 @@ func (s *Server) authed(action string, h handler) http.Handler {
 		if t == nil {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeAPIError(w, errorf(http.StatusUnauthorized, "unauthorized", "unauthorized"))
-			s.obs.Observe(Event{Time: time.Now(), Action: action, Status: http.StatusUnauthorized, Code: "unauthorized"})
+			s.observe(r, Event{Action: action, Status: http.StatusUnauthorized, Code: "unauthorized"})
 			return
 		}
 		aerr := t.admit()
@@ -78,8 +79,8 @@ func (s *Server) authed(action string, h handler) http.Handler {
 		}
 		if aerr != nil {
 			writeAPIError(w, aerr)
-			s.obs.Observe(Event{Time: time.Now(), Tenant: t.Name, Action: action, Sandbox: r.PathValue("id"), Context: r.PathValue("cid"),
-				Status: aerr.status, Code: aerr.code, Quota: aerr.quota})
+			s.observe(r, Event{Tenant: t.Name, Action: action, Sandbox: r.PathValue("id"), Context: r.PathValue("cid"),
+				Status: aerr.status, Code: aerr.code, Quota: aerr.quota, Message: aerr.message})
 		}
 	})
 }
@@ -90,14 +91,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		status, code = "draining", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, map[string]any{"status": status})
-}
-
-func (s *Server) observeRun(t *tenant, action, sandbox, template string, res *jail.Result) {
-	ev := Event{Time: time.Now(), Tenant: t.Name, Action: action, Sandbox: sandbox, Template: template, Status: http.StatusOK}
-	if res != nil {
-		ev.Reason, ev.ExitCode, ev.WallTime, ev.CPUTime, ev.PeakMemory = string(res.Reason), res.ExitCode, res.WallTime, res.CPUTime, res.PeakMemory
-	}
-	s.obs.Observe(ev)
 }
 
 func (s *Server) postRun(w http.ResponseWriter, r *http.Request, t *tenant) *apiError {
@@ -118,7 +111,7 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request, t *tenant) *api
 	if aerr != nil {
 		return aerr
 	}
-	done, aerr := s.startExecution(r.Context(), t)
+	done, aerr := s.startExecution(r, t)
 	if aerr != nil {
 		return aerr
 	}
@@ -132,10 +125,14 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request, t *tenant) *api
 		cmd = jail.Command(ctx, cfg, argv[0], argv[1:]...)
 	}
 	cmd.Env = tpl.Env
-	s.hookEgress(cmd, cfg, Event{Tenant: t.Name, Template: tpl.Name})
-	res, aerr := s.execute(w, r, cmd, req.Stdin)
+	s.hookEgress(cmd, cfg, Event{RequestID: requestID(r), Remote: r.RemoteAddr, Tenant: t.Name, Template: tpl.Name})
+	res, stdout, stderr, aerr := s.execute(w, r, cmd, req.Stdin, tpl.Name)
 	if aerr == nil {
-		s.observeRun(t, "run", "", tpl.Name, res)
+		ev := runEvent("run", t, "", tpl.Name, argv, res, stdout, stderr)
+		if req.Code != nil {
+			ev.Command, ev.Language, ev.Program = nil, req.Language, *req.Code
+		}
+		s.observe(r, ev)
 	}
 	return aerr
 }
@@ -145,11 +142,14 @@ func (s *Server) postSandbox(w http.ResponseWriter, r *http.Request, t *tenant) 
 	if aerr := decodeBody(w, r, s.cfg.MaxBodyBytes, &req); aerr != nil {
 		return aerr
 	}
+	if aerr := s.auditGate(r); aerr != nil {
+		return aerr
+	}
 	sb, aerr := s.createSandbox(t, req)
 	if aerr != nil {
 		return aerr
 	}
-	s.obs.Observe(Event{Time: time.Now(), Tenant: t.Name, Action: "sandbox.create", Sandbox: sb.id, Template: sb.template.Name, Status: http.StatusCreated})
+	s.observe(r, Event{Tenant: t.Name, Action: "sandbox.create", Sandbox: sb.id, Template: sb.template.Name, Status: http.StatusCreated})
 	writeJSON(w, http.StatusCreated, sb.describe())
 	return nil
 }
@@ -178,7 +178,7 @@ func (s *Server) deleteSandboxH(w http.ResponseWriter, r *http.Request, t *tenan
 		return aerr
 	}
 	s.deleteSandbox(sb)
-	s.obs.Observe(Event{Time: time.Now(), Tenant: t.Name, Action: "sandbox.delete", Sandbox: sb.id, Template: sb.template.Name, Status: http.StatusOK})
+	s.observe(r, Event{Tenant: t.Name, Action: "sandbox.delete", Sandbox: sb.id, Template: sb.template.Name, Status: http.StatusOK})
 	writeJSON(w, http.StatusOK, map[string]any{"id": sb.id, "deleted": true})
 	return nil
 }
@@ -203,11 +203,11 @@ func (s *Server) postContext(w http.ResponseWriter, r *http.Request, t *tenant) 
 		return aerr
 	}
 	return s.inSandbox(r, t, func(sb *sandbox) *apiError {
-		c, aerr := s.createContext(r.Context(), sb, req)
+		c, aerr := s.createContext(r, sb, req)
 		if aerr != nil {
 			return aerr
 		}
-		s.obs.Observe(Event{Time: time.Now(), Tenant: t.Name, Action: "context.create", Sandbox: sb.id, Context: c.id, Status: http.StatusCreated})
+		s.observe(r, Event{Tenant: t.Name, Action: "context.create", Sandbox: sb.id, Context: c.id, Template: sb.template.Name, Language: c.language, Status: http.StatusCreated})
 		writeJSON(w, http.StatusCreated, map[string]any{"id": c.id, "language": c.language, "status": "idle"})
 		return nil
 	})
@@ -218,7 +218,7 @@ func (s *Server) deleteContextH(w http.ResponseWriter, r *http.Request, t *tenan
 		if aerr := s.deleteContext(sb, r.PathValue("cid")); aerr != nil {
 			return aerr
 		}
-		s.obs.Observe(Event{Time: time.Now(), Tenant: t.Name, Action: "context.delete", Sandbox: sb.id, Context: r.PathValue("cid"), Status: http.StatusOK})
+		s.observe(r, Event{Tenant: t.Name, Action: "context.delete", Sandbox: sb.id, Context: r.PathValue("cid"), Template: sb.template.Name, Status: http.StatusOK})
 		writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("cid"), "deleted": true})
 		return nil
 	})
@@ -251,7 +251,7 @@ func (s *Server) postExecute(w http.ResponseWriter, r *http.Request, t *tenant) 
 			}
 			timeout = d
 		}
-		done, aerr := s.startExecution(r.Context(), t)
+		done, aerr := s.startExecution(r, t)
 		if aerr != nil {
 			return aerr
 		}
@@ -270,9 +270,23 @@ func (s *Server) postExecute(w http.ResponseWriter, r *http.Request, t *tenant) 
 			c.running, c.stop = false, nil
 			c.mu.Unlock()
 		}()
-		res, _ := s.runCell(w, r, ctx, cancel, c, *req.Code, timeout, tpl.Jail.OutputLimit)
-		s.obs.Observe(Event{Time: time.Now(), Tenant: t.Name, Action: "execute", Sandbox: sb.id, Context: c.id, Template: tpl.Name, Status: http.StatusOK,
-			Reason: res.Status, WallTime: time.Duration(res.WallTimeMS) * time.Millisecond, CPUTime: time.Duration(res.CPUTimeMS) * time.Millisecond})
+		res, stdout, stderr := s.runCell(w, r, ctx, cancel, c, *req.Code, timeout, tpl.Jail.OutputLimit)
+		ev := Event{Tenant: t.Name, Action: "execute", Sandbox: sb.id, Context: c.id, Template: tpl.Name, Status: http.StatusOK,
+			Language: c.language, Program: *req.Code, Reason: res.Status, CellStatus: res.Status, Stdout: stdout, Stderr: stderr,
+			WallTime: time.Duration(res.WallTimeMS) * time.Millisecond, CPUTime: time.Duration(res.CPUTimeMS) * time.Millisecond}
+		if res.ExitCode != nil {
+			ev.ExitCode = *res.ExitCode
+		}
+		if res.Status == "dead" && res.Reason != "" {
+			ev.Reason = res.Reason // oom, cpu_time...: what killed the interpreter
+			if res.Reason == "oom" {
+				ev.LimitsHit = []string{"oom_kill"}
+			}
+		}
+		if res.StdoutTruncated || res.StderrTruncated {
+			ev.LimitsHit = append(ev.LimitsHit, "output_limit")
+		}
+		s.observe(r, ev)
 		return nil
 	})
 }
@@ -314,12 +328,12 @@ func (s *Server) postProcess(w http.ResponseWriter, r *http.Request, t *tenant) 
 		if _, aerr := req.limits(sb.template, &cfg); aerr != nil {
 			return aerr
 		}
-		done, aerr := s.startExecution(r.Context(), t)
+		done, aerr := s.startExecution(r, t)
 		if aerr != nil {
 			return aerr
 		}
 		if req.Background {
-			p, aerr := s.startProcess(sb, cfg, argv, req.Stdin, done)
+			p, aerr := s.startProcess(r, sb, cfg, argv, req.Stdin, done)
 			if aerr != nil {
 				return aerr
 			}
@@ -331,10 +345,10 @@ func (s *Server) postProcess(w http.ResponseWriter, r *http.Request, t *tenant) 
 		defer cancel()
 		cmd := jail.Command(ctx, cfg, argv[0], argv[1:]...)
 		cmd.Env = sb.template.Env
-		s.hookEgress(cmd, cfg, Event{Tenant: t.Name, Sandbox: sb.id, Template: sb.template.Name})
-		res, aerr := s.execute(w, r, cmd, req.Stdin)
+		s.hookEgress(cmd, cfg, Event{RequestID: requestID(r), Remote: r.RemoteAddr, Tenant: t.Name, Sandbox: sb.id, Template: sb.template.Name})
+		res, stdout, stderr, aerr := s.execute(w, r, cmd, req.Stdin, sb.template.Name)
 		if aerr == nil {
-			s.observeRun(t, "process", sb.id, sb.template.Name, res)
+			s.observe(r, runEvent("process", t, sb.id, sb.template.Name, argv, res, stdout, stderr))
 		}
 		return aerr
 	})
@@ -406,8 +420,12 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t *tenant) *api
 	if r.ContentLength > s.cfg.MaxFileBytes {
 		return errorf(400, "body_too_large", "the file is larger than the %d-byte cap (max_file_bytes)", s.cfg.MaxFileBytes)
 	}
+	if aerr := s.auditGate(r); aerr != nil {
+		return aerr
+	}
 	return s.inSandbox(r, t, func(sb *sandbox) *apiError {
-		n, err := writeBeneath(sb.dir, rel, sb.owner, r.Body, s.cfg.MaxFileBytes)
+		sum := newDigestWriter(nil)
+		n, err := writeBeneath(sb.dir, rel, sb.owner, io.TeeReader(r.Body, sum), s.cfg.MaxFileBytes)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -415,7 +433,8 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t *tenant) *api
 			}
 			return fileError(rel, err)
 		}
-		s.obs.Observe(Event{Time: time.Now(), Tenant: t.Name, Action: "file.write", Sandbox: sb.id, Status: http.StatusOK})
+		s.observe(r, Event{Tenant: t.Name, Action: "file.write", Sandbox: sb.id, Template: sb.template.Name, Status: http.StatusOK,
+			Path: rel, FileBytes: n, FileSHA256: sum.digest(false).SHA256})
 		writeJSON(w, http.StatusOK, map[string]any{"path": rel, "size": n})
 		return nil
 	})
@@ -426,6 +445,9 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request, t *tenant) *
 	if aerr != nil {
 		return aerr
 	}
+	if aerr := s.auditGate(r); aerr != nil {
+		return aerr
+	}
 	return s.inSandbox(r, t, func(sb *sandbox) *apiError {
 		if err := removeBeneath(sb.dir, rel, sb.owner); err != nil {
 			if errors.Is(err, os.ErrPermission) && rel == "" {
@@ -433,6 +455,7 @@ func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request, t *tenant) *
 			}
 			return fileError(rel, err)
 		}
+		s.observe(r, Event{Tenant: t.Name, Action: "file.delete", Sandbox: sb.id, Template: sb.template.Name, Status: http.StatusOK, Path: rel})
 		writeJSON(w, http.StatusOK, map[string]any{"path": rel, "deleted": true})
 		return nil
 	})

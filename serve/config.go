@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/sys/unix"
 
+	"github.com/brig-sandbox/brig/audit"
 	"github.com/brig-sandbox/brig/cgroup"
 	"github.com/brig-sandbox/brig/jail"
 )
@@ -67,6 +68,8 @@ type Config struct {
 	Admission int
 	QueueWait time.Duration
 	Lifecycle Lifecycle
+	Audit     AuditConfig
+	Metrics   MetricsConfig
 }
 
 // Lifecycle bounds the life of sandboxes and of the server's drain.
@@ -107,6 +110,10 @@ type Template struct {
 	// (its default and its ceiling).
 	WorkspaceBytes  int64
 	WorkspaceInodes int64
+	// RecordCode is what the audit log keeps of the code or command an
+	// execution of the template ran (audit.record_code unless the
+	// template says).
+	RecordCode audit.CodeMode
 }
 
 // The file's shape. Every key is known: KnownFields refuses the others.
@@ -120,6 +127,8 @@ type fileConfig struct {
 	Lifecycle    fileLifecycle           `yaml:"lifecycle"`
 	Tenants      []fileTenant            `yaml:"tenants"`
 	Templates    map[string]fileTemplate `yaml:"templates"`
+	Audit        *fileAudit              `yaml:"audit"`
+	Metrics      *fileMetrics            `yaml:"metrics"`
 }
 
 type fileTLS struct {
@@ -173,6 +182,7 @@ type fileTemplate struct {
 	Pool            int            `yaml:"pool"`
 	WorkspaceSize   *sizeValue     `yaml:"workspace-size"`
 	WorkspaceInodes *int64         `yaml:"workspace-inodes"`
+	RecordCode      string         `yaml:"record_code"`
 
 	// net, allow, allow-preset, deny and the egress caps: serve/egress.go.
 	Egress fileTemplateEgress `yaml:",inline"`
@@ -390,6 +400,13 @@ func (c *configChecker) check(fc *fileConfig) (*Config, error) {
 		}
 		cfg.Tenants = append(cfg.Tenants, Tenant{Name: ft.Name, TokenSHA256: h, Quotas: q})
 	}
+	var err error
+	if cfg.Audit, err = c.auditConfig(fc.Audit, cfg.StateDir); err != nil {
+		return nil, err
+	}
+	if cfg.Metrics, err = c.metricsConfig(fc.Metrics); err != nil {
+		return nil, err
+	}
 	if _, ok := fc.Templates["default"]; !ok {
 		return nil, fmt.Errorf("%s: templates: no template named default, which requests that name none use; add one (templates: {default: {memory: 512M}})", c.at("templates"))
 	}
@@ -400,6 +417,12 @@ func (c *configChecker) check(fc *fileConfig) (*Config, error) {
 		t, err := ft.template(name, func(k string) string { return c.at("templates", name, k) })
 		if err != nil {
 			return nil, err
+		}
+		t.RecordCode = cfg.Audit.RecordCode
+		if ft.RecordCode != "" {
+			if t.RecordCode, err = audit.ParseCodeMode(ft.RecordCode); err != nil {
+				return nil, fmt.Errorf("%s: template %s: %w", c.at("templates", name, "record_code"), name, err)
+			}
 		}
 		cfg.Templates[name] = t
 	}

@@ -1,12 +1,15 @@
 package serve
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/brig-sandbox/brig/audit"
 )
 
 const goodConfig = `
@@ -86,6 +89,65 @@ func TestParseConfigErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "MaxConfigBytes")
 }
 
+const observedConfig = goodConfig + `  hashed: {memory: 256M, record_code: none}
+audit:
+  path: /var/log/brig/audit.log
+  record_code: sha256
+  fsync: always
+  max_bytes: 64M
+  keep: 10
+  on_failure: warn
+metrics: {listen: tcp:127.0.0.1:9464, token_sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae}
+`
+
+func TestParseConfigAuditAndMetrics(t *testing.T) {
+	cfg, err := ParseConfig("brig.yaml", []byte(goodConfig))
+	require.NoError(t, err)
+	assert.Equal(t, AuditConfig{Path: "/var/lib/brig/audit.log", RecordCode: audit.CodeFull, Fsync: audit.FsyncInterval}, cfg.Audit,
+		"without audit:, a log in state_dir with the safe defaults")
+	assert.Equal(t, MetricsConfig{}, cfg.Metrics, "without metrics:, no metrics listener")
+	assert.Equal(t, audit.CodeFull, cfg.Templates["default"].RecordCode)
+
+	cfg, err = ParseConfig("brig.yaml", []byte(observedConfig))
+	require.NoError(t, err)
+	assert.Equal(t, AuditConfig{Path: "/var/log/brig/audit.log", RecordCode: audit.CodeSHA256, Fsync: audit.FsyncAlways, MaxBytes: 64 << 20, Keep: 10, Warn: true}, cfg.Audit)
+	assert.Equal(t, audit.CodeSHA256, cfg.Templates["default"].RecordCode, "a template takes audit.record_code")
+	assert.Equal(t, audit.CodeNone, cfg.Templates["hashed"].RecordCode, "a template's record_code overrides it")
+	assert.Equal(t, "tcp:127.0.0.1:9464", cfg.Metrics.Listen)
+	require.NotNil(t, cfg.Metrics.TokenSHA256)
+	assert.Equal(t, hashToken("foo"), *cfg.Metrics.TokenSHA256)
+
+	cfg, err = ParseConfig("brig.yaml", []byte(goodConfig+"audit: {path: none}\n"))
+	require.NoError(t, err)
+	assert.Empty(t, cfg.Audit.Path, "path: none keeps no audit log")
+
+	lines := strings.Count(goodConfig, "\n")
+	for _, tc := range []struct{ name, tail, want string }{
+		{"unknown audit key", "audit: {fsnyc: always}\n", fmt.Sprintf("brig.yaml:%d: field fsnyc is not a key of", lines+1)},
+		{"relative path", "audit: {path: audit.log}\n", fmt.Sprintf("brig.yaml:%d: audit.path \"audit.log\": want an absolute path", lines+1)},
+		{"bad record_code", "audit: {record_code: some}\n", "record_code \"some\": want full, sha256 or none"},
+		{"bad fsync", "audit: {fsync: sometimes}\n", "fsync \"sometimes\": want always, interval or never"},
+		{"small max_bytes", "audit: {max_bytes: 1K}\n", "audit.max_bytes 1024: want 0 (never rotate) or at least 257K"},
+		{"negative keep", "audit: {keep: -1}\n", "audit.keep -1"},
+		{"bad on_failure", "audit: {on_failure: ignore}\n", "audit.on_failure \"ignore\": want refuse"},
+		{"bad template record_code", "", ""},
+		{"unix metrics", "metrics: {listen: unix:/run/m.sock}\n", fmt.Sprintf("brig.yaml:%d: metrics.listen \"unix:/run/m.sock\": want tcp:HOST:PORT", lines+1)},
+		{"metrics token in clear", "metrics: {listen: tcp:127.0.0.1:9464, token_sha256: hunter2}\n", "metrics: token_sha256"},
+		{"unknown metrics key", "metrics: {listen: tcp:127.0.0.1:9464, token: x}\n", "field token is not a key of"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := goodConfig + tc.tail
+			if tc.tail == "" {
+				text = goodConfig + "  odd: {record_code: all}\n"
+				tc.want = fmt.Sprintf("brig.yaml:%d: template odd: audit: record_code \"all\"", lines+1)
+			}
+			_, err := ParseConfig("brig.yaml", []byte(text))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
 func TestNewToken(t *testing.T) {
 	tok, sum := NewToken()
 	h, err := parseTokenHash(sum)
@@ -99,6 +161,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(goodConfig))
 	f.Add([]byte("tenants: [{name: a}]\ntemplates: {default: {}}"))
 	f.Add([]byte("templates: {default: {memory: [1]}}"))
+	f.Add([]byte(observedConfig))
+	f.Add([]byte("tenants: [{name: a}]\ntemplates: {default: {record_code: sha256}}\naudit: {path: none, max_bytes: 1M}\nmetrics: {listen: tcp:[::1]:1}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("f.yaml", data)
 		if err == nil {

@@ -30,6 +30,14 @@
 // the endpoints; exec.go runs and streams executions; files.go and
 // workspace.go the workspaces; engine.go every call into the library's
 // session API; shapes.go the JSON shapes shared with the CLI; event.go the
-// Event every execution and decision reports to an Observer (the seam for
-// the audit log and metrics).
+// Event every execution and decision reports; observe.go turns events into
+// audit records (package audit, docs/audit.md) and metrics (package
+// metrics, docs/observability.md) before the Options' Observer sees them,
+// and gives every request its X-Request-Id; observeconfig.go reads the
+// config's audit: and metrics: sections.
+//
+// Nothing runs unaudited: before an execution, a context start, a sandbox
+// creation or a file write or delete, the audit log must be able to take a
+// record, or the request is answered 503 audit_unavailable (unless the
+// config says audit.on_failure: warn).
 package serve

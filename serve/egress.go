@@ -169,8 +169,10 @@ func (s *Server) sessionOptions(cfg jail.Config, base Event) session.Options {
 }
 
 // egressObserver turns the proxy's decisions into Events carrying base's
-// tenant, sandbox, context and template. It runs on the proxy's
-// goroutines; Observe must not block (Observer says so).
+// request id, tenant, sandbox, context and template, handed on as every
+// event is (audit log, metrics, Observer). The request id is that of the
+// request that started the jail: for a context, its creation. It runs on
+// the proxy's goroutines; Observe must not block (Observer says so).
 func (s *Server) egressObserver(base Event) func(egress.Event) {
 	return func(ev egress.Event) {
 		e := base
@@ -183,6 +185,6 @@ func (s *Server) egressObserver(base Event) func(egress.Event) {
 		if !ev.Allowed {
 			e.Code = "egress_refused"
 		}
-		s.obs.Observe(e)
+		s.observe(nil, e)
 	}
 }

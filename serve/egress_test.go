@@ -186,6 +186,11 @@ func TestServeEgress(t *testing.T) {
 			}
 		}
 		require.Len(t, allowed, 2, "%+v", allowed)
+		runID := a.header.Get("X-Request-Id")
+		require.NotEmpty(t, runID)
+		for _, e := range append(allowed, refused...) {
+			assert.Equal(t, runID, e.RequestID, "an egress event carries the id of the request whose jail made it")
+		}
 		for _, e := range allowed {
 			assert.Equal(t, "alice", e.Tenant)
 			assert.Equal(t, "web", e.Template)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -192,7 +191,9 @@ func (req *runRequest) limits(tpl Template, cfg *jail.Config) (changed bool, _ *
 // execute runs cmd (not started) and answers with its output and Result:
 // streamed as NDJSON when asked, else in one document. The caller's
 // context kills it: a client that goes away leaves nothing running.
-func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd *jail.Cmd, stdin *string) (*jail.Result, *apiError) {
+// Its output is hashed as it passes (the audit record's sizes and
+// sha256), never kept for that.
+func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd *jail.Cmd, stdin *string, template string) (_ *jail.Result, stdoutSum, stderrSum *digestWriter, _ *apiError) {
 	if stdin != nil {
 		cmd.Stdin = strings.NewReader(*stdin)
 	}
@@ -200,31 +201,51 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd *jail.Cmd, 
 	var stdout, stderr bytes.Buffer // bounded: the jail kills at OutputLimit
 	if wantsStream(r) {
 		stream = newNDJSON(w, cmd.Kill)
-		cmd.Stdout, cmd.Stderr = streamWriter{stream, "stdout"}, streamWriter{stream, "stderr"}
+		stdoutSum, stderrSum = newDigestWriter(streamWriter{stream, "stdout"}), newDigestWriter(streamWriter{stream, "stderr"})
 	} else {
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		stdoutSum, stderrSum = newDigestWriter(&stdout), newDigestWriter(&stderr)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = stdoutSum, stderrSum
+	if err := s.startJail(cmd, template); err != nil {
 		if stream != nil {
 			stream.event(map[string]any{"type": "error", "error": map[string]string{"code": "jail_failed", "message": err.Error()}})
-			return nil, nil
+			return nil, nil, nil, nil
 		}
-		return nil, startError(err)
+		return nil, nil, nil, startError(err)
 	}
 	_ = cmd.Wait()
 	res := cmd.Result
 	if res == nil {
-		return nil, errorf(500, "internal", "the jail reported no result")
+		return nil, nil, nil, errorf(500, "internal", "the jail reported no result")
 	}
 	if stream != nil {
 		stream.event(runResultEvent{Type: "result", ResultJSON: NewResultJSON(res)})
-		return res, nil
+		return res, stdoutSum, stderrSum, nil
 	}
 	if r.Context().Err() != nil {
-		return res, nil // nobody to answer
+		return res, stdoutSum, stderrSum, nil // nobody to answer
 	}
 	writeJSON(w, http.StatusOK, runAnswer{Stdout: stdout.String(), Stderr: stderr.String(), ResultJSON: NewResultJSON(res)})
-	return res, nil
+	return res, stdoutSum, stderrSum, nil
+}
+
+// startJail starts cmd, timing it for the metrics: the set-up of a jail
+// (or the handover of a pooled one) is what a client waits for first.
+func (s *Server) startJail(cmd *jail.Cmd, template string) error {
+	t0 := time.Now()
+	err := cmd.Start()
+	s.setUpDone(template, t0, err)
+	return err
+}
+
+func (s *Server) setUpDone(template string, t0 time.Time, err error) {
+	var se *jail.SetupError
+	switch {
+	case err == nil:
+		s.metrics.JailSetUp(template, time.Since(t0))
+	case errors.As(err, &se):
+		s.metrics.JailSetUpFailed(template)
+	}
 }
 
 func startError(err error) *apiError {
@@ -238,20 +259,24 @@ func startError(err error) *apiError {
 // runCell executes code in a context and answers as execute does, with a
 // CellJSON. The client going away interrupts the cell (the context lives
 // on), as the interrupt endpoint does.
-func (s *Server) runCell(w http.ResponseWriter, r *http.Request, ctx context.Context, interrupt func(), c *execContext, code string, timeout time.Duration, outputLimit int64) (CellJSON, bool) {
+// Its output's digests are of the stream as it passed, or of the
+// answer's text.
+func (s *Server) runCell(w http.ResponseWriter, r *http.Request, ctx context.Context, interrupt func(), c *execContext, code string, timeout time.Duration, outputLimit int64) (_ CellJSON, stdoutSum, stderrSum *OutputDigest) {
 	var stream *ndjson
-	var stdout, stderr io.Writer
+	var stdout, stderr *digestWriter
 	if wantsStream(r) {
 		stream = newNDJSON(w, interrupt)
-		stdout, stderr = streamWriter{stream, "stdout"}, streamWriter{stream, "stderr"}
+		stdout, stderr = newDigestWriter(streamWriter{stream, "stdout"}), newDigestWriter(streamWriter{stream, "stderr"})
 	}
-	res := c.in.run(ctx, code, timeout, outputLimit, stdout, stderr)
+	var res CellJSON
 	if stream != nil {
+		res = c.in.run(ctx, code, timeout, outputLimit, stdout, stderr)
 		stream.event(cellResultEvent{Type: "result", CellJSON: res})
-		return res, true
+		return res, stdout.digest(res.StdoutTruncated), stderr.digest(res.StderrTruncated)
 	}
+	res = c.in.run(ctx, code, timeout, outputLimit, nil, nil)
 	if r.Context().Err() == nil {
 		writeJSON(w, http.StatusOK, res)
 	}
-	return res, true
+	return res, digestOf(res.Stdout, res.StdoutTruncated), digestOf(res.Stderr, res.StderrTruncated)
 }

@@ -57,3 +57,31 @@ func FuzzRequestBodies(f *testing.F) {
 		decode(&cx)
 	})
 }
+
+// FuzzRequestID feeds X-Request-Id headers to the server's check: the id a
+// request ends up with is always short and printable (it goes into log
+// lines and audit records), and a valid client id is kept as it is.
+func FuzzRequestID(f *testing.F) {
+	for _, s := range []string{"", "client-req-1", "bad id", "a\nb", strings.Repeat("x", 64), strings.Repeat("x", 65), "\x7f", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header["X-Request-Id"] = []string{id}
+		r, got := withRequestID(r)
+		if !validRequestID(got) || requestID(r) != got {
+			t.Fatalf("request id %q from %q", got, id)
+		}
+		if validRequestID(id) != (got == id) {
+			t.Fatalf("client id %q: kept %v", id, got == id)
+		}
+		for _, c := range []byte(got) {
+			if c < 0x21 || c > 0x7e {
+				t.Fatalf("id %q has byte %#x", got, c)
+			}
+		}
+		if len(got) > MaxRequestIDBytes {
+			t.Fatalf("id of %d bytes", len(got))
+		}
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/brig-sandbox/brig/audit"
 	"github.com/brig-sandbox/brig/internal/hostile"
 	"github.com/brig-sandbox/brig/internal/testenv"
 )
@@ -37,7 +38,19 @@ func TestIdleTimeoutAndMaxLifetime(t *testing.T) {
 	}
 	assert.Equal(t, 404, ts.as(t, "GET", "/v1/sandboxes/"+idle, nil).status, "idle sandbox deleted")
 	assert.Equal(t, 404, ts.as(t, "GET", "/v1/sandboxes/"+busy, nil).status, "sandbox past its max lifetime deleted")
+	// The expiry's event follows the sandbox's removal (after its jails
+	// are killed and its workspace unmounted), a moment after its 404.
+	for time.Now().Before(deadline) && len(ts.events.find("sandbox.expire")) < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
 	assert.Len(t, ts.events.find("sandbox.expire"), 2)
+	// The audit log says which limit ended each.
+	var whys []string
+	for _, r := range ofKind(auditRecords(t, filepath.Join(ts.stateDir, DefaultAuditFile)), audit.KindSandboxDelete) {
+		assert.Equal(t, "alice", r.Tenant)
+		whys = append(whys, r.Sandbox+" "+r.Detail)
+	}
+	assert.ElementsMatch(t, []string{idle + " idle_timeout", busy + " max_lifetime"}, whys)
 	waitNoJails(t)
 	entries, err := os.ReadDir(workspacesDir(ts.stateDir))
 	require.NoError(t, err)

@@ -32,6 +32,9 @@ import (
 // packages' tests do.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if builtBrig.bin != "" {
+		os.RemoveAll(filepath.Dir(builtBrig.bin))
+	}
 	_ = jail.DefaultSupervisor.Close()
 	cgroup.RemoveIdle()
 	if os.Geteuid() == 0 {

@@ -115,7 +115,7 @@ func (l *outputLog) text() (stdout, stderr string) {
 
 // startProcess starts cmd in the background for the sandbox; done gives
 // back the execution slot once the jail has ended.
-func (s *Server) startProcess(sb *sandbox, cfg jail.Config, argv []string, stdin *string, done func()) (*process, *apiError) {
+func (s *Server) startProcess(req *http.Request, sb *sandbox, cfg jail.Config, argv []string, stdin *string, done func()) (*process, *apiError) {
 	sb.mu.Lock()
 	n := len(sb.processes)
 	sb.mu.Unlock()
@@ -131,10 +131,11 @@ func (s *Server) startProcess(sb *sandbox, cfg jail.Config, argv []string, stdin
 	p := &process{id: newID("proc_"), command: argv, stdin: w, log: newOutputLog(), done: make(chan struct{})}
 	p.cmd = jail.Command(sb.ctx, cfg, argv[0], argv[1:]...)
 	p.cmd.Env = sb.template.Env
-	s.hookEgress(p.cmd, cfg, Event{Tenant: sb.tenant.Name, Sandbox: sb.id, Template: sb.template.Name})
+	s.hookEgress(p.cmd, cfg, Event{RequestID: requestID(req), Remote: req.RemoteAddr, Tenant: sb.tenant.Name, Sandbox: sb.id, Process: p.id, Template: sb.template.Name})
 	p.cmd.Stdin = r
-	p.cmd.Stdout, p.cmd.Stderr = logWriter{p.log, "stdout"}, logWriter{p.log, "stderr"}
-	err = p.cmd.Start()
+	stdoutSum, stderrSum := newDigestWriter(logWriter{p.log, "stdout"}), newDigestWriter(logWriter{p.log, "stderr"})
+	p.cmd.Stdout, p.cmd.Stderr = stdoutSum, stderrSum
+	err = s.startJail(p.cmd, sb.template.Name)
 	r.Close()
 	if err != nil {
 		w.Close()
@@ -155,17 +156,22 @@ func (s *Server) startProcess(sb *sandbox, cfg jail.Config, argv []string, stdin
 	}
 	// The sandbox's use lasts while the process runs: it is not idle.
 	release, _ := sb.use()
+	reqID, remote := requestID(req), req.RemoteAddr
 	go func() {
 		_ = p.cmd.Wait()
 		p.result = p.cmd.Result
 		p.closeStdin()
 		p.log.end()
+		// The record before the execution's slot is given back: a Close
+		// waits for the slots, and closes the audit log after.
+		ev := runEvent("process", sb.tenant, sb.id, sb.template.Name, argv, p.result, stdoutSum, stderrSum)
+		ev.Process, ev.RequestID, ev.Remote = p.id, reqID, remote
+		s.observe(nil, ev)
 		close(p.done)
 		done()
 		if release != nil {
 			release()
 		}
-		s.observeRun(sb.tenant, "process", sb.id, sb.template.Name, p.result)
 	}()
 	return p, nil
 }

@@ -260,7 +260,7 @@ type createContextRequest struct {
 }
 
 // createContext starts an interpreter in the sandbox.
-func (s *Server) createContext(ctx context.Context, sb *sandbox, req createContextRequest) (*execContext, *apiError) {
+func (s *Server) createContext(r *http.Request, sb *sandbox, req createContextRequest) (*execContext, *apiError) {
 	if req.Language != "python" && req.Language != "shell" {
 		return nil, errorf(http.StatusBadRequest, "bad_request", "language %.20q: want python or shell", req.Language)
 	}
@@ -277,7 +277,7 @@ func (s *Server) createContext(ctx context.Context, sb *sandbox, req createConte
 		t.contexts--
 		t.mu.Unlock()
 	}
-	done, aerr := s.startExecution(ctx, t)
+	done, aerr := s.startExecution(r, t)
 	if aerr != nil {
 		giveBack()
 		return nil, aerr
@@ -286,7 +286,9 @@ func (s *Server) createContext(ctx context.Context, sb *sandbox, req createConte
 	cfg := sb.jailConfig()
 	cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
 	id := newID("ctx_")
-	in, err := startInterpreterWith(sb.ctx, req.Language, cfg, s.sessionOptions(cfg, Event{Tenant: t.Name, Sandbox: sb.id, Context: id, Template: sb.template.Name}))
+	t0 := time.Now()
+	in, err := startInterpreterWith(sb.ctx, req.Language, cfg, s.sessionOptions(cfg, Event{RequestID: requestID(r), Remote: r.RemoteAddr, Tenant: t.Name, Sandbox: sb.id, Context: id, Template: sb.template.Name}))
+	s.setUpDone(sb.template.Name, t0, err)
 	if err != nil {
 		giveBack()
 		return nil, errorf(http.StatusInternalServerError, "jail_failed", "starting the %s interpreter: %v", req.Language, err)

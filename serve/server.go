@@ -18,7 +18,9 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/brig-sandbox/brig/audit"
 	"github.com/brig-sandbox/brig/jail"
+	"github.com/brig-sandbox/brig/metrics"
 )
 
 // Options tune a Server beyond its Config.
@@ -30,11 +32,15 @@ type Options struct {
 // Server is brig's code-execution service: an http.Handler of the API
 // under /v1 (docs/api.md), over jails of the library.
 type Server struct {
-	cfg  *Config
-	log  *slog.Logger
-	obs  Observer
-	mux  *http.ServeMux
-	lock *os.File
+	cfg *Config
+	log *slog.Logger
+	obs Observer
+	mux *http.ServeMux
+	// audit is the audit log (nil with audit.path: none); metrics the
+	// metric set the /metrics listener serves.
+	audit   *audit.Log
+	metrics *metrics.Set
+	lock    *os.File
 
 	tenants   []*tenant
 	pools     map[string]*jail.Pool
@@ -97,6 +103,10 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	for _, t := range cfg.Tenants {
 		s.tenants = append(s.tenants, &tenant{Tenant: t, limiter: rate.NewLimiter(rate.Limit(t.Quotas.RequestsPerSecond), t.Quotas.Burst)})
 	}
+	if err := s.openObservers(); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for name, t := range cfg.Templates {
 		if t.Pool == 0 {
@@ -115,8 +125,25 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the API. Every request gets its request id (the
+// X-Request-Id header of its answer) and one log line at its end.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, id := withRequestID(r)
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w}
+	start := time.Now()
+	s.mux.ServeHTTP(sw, r)
+	s.log.Info("request", "request_id", id, "method", r.Method, "path", clip(r.URL.Path, 256), "status", sw.status,
+		"duration_ms", time.Since(start).Milliseconds())
+}
+
+// clip cuts s to n bytes for a log line.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
 
 // authenticate finds the request's tenant: a constant-time comparison of
 // the SHA-256 of its bearer token with every tenant's.
@@ -152,9 +179,13 @@ func (t *tenant) admit() *apiError {
 // startExecution counts an execution of the tenant and takes a place of
 // the host's admission cap, waiting QueueWait for one; done gives both
 // back.
-func (s *Server) startExecution(ctx context.Context, t *tenant) (done func(), _ *apiError) {
+func (s *Server) startExecution(r *http.Request, t *tenant) (done func(), _ *apiError) {
+	ctx := r.Context()
 	if s.draining.Load() {
 		return nil, errDraining
+	}
+	if aerr := s.auditGate(r); aerr != nil {
+		return nil, aerr
 	}
 	t.mu.Lock()
 	if t.running >= t.Quotas.Concurrent {
@@ -170,13 +201,18 @@ func (s *Server) startExecution(ctx context.Context, t *tenant) (done func(), _ 
 	}
 	timer := time.NewTimer(s.cfg.QueueWait)
 	defer timer.Stop()
+	queued := time.Now()
+	s.metrics.AdmissionQueued()
 	select {
 	case s.admission <- struct{}{}:
+		s.metrics.AdmissionLeft(time.Since(queued), metrics.Admitted)
 	case <-timer.C:
+		s.metrics.AdmissionLeft(time.Since(queued), metrics.Overloaded)
 		release()
 		return nil, &apiError{status: http.StatusServiceUnavailable, code: "overloaded", retryAfter: time.Second,
 			message: fmt.Sprintf("the host runs its %d executions at once (admission); retry later", cap(s.admission))}
 	case <-ctx.Done():
+		s.metrics.AdmissionLeft(time.Since(queued), metrics.Gone)
 		release()
 		return nil, errorf(499, "canceled", "the client went away")
 	}
@@ -232,17 +268,19 @@ func (s *Server) expire() {
 		}
 		now := time.Now()
 		var due []*sandbox
+		whys := map[*sandbox]string{}
 		s.mu.Lock()
 		for _, sb := range s.sandboxes {
 			if why := sb.expired(now, lc); why != "" {
 				due = append(due, sb)
+				whys[sb] = why
 				s.log.Info("sandbox expired", "sandbox", sb.id, "tenant", sb.tenant.Name, "why", why)
 			}
 		}
 		s.mu.Unlock()
 		for _, sb := range due {
 			s.deleteSandbox(sb)
-			s.obs.Observe(Event{Time: now, Tenant: sb.tenant.Name, Action: "sandbox.expire", Sandbox: sb.id, Template: sb.template.Name})
+			s.observe(nil, Event{Time: now, Tenant: sb.tenant.Name, Action: "sandbox.expire", Sandbox: sb.id, Template: sb.template.Name, Detail: whys[sb]})
 		}
 	}
 }
@@ -293,6 +331,11 @@ func (s *Server) Close() error {
 	}
 	s.inflight.Wait()
 	s.janitor.Wait()
+	if s.audit != nil {
+		if err := s.audit.Close(); err != nil {
+			s.log.Error("closing the audit log", "err", err)
+		}
+	}
 	if s.lock != nil {
 		s.lock.Close()
 	}

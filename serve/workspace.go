@@ -24,7 +24,7 @@ import (
 // give workspaces no quota.
 
 // WorkspaceIDs is the range of host ids that own workspaces: below the
-// jail library's DefaultHostIDs, above what distributions hand out.
+// jail library's default host ids (Supervisor.HostIDs), above what distributions hand out.
 var WorkspaceIDs = struct{ First, Count uint32 }{First: 1_400_000_000, Count: 65536}
 
 // WorkspaceTarget is where a sandbox's jails see its workspace.

@@ -3,6 +3,11 @@
 //
 //	brig-hostile [-limiter auto|rlimit|...] [-via api,cli,unpriv] [-brig ./brig]   one line per payload, then "N passed, M failed"
 //	brig-hostile soak [-runs 2000] [-parallel 8] [-limiter auto]                  one summary line
+//	brig-hostile soak-serve [-clients 16] [-requests 20000] [-brig ./brig]        one summary line
+//
+// soak-serve starts a real brig serve (a static build of this checkout
+// unless -brig names one) with a config of its own and soaks it over its
+// unix socket: soakserve.go.
 //
 // It must run as root (the bait and the unprivileged runs need it). Being
 // built on the jail package, this binary is also brig's helper and init.
@@ -25,9 +30,12 @@ import (
 
 func main() {
 	var code int
-	if len(os.Args) > 1 && os.Args[1] == "soak" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "soak":
 		code = soakMain(os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "soak-serve":
+		code = soakServeMain(os.Args[2:])
+	default:
 		code = corpusMain(os.Args[1:])
 	}
 	_ = jail.DefaultSupervisor.Close() // no spawner, template or kept cgroup outlives this process

@@ -18,6 +18,8 @@ Usage:
   brig run [flags] -- COMMAND [ARG...]   run COMMAND in a fresh jail
   brig session python|shell [--jsonl]    a persistent interpreter in a jail
   brig serve --config FILE [--listen ADDR]...  the HTTP service (docs/api.md)
+  brig serve --sandboxd [--grpc-listen ADDR] [--rest-listen ADDR] [--workspace DIR]
+                                         agent-sandbox's in-pod runtime (docs/kubernetes.md)
   brig token                             a new bearer token and its config line
   brig check [--json]                    report what this host supports
   brig audit verify|tail|grep FILE...    read brig serve's audit log

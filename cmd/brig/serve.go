@@ -6,11 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,18 +22,29 @@ import (
 	"github.com/brig-sandbox/brig/serve"
 )
 
-const serveUsage = "brig serve --config FILE [--listen unix:PATH|tcp:HOST:PORT]... [--tls-cert FILE --tls-key FILE]"
+const serveUsage = "brig serve --config FILE [--listen unix:PATH|tcp:HOST:PORT]... [--tls-cert FILE --tls-key FILE] [--log-format text|json]"
 
 // serveMain is brig serve: the HTTP service of docs/api.md until SIGTERM
 // or SIGINT, which drain it.
 func serveMain(args []string) int {
+	// --sandboxd is a mode of its own with flags of its own (sandboxd.go):
+	// one pod, one tenant, loopback only, no config file.
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--sandboxd" || a == "-sandboxd" {
+			return sandboxdMain(append(slices.Clone(args[:i]), args[i+1:]...))
+		}
+	}
 	fs := flag.NewFlagSet("brig serve", flag.ContinueOnError)
-	var configFile, tlsCert, tlsKey string
+	var configFile, tlsCert, tlsKey, logFormat string
 	var listen []string
 	fs.StringVar(&configFile, "config", "", "the server's YAML config (tenants, templates, quotas; docs/api.md)")
 	fs.Var(listFlag{&listen}, "listen", "unix:PATH (mode 0660) or tcp:HOST:PORT (repeatable; adds to the config's listen; default unix:"+serve.DefaultSocketPath+")")
 	fs.StringVar(&tlsCert, "tls-cert", "", "PEM certificate for the tcp listeners")
 	fs.StringVar(&tlsKey, "tls-key", "", "PEM key for the tcp listeners")
+	fs.StringVar(&logFormat, "log-format", "text", "the server's log lines on stderr: text (key=value) or json (one object a line)")
 	if err := parseFlags(fs, args, serveUsage); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -43,6 +56,12 @@ func serveMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "brig serve: usage:", serveUsage)
 		return exitBrigFailed
 	}
+	logger, err := serveLogger(os.Stderr, logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brig serve:", err)
+		return exitBrigFailed
+	}
+	slog.SetDefault(logger)
 	cfg, err := serve.LoadConfig(configFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "brig serve:", err)
@@ -90,6 +109,14 @@ func runServer(cfg *serve.Config, listen []string) error {
 		}
 		listeners = append(listeners, l)
 	}
+	if cfg.Metrics.Listen != "" {
+		l, err := serveListener(cfg.Metrics.Listen, nil)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("metrics: %w", err)
+		}
+		listeners = append(listeners, l)
+	}
 	srv, err := serve.New(cfg, serve.Options{Logger: slog.Default()})
 	if err != nil {
 		closeAll()
@@ -97,6 +124,22 @@ func runServer(cfg *serve.Config, listen []string) error {
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 	var wg sync.WaitGroup
+	var ms *http.Server
+	if cfg.Metrics.Listen != "" {
+		// The metrics listener is the last: it serves the metrics alone,
+		// never the API.
+		ml := listeners[len(listeners)-1]
+		listeners = listeners[:len(listeners)-1]
+		ms = &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ms.Serve(ml); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				slog.Error("serving metrics", "listener", ml.Addr().String(), "err", err)
+			}
+		}()
+		slog.Info("brig serve metrics listening", "address", "tcp:"+ml.Addr().String())
+	}
 	for _, l := range listeners {
 		wg.Add(1)
 		go func() {
@@ -115,6 +158,9 @@ func runServer(cfg *serve.Config, listen []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(ctx)
+	if ms != nil {
+		_ = ms.Shutdown(ctx)
+	}
 	wg.Wait()
 	return nil
 }
@@ -151,4 +197,19 @@ func serveListener(addr string, tlsConfig *tls.Config) (net.Listener, error) {
 		return l, nil
 	}
 	return nil, fmt.Errorf("--listen %q: want unix:PATH or tcp:HOST:PORT", addr)
+}
+
+// serveLogger is the server's slog logger on w: key=value text, or JSON
+// for a log collector. Unlike the CLI's other commands it logs from Info
+// up: a service's log is read by its operator, not mixed into a program's
+// output.
+func serveLogger(w io.Writer, format string) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

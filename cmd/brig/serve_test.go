@@ -92,6 +92,10 @@ func TestServeCLI(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, exitBrigFailed, ee.ExitCode())
 	assert.Contains(t, string(out), bad+":2: field memroy")
+	out, err = exec.Command(bin, "serve", "--config", bad, "--log-format", "xml").CombinedOutput()
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitBrigFailed, ee.ExitCode())
+	assert.Contains(t, string(out), `--log-format "xml": want text or json`)
 
 	tokenOut, err := exec.Command(bin, "token").Output()
 	require.NoError(t, err)

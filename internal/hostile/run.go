@@ -60,7 +60,7 @@ type Runner interface {
 // and DNS lookups), so that tests run the brig that ships.
 func BuildCLI(root, out string) error {
 	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build",
-		"-tags", "osusergo,netgo", "-ldflags=-extldflags=-static", "-o", out, "./cmd/brig")
+		"-tags", "osusergo,netgo,grpcnotrace", "-ldflags=-extldflags=-static", "-o", out, "./cmd/brig")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/brig: %v: %s", err, b)

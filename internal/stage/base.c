@@ -214,3 +214,23 @@ int received_fds(struct msghdr *msg, int *fds, int max) {
 	}
 	return n;
 }
+
+int send_fd(int sock, char tag, int fd) {
+	char oob[CMSG_SPACE(sizeof(int))];
+	memset(oob, 0, sizeof oob);
+	struct iovec iov = {&tag, 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = oob, .msg_controllen = sizeof oob};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t n;
+	while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+	}
+	if (n == 1)
+		return 0;
+	if (n >= 0)
+		errno = EPIPE;
+	return -1;
+}

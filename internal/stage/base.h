@@ -38,6 +38,9 @@ char *read_all(int fd, size_t *len);
 // SCM_RIGHTS into msg.
 struct msghdr;
 int received_fds(struct msghdr *msg, int *fds, int max);
+// send_fd sends one byte, tag, with fd as SCM_RIGHTS on sock: 0, or -1
+// with errno set.
+int send_fd(int sock, char tag, int fd);
 
 // Events on the status pipe: JSON lines, each one atomic write (wire.go).
 void report_simple(const char *kind);

@@ -23,7 +23,7 @@ type ExecSettings struct {
 	Seccomp  []byte // raw struct sock_filter array; empty means no filter
 }
 
-// encode lays the settings out as stage.c's parse_exec_settings reads them.
+// encode lays the settings out as wire.c's parse_exec_settings reads them.
 func (s ExecSettings) Encode() []byte {
 	var b bytes.Buffer
 	b.WriteString(execStageMagic)

@@ -21,7 +21,7 @@
 // the fd as SCM_RIGHTS. Without SO_REUSEPORT and bound before the program
 // starts, the port is never the program's: its own bind fails with
 // EADDRINUSE. init's copy is closed here; the handback socket too unless a
-// pty's master follows on it (SPEC_TTY, init.c's open_tty). Returns 0, or
+// pty's master follows on it (SPEC_TTY, tty.c's tty_open). Returns 0, or
 // -1 with `failed` set.
 int proxy_hand_up_listener(struct spec *s) {
 	const char *step = "open egress listener";
@@ -41,22 +41,8 @@ int proxy_hand_up_listener(struct spec *s) {
 		rc = fail(errno, step, "bind 127.0.0.1:%d", EGRESS_PORT);
 	else if (listen(fd, 64) < 0)
 		rc = fail(errno, step, "listen");
-	if (rc == 0) {
-		char byte = HANDBACK_PROXY, oob[CMSG_SPACE(sizeof(int))];
-		memset(oob, 0, sizeof oob);
-		struct iovec iov = {&byte, 1};
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = oob, .msg_controllen = sizeof oob};
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		ssize_t n;
-		while ((n = sendmsg(s->tty_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-		}
-		if (n != 1)
-			rc = fail(errno, step, "send the listener to the supervisor");
-	}
+	if (rc == 0 && send_fd(s->tty_fd, HANDBACK_PROXY, fd) < 0)
+		rc = fail(errno, step, "send the listener to the supervisor");
 	close(fd);
 	if (!(s->flags & SPEC_TTY)) {
 		close(s->tty_fd);

@@ -37,24 +37,10 @@ int tty_open(const struct spec *s) {
 		fail(errno, step, "set the window size");
 	else if ((slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
 		fail(errno, step, "open the slave");
-	if (slave >= 0) {
-		char byte = 0, oob[CMSG_SPACE(sizeof(int))];
-		memset(oob, 0, sizeof oob);
-		struct iovec iov = {&byte, 1};
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = oob, .msg_controllen = sizeof oob};
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &master, sizeof(int));
-		ssize_t n;
-		while ((n = sendmsg(s->tty_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-		}
-		if (n != 1) {
-			fail(errno, step, "send the master to the supervisor");
-			close(slave);
-			slave = -1;
-		}
+	if (slave >= 0 && send_fd(s->tty_fd, 0, master) < 0) {
+		fail(errno, step, "send the master to the supervisor");
+		close(slave);
+		slave = -1;
 	}
 	close(master);
 	close(s->tty_fd);

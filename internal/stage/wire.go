@@ -45,7 +45,7 @@ const (
 	// MaxJoinLen caps ControlJoin's list (instance.go's joinLater, helper.c).
 	MaxJoinLen = C.MAX_JOIN_LEN
 	// MaxEtcCopy is the largest /etc file copied rather than bound
-	// (rootfs.go, roottemplate.go, mounts.c).
+	// (rootfs.go, roottemplate.go, mount.c).
 	MaxEtcCopy = C.MAX_COPY
 )
 
@@ -157,7 +157,7 @@ type Spec struct {
 // Mount is one entry of a jail's root: a bind (Source onto Target),
 // a copy, a symlink, a scratch tmpfs directory, or one of brig's own
 // entries (Dir, File, Device). Both builders apply the same entries:
-// mounts.c's apply_mount in a jail's own root, roottemplate.go's apply in a
+// mount.c's apply_mount in a jail's own root, roottemplate.go's apply in a
 // template.
 type Mount struct {
 	Source   string // host path (with Dir and Tmpfs: the tmpfs's options)
@@ -211,7 +211,7 @@ const (
 	mountDevice   = C.MOUNT_DEVICE
 )
 
-// Encoder lays values out as stage.c's reader takes them: native-endian
+// Encoder lays values out as wire.c's reader takes them: native-endian
 // integers, strings as a 32-bit length and the bytes.
 type Encoder struct{ bytes.Buffer }
 
@@ -225,7 +225,7 @@ func (e *Encoder) Strs(v []string) {
 	}
 }
 
-// mounts lays a list of root entries out as stage.c's get_mounts reads it.
+// mounts lays a list of root entries out as wire.c's get_mounts reads it.
 func (e *Encoder) mounts(ms []Mount) {
 	e.U32(uint32(len(ms)))
 	for _, m := range ms {
@@ -251,7 +251,7 @@ func boolFlag(b bool, flag uint32) uint32 {
 	return 0
 }
 
-// Encode lays the spec out as stage.c's parse_spec reads it.
+// Encode lays the spec out as wire.c's parse_spec reads it.
 func (s *Spec) Encode() []byte {
 	var e Encoder
 	e.WriteString(specMagic)

@@ -11,7 +11,7 @@ import (
 	"github.com/brig-sandbox/brig/cgroup"
 )
 
-// decodeSpec reads b as the helper does, with stage.c's parse_spec, and
+// decodeSpec reads b as the helper does, with wire.c's parse_spec, and
 // gives back the spec the helper would build the jail from. Tests hold it
 // to the spec that encoded b (TestSpecRoundTrip): a field moved, added or
 // dropped on one side only is a failed test, not a jail built from the

@@ -11,7 +11,7 @@ package stage
 // as stated (u16, u32, u64), never text. Both ends are this binary on this
 // machine; a stage is never another build. A string (str) is a u32 length
 // and that many bytes, no NUL among them; a list (strs) is a u32 count and
-// that many strs (wire.go's encoder, stage.c's get_str and get_strs).
+// that many strs (wire.go's encoder, wire.c's get_str and get_strs).
 //
 // # Between the supervisor (Go) and the stages (C)
 //
@@ -39,7 +39,7 @@ package stage
 // numbers match the order Go passes them in.
 //
 // 4. Spec. Supervisor → helper on SPEC_FD, read to EOF (wire.go's
-// spec.encode, stage.c's parse_spec; init is the helper's clone and has it
+// spec.encode, wire.c's parse_spec; init is the helper's clone and has it
 // already). When: once, as the helper starts. Layout:
 //
 //	SPEC_MAGIC (its bytes, no length)
@@ -52,7 +52,7 @@ package stage
 //	u32 nroot, then nroot entries        brig's own part of the root (rootfs.go's
 //	                                     rootOwn); none with SPEC_TEMPLATE
 //	u32 nmounts, then nmounts entries    the system mounts and the caller's binds
-//	each entry (wire.go's mountSpec, stage.c's get_mounts):
+//	each entry (wire.go's mountSpec, wire.c's get_mounts):
 //	    str source, str target, str symlink, str content,
 //	    u32 flags    MOUNT_WRITABLE, MOUNT_OPTIONAL, MOUNT_COPY (at most MAX_COPY
 //	                 bytes), MOUNT_CHECK_ID, MOUNT_IDMAP, MOUNT_TMPFS, MOUNT_DIR,
@@ -61,7 +61,7 @@ package stage
 //	    u64 dev, u64 ino, u32 owner_uid, u32 owner_gid
 //	str cgroup_dir, strs procs_files, strs join_tasks, strs home_tasks
 //	strs ipc_sysctls                    "kernel/msgmni=64" (ipclimits.go)
-//	u32 length, then the exec settings (execstage.go, stage.c's parse_exec_settings):
+//	u32 length, then the exec settings (execstage.go, wire.c's parse_exec_settings):
 //	    EXEC_MAGIC, u32 uid, u32 gid,
 //	    u32 nrlimits, per rlimit: u32 resource, u64 cur, u64 max,
 //	    u32 nextra, u32 filter_len, filter_len bytes of struct sock_filter
@@ -72,7 +72,7 @@ package stage
 // own mounted there with source as its options, read-only once the root is
 // built), a file of the given mode holding content (MOUNT_FILE) or a host
 // device node bound (MOUNT_DEVICE). The supervisor decides every entry; init
-// applies them in order (mounts.c's apply_mount), as the root template's
+// applies them in order (mount.c's apply_mount), as the root template's
 // builder does (roottemplate.go's apply), and holds no list of its own.
 //
 // A spec with bytes left over, or short of any field, is malformed and the
@@ -81,7 +81,7 @@ package stage
 // with parse_spec itself (wire_decode.go) and wants every field back.
 //
 // 5. Events. Helper, init, a prefork program process and the spawner's
-// child → supervisor, on the status pipe (STATUS_FD; stage.c's report_*,
+// child → supervisor, on the status pipe (STATUS_FD; base.c's report_*,
 // wire.go's Event, read by instance.go's readEvents). JSON lines, each one
 // write() shorter than PIPE_BUF, so the writers never interleave. Kinds
 // ("k"): "init" {pid} from the helper once init exists; "ready" from init
@@ -93,7 +93,7 @@ package stage
 // EOF: the helper is gone.
 //
 // 6. Control. Supervisor → helper on CONTROL_FD (instance.go, helper.c's
-// obey, pass_cgroups): CONTROL_KILL; CONTROL_SIGNAL and one byte, the signal number,
+// obey, cgroup.c's cgroup_pass_from_parent): CONTROL_KILL; CONTROL_SIGNAL and one byte, the signal number,
 // which init passes to the program's process group; CONTROL_JOIN, a u32
 // length (at most MAX_JOIN_LEN) and strs, the cgroup v1 "tasks" files of a
 // SPEC_JOIN_LATER jail, sent once, before any command but CONTROL_KILL.
@@ -101,7 +101,7 @@ package stage
 //
 // 7. Pool request. Supervisor → init (or, with SPEC_PREFORK, the
 // program's process itself) on a SOCK_STREAM socket, the helper's
-// HELPER_EXTRA_FD (pool.go's sendRequest, init.c's read_request): u64
+// HELPER_EXTRA_FD (pool.go's sendRequest, wire.c's read_request): u64
 // length (at most MAX_REQUEST), carrying as SCM_RIGHTS stdin, stdout,
 // stderr and the extra files (at most MAX_EXTRA), then the body: str path,
 // strs args, strs env. When: once, when a ready pooled jail is taken; the
@@ -111,12 +111,12 @@ package stage
 // or SPEC_PROXY; the one channel that carries fds up from init before the
 // program exists (struct spec's tty_fd). In order:
 //
-//   - SPEC_PROXY (egress.go, proxy.c's hand_up_proxy_listener): init →
+//   - SPEC_PROXY (egress.go, proxy.c's proxy_hand_up_listener): init →
 //     supervisor, one byte HANDBACK_PROXY ('P') carrying as SCM_RIGHTS a
 //     TCP listener bound to 127.0.0.1:EGRESS_PORT in the jail's network
 //     namespace (no SO_REUSEPORT), sent once init has entered that
 //     namespace, before the tty's message and before the program starts.
-//   - SPEC_TTY (tty.go, init.c's open_tty): supervisor → init, u16 rows
+//   - SPEC_TTY (tty.go, tty.c's tty_open): supervisor → init, u16 rows
 //     and u16 cols, written before the helper starts; init → supervisor,
 //     one byte (0) carrying the pty's master as SCM_RIGHTS, before the
 //     program starts.
@@ -152,6 +152,6 @@ package stage
 // socket (messages 2, 7, 8, 10). The exec report goes to init, not to the
 // supervisor: init waits on it to know whether to report "started" or the
 // failure, so that one failure is one event. What they can share is
-// shared already: one str and strs encoding, one event writer (stage.c's
+// shared already: one str and strs encoding, one event writer (base.c's
 // report_*; the spawner, which has no status pipe of its own, writes the
 // same line to a failed helper's), the caps and flags of stage.h.

@@ -11,7 +11,7 @@ import (
 )
 
 // The spec the supervisor encodes is the spec the helper parses, field for
-// field (decodeSpec runs stage.c's parse_spec). Every field holds a value
+// field (decodeSpec runs wire.c's parse_spec). Every field holds a value
 // no other field holds, so two fields swapped on one side show; each spec
 // flag is set alone once and each mount has one flag of its own, so a
 // flag written as another shows; a spec cut short or with a byte left

@@ -33,7 +33,7 @@
 // files the helper opens, while the supervisor is still making them after
 // the spec), kills the jail when told to or when the supervisor
 // dies, and reports what the jail used. init (init.c) forks a child that
-// makes the jail's network namespace while init builds the root (mounts.c),
+// makes the jail's network namespace while init builds the root (mount.c),
 // then enters it; before the root, it sets the SysV IPC limits of the jail's
 // IPC namespace from its memory limit (ipclimits.go; unprivileged, in an IPC
 // namespace it enters for that) and the jail's audit login uid. The read-only part of the root is, where the kernel

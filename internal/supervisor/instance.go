@@ -569,11 +569,23 @@ func (c *Instance) outputFiles() (stdout, stderr *os.File, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.Stderr != nil && c.Stderr == c.Stdout {
+	if c.Stderr != nil && sameWriter(c.Stderr, c.Stdout) {
 		return stdout, stdout, nil
 	}
 	stderr, err = c.outputPipe(c.Stderr, &c.stderrCut)
 	return stdout, stderr, err
+}
+
+// sameWriter is a == b for writers whose dynamic type may not be
+// comparable (a struct holding a func or a slice), as os/exec's
+// interfaceEqual: those are never the same writer, rather than a panic.
+func sameWriter(a, b io.Writer) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
 }
 
 func (c *Instance) outputPipe(w io.Writer, cut *bool) (*os.File, error) {

@@ -347,7 +347,7 @@ func (c *Instance) startPooled() (err error) {
 // sendRequest hands the program and its files to the waiting init: an
 // 8-byte length carrying the fds (stdin, stdout, stderr, then the extra
 // files) as SCM_RIGHTS, then the program, its arguments and environment
-// (init.c's read_request).
+// (wire.c's read_request).
 func (c *Instance) sendRequest() error {
 	stdin, err := c.stdinFile()
 	if err != nil {

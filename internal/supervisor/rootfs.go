@@ -30,7 +30,7 @@ var etcFiles = []string{
 // /dev, the mount points of /tmp and /proc), then the system mounts
 // (systemMounts: /usr and friends, the host's /etc files), then the
 // caller's binds and tmpfs directories (bindMounts). Two builders apply the
-// list and decide nothing of their own: init's (mounts.c's apply_mount), for
+// list and decide nothing of their own: init's (mount.c's apply_mount), for
 // a jail that builds its root itself, and the supervisor's
 // (roottemplate.go's apply), for a root template. What is left to each
 // builder is the mount tree around the list: the root tmpfs, the scratch

@@ -26,7 +26,7 @@ import (
 // supervisor builds it once as a detached, read-only mount tree (fsmount,
 // never in the host's mount table), and each jail's init clones it with one
 // open_tree and attaches the clone as its root, instead of ~25 copies, ~12
-// binds and ~30 mkdirs and symlinks of its own (mounts.c's build_root does
+// binds and ~30 mkdirs and symlinks of its own (mount.c's mount_build_root does
 // both).
 //
 // A jail cannot change the template, although every jail's root shares its
@@ -483,7 +483,7 @@ func (b *templateBuilder) bind(source, p string, attr uint64) {
 }
 
 // apply puts one entry of the root's description into the template as
-// mounts.c's apply_mount puts it into a jail's own root.
+// mount.c's apply_mount puts it into a jail's own root.
 func (b *templateBuilder) apply(m mountSpec) {
 	if b.own != nil {
 		if rest, ok := strings.CutPrefix(m.Target, b.ownAt+"/"); ok {

@@ -20,8 +20,8 @@ const (
 
 // ttyStdio opens what the helper gets as stdio for a jail whose program
 // has a pty (nothing of the caller's: the program's stdio is the pty's
-// slave) and the socket on which init sends the pty's master (init.c's
-// open_tty), whose jail end it returns. The window size goes ahead on it.
+// slave) and the socket on which init sends the pty's master (tty.c's
+// tty_open), whose jail end it returns. The window size goes ahead on it.
 func (c *Instance) ttyStdio() (stdin, stdout, stderr, sock *os.File, err error) {
 	if stdin, err = os.Open(os.DevNull); err != nil {
 		return nil, nil, nil, nil, err
