@@ -96,9 +96,10 @@ examples-test: build
 # Every parser of outside input, fuzzed briefly: CLI sizes, durations and binds,
 # OCI seccomp profiles, the session's cell-stream splitter, the JSONL
 # requests and their line reader, the audit log's verifier and line reader,
-# brig serve's config and request bodies, the egress policy's destinations,
-# the egress proxy's request reader, the metrics endpoint's token check and
-# the sandboxd REST path and query.
+# brig serve's config, its templates' network keys, request bodies and
+# request ids, the egress policy's destinations, the egress proxy's request
+# reader, the metrics endpoint's token check and the sandboxd REST path and
+# query.
 # A failing input is written to <pkg>/testdata/fuzz/<Fuzz...>/ and
 # from then on runs as a seed in every `go test`.
 # Budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
@@ -118,6 +119,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./serve/
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./serve/
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestID$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./serve/
+	$(GO) test -run '^$$' -fuzz '^FuzzTemplateNetwork$$' -fuzztime $$((30000 * $(FUZZSCALE)))x ./serve/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStream$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/

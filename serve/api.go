@@ -125,6 +125,7 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request, t *tenant) *api
 		cmd = jail.Command(ctx, cfg, argv[0], argv[1:]...)
 	}
 	cmd.Env = tpl.Env
+	s.hookEgress(cmd, cfg, Event{RequestID: requestID(r), Remote: r.RemoteAddr, Tenant: t.Name, Template: tpl.Name})
 	res, stdout, stderr, aerr := s.execute(w, r, cmd, req.Stdin, tpl.Name)
 	if aerr == nil {
 		ev := runEvent("run", t, "", tpl.Name, argv, res, stdout, stderr)
@@ -344,6 +345,7 @@ func (s *Server) postProcess(w http.ResponseWriter, r *http.Request, t *tenant) 
 		defer cancel()
 		cmd := jail.Command(ctx, cfg, argv[0], argv[1:]...)
 		cmd.Env = sb.template.Env
+		s.hookEgress(cmd, cfg, Event{RequestID: requestID(r), Remote: r.RemoteAddr, Tenant: t.Name, Sandbox: sb.id, Template: sb.template.Name})
 		res, stdout, stderr, aerr := s.execute(w, r, cmd, req.Stdin, sb.template.Name)
 		if aerr == nil {
 			s.observe(r, runEvent("process", t, sb.id, sb.template.Name, argv, res, stdout, stderr))

@@ -183,7 +183,6 @@ type fileTemplate struct {
 	Tmpfs           []string       `yaml:"tmpfs"`
 	Env             []string       `yaml:"env"`
 	Hostname        string         `yaml:"hostname"`
-	Net             string         `yaml:"net"`
 	Limiter         string         `yaml:"limiter"`
 	RequireCgroups  bool           `yaml:"require-cgroups"`
 	SeccompKill     bool           `yaml:"seccomp-kill"`
@@ -192,6 +191,9 @@ type fileTemplate struct {
 	WorkspaceSize   *sizeValue     `yaml:"workspace-size"`
 	WorkspaceInodes *int64         `yaml:"workspace-inodes"`
 	RecordCode      string         `yaml:"record_code"`
+
+	// net, allow, allow-preset, deny and the egress caps: serve/egress.go.
+	Egress fileTemplateEgress `yaml:",inline"`
 }
 
 // sizeValue is a size as the CLI takes it (256M) or a plain number.
@@ -541,8 +543,8 @@ func (ft fileTemplate) template(name string, at func(string) string) (Template, 
 	}
 	cfg.Tmpfs = ft.Tmpfs
 	cfg.Hostname = ft.Hostname
-	if ft.Net != "" && ft.Net != "none" {
-		return t, fmt.Errorf("%s: net %q: only none (a namespace with lo alone) is supported", at("net"), ft.Net)
+	if err := ft.Egress.network(&t, at); err != nil {
+		return t, err
 	}
 	limiter := ft.Limiter
 	if limiter == "" {
@@ -569,6 +571,9 @@ func (ft fileTemplate) template(name string, at func(string) string) (Template, 
 	}
 	if ft.ContextPool < 0 || ft.ContextPool > 64 {
 		return t, fmt.Errorf("%s: context-pool %d: want 0 to 64 sessions of each language kept started", at("context-pool"), ft.ContextPool)
+	}
+	if ft.ContextPool > 0 && t.Jail.Network == "proxy" {
+		return t, fmt.Errorf("%s: context-pool with net: proxy: a proxy template's contexts report their network decisions as their own, so they are started for the context, never pooled; remove context-pool", at("context-pool"))
 	}
 	t.ContextPool = ft.ContextPool
 	if ft.WorkspaceSize != nil {

@@ -76,6 +76,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"idle pause past idle timeout", edit(6, "  idle_pause: 10h"), "brig.yaml:6: idle_pause 10h0m0s: at least idle_timeout"},
 		{"tiny memory", edit(15, "  default: {memory: 1K}"), "brig.yaml:15"},
 		{"context pool too big", edit(15, "  default: {context-pool: 100}"), "brig.yaml:15: context-pool 100: want 0 to 64"},
+		{"context pool of a proxy template", edit(15, "  default: {net: proxy, allow: [pypi.org], context-pool: 2}"), "brig.yaml:15: context-pool with net: proxy"},
 		{"bad listener", edit(3, "listen: [http://x]"), "brig.yaml:3: listen \"http://x\""},
 		{"two documents", goodConfig + "\n---\nstate_dir: /x\n", "more than one YAML document"},
 		{"duplicate key", edit(2, "max_body_bytes: 1M"), "brig.yaml:"},

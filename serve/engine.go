@@ -29,15 +29,21 @@ type interpreter interface {
 // startInterpreter starts a Python or shell session in a jail of cfg; ctx
 // bounds its whole life.
 func startInterpreter(ctx context.Context, language string, cfg jail.Config) (interpreter, error) {
+	return startInterpreterWith(ctx, language, cfg, session.Options{})
+}
+
+// startInterpreterWith is startInterpreter with the session's options (its
+// egress hook, serve/egress.go).
+func startInterpreterWith(ctx context.Context, language string, cfg jail.Config, opts session.Options) (interpreter, error) {
 	var (
 		s   session.Session
 		err error
 	)
 	switch language {
 	case "python":
-		s, err = session.NewPython(ctx, cfg)
+		s, err = session.NewPythonWithOptions(ctx, jail.DefaultSupervisor, cfg, opts)
 	case "shell":
-		s, err = session.NewShell(ctx, cfg)
+		s, err = session.NewShellWithOptions(ctx, jail.DefaultSupervisor, cfg, opts)
 	default:
 		return nil, fmt.Errorf("language %q: want python or shell", language)
 	}
@@ -78,7 +84,7 @@ func (l libraryInterpreter) resume() error { return l.s.Resume() }
 func NewCellJSON(id *string, c *session.CellResult) CellJSON {
 	j := CellJSON{ID: id, Status: string(c.Status), Stdout: c.Stdout, Stderr: c.Stderr, Value: c.Value, ExitCode: c.ExitCode,
 		Reason: c.Reason, WallTimeMS: c.WallTime.Milliseconds(), CPUTimeMS: c.CPUTime.Milliseconds(),
-		StdoutTruncated: c.StdoutTruncated, StderrTruncated: c.StderrTruncated}
+		StdoutTruncated: c.StdoutTruncated, StderrTruncated: c.StderrTruncated, EgressRefused: newEgressRefusalsJSON(c.EgressRefused)}
 	if e := c.Error; e != nil {
 		j.Error = &ExceptionJSON{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
 	}

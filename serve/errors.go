@@ -94,6 +94,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, max int64, v any) *apiEr
 	case errors.As(err, &syntaxErr):
 		return errorf(http.StatusBadRequest, "bad_json", "malformed JSON at byte %d: %v", syntaxErr.Offset, err)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		if aerr := networkFieldRefused(strings.TrimPrefix(err.Error(), "json: unknown field ")); aerr != nil {
+			return aerr
+		}
 		return errorf(http.StatusBadRequest, "unknown_field", "%s: not a field of this request (see docs/api.md)", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return errorf(http.StatusBadRequest, "bad_json", "%v", err)

@@ -12,7 +12,7 @@ type Event struct {
 	RequestID string // the request's X-Request-Id; "" for the server's own (expiry)
 	Remote    string // the client's address
 	Tenant    string // "" when the request named none that the server knows
-	Action    string // run, process, execute, interrupt, sandbox.create, sandbox.delete, sandbox.expire, context.create, context.delete, file.read, file.write, file.delete, request
+	Action    string // run, process, execute, interrupt, sandbox.create, sandbox.delete, sandbox.expire, context.create, context.delete, file.read, file.write, file.delete, request, egress
 	Sandbox   string
 	Context   string
 	Process   string // a background process's id
@@ -49,6 +49,19 @@ type Event struct {
 	Path       string
 	FileBytes  int64
 	FileSHA256 string
+
+	// An egress decision of a jail's proxy (Action egress, template with
+	// net: proxy): the destination asked for, the address dialed or
+	// refused ("" when none), whether it was allowed (Reason then says why
+	// not, or why an allowed connection was cut), the bytes each way and
+	// how long the connection lasted. Code is egress_refused on a refusal.
+	Host      string
+	Port      int
+	Address   string
+	Allowed   bool
+	BytesUp   int64
+	BytesDown int64
+	Duration  time.Duration
 }
 
 // OutputDigest is what an execution wrote to one stream, hashed as it
@@ -60,8 +73,10 @@ type OutputDigest struct {
 }
 
 // Observer receives the server's events. Observe is called synchronously
-// from the request's goroutine, and from several at once: it must not
-// block (queue and drop, as an audit shipper would, or count).
+// from the request's goroutine (egress events from the goroutines of a
+// jail's proxy, whose connection waits meanwhile), and from several at
+// once: it must not block (queue and drop, as an audit shipper would, or
+// count).
 type Observer interface {
 	Observe(Event)
 }

@@ -190,6 +190,18 @@ func (s *Server) auditRecord(ev Event) (audit.Record, bool) {
 		rec.Verdict = &audit.Verdict{Reason: ev.Code, Quota: ev.Quota, Message: ev.Message}
 		rec.Detail = ev.Action
 		return rec, true
+	case ev.Action == "egress":
+		// Every network decision of a jail's proxy, allowed or refused
+		// (a refusal carries Code egress_refused and its reason).
+		rec.Kind = audit.KindEgress
+		rec.Egress = &audit.Egress{Host: ev.Host, Port: ev.Port, Address: ev.Address, Allowed: ev.Allowed,
+			BytesSent: ev.BytesUp, BytesReceived: ev.BytesDown}
+		if ev.Reason != "" {
+			rec.Verdict = &audit.Verdict{Reason: ev.Code, Message: ev.Reason, WallTimeMS: ev.Duration.Milliseconds()}
+		} else if ev.Duration > 0 {
+			rec.Verdict = &audit.Verdict{WallTimeMS: ev.Duration.Milliseconds()}
+		}
+		return rec, true
 	}
 	kind, ok := auditKinds[ev.Action]
 	if !ok || (ev.Code != "" && ev.Code != "jail_failed") {

@@ -131,6 +131,7 @@ func (s *Server) startProcess(req *http.Request, sb *sandbox, cfg jail.Config, a
 	p := &process{id: newID("proc_"), command: argv, stdin: w, log: newOutputLog(), done: make(chan struct{})}
 	p.cmd = jail.Command(sb.ctx, cfg, argv[0], argv[1:]...)
 	p.cmd.Env = sb.template.Env
+	s.hookEgress(p.cmd, cfg, Event{RequestID: requestID(req), Remote: req.RemoteAddr, Tenant: sb.tenant.Name, Sandbox: sb.id, Process: p.id, Template: sb.template.Name})
 	p.cmd.Stdin = r
 	stdoutSum, stderrSum := newDigestWriter(logWriter{p.log, "stdout"}), newDigestWriter(logWriter{p.log, "stderr"})
 	p.cmd.Stdout, p.cmd.Stderr = stdoutSum, stderrSum

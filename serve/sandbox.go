@@ -294,22 +294,31 @@ func (s *Server) createContext(r *http.Request, sb *sandbox, req createContextRe
 		return nil, aerr
 	}
 	defer done()
+	cfg := sb.jailConfig()
+	cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
+	cfg.Pausable = s.cfg.Lifecycle.IdlePause > 0
+	id := newID("ctx_")
 	workspace := "private"
-	in, err := s.pooledInterpreter(sb.template, req.Language)
+	var (
+		in  interpreter
+		err error
+	)
+	// A proxy template's sessions report their egress decisions as events
+	// of this context: they are started for it, never taken from a pool.
+	if cfg.Network != "proxy" {
+		in, err = s.pooledInterpreter(sb.template, req.Language)
+	}
 	if in == nil && err == nil {
 		workspace = "sandbox"
-		cfg := sb.jailConfig()
-		cfg.Timeout = -1 // a context lives until deleted; cells have their own timeouts
-		cfg.Pausable = s.cfg.Lifecycle.IdlePause > 0
 		t0 := time.Now()
-		in, err = startInterpreter(sb.ctx, req.Language, cfg)
+		in, err = startInterpreterWith(sb.ctx, req.Language, cfg, s.sessionOptions(cfg, Event{RequestID: requestID(r), Remote: r.RemoteAddr, Tenant: t.Name, Sandbox: sb.id, Context: id, Template: sb.template.Name}))
 		s.setUpDone(sb.template.Name, t0, err)
 	}
 	if err != nil {
 		giveBack()
 		return nil, errorf(http.StatusInternalServerError, "jail_failed", "starting the %s interpreter: %v", req.Language, err)
 	}
-	c := &execContext{id: newID("ctx_"), language: req.Language, in: in, workspace: workspace}
+	c := &execContext{id: id, language: req.Language, in: in, workspace: workspace}
 	sb.mu.Lock()
 	if sb.deleted {
 		sb.mu.Unlock()

@@ -1,6 +1,9 @@
 package serve
 
-import "github.com/brig-sandbox/brig/jail"
+import (
+	"github.com/brig-sandbox/brig/egress"
+	"github.com/brig-sandbox/brig/jail"
+)
 
 // The JSON shapes of brig's results: `brig run --result` writes a
 // ResultJSON, `brig session --jsonl` a CellJSON per cell, and the server
@@ -43,8 +46,14 @@ func NewResultJSON(r *jail.Result) ResultJSON {
 		WallTimeMS: r.WallTime.Milliseconds(), CPUTimeMS: r.CPUTime.Milliseconds(),
 		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated, Limiter: string(r.Limiter),
 		OOMKills: r.OOMKills, PidsLimitHits: r.PidsLimitHits, SeccompSyscall: r.SeccompSyscall, SeccompLogged: r.SeccompLogged}
-	for _, f := range r.EgressRefused {
-		j.EgressRefused = append(j.EgressRefused, EgressRefusalJSON{Host: f.Host, Port: f.Port, Reason: f.Reason, Count: f.Count})
+	j.EgressRefused = newEgressRefusalsJSON(r.EgressRefused)
+	return j
+}
+
+func newEgressRefusalsJSON(rs []egress.Refusal) []EgressRefusalJSON {
+	var j []EgressRefusalJSON
+	for _, f := range rs {
+		j = append(j, EgressRefusalJSON{Host: f.Host, Port: f.Port, Reason: f.Reason, Count: f.Count})
 	}
 	return j
 }
@@ -65,6 +74,9 @@ type CellJSON struct {
 	CPUTimeMS       int64          `json:"cpu_time_ms"`
 	StdoutTruncated bool           `json:"stdout_truncated"`
 	StderrTruncated bool           `json:"stderr_truncated"`
+	// EgressRefused: what the session's egress proxy refused since the
+	// previous cell (network "proxy"); omitted when nothing was.
+	EgressRefused []EgressRefusalJSON `json:"egress_refused,omitempty"`
 }
 
 // ExceptionJSON is a Python cell's exception in a CellJSON.

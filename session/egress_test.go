@@ -18,7 +18,8 @@ import (
 // TestEgressSessionProxy: a Python session of a proxy-mode Config keeps
 // its jail's proxy from cell to cell (an allowed fetch works in the first
 // cell and again in a later one); a destination off the list fails in its
-// cell and is in the session's Result once it has ended.
+// cell, is listed in that cell's result (and in no other cell's) and is
+// in the session's Result once it has ended.
 func TestEgressSessionProxy(t *testing.T) {
 	testenv.RequireRoot(t)
 	requirePython(t)
@@ -38,13 +39,18 @@ get("https://198.51.100.2/")`
 	require.Equal(t, CellOK, r.Status, "%+v", r)
 	require.NotNil(t, r.Value)
 	assert.Contains(t, *r.Value, "hello from the test internet")
+	assert.Empty(t, r.EgressRefused, "an allowed fetch is no refusal")
 
 	r = p.Run(context.Background(), `get("https://other.example.net/")`, RunOptions{Timeout: testenv.Scaled(120 * time.Second)})
 	require.Equal(t, CellError, r.Status, "%+v", r)
 	assert.Contains(t, r.Error.Message, "403")
+	require.Len(t, r.EgressRefused, 1, "the cell's result lists its refusal")
+	assert.Equal(t, "other.example.net", r.EgressRefused[0].Host)
+	assert.Equal(t, 443, r.EgressRefused[0].Port)
 
 	r = p.Run(context.Background(), `get("https://198.51.100.2/")`, RunOptions{Timeout: testenv.Scaled(120 * time.Second)})
 	require.Equal(t, CellOK, r.Status, "%+v", r)
+	assert.Empty(t, r.EgressRefused, "a cell lists the refusals since the previous cell only")
 
 	require.NoError(t, p.Close())
 	res := p.Result()

@@ -35,7 +35,11 @@ func NewPython(ctx context.Context, cfg jail.Config) (*Python, error) {
 
 // NewPythonWith is NewPython in a jail of sup.
 func NewPythonWith(ctx context.Context, sup *jail.Supervisor, cfg jail.Config) (*Python, error) {
-	s, err := startSession(ctx, sup, cfg, PythonInterpreter, "-u", "-c", pythonDriver)
+	return startPython(ctx, sup, cfg, Options{})
+}
+
+func startPython(ctx context.Context, sup *jail.Supervisor, cfg jail.Config, opts Options) (*Python, error) {
+	s, err := startSession(ctx, sup, cfg, opts, PythonInterpreter, "-u", "-c", pythonDriver)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/jail"
 )
 
@@ -98,6 +99,10 @@ type CellResult struct {
 	CPUTime         time.Duration
 	StdoutTruncated bool
 	StderrTruncated bool
+	// EgressRefused lists what the session's egress proxy (Config.Network
+	// "proxy") refused since the previous cell's result, so that a cell
+	// whose fetch failed says why; nil when nothing was.
+	EgressRefused []egress.Refusal
 }
 
 // ErrDead is returned (wrapped) for calls on a session that ended.
@@ -117,9 +122,10 @@ type session struct {
 	whyMu     sync.Mutex    // guards deadWhy: Close may kill while a cell runs
 	deadWhy   string
 	closeOnce sync.Once
+	refusals  *cellRefusals // egress refusals since the last cell; nil without proxy mode
 }
 
-func startSession(ctx context.Context, sup *jail.Supervisor, cfg jail.Config, name string, args ...string) (*session, error) {
+func startSession(ctx context.Context, sup *jail.Supervisor, cfg jail.Config, opts Options, name string, args ...string) (*session, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = -1 // a session lives until closed; cells have their own timeouts
 	}
@@ -144,6 +150,7 @@ func startSession(ctx context.Context, sup *jail.Supervisor, cfg jail.Config, na
 	s.cmd = sup.Command(ctx, cfg, name, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	s.cmd.ExtraFiles = []*os.File{reqR, repW}
+	s.hookEgress(opts)
 	err = s.cmd.Start()
 	reqR.Close()
 	repW.Close()
@@ -271,7 +278,7 @@ func (s *session) Paused() bool { return s.cmd.Frozen() }
 func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce string) error, readReply func() error) (res *CellResult) {
 	start := time.Now()
 	res = &CellResult{Status: CellOK}
-	defer func() { res.WallTime = time.Since(start) }()
+	defer func() { res.WallTime, res.EgressRefused = time.Since(start), s.refusals.take() }()
 	if why := s.dead(); why != "" {
 		return deadCell(res, why)
 	}

@@ -34,7 +34,11 @@ func NewShell(ctx context.Context, cfg jail.Config) (*Shell, error) {
 
 // NewShellWith is NewShell in a jail of sup.
 func NewShellWith(ctx context.Context, sup *jail.Supervisor, cfg jail.Config) (*Shell, error) {
-	s, err := startSession(ctx, sup, cfg, ShellInterpreter, "--norc", "--noprofile", "-c", shellDriver)
+	return startShell(ctx, sup, cfg, Options{})
+}
+
+func startShell(ctx context.Context, sup *jail.Supervisor, cfg jail.Config, opts Options) (*Shell, error) {
+	s, err := startSession(ctx, sup, cfg, opts, ShellInterpreter, "--norc", "--noprofile", "-c", shellDriver)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,4 +134,76 @@ func TestRunEgressEndToEnd(t *testing.T) {
 			check(t, cmd.ProcessState.ExitCode(), stdout.String(), stderr.String())
 		}
 	})
+}
+
+// TestSessionEgressEndToEnd: `brig session python --jsonl --net proxy`
+// fetches an allowed URL in one cell; the next cell's refused fetch has
+// egress_refused in its result line (and the cells around it have none);
+// at the session's end brig says the refusal on stderr, as brig run does.
+func TestSessionEgressEndToEnd(t *testing.T) {
+	testenv.RequireRoot(t)
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skipf("needs /usr/bin/python3: %v", err)
+	}
+	in := netlab.Start(t)
+	dir := t.TempDir()
+	var input strings.Builder
+	for i, code := range []string{
+		"import ssl, urllib.request\nctx = ssl.create_default_context(cafile='/etc/brig-ca.pem')\nget = lambda u: urllib.request.urlopen(u, timeout=60, context=ctx).read().decode().strip()\nget('https://198.51.100.2/')",
+		"get('https://other.example.net/')",
+		"get('https://198.51.100.2/')",
+	} {
+		line, err := json.Marshal(map[string]string{"id": fmt.Sprint(i), "code": code, "timeout": "120s"})
+		require.NoError(t, err)
+		input.Write(append(line, '\n'))
+	}
+	stdinPath := filepath.Join(dir, "in")
+	require.NoError(t, os.WriteFile(stdinPath, []byte(input.String()), 0o600))
+	stdin, err := os.Open(stdinPath)
+	require.NoError(t, err)
+	defer stdin.Close()
+	outF, err := os.Create(filepath.Join(dir, "out"))
+	require.NoError(t, err)
+	errF, err := os.Create(filepath.Join(dir, "err"))
+	require.NoError(t, err)
+	savedIn, savedOut, savedErr := os.Stdin, os.Stdout, os.Stderr
+	os.Stdin, os.Stdout, os.Stderr = stdin, outF, errF
+	code := sessionMain([]string{"python", "--jsonl", "--net", "proxy", "--allow", "198.51.100.2", "--ro-bind", in.CAFile + ":/etc/brig-ca.pem"})
+	os.Stdin, os.Stdout, os.Stderr = savedIn, savedOut, savedErr
+	stdout, _ := os.ReadFile(outF.Name())
+	stderr, _ := os.ReadFile(errF.Name())
+	require.Equal(t, 0, code, string(stderr))
+
+	type refusal struct {
+		Host   string `json:"host"`
+		Port   int    `json:"port"`
+		Reason string `json:"reason"`
+		Count  int    `json:"count"`
+	}
+	type cell struct {
+		ID            string    `json:"id"`
+		Status        string    `json:"status"`
+		Value         string    `json:"value"`
+		EgressRefused []refusal `json:"egress_refused"`
+	}
+	var cells []cell
+	dec := json.NewDecoder(strings.NewReader(string(stdout)))
+	for dec.More() {
+		var c cell
+		require.NoError(t, dec.Decode(&c), string(stdout))
+		cells = append(cells, c)
+	}
+	require.Len(t, cells, 3, string(stdout))
+	assert.Equal(t, "ok", cells[0].Status, string(stdout))
+	assert.Contains(t, cells[0].Value, "hello from the test internet")
+	assert.Empty(t, cells[0].EgressRefused)
+	assert.Equal(t, "error", cells[1].Status)
+	require.Len(t, cells[1].EgressRefused, 1, string(stdout))
+	assert.Equal(t, "other.example.net", cells[1].EgressRefused[0].Host)
+	assert.Equal(t, 443, cells[1].EgressRefused[0].Port)
+	assert.Contains(t, cells[1].EgressRefused[0].Reason, "not on the allow list")
+	assert.Equal(t, "ok", cells[2].Status)
+	assert.Empty(t, cells[2].EgressRefused, "a cell lists only the refusals since the previous one")
+	assert.Contains(t, string(stderr), "brig: egress refused other.example.net:443 (not on the allow list")
+	assert.Equal(t, 1, strings.Count(string(stderr), "brig: egress refused"), string(stderr))
 }

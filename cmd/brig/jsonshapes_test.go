@@ -23,7 +23,8 @@ import (
 // The CLI's JSON is a contract with the programs that read it. These are
 // the bytes brig wrote when the shapes were still json tags on jail.Result
 // and session.CellResult; the shapes moved to cmd/brig without changing them.
-// egress_refused came later, with --net proxy (issue 21), omitted when empty.
+// egress_refused came later, with --net proxy (issue 21), omitted when empty
+// (in a cell's line: the refusals since the previous cell).
 const (
 	goldenResultFull = `{
   "exit_code": -1,
@@ -71,7 +72,7 @@ const (
   "pids_limit_hits": 0
 }
 `
-	goldenCellFull = `{"id":"c1","status":"error","stdout":"o","stderr":"e","value":"42","error":{"type":"T","message":"m","traceback":"tb"},"exit_code":3,"reason":"why","wall_time_ms":1500,"cpu_time_ms":250,"stdout_truncated":true,"stderr_truncated":true}`
+	goldenCellFull = `{"id":"c1","status":"error","stdout":"o","stderr":"e","value":"42","error":{"type":"T","message":"m","traceback":"tb"},"exit_code":3,"reason":"why","wall_time_ms":1500,"cpu_time_ms":250,"stdout_truncated":true,"stderr_truncated":true,"egress_refused":[{"host":"other.example.net","port":443,"reason":"not on the allow list","count":1}]}`
 	goldenCellBare = `{"id":null,"status":"ok","stdout":"","stderr":"","value":null,"error":null,"exit_code":null,"reason":"","wall_time_ms":0,"cpu_time_ms":0,"stdout_truncated":false,"stderr_truncated":false}`
 )
 
@@ -106,7 +107,8 @@ func TestCellJSONGolden(t *testing.T) {
 	id, v, code := "c1", "42", 3
 	full := &session.CellResult{Status: session.CellError, Stdout: "o", Stderr: "e", Value: &v,
 		Error: &session.CellException{Type: "T", Message: "m", Traceback: "tb"}, ExitCode: &code, Reason: "why",
-		WallTime: 1500 * time.Millisecond, CPUTime: 250*time.Millisecond + 999*time.Microsecond, StdoutTruncated: true, StderrTruncated: true}
+		WallTime: 1500 * time.Millisecond, CPUTime: 250*time.Millisecond + 999*time.Microsecond, StdoutTruncated: true, StderrTruncated: true,
+		EgressRefused: []egress.Refusal{{Host: "other.example.net", Port: 443, Reason: "not on the allow list", Count: 1}}}
 	b, err := json.Marshal(newCellJSON(&id, full))
 	require.NoError(t, err)
 	assert.Equal(t, goldenCellFull, string(b))

@@ -25,6 +25,7 @@ import (
 type cellRunner interface {
 	Run(ctx context.Context, code string, opts session.RunOptions) *session.CellResult
 	Close() error
+	Result() *jail.Result
 }
 
 // sessionMain implements `brig session python|shell [flags]`.
@@ -112,6 +113,12 @@ func sessionMain(args []string) int {
 	} else {
 		interact(ctx, run, kind, os.Stdin, os.Stdout, cellTimeout, interrupts)
 	}
+	// The session's jail ends here, so that its Result holds every refusal
+	// of its egress proxy; they are said once, as brig run says them.
+	_ = sess.Close()
+	if r := sess.Result(); r != nil && !quiet {
+		printEgressRefused(r)
+	}
 	if ctx.Err() != nil && endedBy != 0 {
 		// The session is killed (by the deferred Close), whatever its cell
 		// was doing and whether or not stdin is still open.
@@ -149,6 +156,8 @@ func (r interruptible) Run(ctx context.Context, code string, opts session.RunOpt
 }
 
 func (r interruptible) Close() error { return r.sess.Close() }
+
+func (r interruptible) Result() *jail.Result { return r.sess.Result() }
 
 // MaxRequestLine caps one line of input, a JSONL request or a line at the
 // prompt. A longer line is skipped as it is read, never held whole, and

@@ -84,6 +84,17 @@ type Result struct {
 	PidsLimitHits   int64    `json:"pids_limit_hits"`
 	SeccompSyscall  string   `json:"seccomp_syscall,omitempty"`
 	SeccompLogged   []string `json:"seccomp_logged,omitempty"`
+	// EgressRefused: what the template's egress proxy refused.
+	EgressRefused []EgressRefusal `json:"egress_refused,omitempty"`
+}
+
+// EgressRefusal is a destination the egress proxy refused, how often and
+// why.
+type EgressRefusal struct {
+	Host   string `json:"host"`
+	Port   int    `json:"port,omitempty"`
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
 }
 
 // CellResult is a cell's result (the keys of brig session --jsonl).
@@ -100,6 +111,8 @@ type CellResult struct {
 	CPUTimeMS       int64      `json:"cpu_time_ms"`
 	StdoutTruncated bool       `json:"stdout_truncated"`
 	StderrTruncated bool       `json:"stderr_truncated"`
+	// EgressRefused: what the proxy refused since the previous cell.
+	EgressRefused []EgressRefusal `json:"egress_refused,omitempty"`
 }
 
 // Exception is a Python cell's exception.
