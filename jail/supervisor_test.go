@@ -158,8 +158,12 @@ func TestTwoSupervisors(t *testing.T) {
 	require.NotEqual(t, spawnerPid(), spB)
 	templates := !a.rt.TemplatesUnsupported() && !b.rt.TemplatesUnsupported()
 	if templates {
-		waitFor("a's template is built", func() bool { return a.rt.OwnTemplatesOpen() > 0 || a.rt.TemplatesUnsupported() })
-		waitFor("b's template is built", func() bool { return b.rt.OwnTemplatesOpen() > 0 || b.rt.TemplatesUnsupported() })
+		for name, s := range map[string]*Supervisor{"a": a, "b": b} {
+			waitFor(name+"'s template is built", func() bool {
+				return s.rt.OwnTemplatesOpen() > 0 || s.rt.TemplatesUnsupported() || len(s.rt.TemplateFailures()) > 0
+			})
+			require.Empty(t, s.rt.TemplateFailures(), "%s's template build failed", name)
+		}
 		templates = !a.rt.TemplatesUnsupported()
 	}
 	if !templates {

@@ -85,6 +85,20 @@ func (s *Supervisor) TemplatesUnsupported() bool {
 	return s.templates.unsupported
 }
 
+// TemplateFailures lists why the supervisor's template builds failed, one
+// per key that failed.
+func (s *Supervisor) TemplateFailures() []error {
+	s.templates.Lock()
+	defer s.templates.Unlock()
+	var errs []error
+	for _, st := range s.templates.byKey {
+		if st.err != nil {
+			errs = append(errs, st.err)
+		}
+	}
+	return errs
+}
+
 // TemplatesForgotten reports whether the supervisor holds no template
 // (none built, or Close).
 func (s *Supervisor) TemplatesForgotten() bool {

@@ -110,7 +110,8 @@ type templateState struct {
 	asked    int // jails that asked
 	lastAsk  time.Time
 	building bool
-	failed   bool // a build failed: never tried again
+	failed   bool  // a build failed: never tried again
+	err      error // why it failed
 }
 
 const templateIdle = 10 * time.Second
@@ -223,7 +224,7 @@ func (s *Supervisor) refreshTemplate(key templateKey) error {
 		if errors.Is(err, errTemplateUnsupported) {
 			templates.unsupported = true
 		}
-		st.failed = true
+		st.failed, st.err = true, err
 		slog.Debug("brig: jails build their own root", "dir", key.dir, "reason", err)
 		return err
 	}
