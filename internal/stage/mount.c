@@ -320,13 +320,14 @@ static int bind_from(int root, const char *src, const struct mount_spec *m, cons
 }
 
 // bind_onto binds src onto dst by path; for paths inside the freshly built
-// jail that nothing untrusted has touched yet.
+// jail that nothing untrusted has touched yet. With attr 0 the clone keeps
+// src's mount attributes as they are.
 static int bind_onto(const char *src, const char *dst, uint64_t attr) {
 	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
 		return -1;
 	struct mount_attr ma = {.attr_set = attr};
-	int rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma);
+	int rc = attr == 0 ? 0 : (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma);
 	if (rc == 0)
 		rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH);
 	int err = errno;
@@ -644,6 +645,12 @@ static int mount_proc(void) {
 			return fail(errno, step, NULL);
 		}
 	}
+	// The first file mask is a read-only clone of /dev/null; the others
+	// are clones of that mount, which carry its attributes: one
+	// mount_setattr for all of them.
+	const char *null_mask = NEW_ROOT "/dev/null";
+	uint64_t null_attr = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+	char first_mask[128];
 	for (const char **p = proc_masked; *p != NULL; p++) {
 		char path[128], step[128];
 		snprintf(path, sizeof path, NEW_ROOT "%s", *p);
@@ -651,10 +658,16 @@ static int mount_proc(void) {
 		if (lstat(path, &st) < 0)
 			continue; // not on this kernel
 		int rc;
-		if (S_ISDIR(st.st_mode))
+		if (S_ISDIR(st.st_mode)) {
 			rc = mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555");
-		else
-			rc = bind_onto(NEW_ROOT "/dev/null", path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+		} else {
+			rc = bind_onto(null_mask, path, null_attr);
+			if (rc == 0 && null_attr != 0) {
+				snprintf(first_mask, sizeof first_mask, "%s", path);
+				null_mask = first_mask;
+				null_attr = 0;
+			}
+		}
 		if (rc < 0) {
 			snprintf(step, sizeof step, "mask %s", *p);
 			return fail(errno, step, NULL);
