@@ -93,23 +93,30 @@ static int open_source(const char *path, const struct mount_spec *m, const char 
 	return fd;
 }
 
-// clone_tree makes a detached copy of the mount tree at src with attr set,
-// src opened by open_source.
-static int clone_tree(const char *src, const struct mount_spec *m, uint64_t attr, const char *target) {
-	int fd = open_source(src, m, target);
-	if (fd < 0)
-		return -1;
-	int tree = (int)syscall(SYS_open_tree, fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-	int err = errno;
-	close(fd);
+// detached_clone makes a detached copy of the mount tree at path (relative
+// to fd; flags are open_tree's lookup flags) with attr set and private
+// propagation.
+static int detached_clone(int fd, const char *path, unsigned flags, uint64_t attr, const char *src, const char *target) {
+	int tree = (int)syscall(SYS_open_tree, fd, path, flags | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
-		return fail(err, target, "open_tree %s", src);
+		return fail(errno, target, "open_tree %s", src);
 	struct mount_attr ma = {.attr_set = attr, .propagation = MS_PRIVATE};
 	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma) < 0) {
 		int err = errno;
 		close(tree);
 		return fail(err, target, "set attributes of %s", src);
 	}
+	return tree;
+}
+
+// clone_tree makes a detached copy of the mount tree at src with attr set,
+// src opened by open_source.
+static int clone_tree(const char *src, const struct mount_spec *m, uint64_t attr, const char *target) {
+	int fd = open_source(src, m, target);
+	if (fd < 0)
+		return -1;
+	int tree = detached_clone(fd, "", AT_EMPTY_PATH, attr, src, target);
+	close(fd);
 	return tree;
 }
 
@@ -351,7 +358,7 @@ static int bind_scratch(int root, const char *work_dir) {
 		int owned;
 	} dirs[] = {{"tmp", "/tmp", 01777, 0}, {"shm", "/dev/shm", 01777, 0}, {"work", work_dir, 0755, 1}};
 	for (size_t i = 0; i < 3; i++) {
-		char src[64], step[128];
+		char src[64], step[4200];
 		snprintf(src, sizeof src, SCRATCH "/%s", dirs[i].name);
 		if (mkdir(src, 0) < 0) {
 			snprintf(step, sizeof step, "mkdir scratch %s", dirs[i].name);
@@ -366,7 +373,16 @@ static int bind_scratch(int root, const char *work_dir) {
 			snprintf(step, sizeof step, "chown scratch %s", dirs[i].name);
 			return fail(errno, step, NULL);
 		}
-		if (bind_from(root, src, NULL, dirs[i].target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+		// Cloned by path: src is init's own, on a tmpfs that only init's
+		// mount namespace has, so nothing can have put a symlink in it
+		// (open_source's check is for the caller's sources).
+		snprintf(step, sizeof step, "bind %s", dirs[i].target);
+		int tree = detached_clone(AT_FDCWD, src, 0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, src, step);
+		if (tree < 0)
+			return -1;
+		int rc = attach_tree(root, tree, dirs[i].target);
+		close(tree);
+		if (rc < 0)
 			return -1;
 	}
 	return 0;
