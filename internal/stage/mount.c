@@ -663,10 +663,14 @@ static int mount_proc(void) {
 	}
 	// The first file mask is a read-only clone of /dev/null; the others
 	// are clones of that mount, which carry its attributes: one
-	// mount_setattr for all of them.
+	// mount_setattr for all of them. Likewise the first directory mask is
+	// an empty read-only tmpfs and the others are clones of it: the same
+	// empty directory, whose superblock is read-only too, so nothing
+	// written through one can show in another, and one tmpfs to make and
+	// tear down instead of one per directory.
 	const char *null_mask = NEW_ROOT "/dev/null";
 	uint64_t null_attr = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
-	char first_mask[128];
+	char first_mask[128], first_dir_mask[128] = "";
 	for (const char **p = proc_masked; *p != NULL; p++) {
 		char path[128], step[128];
 		snprintf(path, sizeof path, NEW_ROOT "%s", *p);
@@ -674,8 +678,12 @@ static int mount_proc(void) {
 		if (lstat(path, &st) < 0)
 			continue; // not on this kernel
 		int rc;
-		if (S_ISDIR(st.st_mode)) {
+		if (S_ISDIR(st.st_mode) && first_dir_mask[0] != '\0') {
+			rc = bind_onto(first_dir_mask, path, 0);
+		} else if (S_ISDIR(st.st_mode)) {
 			rc = mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555");
+			if (rc == 0)
+				snprintf(first_dir_mask, sizeof first_dir_mask, "%s", path);
 		} else {
 			rc = bind_onto(null_mask, path, null_attr);
 			if (rc == 0 && null_attr != 0) {
