@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -64,6 +65,22 @@ func ipcSysctlWrites(memory int64) []string {
 		}
 	}
 	return writes
+}
+
+type ipcWriteList struct {
+	memory int64
+	writes []string
+}
+
+// ipcSysctlWrites is ipcSysctlWrites(memory), kept for the next jail of
+// the same memory limit. The list is shared: nothing may change it.
+func (s *Supervisor) ipcSysctlWrites(memory int64) []string {
+	if l := s.ipcWrites.Load(); l != nil && l.memory == memory {
+		return l.writes
+	}
+	l := &ipcWriteList{memory: memory, writes: slices.Clip(ipcSysctlWrites(memory))}
+	s.ipcWrites.Store(l)
+	return l.writes
 }
 
 // ipcSysctls are the jail's IPC limits for a memory limit of memory bytes,

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -96,4 +97,22 @@ func TestFreshIPCDefaults(t *testing.T) {
 		}
 		assert.NotContains(t, writes, "kernel/msgmax", "the kernel's default at every memory limit")
 	}
+}
+
+// A supervisor's kept list is always the one of the memory limit asked
+// for, whatever the order of the asks and from however many goroutines.
+func TestSupervisorIPCWritesFollowMemory(t *testing.T) {
+	s := New()
+	mems := []int64{64 << 20, 128 << 20, 64 << 20, 64 << 20, 0, 1 << 30, 128 << 20}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, m := range mems {
+				assert.Equal(t, ipcSysctlWrites(m), s.ipcSysctlWrites(m), "memory %d", m)
+			}
+		}()
+	}
+	wg.Wait()
 }
