@@ -9,9 +9,6 @@ package stage
 import "C"
 
 import (
-	"bytes"
-	"encoding/binary"
-
 	"github.com/brig-sandbox/brig/cgroup"
 )
 
@@ -25,19 +22,19 @@ type ExecSettings struct {
 
 // encode lays the settings out as wire.c's parse_exec_settings reads them.
 func (s ExecSettings) Encode() []byte {
-	var b bytes.Buffer
-	b.WriteString(execStageMagic)
-	put := func(v any) { _ = binary.Write(&b, binary.NativeEndian, v) }
-	put(s.UID)
-	put(s.GID)
-	put(uint32(len(s.Rlimits)))
+	var e Encoder
+	e.Grow(len(execStageMagic) + 16 + 20*len(s.Rlimits) + len(s.Seccomp))
+	e.WriteString(execStageMagic)
+	e.U32(s.UID)
+	e.U32(s.GID)
+	e.U32(uint32(len(s.Rlimits)))
 	for _, r := range s.Rlimits {
-		put(uint32(r.Resource))
-		put(r.Cur)
-		put(r.Max)
+		e.U32(uint32(r.Resource))
+		e.U64(r.Cur)
+		e.U64(r.Max)
 	}
-	put(uint32(s.Extra))
-	put(uint32(len(s.Seccomp)))
-	b.Write(s.Seccomp)
-	return b.Bytes()
+	e.U32(uint32(s.Extra))
+	e.U32(uint32(len(s.Seccomp)))
+	e.Write(s.Seccomp)
+	return e.Bytes()
 }

@@ -93,23 +93,30 @@ static int open_source(const char *path, const struct mount_spec *m, const char 
 	return fd;
 }
 
-// clone_tree makes a detached copy of the mount tree at src with attr set,
-// src opened by open_source.
-static int clone_tree(const char *src, const struct mount_spec *m, uint64_t attr, const char *target) {
-	int fd = open_source(src, m, target);
-	if (fd < 0)
-		return -1;
-	int tree = (int)syscall(SYS_open_tree, fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-	int err = errno;
-	close(fd);
+// detached_clone makes a detached copy of the mount tree at path (relative
+// to fd; flags are open_tree's lookup flags) with attr set and private
+// propagation.
+static int detached_clone(int fd, const char *path, unsigned flags, uint64_t attr, const char *src, const char *target) {
+	int tree = (int)syscall(SYS_open_tree, fd, path, flags | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
-		return fail(err, target, "open_tree %s", src);
+		return fail(errno, target, "open_tree %s", src);
 	struct mount_attr ma = {.attr_set = attr, .propagation = MS_PRIVATE};
 	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma) < 0) {
 		int err = errno;
 		close(tree);
 		return fail(err, target, "set attributes of %s", src);
 	}
+	return tree;
+}
+
+// clone_tree makes a detached copy of the mount tree at src with attr set,
+// src opened by open_source.
+static int clone_tree(const char *src, const struct mount_spec *m, uint64_t attr, const char *target) {
+	int fd = open_source(src, m, target);
+	if (fd < 0)
+		return -1;
+	int tree = detached_clone(fd, "", AT_EMPTY_PATH, attr, src, target);
+	close(fd);
 	return tree;
 }
 
@@ -320,13 +327,14 @@ static int bind_from(int root, const char *src, const struct mount_spec *m, cons
 }
 
 // bind_onto binds src onto dst by path; for paths inside the freshly built
-// jail that nothing untrusted has touched yet.
+// jail that nothing untrusted has touched yet. With attr 0 the clone keeps
+// src's mount attributes as they are.
 static int bind_onto(const char *src, const char *dst, uint64_t attr) {
 	int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
 		return -1;
 	struct mount_attr ma = {.attr_set = attr};
-	int rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma);
+	int rc = attr == 0 ? 0 : (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma);
 	if (rc == 0)
 		rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH);
 	int err = errno;
@@ -350,7 +358,7 @@ static int bind_scratch(int root, const char *work_dir) {
 		int owned;
 	} dirs[] = {{"tmp", "/tmp", 01777, 0}, {"shm", "/dev/shm", 01777, 0}, {"work", work_dir, 0755, 1}};
 	for (size_t i = 0; i < 3; i++) {
-		char src[64], step[128];
+		char src[64], step[4200];
 		snprintf(src, sizeof src, SCRATCH "/%s", dirs[i].name);
 		if (mkdir(src, 0) < 0) {
 			snprintf(step, sizeof step, "mkdir scratch %s", dirs[i].name);
@@ -365,7 +373,16 @@ static int bind_scratch(int root, const char *work_dir) {
 			snprintf(step, sizeof step, "chown scratch %s", dirs[i].name);
 			return fail(errno, step, NULL);
 		}
-		if (bind_from(root, src, NULL, dirs[i].target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+		// Cloned by path: src is init's own, on a tmpfs that only init's
+		// mount namespace has, so nothing can have put a symlink in it
+		// (open_source's check is for the caller's sources).
+		snprintf(step, sizeof step, "bind %s", dirs[i].target);
+		int tree = detached_clone(AT_FDCWD, src, 0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, src, step);
+		if (tree < 0)
+			return -1;
+		int rc = attach_tree(root, tree, dirs[i].target);
+		close(tree);
+		if (rc < 0)
 			return -1;
 	}
 	return 0;
@@ -644,6 +661,16 @@ static int mount_proc(void) {
 			return fail(errno, step, NULL);
 		}
 	}
+	// The first file mask is a read-only clone of /dev/null; the others
+	// are clones of that mount, which carry its attributes: one
+	// mount_setattr for all of them. Likewise the first directory mask is
+	// an empty read-only tmpfs and the others are clones of it: the same
+	// empty directory, whose superblock is read-only too, so nothing
+	// written through one can show in another, and one tmpfs to make and
+	// tear down instead of one per directory.
+	const char *null_mask = NEW_ROOT "/dev/null";
+	uint64_t null_attr = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+	char first_mask[128], first_dir_mask[128] = "";
 	for (const char **p = proc_masked; *p != NULL; p++) {
 		char path[128], step[128];
 		snprintf(path, sizeof path, NEW_ROOT "%s", *p);
@@ -651,10 +678,20 @@ static int mount_proc(void) {
 		if (lstat(path, &st) < 0)
 			continue; // not on this kernel
 		int rc;
-		if (S_ISDIR(st.st_mode))
+		if (S_ISDIR(st.st_mode) && first_dir_mask[0] != '\0') {
+			rc = bind_onto(first_dir_mask, path, 0);
+		} else if (S_ISDIR(st.st_mode)) {
 			rc = mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555");
-		else
-			rc = bind_onto(NEW_ROOT "/dev/null", path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+			if (rc == 0)
+				snprintf(first_dir_mask, sizeof first_dir_mask, "%s", path);
+		} else {
+			rc = bind_onto(null_mask, path, null_attr);
+			if (rc == 0 && null_attr != 0) {
+				snprintf(first_mask, sizeof first_mask, "%s", path);
+				null_mask = first_mask;
+				null_attr = 0;
+			}
+		}
 		if (rc < 0) {
 			snprintf(step, sizeof step, "mask %s", *p);
 			return fail(errno, step, NULL);

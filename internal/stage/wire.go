@@ -215,8 +215,9 @@ const (
 // integers, strings as a 32-bit length and the bytes.
 type Encoder struct{ bytes.Buffer }
 
-func (e *Encoder) U32(v uint32) { _ = binary.Write(&e.Buffer, binary.NativeEndian, v) }
-func (e *Encoder) U64(v uint64) { _ = binary.Write(&e.Buffer, binary.NativeEndian, v) }
+// U32 and U64 append in place (binary.Write would allocate for each).
+func (e *Encoder) U32(v uint32) { e.Write(binary.NativeEndian.AppendUint32(e.AvailableBuffer(), v)) }
+func (e *Encoder) U64(v uint64) { e.Write(binary.NativeEndian.AppendUint64(e.AvailableBuffer(), v)) }
 func (e *Encoder) Str(s string) { e.U32(uint32(len(s))); e.WriteString(s) }
 func (e *Encoder) Strs(v []string) {
 	e.U32(uint32(len(v)))

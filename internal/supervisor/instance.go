@@ -256,7 +256,7 @@ func (c *Instance) buildSpec(cold bool) (*stage.Spec, error) {
 		TTY:        c.TTY != nil,
 		Proxy:      c.cfg.Egress != nil,
 		JoinLater:  joinLater,
-		IPCSysctls: ipcSysctls(c.cfg.Limits.Memory),
+		IPCSysctls: c.sup.ipcSysctlWrites(c.cfg.Limits.Memory),
 		Exec:       stage.ExecSettings{UID: JailUID, GID: JailGID, Rlimits: c.rlimits(), Extra: len(c.ExtraFiles), Seccomp: filter},
 	}
 	if !c.fromTemplate {

@@ -3,6 +3,8 @@ package supervisor
 import (
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 )
 
 // The jail's SysV IPC namespace is its own, and so are its limits
@@ -36,6 +38,50 @@ const (
 	ipcMaxIDs     = 32000 // the kernel's ceiling for msgmni and semmni (IPCMNI)
 	shmMaxIDs     = 4096  // the kernel's default shmmni
 )
+
+// freshIPCDefaults are the values every new IPC namespace starts with
+// (ipc/msg.c, sem.c and shm.c's *_init_ns: compile-time constants, not the
+// host's settings), as ipcSysctls spells them. The jail's IPC namespace is
+// always new (helper.c, ipc.c), so a limit equal to one of these is in
+// effect without init writing it; ipcSysctlWrites drops it, and the
+// open, write and close it would cost every jail.
+var freshIPCDefaults = map[string]string{
+	"kernel/msgmax": "8192",
+	"kernel/msgmnb": "16384",
+	"kernel/msgmni": "32000",
+	"kernel/sem":    "32000 1024000000 500 32000",
+	"kernel/shmmni": "4096",
+}
+
+// ipcSysctlWrites are the ipcSysctls init must write: those that differ
+// from what a new IPC namespace already has.
+func ipcSysctlWrites(memory int64) []string {
+	all := ipcSysctls(memory)
+	writes := all[:0]
+	for _, kv := range all {
+		k, v, _ := strings.Cut(kv, "=")
+		if d, ok := freshIPCDefaults[k]; !ok || d != v {
+			writes = append(writes, kv)
+		}
+	}
+	return writes
+}
+
+type ipcWriteList struct {
+	memory int64
+	writes []string
+}
+
+// ipcSysctlWrites is ipcSysctlWrites(memory), kept for the next jail of
+// the same memory limit. The list is shared: nothing may change it.
+func (s *Supervisor) ipcSysctlWrites(memory int64) []string {
+	if l := s.ipcWrites.Load(); l != nil && l.memory == memory {
+		return l.writes
+	}
+	l := &ipcWriteList{memory: memory, writes: slices.Clip(ipcSysctlWrites(memory))}
+	s.ipcWrites.Store(l)
+	return l.writes
+}
 
 // ipcSysctls are the jail's IPC limits for a memory limit of memory bytes,
 // as "kernel/name=value" (paths under /proc/sys), in the order init writes

@@ -22,6 +22,9 @@ type Supervisor struct {
 	// templatesOpen counts its templates whose fd is open.
 	templatesOpen atomic.Int64
 	system        systemMountCache
+	// ipcWrites holds the IPC limits of the last memory limit asked for
+	// (ipcSysctlWrites): a supervisor's jails mostly share one.
+	ipcWrites atomic.Pointer[ipcWriteList]
 	// sweeps holds, per cgroup parent, the sweep of stale cgroups this
 	// supervisor started (a channel closed when it is done).
 	sweeps sync.Map
