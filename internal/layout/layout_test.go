@@ -42,7 +42,7 @@ var allowed = map[string][]string{
 	"serve/client":                 nil,
 	"cmd/brig-hostile":             {"internal/hostile", "internal/hostile/apirun", "jail", "serve", "serve/client"},
 	"examples/python":              {"jail"},
-	"sandboxd":                     {"jail"},
+	"sandboxd":                     {"jail", "serve"},
 	"examples/shell":               {"jail"},
 	"internal/hostile":             nil,
 	"internal/hostile/apirun":      {"cgroup", "egress", "internal/hostile", "jail", "session"},
