@@ -113,13 +113,13 @@ var (
 func NewSet(tenants []string, opts Options) (*Set, error) {
 	s := &Set{reg: prometheus.NewRegistry(), reasons: set(knownReasons), quotas: set(opts.Quotas)}
 	var err error
-	if s.tenants, err = names("tenant", tenants); err != nil {
+	if s.tenants, err = names("tenant", tenants, Unknown); err != nil {
 		return nil, err
 	}
-	if s.templates, err = names("template", opts.Templates); err != nil {
+	if s.templates, err = names("template", opts.Templates, Unknown); err != nil {
 		return nil, err
 	}
-	if _, err := names("quota", opts.Quotas); err != nil {
+	if _, err := names("quota", opts.Quotas, Other); err != nil {
 		return nil, err
 	}
 	if opts.AdmissionCapacity < 0 {
@@ -223,14 +223,15 @@ func gaugeFunc(reg *prometheus.Registry, name, help string, f func() int) {
 }
 
 // names checks a config's label values: each a non-empty, distinct UTF-8
-// name that is not one of the catch-alls.
-func names(what string, list []string) (map[string]bool, error) {
+// name that is not the label's catch-all (a tenant may be called "other":
+// only reasons, quotas and kinds fall into that one).
+func names(what string, list []string, catchAll string) (map[string]bool, error) {
 	m := make(map[string]bool, len(list))
 	for _, n := range list {
 		switch {
 		case n == "" || !utf8.ValidString(n):
 			return nil, fmt.Errorf("metrics: %s %q: want a non-empty UTF-8 name", what, n)
-		case n == Unknown || n == Other:
+		case n == catchAll:
 			return nil, fmt.Errorf("metrics: %s %q: the name is reserved for the values the config does not declare; rename it", what, n)
 		case m[n]:
 			return nil, fmt.Errorf("metrics: %s %q: declared twice", what, n)

@@ -322,13 +322,19 @@ func TestNewSetRefusesBadNames(t *testing.T) {
 		{[]string{""}, Options{}},
 		{[]string{Unknown}, Options{}},
 		{[]string{"\xff"}, Options{}},
-		{nil, Options{Templates: []string{Other}}},
+		{nil, Options{Templates: []string{Unknown}}},
+		{nil, Options{Quotas: []string{Other}}},
 		{nil, Options{Quotas: []string{"q", "q"}}},
 		{nil, Options{AdmissionCapacity: -1}},
 	} {
 		if _, err := NewSet(c.tenants, c.opts); err == nil {
 			t.Errorf("NewSet(%q, %+v): no error", c.tenants, c.opts)
 		}
+	}
+	// "other" is only the catch-all of reasons, quotas and kinds: a tenant
+	// or a template may have that name (a config had such a tenant).
+	if _, err := NewSet([]string{"me", Other}, Options{Templates: []string{Other}}); err != nil {
+		t.Errorf("a tenant and a template named %q: %v", Other, err)
 	}
 	// Two Sets of the same names live side by side: no global registry.
 	for range 2 {
