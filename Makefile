@@ -124,6 +124,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzCellStreamLateNonce$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./session/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuditLineReader$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./audit/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendRecord$$' -fuzztime $$((100000 * $(FUZZSCALE)))x ./audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandlerToken$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./metrics/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFileRequest$$' -fuzztime $$((20000 * $(FUZZSCALE)))x ./sandboxd/
 

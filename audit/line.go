@@ -14,41 +14,31 @@ import (
 // encodeLine is r's line, without its newline: r as JSON with its hash
 // field last, the sha256 of the line as it is without that field.
 func encodeLine(r Record) ([]byte, error) {
+	return appendLine(nil, r)
+}
+
+// appendLine appends r's line (without its newline) to dst, reusing
+// dst's room.
+func appendLine(dst []byte, r Record) ([]byte, error) {
 	r = r.bounded()
 	r.Hash = ""
-	body, err := marshal(r)
-	if err == nil && len(body)+hashSuffixLen > MaxLineBytes && r.Input != nil {
+	start := len(dst)
+	line := appendRecord(dst, &r)
+	if len(line)-start+hashSuffixLen > MaxLineBytes && r.Input != nil {
 		// Text JSON escapes many times over: keep the hash, drop the text.
 		in := *r.Input
 		in.Code, in.Command, in.Truncated = "", nil, true
 		r.Input = &in
-		body, err = marshal(r)
+		line = appendRecord(line[:start], &r)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("audit: encode record: %w", err)
+	if n := len(line) - start + hashSuffixLen; n > MaxLineBytes {
+		return dst, fmt.Errorf("audit: record of %d bytes passes the %d-byte cap of a line", n, MaxLineBytes)
 	}
-	if len(body)+hashSuffixLen > MaxLineBytes {
-		return nil, fmt.Errorf("audit: record of %d bytes passes the %d-byte cap of a line", len(body)+hashSuffixLen, MaxLineBytes)
-	}
-	sum := sha256.Sum256(body)
-	line := make([]byte, 0, len(body)+hashSuffixLen+1)
-	line = append(line, body[:len(body)-1]...)
-	line = append(line, hashSuffixPrefix...)
+	// The hash is of the record without it: the line up to here.
+	sum := sha256.Sum256(line[start:])
+	line = append(line[:len(line)-1], hashSuffixPrefix...)
 	line = hex.AppendEncode(line, sum[:])
-	line = append(line, `"}`...)
-	return line, nil
-}
-
-// marshal is r as JSON without HTML's escapes: code reads as written
-// ("1 << 32", not "1 \u003c\u003c 32").
-func marshal(r Record) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return append(line, `"}`...), nil
 }
 
 // lineFacts is what the chain needs of one line.

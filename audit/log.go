@@ -79,6 +79,8 @@ type Log struct {
 	lock         *os.File // flocked for the Log's life: one writer a log
 	f            *os.File // nil after a failed rotation, until the next Append opens it
 	dev, ino     uint64
+	watch        *pathWatch // of l.f's path; nil while l.f is
+	buf          []byte     // the last line's room, for the next
 	size         int64
 	truncateTo   int64  // >= 0: a failed write left bytes past this offset to remove
 	fileFirstSeq uint64 // seq of the live file's first record; 0 while it has none
@@ -143,6 +145,7 @@ func Open(path string, opts Options) (*Log, error) {
 	if err == nil {
 		if err = l.findHead(); err != nil {
 			l.f.Close()
+			l.watch.close()
 		}
 	}
 	if err != nil {
@@ -199,7 +202,12 @@ func (l *Log) openFile() error {
 		f.Close()
 		return err
 	}
-	l.f, l.dev, l.ino, l.size = f, st.Dev, st.Ino, st.Size
+	if l.watch != nil {
+		l.watch.close()
+	}
+	// Watched after the open: the first check stats, in case the path
+	// changed in between.
+	l.f, l.dev, l.ino, l.size, l.watch = f, st.Dev, st.Ino, st.Size, watchPath(l.path)
 	return nil
 }
 
@@ -342,6 +350,10 @@ func (l *Log) checkFile() error {
 	if l.f == nil {
 		return nil // a rotation failed half way; write reopens
 	}
+	now := time.Now()
+	if !l.watch.needStat(now) {
+		return nil
+	}
 	var st unix.Stat_t
 	if err := unix.Stat(l.path, &st); err != nil {
 		return fmt.Errorf("audit: %s: %w: %w; restore it or restart brig serve to start a new file", l.path, ErrFileGone, err)
@@ -349,15 +361,19 @@ func (l *Log) checkFile() error {
 	if st.Dev != l.dev || st.Ino != l.ino {
 		return fmt.Errorf("audit: %s: %w (another file is at its name); restore it or restart brig serve", l.path, ErrFileGone)
 	}
+	l.watch.statted(now)
 	return nil
 }
 
 // write appends one record; l.mu is held.
 func (l *Log) write(r Record) error {
 	r.Seq, r.Time, r.Prev = l.seq+1, time.Now().UTC(), l.prev
-	line, err := encodeLine(r)
+	line, err := appendLine(l.buf[:0], r)
 	if err != nil {
 		return err
+	}
+	if cap(line) <= keepBufBytes {
+		defer func() { l.buf = line[:0] }()
 	}
 	if l.f == nil {
 		if err := l.reopenAfterRotation(); err != nil {
@@ -402,6 +418,10 @@ func (l *Log) write(r Record) error {
 	}
 	return nil
 }
+
+// keepBufBytes bounds the room a Log keeps between records: a rare large
+// record's is let go.
+const keepBufBytes = 16 << 10
 
 // writeAll writes b, in one write(2) unless the file system takes only a
 // part (then the rest, which fails with the cause: ENOSPC, EDQUOT).
@@ -472,6 +492,9 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer l.lock.Close()
+	if l.watch != nil {
+		l.watch.close()
+	}
 	if l.f == nil {
 		return nil
 	}

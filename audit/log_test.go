@@ -448,41 +448,92 @@ func TestRotation(t *testing.T) {
 
 // A file removed or replaced under a live log fails every Append (no
 // record goes to a file no one reads) until the log is opened anew,
-// which starts a new file and continues the chain.
+// which starts a new file and continues the chain. The change is found
+// at once, by the inotify watch (what a record's check relies on between
+// stats) or, without one, by the stat every record then makes.
 func TestFileGoneUnderLog(t *testing.T) {
-	for _, how := range []string{"removed", "replaced"} {
-		t.Run(how, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "audit.log")
-			l := openLog(t, path, Options{})
-			appendN(t, l, 0, 3)
-			moved := filepath.Join(dir, "moved.log")
-			require.NoError(t, os.Rename(path, moved))
-			if how == "replaced" {
-				require.NoError(t, os.WriteFile(path, nil, 0o600))
+	hows := []string{"moved away", "replaced", "unlinked", "renamed over", "directory moved"}
+	for _, watched := range []bool{true, false} {
+		for _, how := range hows {
+			name := how
+			if !watched {
+				name += " without inotify"
 			}
-			err := l.Append(sample(3))
-			require.ErrorIs(t, err, ErrFileGone)
-			assert.Contains(t, err.Error(), path)
-			require.ErrorIs(t, l.Ready(), ErrFileGone)
-			require.ErrorIs(t, l.Append(sample(4)), ErrFileGone, "still")
-			if how == "removed" {
-				assert.NoFileExists(t, path, "no new file made behind the caller's back")
-			}
-			require.NoError(t, l.Close())
-			rep, err := Verify(moved)
-			require.NoError(t, err)
-			assert.Equal(t, 3, rep.Records, "nothing written to the moved file after it was found gone")
+			t.Run(name, func(t *testing.T) {
+				top := t.TempDir()
+				dir := filepath.Join(top, "logs")
+				require.NoError(t, os.Mkdir(dir, 0o700))
+				path := filepath.Join(dir, "audit.log")
+				l := openLog(t, path, Options{})
+				appendN(t, l, 0, 3) // the first Append stats: the next rely on the watch
+				if !watched {
+					l.watch.close()
+				}
+				moved := filepath.Join(dir, "moved.log")
+				switch how {
+				case "moved away", "replaced":
+					require.NoError(t, os.Rename(path, moved))
+					if how == "replaced" {
+						require.NoError(t, os.WriteFile(path, nil, 0o600))
+					}
+				case "unlinked":
+					require.NoError(t, os.Link(path, moved))
+					require.NoError(t, os.Remove(path))
+				case "renamed over":
+					require.NoError(t, os.Link(path, moved))
+					require.NoError(t, os.WriteFile(path+".new", nil, 0o600))
+					require.NoError(t, os.Rename(path+".new", path))
+				case "directory moved":
+					require.NoError(t, os.Rename(dir, dir+".old"))
+					moved = filepath.Join(dir+".old", "audit.log")
+				}
+				err := l.Append(sample(3))
+				require.ErrorIs(t, err, ErrFileGone)
+				assert.Contains(t, err.Error(), path)
+				require.ErrorIs(t, l.Ready(), ErrFileGone)
+				require.ErrorIs(t, l.Append(sample(4)), ErrFileGone, "still")
+				if how == "moved away" {
+					assert.NoFileExists(t, path, "no new file made behind the caller's back")
+				}
+				require.NoError(t, l.Close())
+				rep, err := Verify(moved)
+				require.NoError(t, err)
+				assert.Equal(t, 3, rep.Records, "nothing written to the old file after it was found gone")
 
-			// Opened anew (a restart), the log starts a file at its name.
-			l = openLog(t, path, Options{})
-			appendN(t, l, 0, 1)
-			require.NoError(t, l.Close())
-			rep, err = Verify(path)
-			require.NoError(t, err)
-			assert.Equal(t, 1, rep.Records)
-		})
+				// Opened anew (a restart), the log starts a file at its name.
+				require.NoError(t, os.MkdirAll(dir, 0o700))
+				l = openLog(t, path, Options{})
+				appendN(t, l, 0, 1)
+				require.NoError(t, l.Close())
+				rep, err = Verify(path)
+				require.NoError(t, err)
+				assert.Equal(t, 1, rep.Records)
+			})
+		}
 	}
+}
+
+// What the watch reports but is no change of the file (a chmod, a
+// sibling moved, the file touched) costs a stat, not a refusal.
+func TestWatchedChangesThatKeepTheFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	l := openLog(t, path, Options{})
+	appendN(t, l, 0, 2)
+	require.GreaterOrEqual(t, l.watch.fd, 0, "inotify is available here")
+	require.NoError(t, os.Chmod(path, 0o640))
+	appendN(t, l, 2, 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "other"), nil, 0o600))
+	require.NoError(t, os.Rename(filepath.Join(dir, "other"), filepath.Join(dir, "other2")))
+	appendN(t, l, 3, 1)
+	now := time.Now()
+	require.NoError(t, os.Chtimes(path, now, now))
+	require.NoError(t, l.Ready())
+	appendN(t, l, 4, 1)
+	require.NoError(t, l.Close())
+	rep, err := Verify(path)
+	require.NoError(t, err)
+	assert.Equal(t, 5, rep.Records)
 }
 
 // Appends from many goroutines make one chain, each record once.
