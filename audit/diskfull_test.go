@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -153,4 +154,31 @@ func TestDiskFullRotation(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, resumed, 1)
 	assert.Equal(t, appended+400+resumed, rep.Records, "every record that Append took, and the log's own")
+}
+
+// Far from full, Ready may trust a look at the file system of up to
+// statEvery ago; a disk another writer fills meanwhile is refused once
+// that look is older, with no Append in between to find it.
+func TestReadyLooksAgainFarFromFull(t *testing.T) {
+	dir := smallTmpfs(t, "96m")
+	path := filepath.Join(dir, "audit.log")
+	l, err := Open(path, Options{Fsync: FsyncNever})
+	require.NoError(t, err)
+	defer l.Close()
+	appendN(t, l, 0, 2)
+	require.NoError(t, l.Ready())
+	require.Greater(t, l.freeSeen, uint64(spaceSlack), "the look found the disk far from full")
+
+	filler := filepath.Join(dir, "filler")
+	fill(t, filler)
+	time.Sleep(statEvery)
+	require.ErrorIs(t, l.Ready(), unix.ENOSPC)
+
+	require.NoError(t, os.Remove(filler))
+	require.NoError(t, l.Ready(), "space is back")
+	appendN(t, l, 2, 1)
+	require.NoError(t, l.Close())
+	rep, err := Verify(path)
+	require.NoError(t, err)
+	assert.Equal(t, 4, rep.Records, "three records and the one of the refusal")
 }

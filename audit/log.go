@@ -95,6 +95,13 @@ type Log struct {
 	closed       bool
 	torn         *TornTail
 
+	written uint64 // bytes written, all files
+	// What Ready's last look at the file system saw: when, the free
+	// bytes, and written then.
+	spaceSeen       time.Time
+	freeSeen        uint64
+	writtenWhenSeen uint64
+
 	stop, stopped chan struct{}
 }
 
@@ -274,14 +281,19 @@ func (l *Log) Append(r Record) error {
 //
 // Unlike Append, Ready also fails when the file system has no room for a
 // record of the largest size (MaxLineBytes): the work it gates would
-// otherwise run and then find its record refused.
+// otherwise run and then find its record refused. Far from full (more
+// than spaceSlack free), it trusts a look at the file system of at most
+// statEvery ago, less what the log wrote since; nearer, it looks before
+// every record. A disk another writer fills in between is found by the
+// write, as one filled while the gated work runs always was: the record
+// is refused, and the caller logs and counts it.
 func (l *Log) Ready() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Space first: a record of the failures would still fit in the
 	// file's last page, and the log would flap between refusing and not.
 	if !l.closed && l.gone == nil {
-		if err := l.checkSpace(); err != nil {
+		if err := l.checkSpace(time.Now()); err != nil {
 			l.fail(err)
 			return err
 		}
@@ -331,19 +343,28 @@ func (l *Log) fail(err error) {
 // largest size: Ready must say no before the work whose record would not
 // fit runs, not after. It counts the blocks root may use (brig serve runs
 // as root); a quota (EDQUOT) is found by the write itself.
-func (l *Log) checkSpace() error {
+func (l *Log) checkSpace(now time.Time) error {
 	if l.f == nil {
+		return nil
+	}
+	if now.Sub(l.spaceSeen) < statEvery && l.written-l.writtenWhenSeen+spaceSlack <= l.freeSeen {
 		return nil
 	}
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(int(l.f.Fd()), &st); err != nil {
 		return nil // no answer is not a full disk; the write will tell
 	}
-	if free := st.Bfree * uint64(st.Bsize); free < MaxLineBytes+1 {
+	free := st.Bfree * uint64(st.Bsize)
+	l.spaceSeen, l.freeSeen, l.writtenWhenSeen = now, free, l.written
+	if free < MaxLineBytes+1 {
 		return fmt.Errorf("audit: %s: %w: %d bytes free, less than one record may take (%d); free space on its file system", l.path, unix.ENOSPC, free, MaxLineBytes+1)
 	}
 	return nil
 }
+
+// spaceSlack is the free space above which Ready may trust its last look
+// (Ready's comment says how).
+const spaceSlack = 64 << 20
 
 // checkFile fails when the path no longer names the file the log writes.
 func (l *Log) checkFile() error {
@@ -405,6 +426,7 @@ func (l *Log) write(r Record) error {
 		return fmt.Errorf("audit: write %s: %w", l.path, err)
 	}
 	l.size += int64(n)
+	l.written += uint64(n)
 	l.seq, l.prev = r.Seq, Digest(line[:len(line)-1])
 	if l.fileFirstSeq == 0 {
 		l.fileFirstSeq = r.Seq
@@ -425,6 +447,7 @@ const keepBufBytes = 16 << 10
 
 // writeAll writes b, in one write(2) unless the file system takes only a
 // part (then the rest, which fails with the cause: ENOSPC, EDQUOT).
+
 func writeAll(fd int, b []byte) (int, error) {
 	done := 0
 	for done < len(b) {
