@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -257,7 +258,8 @@ func (p *Proxy) forward(req *http.Request, cl, ul *meteredConn) string {
 		writeStatus(cl.Conn, http.StatusBadGateway, "sending the request failed: "+err.Error())
 		return "sending the request failed: " + err.Error()
 	}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(ul, 4096), req)
+	rbr := bufio.NewReaderSize(ul, 4096)
+	resp, err := http.ReadResponse(rbr, req)
 	if err != nil {
 		if r := p.cutReason(err); r != "" {
 			return r
@@ -269,8 +271,49 @@ func (p *Proxy) forward(req *http.Request, cl, ul *meteredConn) string {
 	defer resp.Body.Close()
 	removeHopHeaders(resp.Header)
 	resp.Close = true
+	if bodyOfKnownLength(req, resp) {
+		return p.forwardKnownLength(resp, rbr, cl, ul)
+	}
 	if err := resp.Write(cl); err != nil {
 		return p.cutReason(err)
 	}
 	return ""
+}
+
+// bodyOfKnownLength says the response has a body of exactly
+// resp.ContentLength bytes to come, which the proxy may pass on as bytes.
+func bodyOfKnownLength(req *http.Request, resp *http.Response) bool {
+	return resp.ContentLength > 0 && len(resp.TransferEncoding) == 0 && req.Method != http.MethodHead &&
+		resp.StatusCode >= 200 && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified
+}
+
+// forwardKnownLength passes on a response whose body is Content-Length
+// bytes: the header as Response.Write makes it, then exactly that many
+// bytes, those past the header's reader moved socket to socket inside the
+// kernel (a large download then never enters the proxy's memory). What
+// the destination sends beyond them is dropped with the connection, as
+// Response.Write drops it.
+func (p *Proxy) forwardKnownLength(resp *http.Response, rbr *bufio.Reader, cl, ul *meteredConn) string {
+	// Response.Write of an answer to HEAD writes the header with its
+	// Content-Length and no body.
+	head := *resp
+	head.Body = nil
+	head.Request = &http.Request{Method: http.MethodHead}
+	var out bytes.Buffer
+	if err := head.Write(&out); err != nil {
+		return ""
+	}
+	rest := resp.ContentLength
+	early, _ := rbr.Peek(int(min(int64(rbr.Buffered()), rest)))
+	out.Write(early)
+	rest -= int64(len(early))
+	if _, err := cl.Write(out.Bytes()); err != nil {
+		return p.cutReason(err)
+	}
+	rbr.Discard(len(early))
+	handled, err := p.spliceBytes(cl, ul, rest)
+	if !handled {
+		_, err = io.CopyN(cl, rbr, rest)
+	}
+	return p.cutReason(err)
 }
