@@ -2,6 +2,7 @@ package egress_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -371,4 +372,46 @@ func TestProxyRefusesBadPolicy(t *testing.T) {
 		t.Error("the listener of a refused policy still accepts")
 	}
 	p.Close()
+}
+
+// TestProxyIdleWhileBothWaysBlocked: a tunnel whose two ends both stop
+// reading while both send has bytes waiting each way and none moving: it
+// is idle, and cut at the idle timeout, while a tunnel that moves bytes
+// under the same timeout is not.
+func TestProxyIdleWhileBothWaysBlocked(t *testing.T) {
+	pol := labPolicy(t)
+	pol.IdleTimeout = testenv.Scaled(300 * time.Millisecond)
+	lb := startLab(t, pol)
+	resp, tun, _ := lb.raw(t, "CONNECT www.example.com:80 HTTP/1.1\r\n\r\n")
+	defer tun.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %s", resp.Status)
+	}
+	tun.SetDeadline(time.Now().Add(testenv.Scaled(30 * time.Second)))
+	// The server writes its 1 GB answer without reading the request's
+	// body; the client writes that body without reading the answer.
+	fmt.Fprintf(tun, "POST /bytes?n=%d HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: %d\r\n\r\n", 1<<30, 1<<30)
+	chunk := make([]byte, 64<<10)
+	var sent int64
+	var err error
+	for sent < 1<<30 && err == nil {
+		var n int
+		n, err = tun.Write(chunk)
+		sent += int64(n)
+	}
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("sent %d bytes, then %v; want the proxy to cut the tunnel at its idle timeout", sent, err)
+	}
+	ev := lb.waitEvent(t, "the blocked tunnel cut", func(ev egress.Event) bool {
+		return ev.Method == http.MethodConnect && strings.Contains(ev.Reason, "IdleTimeout")
+	})
+	if ev.BytesUp == 0 || ev.BytesDown == 0 {
+		t.Errorf("event %+v; want bytes moved both ways before the tunnel blocked", ev)
+	}
+
+	// The benign side: a download under the same timeout arrives whole.
+	if code, body, err := lb.get(t, "https://www.example.com/bytes?n=4000000"); err != nil || code != 200 || len(body) != 4000000 {
+		t.Errorf("download with a short idle timeout: %d, %d bytes, %v", code, len(body), err)
+	}
 }

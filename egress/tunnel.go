@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +67,7 @@ func (r *idleReader) Read(b []byte) (int, error) {
 // reader (an idleReader, or the client's header reader over one), writes
 // count bytes, keep the activity and stop at the proxy's byte cap. It hides
 // ReadFrom and WriteTo, so copies use the proxy's fixed buffers unless
-// copyBytes chooses the kernel's splice itself.
+// copyBytes chooses the kernel's splice itself (spliceBytes).
 type meteredConn struct {
 	net.Conn
 	r       io.Reader
@@ -103,6 +104,25 @@ func (m *meteredConn) Write(b []byte) (int, error) {
 		m.total.Add(-int64(allowed - n))
 	}
 	return n, err
+}
+
+// reserve takes up to n bytes of this way's byte cap for a copy about to
+// run and returns how many it got; unreserve gives back what the copy did
+// not move. Without a cap the total runs ahead by what is in flight.
+func (m *meteredConn) reserve(n int64) int64 {
+	after := m.total.Add(n)
+	if m.max > 0 && after > m.max {
+		over := min(after-m.max, n)
+		m.total.Add(-over)
+		n -= over
+	}
+	return n
+}
+
+func (m *meteredConn) unreserve(n int64) {
+	if n != 0 {
+		m.total.Add(-n)
+	}
 }
 
 // closeWrite half-closes c when it can, so the peer sees the end of this
@@ -161,11 +181,8 @@ func (p *Proxy) copyBytes(dst, src *meteredConn) error {
 		}
 		br.Discard(len(b))
 	}
-	if rf, ok := dst.Conn.(io.ReaderFrom); ok {
-		switch src.Conn.(type) {
-		case *net.TCPConn, *net.UnixConn:
-			return p.spliceBytes(dst, src, rf)
-		}
+	if handled, err := p.spliceBytes(dst, src, -1); handled {
+		return err
 	}
 	bp := p.bufs.Get().(*[]byte)
 	defer p.bufs.Put(bp)
@@ -182,55 +199,6 @@ func (p *Proxy) copyBytes(dst, src *meteredConn) error {
 		}
 		if err != nil {
 			return err
-		}
-	}
-}
-
-// spliceChunk bounds one kernel-side copy, so bytes are counted and the
-// connection's activity kept while a large transfer runs.
-const spliceChunk = 1 << 20
-
-// spliceBytes copies socket to socket inside the kernel (splice, through
-// TCPConn.ReadFrom on a LimitedReader) in chunks: each chunk is reserved
-// against the byte cap first, so the run's total never passes it, and each
-// ends by a deadline a quarter of the idle timeout away, so a slow but
-// moving transfer keeps the connection's activity fresh for the other
-// direction's idle check.
-func (p *Proxy) spliceBytes(dst, src *meteredConn, rf io.ReaderFrom) error {
-	for {
-		chunk := int64(spliceChunk)
-		if dst.max > 0 {
-			if after := dst.total.Add(chunk); after > dst.max {
-				over := min(after-dst.max, chunk)
-				dst.total.Add(-over)
-				chunk -= over
-			}
-			if chunk <= 0 {
-				return errByteCap
-			}
-		}
-		src.Conn.SetReadDeadline(time.Now().Add(p.pol.IdleTimeout / 4))
-		lr := &io.LimitedReader{R: src.Conn, N: chunk}
-		n, err := rf.ReadFrom(lr)
-		if dst.max > 0 {
-			dst.total.Add(n - chunk) // give back what was reserved and not used
-		} else {
-			dst.total.Add(n)
-		}
-		dst.written.Add(n)
-		if n > 0 {
-			dst.act.touch()
-		}
-		var ne net.Error
-		switch {
-		case err != nil && errors.As(err, &ne) && ne.Timeout():
-			if n == 0 && !time.Now().Before(dst.act.deadline()) {
-				return errIdle
-			}
-		case err != nil:
-			return err
-		case lr.N > 0:
-			return nil // src's end before the chunk's
 		}
 	}
 }
@@ -290,7 +258,8 @@ func (p *Proxy) forward(req *http.Request, cl, ul *meteredConn) string {
 		writeStatus(cl.Conn, http.StatusBadGateway, "sending the request failed: "+err.Error())
 		return "sending the request failed: " + err.Error()
 	}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(ul, 4096), req)
+	rbr := bufio.NewReaderSize(ul, 4096)
+	resp, err := http.ReadResponse(rbr, req)
 	if err != nil {
 		if r := p.cutReason(err); r != "" {
 			return r
@@ -302,8 +271,49 @@ func (p *Proxy) forward(req *http.Request, cl, ul *meteredConn) string {
 	defer resp.Body.Close()
 	removeHopHeaders(resp.Header)
 	resp.Close = true
+	if bodyOfKnownLength(req, resp) {
+		return p.forwardKnownLength(resp, rbr, cl, ul)
+	}
 	if err := resp.Write(cl); err != nil {
 		return p.cutReason(err)
 	}
 	return ""
+}
+
+// bodyOfKnownLength says the response has a body of exactly
+// resp.ContentLength bytes to come, which the proxy may pass on as bytes.
+func bodyOfKnownLength(req *http.Request, resp *http.Response) bool {
+	return resp.ContentLength > 0 && len(resp.TransferEncoding) == 0 && req.Method != http.MethodHead &&
+		resp.StatusCode >= 200 && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified
+}
+
+// forwardKnownLength passes on a response whose body is Content-Length
+// bytes: the header as Response.Write makes it, then exactly that many
+// bytes, those past the header's reader moved socket to socket inside the
+// kernel (a large download then never enters the proxy's memory). What
+// the destination sends beyond them is dropped with the connection, as
+// Response.Write drops it.
+func (p *Proxy) forwardKnownLength(resp *http.Response, rbr *bufio.Reader, cl, ul *meteredConn) string {
+	// Response.Write of an answer to HEAD writes the header with its
+	// Content-Length and no body.
+	head := *resp
+	head.Body = nil
+	head.Request = &http.Request{Method: http.MethodHead}
+	var out bytes.Buffer
+	if err := head.Write(&out); err != nil {
+		return ""
+	}
+	rest := resp.ContentLength
+	early, _ := rbr.Peek(int(min(int64(rbr.Buffered()), rest)))
+	out.Write(early)
+	rest -= int64(len(early))
+	if _, err := cl.Write(out.Bytes()); err != nil {
+		return p.cutReason(err)
+	}
+	rbr.Discard(len(early))
+	handled, err := p.spliceBytes(cl, ul, rest)
+	if !handled {
+		_, err = io.CopyN(cl, rbr, rest)
+	}
+	return p.cutReason(err)
 }
