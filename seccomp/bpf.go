@@ -104,8 +104,22 @@ func (d decision) equal(e decision) bool {
 	return d.test == e.test
 }
 
-// generate writes the program for p, or returns errNotGenerated.
+// generate writes the program for p, or returns errNotGenerated. The
+// returns go in a pool at the program's end, which the jumps reach
+// directly, rather than one return instruction per leaf: the kernel
+// converts and JIT-compiles the program for every jail, in time linear in
+// its length. A jump reaches at most 255 instructions ahead; a program too
+// long for that has its returns inline.
 func generate(p *Policy) ([]byte, error) {
+	prog, err := generateLaidOut(p, true)
+	if errors.Is(err, errFarReturn) {
+		return generateLaidOut(p, false)
+	}
+	return prog, err
+}
+
+// generateLaidOut is generate with the returns pooled or inline.
+func generateLaidOut(p *Policy, pooled bool) ([]byte, error) {
 	var auditArch uint32
 	switch arch, err := libseccomp.GetNativeArch(); {
 	case err != nil:
@@ -170,10 +184,6 @@ func generate(p *Policy) ([]byte, error) {
 	}
 
 	// Runs of consecutive numbers with the same decision, up to the x32 bit.
-	type run struct {
-		start int
-		d     decision
-	}
 	var runs []run
 	for nr := 0; nr <= maxNr+1; nr++ {
 		d, ok := decisions[nr]
@@ -185,43 +195,10 @@ func generate(p *Policy) ([]byte, error) {
 		}
 	}
 
-	prog := []insn{
-		stmt(bpfLdWAbs, offArch),
-		jump(bpfJeqK, auditArch, 1, 0),
-		stmt(bpfRetK, defaultRet),
-		// x32 calls come in as x86_64 with bit 30 set: above every x86_64
-		// number, they fall in the last run, the default action, which is
-		// also what libseccomp gives them (its bad-architecture action).
-		stmt(bpfLdWAbs, offNr),
-	}
-	var tree func(rs []run) ([]insn, error)
-	tree = func(rs []run) ([]insn, error) {
-		if len(rs) == 1 {
-			if rs[0].d.test == nil {
-				return []insn{stmt(bpfRetK, rs[0].d.ret)}, nil
-			}
-			return rs[0].d.test.code()
-		}
-		mid := len(rs) / 2
-		low, err := tree(rs[:mid])
-		if err != nil {
-			return nil, err
-		}
-		high, err := tree(rs[mid:])
-		if err != nil {
-			return nil, err
-		}
-		split := uint32(rs[mid].start)
-		if len(low) <= 255 {
-			return slices.Concat([]insn{jump(bpfJgeK, split, uint8(len(low)), 0)}, low, high), nil
-		}
-		return slices.Concat([]insn{jump(bpfJgeK, split, 0, 1), stmt(bpfJa, uint32(len(low)))}, low, high), nil
-	}
-	body, err := tree(runs)
+	prog, err := layout(auditArch, defaultRet, runs, pooled)
 	if err != nil {
 		return nil, err
 	}
-	prog = append(prog, body...)
 	if len(prog) > maxInstructions {
 		return nil, fmt.Errorf("%w: %d instructions", errNotGenerated, len(prog))
 	}
@@ -234,32 +211,177 @@ func generate(p *Policy) ([]byte, error) {
 	return out, nil
 }
 
+// run is a run of consecutive system call numbers with the same decision.
+type run struct {
+	start int
+	d     decision
+}
+
+// errFarReturn: a jump would have to reach a pooled return more than 255
+// instructions ahead.
+var errFarReturn = errors.New("a return out of a jump's reach")
+
+// pinsn is an instruction whose jt or jf may be a return of the pool at
+// the program's end rather than an offset (a pool index plus one; 0 for
+// an offset).
+type pinsn struct {
+	insn
+	jtRet, jfRet int
+}
+
+// retPool numbers the distinct return values a program's jumps target.
+type retPool struct {
+	index map[uint32]int
+	rets  []uint32
+}
+
+// at is the reference to ret's place in the pool (index plus one).
+func (p *retPool) at(ret uint32) int {
+	if i, ok := p.index[ret]; ok {
+		return i + 1
+	}
+	p.index[ret] = len(p.rets)
+	p.rets = append(p.rets, ret)
+	return len(p.rets)
+}
+
+// layout writes the program: the architecture check, then a binary search
+// over the runs by system call number. With pooled, a decision that is a
+// return is a jump target in the pool rather than an instruction of its
+// own; errFarReturn when one is out of reach.
+func layout(auditArch, defaultRet uint32, runs []run, pooled bool) ([]insn, error) {
+	pool := &retPool{index: map[uint32]int{}}
+	var prologue []pinsn
+	if pooled {
+		prologue = []pinsn{
+			{insn: stmt(bpfLdWAbs, offArch)},
+			{insn: jump(bpfJeqK, auditArch, 0, 0), jfRet: pool.at(defaultRet)},
+			// x32 calls come in as x86_64 with bit 30 set: above every
+			// x86_64 number, they fall in the last run, the default
+			// action, which is also what libseccomp gives them (its
+			// bad-architecture action).
+			{insn: stmt(bpfLdWAbs, offNr)},
+		}
+	} else {
+		prologue = []pinsn{
+			{insn: stmt(bpfLdWAbs, offArch)},
+			{insn: jump(bpfJeqK, auditArch, 1, 0)},
+			{insn: stmt(bpfRetK, defaultRet)},
+			{insn: stmt(bpfLdWAbs, offNr)},
+		}
+	}
+	// tree returns the code of the runs, or, pooled, the return value that
+	// is their whole decision (isRet) and no code.
+	var tree func(rs []run) (code []pinsn, ret uint32, isRet bool, err error)
+	tree = func(rs []run) ([]pinsn, uint32, bool, error) {
+		if len(rs) == 1 {
+			d := rs[0].d
+			switch {
+			case d.test != nil:
+				code, err := d.test.code(pool, pooled)
+				return code, 0, false, err
+			case pooled:
+				return nil, d.ret, true, nil
+			}
+			return []pinsn{{insn: stmt(bpfRetK, d.ret)}}, 0, false, nil
+		}
+		mid := len(rs) / 2
+		low, lowRet, lowIsRet, err := tree(rs[:mid])
+		if err != nil {
+			return nil, 0, false, err
+		}
+		high, highRet, highIsRet, err := tree(rs[mid:])
+		if err != nil {
+			return nil, 0, false, err
+		}
+		// jge split: the high runs when taken, the low ones when not.
+		split := uint32(rs[mid].start)
+		j := pinsn{insn: jump(bpfJgeK, split, 0, 0)}
+		switch {
+		case lowIsRet && highIsRet:
+			j.jtRet, j.jfRet = pool.at(highRet), pool.at(lowRet)
+			return []pinsn{j}, 0, false, nil
+		case lowIsRet:
+			j.jfRet = pool.at(lowRet)
+			return slices.Concat([]pinsn{j}, high), 0, false, nil
+		case highIsRet:
+			j.jtRet = pool.at(highRet)
+			return slices.Concat([]pinsn{j}, low), 0, false, nil
+		case len(low) <= 255:
+			j.jt = uint8(len(low))
+			return slices.Concat([]pinsn{j}, low, high), 0, false, nil
+		}
+		j.jt, j.jf = 0, 1
+		return slices.Concat([]pinsn{j, {insn: stmt(bpfJa, uint32(len(low)))}}, low, high), 0, false, nil
+	}
+	body, ret, isRet, err := tree(runs)
+	if err != nil {
+		return nil, err
+	}
+	if isRet {
+		body = []pinsn{{insn: stmt(bpfRetK, ret)}}
+	}
+	code := slices.Concat(prologue, body)
+	prog := make([]insn, 0, len(code)+len(pool.rets))
+	reach := func(from, ref int) (uint8, error) {
+		off := len(code) + ref - 1 - from - 1
+		if off > 255 {
+			return 0, errFarReturn
+		}
+		return uint8(off), nil
+	}
+	for i, in := range code {
+		if in.jtRet != 0 {
+			if in.jt, err = reach(i, in.jtRet); err != nil {
+				return nil, err
+			}
+		}
+		if in.jfRet != 0 {
+			if in.jf, err = reach(i, in.jfRet); err != nil {
+				return nil, err
+			}
+		}
+		prog = append(prog, in.insn)
+	}
+	for _, r := range pool.rets {
+		prog = append(prog, stmt(bpfRetK, r))
+	}
+	return prog, nil
+}
+
 // code is the argument test as instructions: load, mask, one compare per
-// point, then the returns.
-func (t *argTest) code() ([]insn, error) {
+// point, then the returns (in the pool, when pooled).
+func (t *argTest) code(pool *retPool, pooled bool) ([]pinsn, error) {
 	if len(t.points) > 100 {
 		return nil, fmt.Errorf("%w: %d values tested", errNotGenerated, len(t.points))
 	}
 	values := slices.Sorted(maps.Keys(t.points))
+	// The argument's low 32 bits (little endian); the masks are 32-bit.
+	out := []pinsn{{insn: stmt(bpfLdWAbs, offArgs+8*uint32(t.index))}}
+	if t.mask != 0xffffffff {
+		out = append(out, pinsn{insn: stmt(bpfAndK, t.mask)})
+	}
+	if pooled {
+		for _, v := range values {
+			out = append(out, pinsn{insn: jump(bpfJeqK, v, 0, 0), jtRet: pool.at(t.points[v])})
+		}
+		out[len(out)-1].jfRet = pool.at(t.other)
+		return out, nil
+	}
 	rets := []uint32{t.other}
 	for _, v := range values {
 		if r := t.points[v]; !slices.Contains(rets, r) {
 			rets = append(rets, r)
 		}
 	}
-	// The argument's low 32 bits (little endian); the masks are 32-bit.
-	out := []insn{stmt(bpfLdWAbs, offArgs+8*uint32(t.index))}
-	if t.mask != 0xffffffff {
-		out = append(out, stmt(bpfAndK, t.mask))
-	}
 	for i, v := range values {
 		// From compare i, the return for rets[j] is (len(values)-1-i)
 		// compares plus j returns ahead.
 		j := slices.Index(rets, t.points[v])
-		out = append(out, jump(bpfJeqK, v, uint8(len(values)-1-i+j), 0))
+		out = append(out, pinsn{insn: jump(bpfJeqK, v, uint8(len(values)-1-i+j), 0)})
 	}
 	for _, r := range rets {
-		out = append(out, stmt(bpfRetK, r))
+		out = append(out, pinsn{insn: stmt(bpfRetK, r)})
 	}
 	return out, nil
 }

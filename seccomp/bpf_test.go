@@ -274,6 +274,41 @@ func TestGeneratedMatchesLibseccomp(t *testing.T) {
 	}
 }
 
+// TestGeneratedReturnsPooledOrInline: the default policy's program has its
+// returns in a pool its jumps reach, and is shorter for it than with them
+// inline, with the same verdicts; a policy whose program is too long for
+// the pool (every other call allowed: hundreds of runs) is laid out with
+// its returns inline, and still gives libseccomp's verdicts.
+func TestGeneratedReturnsPooledOrInline(t *testing.T) {
+	if arch, err := libseccomp.GetNativeArch(); err != nil || arch != libseccomp.ArchAMD64 {
+		t.Skipf("the generator writes x86_64 programs; this host is %v (%v)", arch, err)
+	}
+	p := Default()
+	pooled, err := generateLaidOut(p, true)
+	require.NoError(t, err)
+	inline, err := generateLaidOut(p, false)
+	require.NoError(t, err)
+	require.Less(t, len(pooled), len(inline), "pooling the returns does not shorten the default program")
+	requireSameVerdicts(t, p, inline, pooled)
+	got, err := generate(p)
+	require.NoError(t, err)
+	require.Equal(t, pooled, got, "generate does not pool the default program's returns")
+
+	alternating := &Policy{DefaultAction: ActErrno, DefaultErrno: enosys}
+	for nr := 0; nr < 450; nr += 2 {
+		if name, err := libseccomp.ScmpSyscall(nr).GetName(); err == nil {
+			alternating.Rules = append(alternating.Rules, Rule{Names: []string{name}, Action: ActAllow})
+		}
+	}
+	_, err = generateLaidOut(alternating, true)
+	require.ErrorIs(t, err, errFarReturn)
+	got, err = generate(alternating)
+	require.NoError(t, err)
+	want, err := compileLibseccomp(alternating)
+	require.NoError(t, err)
+	requireSameVerdicts(t, alternating, want, got)
+}
+
 // TestGenerateLeavesOtherShapesToLibseccomp: policies the generator does
 // not take still compile, through libseccomp.
 func TestGenerateLeavesOtherShapesToLibseccomp(t *testing.T) {

@@ -66,10 +66,8 @@ func (p *Python) Run(ctx context.Context, code string, opts RunOptions) *CellRes
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var reply pythonReply
-	var sent string
 	res := p.runCell(ctx, opts,
 		func(nonce string) error {
-			sent = nonce
 			b, err := json.Marshal(map[string]string{"code": code, "nonce": nonce})
 			if err != nil {
 				return err
@@ -77,7 +75,7 @@ func (p *Python) Run(ctx context.Context, code string, opts RunOptions) *CellRes
 			_, err = p.requests.Write(append(b, '\n'))
 			return err
 		},
-		func() error {
+		func(nonce string) error {
 			line, err := readReplyLine(p.replies)
 			if err != nil {
 				return err
@@ -85,7 +83,7 @@ func (p *Python) Run(ctx context.Context, code string, opts RunOptions) *CellRes
 			if err := json.Unmarshal(line, &reply); err != nil {
 				return fmt.Errorf("%q: %w", clipReply(line), err)
 			}
-			if reply.Nonce != sent {
+			if reply.Nonce != nonce {
 				return fmt.Errorf("%q: not this cell's reply", clipReply(line))
 			}
 			return nil

@@ -274,8 +274,9 @@ func (s *session) Paused() bool { return s.cmd.Frozen() }
 
 // runCell sends one request, waits for the reply with the cell's timeout,
 // interrupts on timeout and kills the session when the interrupt is not
-// obeyed. readReply reads the driver's reply from the replies channel.
-func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce string) error, readReply func() error) (res *CellResult) {
+// obeyed. readReply reads the driver's reply to the cell of that nonce
+// from the replies channel.
+func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce string) error, readReply func(nonce string) error) (res *CellResult) {
 	start := time.Now()
 	res = &CellResult{Status: CellOK}
 	defer func() { res.WallTime, res.EgressRefused = time.Since(start), s.refusals.take() }()
@@ -303,7 +304,7 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 			replied <- &sendError{err}
 			return
 		}
-		replied <- readReply()
+		replied <- readReply(nonce)
 	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -312,8 +313,8 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 	for {
 		select {
 		case err := <-replied:
-			var se *sendError
-			if errors.As(err, &se) {
+			// A sendError is never wrapped: a type assertion is enough.
+			if se, ok := err.(*sendError); ok {
 				s.kill("request channel broken: " + se.err.Error())
 				return s.deadCellWithOutput(res)
 			}
@@ -324,11 +325,17 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 			// The end of the cell is known from the reply; the streams
 			// carry the end marker, written before the reply, unless the
 			// cell moved the driver's copies of them away. Wait for the
-			// markers a bounded time only.
-			settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), StreamSettle)
-			res.Stdout, res.StdoutTruncated = s.stdout.end(s.exited, settle.Done())
-			res.Stderr, res.StderrTruncated = s.stderr.end(s.exited, settle.Done())
-			cancel()
+			// markers a bounded time only. They have mostly come by now:
+			// the bound needs a timer only when one has not.
+			var settle <-chan struct{}
+			if !s.stdout.ended() || !s.stderr.ended() {
+				expired := make(chan struct{})
+				t := time.AfterFunc(StreamSettle, func() { close(expired) })
+				defer t.Stop()
+				settle = expired
+			}
+			res.Stdout, res.StdoutTruncated = s.stdout.end(s.exited, settle)
+			res.Stderr, res.StderrTruncated = s.stderr.end(s.exited, settle)
 			switch {
 			case canceled:
 				res.Status = CellCanceled
@@ -540,6 +547,20 @@ func appendCapped(dst, b []byte, limit int64) []byte {
 		b = b[:max(0, limit-int64(len(dst)))]
 	}
 	return append(dst, b...)
+}
+
+// ended reports whether the cell's end marker went by or the stream
+// closed: end then returns at once.
+func (c *cellStream) ended() bool {
+	c.mu.Lock()
+	seen := c.seen
+	c.mu.Unlock()
+	select {
+	case <-seen:
+		return true
+	default:
+		return false
+	}
 }
 
 // end waits until the nonce went by, the program ended or stop is closed,

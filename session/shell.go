@@ -54,17 +54,15 @@ func (sh *Shell) Run(ctx context.Context, command string, opts RunOptions) *Cell
 	defer sh.mu.Unlock()
 	var status int
 	var cpu time.Duration
-	var sent string
 	res := sh.runCell(ctx, opts,
 		func(nonce string) error {
-			sent = nonce
 			if strings.ContainsRune(command, 0) {
 				return fmt.Errorf("command contains a NUL byte")
 			}
 			_, err := sh.requests.WriteString(nonce + "\x00" + command + "\x00")
 			return err
 		},
-		func() error {
+		func(nonce string) error {
 			// The nonce and status line, then the two lines of bash's `times`.
 			var lines [3]string
 			for i := range lines {
@@ -75,7 +73,7 @@ func (sh *Shell) Run(ctx context.Context, command string, opts RunOptions) *Cell
 				lines[i] = strings.TrimSpace(string(l))
 			}
 			n, st, _ := strings.Cut(lines[0], " ")
-			if n != sent {
+			if n != nonce {
 				return fmt.Errorf("%q: not this command's reply", clipReply([]byte(lines[0])))
 			}
 			var err error
