@@ -160,7 +160,9 @@ func (c *Instance) Start() (err error) {
 func (c *Instance) awaitStart() error {
 	// "init" comes from the helper and "started" from init: two writers of
 	// the status pipe, so init's pid may arrive after the program started
-	// (the helper was slow leaving a cgroup, say). Both are waited for.
+	// (the helper was slow leaving a cgroup, say), and after a quick
+	// program's "exit" too: that is kept for Wait, which would otherwise
+	// find no exit and report the jail killed.
 	started := false
 	for ev := range c.events {
 		switch ev.Kind {
@@ -172,6 +174,8 @@ func (c *Instance) awaitStart() error {
 			logWarning(ev)
 		case "started":
 			started = true
+		case "exit":
+			c.exitEv = &ev
 		}
 		if started && c.initPid != 0 {
 			if c.cfg.Egress != nil {
