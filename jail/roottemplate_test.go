@@ -187,3 +187,46 @@ func TestRootTemplateOnSharedMounts(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, "0\n", string(n))
 }
+
+// A fork of the supervisor's process while the template builder has a
+// file open for writing gives the child a share of that file until the
+// child execs, and the template cannot be made read-only meanwhile
+// (EBUSY: TestTwoSupervisors failed so, once in a while, when the other
+// supervisor started its spawner). Templates built while this process
+// forks and execs as fast as it can must all succeed.
+func TestRootTemplateWhileForking(t *testing.T) {
+	testenv.RequireRoot(t)
+	if err := buildTemplateNow(DefaultSupervisor, Config{}); errors.Is(err, supervisor.ErrTemplateUnsupported) {
+		t.Skipf("no root templates here: %v", err)
+	} else {
+		require.NoError(t, err)
+	}
+	stop := make(chan struct{})
+	forked := make(chan int)
+	for range 2 {
+		go func() {
+			n := 0
+			defer func() { forked <- n }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := exec.Command("/bin/true").Run(); err == nil {
+					n++
+				}
+			}
+		}()
+	}
+	var failures []error
+	for range 200 {
+		if err := buildTemplateNow(DefaultSupervisor, Config{}); err != nil {
+			failures = append(failures, err)
+		}
+	}
+	close(stop)
+	n := <-forked + <-forked
+	require.Positive(t, n, "the process forked meanwhile")
+	require.Empty(t, failures, "builds failed while the process forked (%d forks)", n)
+}

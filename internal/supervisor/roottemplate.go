@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -276,6 +277,21 @@ func (s *Supervisor) buildTemplate(key templateKey) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A file open for writing on the template keeps it from turning
+	// read-only (EBUSY), and so does a fork of this process while one is
+	// open: the child shares the open file until it execs. Go's forks
+	// (os/exec, a spawner's start) take ForkLock for writing, so none
+	// happens while the builder holds it for reading, from its first file
+	// to the read-only flag.
+	syscall.ForkLock.RLock()
+	forkLocked := true
+	unlockFork := func() {
+		if forkLocked {
+			forkLocked = false
+			syscall.ForkLock.RUnlock()
+		}
+	}
+	defer unlockFork()
 	root, err := newTmpfs("mode=0755,size=4m", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 	if err != nil {
 		return nil, err
@@ -321,6 +337,7 @@ func (s *Supervisor) buildTemplate(key templateKey) (*os.File, error) {
 		b.fail("make private", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_PRIVATE}))
 		b.fail("make read-only", unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}))
 	}
+	unlockFork()
 	if b.err != nil {
 		return nil, fmt.Errorf("root template: %w", b.err)
 	}
