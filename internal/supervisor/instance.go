@@ -158,45 +158,59 @@ func (c *Instance) Start() (err error) {
 // output cap already stopped it) or the set-up failed, for cold and pooled
 // jails alike.
 func (c *Instance) awaitStart() error {
-	// "init" comes from the helper and "started" from init: two writers of
-	// the status pipe, so init's pid may arrive after the program started
-	// (the helper was slow leaving a cgroup, say), and after a quick
-	// program's "exit" too: that is kept for Wait, which would otherwise
-	// find no exit and report the jail killed.
-	started := false
-	for ev := range c.events {
-		switch ev.Kind {
-		case "init":
-			c.initPid = ev.Pid
-		case "error":
-			return setupErrorOf(ev)
-		case "warning":
-			logWarning(ev)
-		case "started":
-			started = true
-		case "exit":
-			c.exitEv = &ev
-		}
-		if started && c.initPid != 0 {
-			if c.cfg.Egress != nil {
-				if err := c.startEgress(); err != nil {
-					return err
-				}
+	started, err := c.awaitInitAnd("started")
+	if err != nil {
+		return err
+	}
+	if started {
+		if c.cfg.Egress != nil {
+			if err := c.startEgress(); err != nil {
+				return err
 			}
-			if c.TTY != nil {
-				if err := c.startTTY(); err != nil {
-					return err
-				}
-			}
-			c.watch()
-			return nil
 		}
+		if c.TTY != nil {
+			if err := c.startTTY(); err != nil {
+				return err
+			}
+		}
+		c.watch()
+		return nil
 	}
 	if c.stoppedEarly() {
 		c.watch()
 		return nil
 	}
 	return &StepError{Step: "start", Err: errors.New("the jail ended before the program started")}
+}
+
+// awaitInitAnd reads the jail's events until the helper's "init" (init's
+// pid) and the jail's own event named last have both come, and reports
+// whether they did before the status pipe ended; an "error" ends the wait.
+// They come from two writers of the status pipe, in either order: the
+// helper may still be leaving a cgroup when the jail is built or the
+// program started. So may a quick program's "exit", which is kept for
+// Wait (without it Wait would report the jail killed). Nothing after the
+// two is read: a pooled jail's next event is its request's.
+func (c *Instance) awaitInitAnd(last string) (bool, error) {
+	seen := false
+	for ev := range c.events {
+		switch ev.Kind {
+		case "init":
+			c.initPid = ev.Pid
+		case "error":
+			return false, setupErrorOf(ev)
+		case "warning":
+			logWarning(ev)
+		case "exit":
+			c.exitEv = &ev
+		case last:
+			seen = true
+		}
+		if seen && c.initPid != 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // stoppedEarly reports whether brig itself killed the jail (its output cap

@@ -276,29 +276,15 @@ func (p *Pool) prestart() (*Instance, error) {
 }
 
 // awaitReady reads a pooled jail's events until it is ready to take a
-// request. The helper reports "init" and the jail "ready": two writers of
-// the status pipe, in either order (the helper may still be leaving the
-// jail's cgroups when the jail is built), so both are waited for: a ready
-// jail must have said everything it will say before its request, since
-// take() reads any event of an idle jail as its death.
+// request (awaitInitAnd): a ready jail must have said everything it will
+// say before its request, since take() reads any event of an idle jail as
+// its death.
 func (c *Instance) awaitReady() error {
-	ready := false
-	for ev := range c.events {
-		switch ev.Kind {
-		case "init":
-			c.initPid = ev.Pid
-		case "error":
-			return setupErrorOf(ev)
-		case "warning":
-			logWarning(ev)
-		case "ready":
-			ready = true
-		}
-		if ready && c.initPid != 0 {
-			return nil
-		}
+	ready, err := c.awaitInitAnd("ready")
+	if err == nil && !ready {
+		err = &StepError{Step: "start", Err: errors.New("the jail ended before it was ready")}
 	}
-	return &StepError{Step: "start", Err: errors.New("the jail ended before it was ready")}
+	return err
 }
 
 // discard kills an unused jail and removes it from the host.
