@@ -431,7 +431,7 @@ func freeze(dir string, deadline time.Time) (bool, error) {
 		}
 		return false, fmt.Errorf("freeze cgroup %s: %w", dir, err)
 	}
-	for {
+	for polls := 1; ; polls++ {
 		b, err := os.ReadFile(state)
 		if err != nil {
 			return false, fmt.Errorf("freeze cgroup %s: %w", dir, err)
@@ -443,6 +443,15 @@ func freeze(dir string, deadline time.Time) (bool, error) {
 			return false, nil
 		}
 		time.Sleep(time.Millisecond)
+		// The v1 freezer freezes the tasks it finds when FROZEN is
+		// written; one forked meanwhile can be missed, and the cgroup
+		// then stays FREEZING. Writing FROZEN again freezes the
+		// stragglers (the freezer's documentation: retry or thaw).
+		if polls%10 == 0 {
+			if err := os.WriteFile(state, []byte("FROZEN"), 0); err != nil {
+				return false, fmt.Errorf("freeze cgroup %s: %w", dir, err)
+			}
+		}
 	}
 }
 
