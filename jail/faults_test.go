@@ -2,6 +2,7 @@ package jail
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +76,8 @@ func TestHelperFaultNextStart(t *testing.T) {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
+	// Wait has waited for the sweep the jail's start began.
+	fmt.Println("removed", DefaultSupervisor.StaleCgroupsRemoved())
 	os.Exit(0)
 }
 
@@ -193,9 +196,16 @@ func TestFaultSupervisorKilledMidRun(t *testing.T) {
 			// BRIG_TEST_SUPERVISOR keeps TestMain from sweeping stale
 			// cgroups itself at the end: only the jail's own start may.
 			next.Env = append(os.Environ(), "BRIG_FAULT_NEXT=1", "BRIG_FAULT_LIMITER="+string(kind), "BRIG_TEST_SUPERVISOR=1")
-			b, err := next.CombinedOutput()
+			b, err := next.Output()
 			require.NoError(t, err, "%s", b)
 			assert.Empty(t, jailCgroups(sup.Process.Pid), "the next supervisor must remove the cgroups of a dead one (cgroup.RemoveStale)")
+			// It counts them (brig serve's brig_stale_cgroups_removed_total):
+			// at least the dead supervisor's, and other dead ones' if a
+			// killed test run left some.
+			var removed int
+			_, err = fmt.Sscanf(string(b[bytes.LastIndex(b, []byte("removed ")):]), "removed %d", &removed)
+			require.NoError(t, err, "%s", b)
+			assert.GreaterOrEqual(t, removed, len(stale), "Supervisor.StaleCgroupsRemoved")
 		})
 	}
 }

@@ -79,6 +79,13 @@ func (s *Supervisor) Command(ctx context.Context, cfg Config, name string, args 
 // most making its cgroups afresh.
 func (s *Supervisor) Close() error { return s.rt.Close() }
 
+// StaleCgroupsRemoved is how many cgroup directories left by supervisors
+// killed before they could clean up (one a hierarchy per jail) this
+// supervisor has removed. Its first jail under a cgroup parent sweeps
+// that parent in the background; the jail's Wait returns after the sweep.
+// brig serve exports it as brig_stale_cgroups_removed_total.
+func (s *Supervisor) StaleCgroupsRemoved() uint64 { return s.rt.StaleCgroupsRemoved() }
+
 // CloseSpawner is DefaultSupervisor.Close.
 //
 // Deprecated: call DefaultSupervisor.Close (or Close of the Supervisor

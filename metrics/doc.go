@@ -9,10 +9,10 @@
 // (QuotaRefused), a request waited for the host's admission
 // (AdmissionQueued, then AdmissionLeft), the audit log wrote a record
 // (AuditWritten) or failed to (AuditWriteFailed), the library reported its
-// limiter (LimiterInUse) or swept stale cgroups (StaleCgroupsSwept). What
-// the server already counts (live sandboxes and contexts, the pools'
-// counters, the admission slots in use) is read at scrape time through the
-// callbacks of Options, so nothing is counted twice.
+// limiter (LimiterInUse). What the server and the library already count
+// (live sandboxes and contexts, the pools' counters, the admission slots
+// in use, the stale cgroups the library removed) is read at scrape time
+// through the callbacks of Options, so nothing is counted twice.
 //
 // Label values are bounded, since every label value is a series kept in
 // memory by the server and by Prometheus: tenants and templates come from

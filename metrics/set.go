@@ -65,6 +65,9 @@ type Options struct {
 	AdmissionInUse  func() int // admission places taken now
 	// Pools returns every pool's counters.
 	Pools func() []PoolStats
+	// StaleCgroupsRemoved is the library's count of cgroups of dead
+	// supervisors it removed (jail.Supervisor.StaleCgroupsRemoved).
+	StaleCgroupsRemoved func() uint64
 }
 
 // Set is every metric of brig serve, on a registry of its own (never
@@ -89,7 +92,6 @@ type Set struct {
 	auditWrite    prometheus.Histogram
 	auditFailures prometheus.Counter
 	limiter       *prometheus.GaugeVec
-	staleCgroups  prometheus.Counter
 }
 
 // Buckets, chosen for sandboxed code: a print(1) in a live context takes
@@ -163,11 +165,8 @@ func NewSet(tenants []string, opts Options) (*Set, error) {
 	s.limiter = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "brig_limiter_info", Help: "1 for each limiter kind (cgroup2, cgroup1, rlimit) the library has bounded a jail with since the server started.",
 	}, []string{"kind"})
-	s.staleCgroups = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "brig_stale_cgroups_removed_total", Help: "Cgroups of dead supervisors the library removed.",
-	})
 	s.reg.MustRegister(s.executions, s.wall, s.cpu, s.peakMemory, s.setup, s.setupFailures, s.quotaRefusals,
-		s.queueLength, s.admissionWait, s.auditWrite, s.auditFailures, s.limiter, s.staleCgroups)
+		s.queueLength, s.admissionWait, s.auditWrite, s.auditFailures, s.limiter)
 
 	capacity := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "brig_admission_capacity", Help: "Executions the host runs at once (the admission cap).",
@@ -178,6 +177,11 @@ func NewSet(tenants []string, opts Options) (*Set, error) {
 	gaugeFunc(s.reg, "brig_paused_sandboxes", "Sandboxes paused now.", opts.PausedSandboxes)
 	gaugeFunc(s.reg, "brig_live_contexts", "Live contexts (interpreter sessions) of all sandboxes.", opts.LiveContexts)
 	gaugeFunc(s.reg, "brig_admission_in_use", "Places of the host's admission taken now.", opts.AdmissionInUse)
+	if f := opts.StaleCgroupsRemoved; f != nil {
+		s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "brig_stale_cgroups_removed_total", Help: "Cgroup directories of dead supervisors the library removed.",
+		}, func() float64 { return float64(f()) }))
+	}
 	if opts.Pools != nil {
 		s.reg.MustRegister(&poolCollector{stats: opts.Pools, templates: s.templates})
 	}
@@ -316,11 +320,4 @@ func (s *Set) AuditWriteFailed() { s.auditFailures.Inc() }
 // different limiters shows each.
 func (s *Set) LimiterInUse(kind string) {
 	s.limiter.WithLabelValues(bound(limiterKinds, kind, Other)).Set(1)
-}
-
-// StaleCgroupsSwept counts n cgroups of dead supervisors removed.
-func (s *Set) StaleCgroupsSwept(n int) {
-	if n > 0 {
-		s.staleCgroups.Add(float64(n))
-	}
 }

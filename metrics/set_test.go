@@ -32,11 +32,12 @@ func newTestSet(t *testing.T, opts Options) *Set {
 // what the callbacks return.
 func TestFreshSetExposition(t *testing.T) {
 	s := newTestSet(t, Options{
-		AdmissionCapacity: 4,
-		LiveSandboxes:     func() int { return 3 },
-		PausedSandboxes:   func() int { return 1 },
-		LiveContexts:      func() int { return 5 },
-		AdmissionInUse:    func() int { return 2 },
+		AdmissionCapacity:   4,
+		LiveSandboxes:       func() int { return 3 },
+		PausedSandboxes:     func() int { return 1 },
+		LiveContexts:        func() int { return 5 },
+		AdmissionInUse:      func() int { return 2 },
+		StaleCgroupsRemoved: func() uint64 { return 6 },
 	})
 	want := `
 # HELP brig_admission_capacity Executions the host runs at once (the admission cap).
@@ -77,9 +78,9 @@ brig_limiter_info{kind="rlimit"} 0
 # HELP brig_audit_write_failures_total Audit records that could not be written (executions are then refused, unless configured to warn).
 # TYPE brig_audit_write_failures_total counter
 brig_audit_write_failures_total 0
-# HELP brig_stale_cgroups_removed_total Cgroups of dead supervisors the library removed.
+# HELP brig_stale_cgroups_removed_total Cgroup directories of dead supervisors the library removed.
 # TYPE brig_stale_cgroups_removed_total counter
-brig_stale_cgroups_removed_total 0
+brig_stale_cgroups_removed_total 6
 # HELP brig_jail_setup_failures_total Jails that could not be set up, by template.
 # TYPE brig_jail_setup_failures_total counter
 brig_jail_setup_failures_total{template="_unknown"} 0
@@ -210,8 +211,6 @@ func TestEventsCounted(t *testing.T) {
 	s.AuditWritten(300 * time.Microsecond)
 	s.AuditWriteFailed()
 	s.LimiterInUse("cgroup1")
-	s.StaleCgroupsSwept(3)
-	s.StaleCgroupsSwept(0)
 
 	for _, c := range []struct {
 		name string
@@ -225,7 +224,6 @@ func TestEventsCounted(t *testing.T) {
 		{"audit failures", s.auditFailures, 1},
 		{"limiter cgroup1", s.limiter.WithLabelValues("cgroup1"), 1},
 		{"limiter cgroup2", s.limiter.WithLabelValues("cgroup2"), 0},
-		{"stale cgroups", s.staleCgroups, 3},
 	} {
 		if got := testutil.ToFloat64(c.c); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)

@@ -23,6 +23,7 @@ import (
 	"github.com/brig-sandbox/brig/audit"
 	"github.com/brig-sandbox/brig/internal/testenv"
 	"github.com/brig-sandbox/brig/internal/testenv/promserver"
+	"github.com/brig-sandbox/brig/jail"
 )
 
 var builtBrig struct {
@@ -246,6 +247,9 @@ func TestMetricsListener(t *testing.T) {
 	assert.Contains(t, body, `brig_jail_setup_seconds_count{template="default"} 1`)
 	assert.Contains(t, body, `brig_pool_size{template="default"} 1`)
 	assert.Regexp(t, `brig_limiter_info\{kind="(cgroup1|cgroup2|rlimit)"\} 1`, body)
+	// The library's count, read at the scrape (TestFaultSupervisorKilledMidRun
+	// holds the count itself to the cgroups a sweep removed).
+	assert.Regexp(t, `(?m)^brig_stale_cgroups_removed_total `+fmt.Sprint(jail.DefaultSupervisor.StaleCgroupsRemoved())+`$`, body)
 	a = ts.as(t, "GET", "/metrics", nil)
 	assert.Equal(t, 404, a.status, "the API's listener serves no metrics")
 }

@@ -46,6 +46,8 @@ func (s *Server) openObservers() error {
 		Quotas:            quotaNames,
 		AdmissionCapacity: cap(s.admission),
 		AdmissionInUse:    func() int { return len(s.admission) },
+		// The server's jails are all DefaultSupervisor's (engine.go).
+		StaleCgroupsRemoved: jail.DefaultSupervisor.StaleCgroupsRemoved,
 		LiveSandboxes: func() int {
 			s.mu.Lock()
 			defer s.mu.Unlock()

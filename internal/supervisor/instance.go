@@ -379,6 +379,7 @@ func (s *Supervisor) removeStaleOnce(opts cgroup.Options) <-chan struct{} {
 		if removed, err := cgroup.RemoveStale(opts); err != nil {
 			slog.Debug("jail: remove stale cgroups", "err", err)
 		} else if len(removed) > 0 {
+			s.staleRemoved.Add(uint64(len(removed)))
 			slog.Info("jail: removed cgroups of dead supervisors", "count", len(removed))
 		}
 	}()

@@ -28,6 +28,8 @@ type Supervisor struct {
 	// sweeps holds, per cgroup parent, the sweep of stale cgroups this
 	// supervisor started (a channel closed when it is done).
 	sweeps sync.Map
+	// staleRemoved counts the cgroup directories its sweeps removed.
+	staleRemoved atomic.Uint64
 	// started counts Start calls: a supervisor that starts one jail only
 	// (brig run) never starts a spawner nor keeps cgroups for reuse; from
 	// the second on, it does both.
@@ -36,6 +38,11 @@ type Supervisor struct {
 	// a template being built, a stale-cgroup sweep.
 	bg sync.WaitGroup
 }
+
+// StaleCgroupsRemoved is how many cgroup directories of dead supervisors
+// its sweeps have removed (one a hierarchy per jail). A sweep runs in the
+// background; a jail's Wait returns after the sweep its start began.
+func (s *Supervisor) StaleCgroupsRemoved() uint64 { return s.staleRemoved.Load() }
 
 // New returns a Supervisor. It starts nothing: its spawner and templates
 // come with its jails.
