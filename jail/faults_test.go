@@ -202,8 +202,10 @@ func TestFaultSupervisorKilledMidRun(t *testing.T) {
 			// It counts them (brig serve's brig_stale_cgroups_removed_total):
 			// at least the dead supervisor's, and other dead ones' if a
 			// killed test run left some.
+			at := bytes.LastIndex(b, []byte("removed "))
+			require.GreaterOrEqual(t, at, 0, "the helper printed no count: %s", b)
 			var removed int
-			_, err = fmt.Sscanf(string(b[bytes.LastIndex(b, []byte("removed ")):]), "removed %d", &removed)
+			_, err = fmt.Sscanf(string(b[at:]), "removed %d", &removed)
 			require.NoError(t, err, "%s", b)
 			assert.GreaterOrEqual(t, removed, len(stale), "Supervisor.StaleCgroupsRemoved")
 		})

@@ -284,13 +284,7 @@ func (s *Supervisor) buildTemplate(key templateKey) (*os.File, error) {
 	// happens while the builder holds it for reading, from its first file
 	// to the read-only flag.
 	syscall.ForkLock.RLock()
-	forkLocked := true
-	unlockFork := func() {
-		if forkLocked {
-			forkLocked = false
-			syscall.ForkLock.RUnlock()
-		}
-	}
+	unlockFork := sync.OnceFunc(syscall.ForkLock.RUnlock)
 	defer unlockFork()
 	root, err := newTmpfs("mode=0755,size=4m", unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 	if err != nil {
