@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -378,4 +380,64 @@ os.dup2(fake_r, req)            # the driver now waits on a pipe nobody writes
 	assert.Equal(t, CellDead, r.Status, "%+v", r)
 	assert.Contains(t, r.Reason, "did not stop")
 	assertHostClean(t, before)
+}
+
+// The benign side of the test above: a request larger than a pipe holds,
+// to a driver that reads it, arrives whole and in order (the part the pipe
+// took at once, then the rest from the reply goroutine), for both drivers.
+func TestSessionLargeRequestArrivesWhole(t *testing.T) {
+	before := countMounts()
+	payload := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB, 16 pipe buffers
+	p := newPython(t, jail.Config{})
+	r := runBounded(t, p, "import hashlib\nhashlib.sha256(b'"+payload+"').hexdigest()", RunOptions{Timeout: 20 * time.Second})
+	require.Equal(t, CellOK, r.Status, "%+v", r)
+	require.NotNil(t, r.Value)
+	assert.Equal(t, fmt.Sprintf("'%x'", sha256.Sum256([]byte(payload))), *r.Value)
+
+	sh := newShell(t, jail.Config{})
+	r = runBounded(t, sh, "x='"+payload+"'; printf %s \"$x\" | sha256sum", RunOptions{Timeout: 20 * time.Second})
+	require.Equal(t, CellOK, r.Status, "%+v", r)
+	assert.Equal(t, fmt.Sprintf("%x  -\n", sha256.Sum256([]byte(payload))), r.Stdout)
+	// The next cells still find their replies: nothing of the request was
+	// left in the pipe or sent twice.
+	r = runBounded(t, p, "1 + 1", RunOptions{Timeout: 5 * time.Second})
+	require.NotNil(t, r.Value, "%+v", r)
+	assert.Equal(t, "2", *r.Value)
+	r = runBounded(t, sh, "echo ok", RunOptions{Timeout: 5 * time.Second})
+	assert.Equal(t, "ok\n", r.Stdout, "%+v", r)
+	p.Close()
+	sh.Close()
+	assertHostClean(t, before)
+}
+
+// writeNow on real pipes: it writes what the pipe takes without waiting
+// and hands back the rest, and reports a pipe whose reader is gone.
+func TestWriteNow(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	rest, err := writeNow(w, []byte("small"))
+	require.NoError(t, err)
+	assert.Empty(t, rest, "an empty pipe takes a small request at once")
+	buf := make([]byte, 5)
+	_, err = io.ReadFull(r, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "small", string(buf))
+
+	big := make([]byte, 4<<20) // more than any pipe holds by default
+	rest, err = writeNow(w, big)
+	require.NoError(t, err, "a full pipe is not an error")
+	require.NotEmpty(t, rest, "a full pipe leaves the rest to the caller")
+	require.Less(t, len(rest), len(big), "the pipe took part of it")
+	rest, err = writeNow(w, rest)
+	require.NoError(t, err)
+	assert.NotEmpty(t, rest, "a full pipe takes nothing more and does not block")
+
+	r2, w2, err := os.Pipe()
+	require.NoError(t, err)
+	defer w2.Close()
+	r2.Close()
+	_, err = writeNow(w2, []byte("x"))
+	assert.ErrorIs(t, err, syscall.EPIPE)
 }

@@ -67,13 +67,9 @@ func (p *Python) Run(ctx context.Context, code string, opts RunOptions) *CellRes
 	defer p.mu.Unlock()
 	var reply pythonReply
 	res := p.runCell(ctx, opts,
-		func(nonce string) error {
+		func(nonce string) ([]byte, error) {
 			b, err := json.Marshal(map[string]string{"code": code, "nonce": nonce})
-			if err != nil {
-				return err
-			}
-			_, err = p.requests.Write(append(b, '\n'))
-			return err
+			return append(b, '\n'), err
 		},
 		func(nonce string) error {
 			line, err := readReplyLine(p.replies)

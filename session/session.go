@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/brig-sandbox/brig/egress"
 	"github.com/brig-sandbox/brig/jail"
 )
@@ -276,7 +278,7 @@ func (s *session) Paused() bool { return s.cmd.Frozen() }
 // interrupts on timeout and kills the session when the interrupt is not
 // obeyed. readReply reads the driver's reply to the cell of that nonce
 // from the replies channel.
-func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce string) error, readReply func(nonce string) error) (res *CellResult) {
+func (s *session) runCell(ctx context.Context, opts RunOptions, request func(nonce string) ([]byte, error), readReply func(nonce string) error) (res *CellResult) {
 	start := time.Now()
 	res = &CellResult{Status: CellOK}
 	defer func() { res.WallTime, res.EgressRefused = time.Since(start), s.refusals.take() }()
@@ -298,9 +300,20 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 	s.stderr.begin(nonce, opts.OutputLimit, s.interrupt, opts.Stderr)
 	// The request is sent under the cell's timeout too: a cell can leave
 	// the driver reading elsewhere, and a large request then fills the pipe.
+	// What the pipe takes at once is written here, which is all of it
+	// unless that happened: the driver's wake-up then waits for no
+	// goroutine to be scheduled first. The goroutine writes the rest.
 	replied := make(chan error, 1)
+	req, err := request(nonce)
+	var rest []byte
+	if err == nil {
+		rest, err = writeNow(s.requests, req)
+	}
 	go func() {
-		if err := send(nonce); err != nil {
+		if err == nil && len(rest) > 0 {
+			_, err = s.requests.Write(rest)
+		}
+		if err != nil {
 			replied <- &sendError{err}
 			return
 		}
@@ -367,6 +380,30 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, send func(nonce 
 			}
 		}
 	}
+}
+
+// writeNow writes what of b the pipe w takes without waiting and returns
+// the rest.
+func writeNow(w *os.File, b []byte) (rest []byte, err error) {
+	rc, err := w.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	var werr error
+	if err := rc.Write(func(fd uintptr) bool {
+		n, werr = unix.Write(int(fd), b)
+		return true // never wait: what is left is the caller's to write
+	}); err != nil {
+		return nil, err
+	}
+	switch {
+	case werr == unix.EAGAIN || werr == unix.EINTR:
+		return b, nil
+	case werr != nil:
+		return nil, werr
+	}
+	return b[n:], nil
 }
 
 // sendError is a failure to send a cell's request.

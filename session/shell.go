@@ -55,12 +55,11 @@ func (sh *Shell) Run(ctx context.Context, command string, opts RunOptions) *Cell
 	var status int
 	var cpu time.Duration
 	res := sh.runCell(ctx, opts,
-		func(nonce string) error {
+		func(nonce string) ([]byte, error) {
 			if strings.ContainsRune(command, 0) {
-				return fmt.Errorf("command contains a NUL byte")
+				return nil, fmt.Errorf("command contains a NUL byte")
 			}
-			_, err := sh.requests.WriteString(nonce + "\x00" + command + "\x00")
-			return err
+			return []byte(nonce + "\x00" + command + "\x00"), nil
 		},
 		func(nonce string) error {
 			// The nonce and status line, then the two lines of bash's `times`.
