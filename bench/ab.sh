@@ -52,7 +52,7 @@ run() {
 		(cd "$tree/$pkg" && "$bin" -test.run '^$' -test.bench "^Benchmark$bench\$" -test.benchtime "${N}x" 2>/dev/null) |
 			awk -v b="Benchmark$bench" '$1 ~ "^"b"(-[0-9]+)?$" {
 				p = "-"
-				for (i = 4; i < NF; i++) if ($(i + 1) == "p50-ms") p = $i * 1e6
+				for (i = 4; i < NF; i++) if ($(i + 1) == "p50-ms") p = sprintf("%.0f", $i * 1e6)
 				print p, $3; exit
 			}'
 		return

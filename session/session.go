@@ -309,7 +309,7 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, request func(non
 	if err == nil {
 		rest, err = writeNow(s.requests, req)
 	}
-	go func() {
+	go func(rest []byte, err error) {
 		if err == nil && len(rest) > 0 {
 			_, err = s.requests.Write(rest)
 		}
@@ -318,7 +318,7 @@ func (s *session) runCell(ctx context.Context, opts RunOptions, request func(non
 			return
 		}
 		replied <- readReply(nonce)
-	}()
+	}(rest, err)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var interrupted, canceled bool
